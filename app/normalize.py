@@ -1,0 +1,69 @@
+"""Text folding and tokenization for matching. Works on copies: the stored text is never changed."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import Stemmer
+
+_FOLD = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+        "\u2013": "-", "\u2014": " - ", "\u2012": "-", "\u2212": "-", "\u00a0": " ",
+    }
+)
+# Acronyms written with dots ("U.S.", "U.N.") become one token ("us", "un").
+_ACRONYM = re.compile(r"\b(?:[A-Za-z]\.){2,}")
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+# English function words plus question scaffolding: words that say how a question is asked, not what
+# it is about. "us" is deliberately absent: after acronym folding it stands for "U.S.".
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are aren't as at be because been before being
+    below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
+    during each few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here
+    here's hers herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself
+    let's me more most mustn't my myself no nor not of off on once only or other ought our ours ourselves
+    out over own same shan't she she'd she'll she's should shouldn't so some such than that that's the their
+    theirs them themselves then there there's these they they'd they'll they're they've this those through
+    to too under until up very was wasn't we we'd we'll we're we've were weren't what what's when when's
+    where where's which while who who's whom why why's will with won't would wouldn't you you'd you'll
+    you're you've your yours yourself yourselves also just s t did say said says tell told according
+    does kind sort thing things anything something happen happened""".split()
+)
+
+
+def fold(text: str) -> str:
+    """NFKC, ASCII quotes and dashes, dotted acronyms joined, lower case: a copy fit for matching."""
+    folded = unicodedata.normalize("NFKC", text).translate(_FOLD)
+    folded = _ACRONYM.sub(lambda m: m.group(0).replace(".", "") + " ", folded)
+    return folded.lower()
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """Folded word tokens, possessive "'s" dropped, in order."""
+    out = []
+    for token in _TOKEN.findall(fold(text)):
+        if token.endswith("'s"):
+            token = token[:-2]
+        out.append(token.replace("'", ""))
+    return out
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content terms (stopwords removed): what BM25 indexes and abstention compares."""
+    kept = [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
+    return list(_stemmer().stemWords(kept))
+
+
+def stem(word: str) -> str:
+    """The stem of one folded word."""
+    return str(_stemmer().stemWord(word))

@@ -1,0 +1,117 @@
+"""Question → ranked sentences and passages: dense (FAISS) and BM25 scores fused by a tuned weighted sum.
+
+Sentence score = dense cosine + w_s · BM25/max(BM25). Passage score = a blend of the passage's own fused
+score and the best sentence score inside it, so a passage with one sentence that nails the question wins
+over one that is vaguely about everything. The weights were measured on the dev set (see README).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from app.acronyms import expand_question
+from app.bundle import IndexBundle
+from app.models import AbstentionSignals, Evidence, ScoredPassage, ScoredSentence
+from app.normalize import terms, words
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    """Fusion weights (measured on the dev set; README has the table)."""
+
+    sentence_lexical_weight: float = 0.3
+    passage_lexical_weight: float = 0.2
+    passage_own_weight: float = 0.3
+    candidates: int = 200
+
+
+def _normalized(scores: FloatArray) -> FloatArray:
+    top = float(scores.max()) if len(scores) else 0.0
+    return scores / top if top > 0 else scores
+
+
+def _dense_scores(bundle: IndexBundle, kind: str, query: FloatArray, rows: npt.NDArray[np.int64]) -> FloatArray:
+    matrix = bundle.sentence_matrix if kind == "sentence" else bundle.passage_matrix
+    return np.asarray(matrix[rows] @ query, dtype=np.float32)
+
+
+def _candidate_rows(dense_ids: npt.NDArray[np.int64], lexical: FloatArray, limit: int) -> npt.NDArray[np.int64]:
+    lexical_top = np.argsort(-lexical)[:limit] if len(lexical) > limit else np.flatnonzero(lexical > 0)
+    return np.union1d(dense_ids, lexical_top.astype(np.int64))
+
+
+def question_signals(question: str, bundle: IndexBundle) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Question terms the corpus never uses, and capitalised names among them (e.g. "Iran", "FIFA")."""
+    unknown_terms = tuple(t for t in dict.fromkeys(terms(question)) if t not in bundle.vocabulary)
+    tokens = question.split()
+    names: list[str] = []
+    for position, token in enumerate(tokens):
+        core = token.strip("?!.,;:\"'()\u201c\u201d\u2018\u2019")
+        if position == 0 or not core or not core[0].isupper():
+            continue
+        folded = words(core)
+        if folded and all(w not in bundle.surface_words for w in folded):
+            names.append(core)
+    return unknown_terms, tuple(dict.fromkeys(names))
+
+
+def retrieve(
+    question: str,
+    query_vector: FloatArray,
+    bundle: IndexBundle,
+    params: RetrievalParams,
+) -> Evidence:
+    """Fused ranking of sentences and passages for one question, plus the signals abstention needs."""
+    expanded = expand_question(question, bundle.acronyms)
+    query_terms = terms(expanded)
+    limit = params.candidates
+
+    sentence_lexical_all = _normalized(bundle.sentence_lexical.scores(query_terms))
+    passage_lexical_all = _normalized(bundle.passage_lexical.scores(query_terms))
+    passage_rows = _candidate_rows(bundle.passage_vectors.search(query_vector, limit).ids, passage_lexical_all, limit)
+    sentence_rows = _candidate_rows(
+        bundle.sentence_vectors.search(query_vector, limit).ids, sentence_lexical_all, limit
+    )
+    # every sentence of a candidate passage needs a score too
+    inside = [bundle.passage_sentence_rows[p] for p in passage_rows]
+    sentence_rows = np.union1d(sentence_rows, np.concatenate(inside) if inside else np.zeros(0, dtype=np.int64))
+
+    sentence_dense = _dense_scores(bundle, "sentence", query_vector, sentence_rows)
+    sentence_score = sentence_dense + params.sentence_lexical_weight * sentence_lexical_all[sentence_rows]
+    score_of = dict(zip(sentence_rows.tolist(), sentence_score.tolist(), strict=True))
+
+    passage_dense = _dense_scores(bundle, "passage", query_vector, passage_rows)
+    passage_own = passage_dense + params.passage_lexical_weight * passage_lexical_all[passage_rows]
+    best_inside = np.array([max(score_of[s] for s in rows) for rows in inside], dtype=np.float32)
+    passage_score = params.passage_own_weight * passage_own + (1 - params.passage_own_weight) * best_inside
+
+    passage_order = np.argsort(-passage_score, kind="stable")
+    sentence_order = np.argsort(-sentence_score, kind="stable")
+    ranked_passages = tuple(
+        ScoredPassage(bundle.passages[int(passage_rows[i])], float(passage_score[i])) for i in passage_order
+    )
+    ranked_sentences = tuple(
+        ScoredSentence(bundle.sentences[int(sentence_rows[i])], float(sentence_score[i])) for i in sentence_order
+    )
+
+    unknown_terms, unknown_names = question_signals(question, bundle)
+    known = [t for t in dict.fromkeys(query_terms) if t in bundle.vocabulary]
+    top_passage = ranked_passages[0].passage if ranked_passages else None
+    covered = set(terms(f"{top_passage.section} {top_passage.text}")) if top_passage else set()
+    all_terms = list(dict.fromkeys(terms(question)))
+    dense_best_passage = int(passage_rows[int(np.argmax(passage_dense))]) if len(passage_rows) else -1
+    lexical_top3 = set(np.argsort(-passage_lexical_all)[:3].tolist())
+    signals = AbstentionSignals(
+        unknown_term_share=len(unknown_terms) / len(all_terms) if all_terms else 1.0,
+        unknown_proper_nouns=unknown_names,
+        unknown_terms=unknown_terms,
+        best_dense=float(sentence_dense.max()) if len(sentence_dense) else 0.0,
+        best_lexical_coverage=sum(t in covered for t in known) / len(all_terms) if all_terms else 0.0,
+        agreement=1.0 if dense_best_passage in lexical_top3 else 0.0,
+    )
+    return Evidence(sentences=ranked_sentences, passages=ranked_passages, signals=signals)

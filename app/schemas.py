@@ -1,0 +1,103 @@
+"""Wire models: what the HTTP API (and `newsqa ask --json`) accept and return. Field names are a contract."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from app.models import Answer, ParsedDocument
+
+
+class AskRequest(BaseModel):
+    """A question about the corpus."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: StrictStr = Field(..., description="The question, 1–500 characters after NFKC normalization.")
+    top_k: StrictInt = Field(3, ge=1, le=10, description="How many supporting passages to return.")
+
+
+class QuoteOut(BaseModel):
+    doc_id: str
+    title: str
+    section: str
+    start: int = Field(..., description="Offset of the quote's first character in the document text.")
+    end: int = Field(..., description="Offset just past the quote's last character (text == document[start:end]).")
+    text: str
+
+
+class PassageOut(QuoteOut):
+    score: float = Field(..., description="Fused retrieval score; higher is better (not a probability).")
+
+
+class AskResponse(BaseModel):
+    """The answer: verbatim quotes with their location, or an abstention with the closest passages."""
+
+    question: str
+    answered: bool
+    confidence: float = Field(..., ge=0.0, le=1.0, description="How sure the service is that it answers well.")
+    message: str | None = Field(None, description="Set when the service abstains (wording from prompts/).")
+    quotes: list[QuoteOut]
+    passages: list[PassageOut]
+
+    @classmethod
+    def from_answer(cls, answer: Answer) -> AskResponse:
+        return cls(
+            question=answer.question,
+            answered=answer.answered,
+            confidence=answer.confidence,
+            message=answer.message,
+            quotes=[QuoteOut(**_fields(q)) for q in answer.quotes],
+            passages=[PassageOut(**_fields(p)) for p in answer.passages],
+        )
+
+
+def _fields(item: object) -> dict[str, object]:
+    return {name: getattr(item, name) for name in item.__slots__}  # type: ignore[attr-defined]
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    sections: list[str]
+    length: int = Field(..., description="Length of the document text in characters (Python str indices).")
+    sha256: str
+
+    @classmethod
+    def from_parsed(cls, parsed: ParsedDocument) -> DocumentSummary:
+        return cls(
+            doc_id=parsed.document.doc_id,
+            title=parsed.title,
+            sections=list(parsed.sections),
+            length=len(parsed.document.text),
+            sha256=parsed.document.sha256,
+        )
+
+
+class DocumentDetail(DocumentSummary):
+    text: str = Field(..., description="The full text exactly as stored; quote offsets index into it.")
+
+    @classmethod
+    def from_parsed(cls, parsed: ParsedDocument) -> DocumentDetail:
+        return cls(**DocumentSummary.from_parsed(parsed).model_dump(), text=parsed.document.text)
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body: a stable machine code and a human message."""
+
+    error: str = Field(..., description="Stable error code, e.g. invalid_question, not_found, validation_error.")
+    message: str
+    details: list[dict[str, object]] | None = None
+
+
+class HealthResponse(BaseModel):
+    status: str
+
+
+class ReadyResponse(BaseModel):
+    status: str
+    documents: int | None = None
+    passages: int | None = None
+    sentences: int | None = None
+    vector_index: dict[str, str] | None = None
+    build: str | None = None
+    reason: str | None = None

@@ -1,0 +1,127 @@
+"""QAService: the one thing every edge calls. Loads the model and index once, then answers questions."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from app.answer import AnswerParams, ConfidenceModel, compose_answer
+from app.bundle import IndexBundle, ProgressFn, build_bundle
+from app.chunk import CHUNKER_VERSION, parse_document
+from app.config import Settings
+from app.corpus import read_corpus
+from app.embed import Embedder
+from app.errors import DocumentNotFoundError, IndexCorruptError
+from app.models import Answer, IndexManifest, ParsedDocument
+from app.prompts import Prompts
+from app.question import clean_question
+from app.retrieve import RetrievalParams, retrieve
+from app.store import FORMAT_VERSION, load_bundle, read_manifest, save_bundle
+
+log = logging.getLogger("newsqa.service")
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    bundle: IndexBundle
+    manifest: IndexManifest
+    rebuilt: bool
+
+
+def stale_reason(manifest: IndexManifest | None, corpus: dict[str, str], model_name: str, settings: Settings) -> str:
+    """Why an existing index cannot serve this corpus and these settings ("" when it can)."""
+    if manifest is None:
+        return "no index yet"
+    checks = [
+        (manifest.format_version != FORMAT_VERSION, "index format changed"),
+        (manifest.model_name != model_name, f"index was built by {manifest.model_name}"),
+        (manifest.chunker_version != CHUNKER_VERSION, "chunker version changed"),
+        (manifest.corpus != corpus, "corpus files changed"),
+        (manifest.hnsw_threshold != settings.hnsw_threshold, "vector index threshold changed"),
+    ]
+    return next((reason for failed, reason in checks if failed), "")
+
+
+def load_or_build_index(
+    settings: Settings, embedder: Embedder, force: bool = False, progress: ProgressFn | None = None
+) -> LoadedIndex:
+    """Load index/ if it matches the corpus and settings and verifies; otherwise rebuild it (and say why)."""
+    documents = read_corpus(settings.corpus_dir)
+    corpus = {d.doc_id: d.sha256 for d in documents}
+    manifest = read_manifest(settings.index_dir)
+    reason = "rebuild requested" if force else stale_reason(manifest, corpus, embedder.name, settings)
+    if not reason and manifest is not None:
+        try:
+            bundle = load_bundle(settings.index_dir, manifest, {d.doc_id: d.text for d in documents}, embedder.name)
+            log.info("index loaded from %s (%s)", settings.index_dir / manifest.build_dir, manifest.counts)
+            return LoadedIndex(bundle, manifest, rebuilt=False)
+        except IndexCorruptError as exc:
+            reason = exc.message
+    log.warning("building the index: %s", reason)
+    started = time.perf_counter()
+    parsed = [parse_document(d) for d in documents]
+    bundle = build_bundle(parsed, embedder, settings.hnsw_threshold, progress)
+    manifest = save_bundle(bundle, settings.index_dir, corpus, settings.hnsw_threshold)
+    log.info("index built in %.1f s: %s", time.perf_counter() - started, manifest.counts)
+    return LoadedIndex(bundle, manifest, rebuilt=True)
+
+
+class QAService:
+    """Answers questions over one loaded index; construct with `QAService.load(settings)`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        index: LoadedIndex,
+        prompts: Prompts,
+        retrieval: RetrievalParams | None = None,
+        answering: AnswerParams | None = None,
+        confidence: ConfidenceModel | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.index = index
+        self.prompts = prompts
+        self.retrieval = retrieval or RetrievalParams()
+        self.answering = answering or AnswerParams(threshold=settings.answer_threshold)
+        self.confidence = confidence or ConfidenceModel()
+
+    @classmethod
+    def load(
+        cls, settings: Settings, progress: ProgressFn | None = None, embedder: Embedder | None = None
+    ) -> QAService:
+        """Load the model (unless one is given), the wording and the index (built when missing or stale)."""
+        prompts = Prompts.load(settings.prompts_dir)
+        embedder = embedder or Embedder.load(settings.model_dir, settings.torch_threads)
+        return cls(settings, embedder, load_or_build_index(settings, embedder, progress=progress), prompts)
+
+    @property
+    def bundle(self) -> IndexBundle:
+        return self.index.bundle
+
+    def ask(self, question: str, top_k: int | None = None) -> Answer:
+        """Answer one question with verbatim quotes, or abstain; raises InvalidQuestionError on bad input."""
+        return self.ask_many([question], top_k)[0]
+
+    def ask_many(self, questions: Sequence[str], top_k: int | None = None) -> list[Answer]:
+        """Answer a batch (one embedding call for all questions)."""
+        cleaned = [clean_question(q, self.settings.max_question_chars) for q in questions]
+        vectors = self.embedder.embed_documents(cleaned, batch_size=32)
+        return [self._answer(q, v, top_k or self.settings.top_k) for q, v in zip(cleaned, vectors, strict=True)]
+
+    def _answer(self, question: str, vector: object, top_k: int) -> Answer:
+        evidence = retrieve(question, vector, self.bundle, self.retrieval)  # type: ignore[arg-type]
+        message = self.prompts.render("abstention.txt", question=question, documents=len(self.bundle.documents))
+        return compose_answer(question, evidence, self.bundle, top_k, self.answering, self.confidence, message)
+
+    def documents(self) -> list[ParsedDocument]:
+        return list(self.bundle.documents.values())
+
+    def document(self, doc_id: str) -> ParsedDocument:
+        try:
+            return self.bundle.documents[doc_id]
+        except KeyError:
+            raise DocumentNotFoundError(f"no document with id {doc_id!r}") from None

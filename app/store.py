@@ -1,0 +1,201 @@
+"""All disk I/O for index/: build directories written atomically, a manifest written last, verified loads.
+
+Layout: `index/manifest.json` names one immutable `index/build-<id>/` folder and the sha256 of every file
+in it. A build is written to a temporary folder, each file fsynced, the folder renamed into place, and only
+then is the manifest replaced (temp file, fsync, os.replace, fsync of the folder). A crash at any point
+leaves the previous manifest pointing at the previous, complete build. Loading re-hashes every file, so a
+truncated or bit-flipped file is detected (IndexCorruptError) instead of serving wrong offsets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from app.bundle import IndexBundle
+from app.chunk import CHUNKER_VERSION
+from app.errors import IndexCorruptError
+from app.index import VectorIndex
+from app.ingest import make_document
+from app.lexical import LexicalIndex
+from app.models import Block, IndexManifest, ParsedDocument, Passage, Sentence
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+TABLE = "table.json"
+log = logging.getLogger("newsqa.store")
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old content or the new one, never a torn mix."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _table(bundle: IndexBundle) -> dict[str, object]:
+    return {
+        "documents": [
+            {
+                "doc_id": d.document.doc_id,
+                "sha256": d.document.sha256,
+                "title": d.title,
+                "sections": list(d.sections),
+                "blocks": [asdict(b) for b in d.blocks],
+                "sentences": [asdict(s) for s in d.sentences],
+                "passages": [asdict(p) for p in d.passages],
+            }
+            for d in bundle.documents.values()
+        ]
+    }
+
+
+def save_bundle(bundle: IndexBundle, index_dir: Path, corpus: dict[str, str], hnsw_threshold: int) -> IndexManifest:
+    """Persist a bundle as a new build folder, then switch the manifest to it; old builds are removed."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    build_name = f"build-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    staging = Path(tempfile.mkdtemp(dir=index_dir, prefix=".staging-"))
+    try:
+        (staging / "sentences.faiss").write_bytes(bundle.sentence_vectors.to_bytes())
+        (staging / "passages.faiss").write_bytes(bundle.passage_vectors.to_bytes())
+        bundle.sentence_lexical.save(staging / "sentences.bm25")
+        bundle.passage_lexical.save(staging / "passages.bm25")
+        (staging / TABLE).write_text(json.dumps(_table(bundle), ensure_ascii=False), encoding="utf-8")
+        files: dict[str, str] = {}
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            with path.open("rb+") as handle:
+                os.fsync(handle.fileno())
+            files[path.relative_to(staging).as_posix()] = _sha256_file(path)
+        for folder in [staging, *(p for p in staging.rglob("*") if p.is_dir())]:
+            _fsync_dir(folder)
+        os.rename(staging, index_dir / build_name)
+        _fsync_dir(index_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    manifest = IndexManifest(
+        format_version=FORMAT_VERSION,
+        model_name=bundle.model_name,
+        dimension=int(bundle.sentence_vectors.index.d),
+        chunker_version=CHUNKER_VERSION,
+        corpus=corpus,
+        files=files,
+        build_dir=build_name,
+        hnsw_threshold=hnsw_threshold,
+        vector_index={"sentences": bundle.sentence_vectors.kind, "passages": bundle.passage_vectors.kind},
+        counts={
+            "documents": len(bundle.documents),
+            "sentences": len(bundle.sentences),
+            "passages": len(bundle.passages),
+        },
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    write_bytes_atomic(index_dir / MANIFEST, manifest.model_dump_json(indent=2).encode("utf-8"))
+    remove_stale_builds(index_dir, keep=build_name)
+    return manifest
+
+
+def remove_stale_builds(index_dir: Path, keep: str) -> None:
+    """Delete build folders the manifest no longer names and staging leftovers of crashed builds."""
+    for path in index_dir.iterdir():
+        if path.is_dir() and path.name != keep and (path.name.startswith("build-") or path.name.startswith(".staging-")):
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.name.startswith(f".{MANIFEST}."):
+            path.unlink(missing_ok=True)
+
+
+def read_manifest(index_dir: Path) -> IndexManifest | None:
+    """The manifest, or None when there is none or it is unreadable (both mean: build afresh)."""
+    path = index_dir / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return IndexManifest.model_validate_json(path.read_bytes())
+    except (ValidationError, ValueError, OSError) as exc:
+        log.warning("index manifest unreadable (%s); it will be rebuilt", exc)
+        return None
+
+
+def verify_files(index_dir: Path, manifest: IndexManifest) -> Path:
+    """Check every file of the build against the manifest's sha256; return the build folder."""
+    build = index_dir / manifest.build_dir
+    if not manifest.build_dir.startswith("build-") or not build.is_dir():
+        raise IndexCorruptError(f"index build folder {manifest.build_dir} is missing")
+    for name, expected in manifest.files.items():
+        path = build / name
+        if not path.is_file() or _sha256_file(path) != expected:
+            raise IndexCorruptError(f"index file {manifest.build_dir}/{name} is truncated or corrupt")
+    return build
+
+
+def load_bundle(index_dir: Path, manifest: IndexManifest, documents: dict[str, str], model_name: str) -> IndexBundle:
+    """Load a verified build; `documents` maps doc_id → text as read from the corpus (hash-checked)."""
+    build = verify_files(index_dir, manifest)
+    try:
+        table = json.loads((build / TABLE).read_text(encoding="utf-8"))
+        parsed: list[ParsedDocument] = []
+        for entry in table["documents"]:
+            text = documents[entry["doc_id"]]
+            if hashlib.sha256(text.encode("utf-8")).hexdigest() != entry["sha256"]:
+                raise IndexCorruptError(f"document {entry['doc_id']} changed since the index was built")
+            parsed.append(
+                ParsedDocument(
+                    document=make_document(entry["doc_id"], text),
+                    title=entry["title"],
+                    sections=tuple(entry["sections"]),
+                    blocks=tuple(Block(**b) for b in entry["blocks"]),
+                    sentences=tuple(Sentence(**s) for s in entry["sentences"]),
+                    passages=tuple(Passage(**{**p, "sentence_ids": tuple(p["sentence_ids"])}) for p in entry["passages"]),
+                )
+            )
+        kinds = manifest.vector_index
+        return IndexBundle(
+            documents={d.document.doc_id: d for d in parsed},
+            sentences=[s for d in parsed for s in d.sentences],
+            passages=[p for d in parsed for p in d.passages],
+            sentence_vectors=VectorIndex.from_bytes((build / "sentences.faiss").read_bytes(), kinds["sentences"]),
+            passage_vectors=VectorIndex.from_bytes((build / "passages.faiss").read_bytes(), kinds["passages"]),
+            sentence_lexical=LexicalIndex.load(build / "sentences.bm25"),
+            passage_lexical=LexicalIndex.load(build / "passages.bm25"),
+            model_name=model_name,
+        )
+    except IndexCorruptError:
+        raise
+    except (KeyError, TypeError, ValueError, OSError, RuntimeError) as exc:
+        raise IndexCorruptError(f"index build {manifest.build_dir} cannot be loaded: {exc}") from exc
