@@ -64,10 +64,26 @@ def passage_match_text(passage: Passage) -> str:
     return f"{passage.section}\n{passage.text}"
 
 
+def sentence_contexts(sentences: list[Sentence]) -> list[str]:
+    """What each sentence is read under: its list's intro for a bullet item, else its section heading."""
+    contexts: list[str] = []
+    intro = ""
+    for sentence in sentences:
+        if sentence.introduces_list:
+            intro = sentence.text
+        elif not sentence.is_bullet:
+            intro = ""
+        contexts.append(intro if sentence.is_bullet and intro else sentence.section)
+    return contexts
+
+
 def sentence_vectors(embedder: Embedder, sentences: list[Sentence], show_progress: bool) -> Vectors:
-    """Normalized mean of the plain sentence and the sentence under its heading (measured best on dev)."""
+    """Normalized mean of the plain sentence and the sentence under its context (measured best on dev)."""
     plain = embedder.embed_documents([s.text for s in sentences], show_progress=show_progress)
-    headed = embedder.embed_documents([f"{s.section}: {s.text}" for s in sentences], show_progress=show_progress)
+    headed = embedder.embed_documents(
+        [f"{context}: {s.text}" for context, s in zip(sentence_contexts(sentences), sentences, strict=True)],
+        show_progress=show_progress,
+    )
     mean = plain + headed
     norms = np.linalg.norm(mean, axis=1, keepdims=True)
     return np.ascontiguousarray(mean / np.maximum(norms, 1e-12), dtype=np.float32)

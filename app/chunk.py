@@ -105,26 +105,53 @@ def _runs(sentences: list[Sentence], blocks: tuple[Block, ...]) -> list[list[Sen
     return runs
 
 
+def _segments(run: list[Sentence]) -> list[tuple[bool, list[Sentence]]]:
+    """Split a run into (is_list, sentences): a list intro with its bullets is one segment, kept whole."""
+    segments: list[tuple[bool, list[Sentence]]] = []
+    i = 0
+    while i < len(run):
+        if run[i].introduces_list and i + 1 < len(run) and run[i + 1].is_bullet:
+            j = i + 1
+            while j < len(run) and run[j].is_bullet:
+                j += 1
+            segments.append((True, run[i:j]))
+            i = j
+            continue
+        if not segments or segments[-1][0]:
+            segments.append((False, []))
+        segments[-1][1].append(run[i])
+        i += 1
+    return segments
+
+
+def _windows(sentences: list[Sentence]) -> Iterator[list[Sentence]]:
+    """Windows of PASSAGE_SENTENCES consecutive sentences, PASSAGE_STRIDE apart, covering every sentence."""
+    last_start = max(0, len(sentences) - PASSAGE_SENTENCES)
+    starts = list(range(0, last_start + 1, PASSAGE_STRIDE))
+    if starts[-1] != last_start:
+        starts.append(last_start)
+    for first in starts:
+        yield sentences[first : first + PASSAGE_SENTENCES]
+
+
 def _passages(doc: Document, runs: list[list[Sentence]]) -> list[Passage]:
+    """Windows of consecutive sentences inside one run; a bullet list and its intro form one passage."""
     out: list[Passage] = []
     for run in runs:
-        starts = range(0, max(1, len(run) - PASSAGE_SENTENCES + PASSAGE_STRIDE), PASSAGE_STRIDE)
-        for first in starts:
-            window = run[first : first + PASSAGE_SENTENCES]
-            if not window:
-                continue
-            start, end = window[0].start, window[-1].end
-            out.append(
-                Passage(
-                    passage_id=len(out),
-                    doc_id=doc.doc_id,
-                    section=window[0].section,
-                    start=start,
-                    end=end,
-                    text=doc.text[start:end],
-                    sentence_ids=tuple(s.sentence_id for s in window),
+        for is_list, segment in _segments(run):
+            for window in [segment] if is_list else _windows(segment):
+                start, end = window[0].start, window[-1].end
+                out.append(
+                    Passage(
+                        passage_id=len(out),
+                        doc_id=doc.doc_id,
+                        section=window[0].section,
+                        start=start,
+                        end=end,
+                        text=doc.text[start:end],
+                        sentence_ids=tuple(s.sentence_id for s in window),
+                    )
                 )
-            )
     return out
 
 

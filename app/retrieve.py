@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.acronyms import expand_question
+from app.answer_type import offers, question_type
 from app.bundle import IndexBundle
 from app.models import AbstentionSignals, Evidence, ScoredPassage, ScoredSentence
 from app.normalize import terms, words
@@ -28,6 +29,24 @@ class RetrievalParams:
     passage_lexical_weight: float = 0.2
     passage_own_weight: float = 0.3
     candidates: int = 200
+    max_shared_sentences: int = 1
+    answer_type_bonus: float = 0.05
+
+
+def diversify(ranked: list[ScoredPassage], max_shared: int) -> tuple[ScoredPassage, ...]:
+    """Best-first passages, moving one that repeats more than max_shared sentences of a better one to the end.
+
+    Overlapping windows around the same sentence would otherwise fill the top ranks with one piece of text.
+    """
+    kept: list[ScoredPassage] = []
+    later: list[ScoredPassage] = []
+    seen: set[tuple[str, int]] = set()
+    for scored in ranked:
+        keys = {(scored.passage.doc_id, sid) for sid in scored.passage.sentence_ids}
+        (later if len(keys & seen) > max_shared else kept).append(scored)
+        if len(keys & seen) <= max_shared:
+            seen |= keys
+    return tuple(kept + later)
 
 
 def _normalized(scores: FloatArray) -> FloatArray:
@@ -83,6 +102,10 @@ def retrieve(
 
     sentence_dense = _dense_scores(bundle, "sentence", query_vector, sentence_rows)
     sentence_score = sentence_dense + params.sentence_lexical_weight * sentence_lexical_all[sentence_rows]
+    kind = question_type(question)
+    if kind != "other" and params.answer_type_bonus:
+        typed = np.array([offers(bundle.sentences[r].text, kind) for r in sentence_rows.tolist()], dtype=bool)
+        sentence_score = sentence_score + params.answer_type_bonus * typed
     score_of = dict(zip(sentence_rows.tolist(), sentence_score.tolist(), strict=True))
 
     passage_dense = _dense_scores(bundle, "passage", query_vector, passage_rows)
@@ -92,8 +115,9 @@ def retrieve(
 
     passage_order = np.argsort(-passage_score, kind="stable")
     sentence_order = np.argsort(-sentence_score, kind="stable")
-    ranked_passages = tuple(
-        ScoredPassage(bundle.passages[int(passage_rows[i])], float(passage_score[i])) for i in passage_order
+    ranked_passages = diversify(
+        [ScoredPassage(bundle.passages[int(passage_rows[i])], float(passage_score[i])) for i in passage_order],
+        params.max_shared_sentences,
     )
     ranked_sentences = tuple(
         ScoredSentence(bundle.sentences[int(sentence_rows[i])], float(sentence_score[i])) for i in sentence_order

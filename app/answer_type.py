@@ -1,0 +1,51 @@
+"""Expected answer type of a question (when / how many / where / who) and whether a sentence offers one.
+
+A sentence that contains the kind of thing the question asks for (a date for "when", a number for "how
+many", a place after a preposition for "where", a person's name or role for "who") gets a small bonus in
+ranking. This is ordinary question-answering knowledge, not tuned to any particular question.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+AnswerType = Literal["when", "quantity", "where", "who", "other"]
+
+_MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+_DAYS = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_PATTERNS: dict[AnswerType, re.Pattern[str]] = {
+    "when": re.compile(
+        rf"\b(?:{_MONTHS}|{_DAYS}|(?:19|20)\d\d|yesterday|today|tonight|last (?:week|month|year)|"
+        r"(?:earlier|later|this|next) (?:this )?(?:week|month|year)|decades?|years? ago)\b"
+    ),
+    "quantity": re.compile(
+        r"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|dozens?|hundreds?|thousands?|"
+        r"millions?|billions?|percent|half|several)\b",
+        re.IGNORECASE,
+    ),
+    "where": re.compile(r"\b(?:in|at|from|near|to|inside|across)\s+(?:the\s+)?[A-Z][a-z]+"),
+    "who": re.compile(
+        r"(?:\b[A-Z][a-z]+(?:-[a-z]-)?\s+[A-Z][a-z]+\b)|\b(?:minister|president|official|analyst|diplomat|"
+        r"spokesman|spokeswoman|spokesperson|economist|negotiators?|delegation|envoy|leaders?)\b"
+    ),
+}
+_QUESTION_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
+    (re.compile(r"^\s*(?:when|what (?:date|day|time|year|month)|since when)\b", re.I), "when"),
+    (re.compile(r"^\s*(?:how (?:many|much|long|often)|what (?:percentage|share|number|amount))\b", re.I), "quantity"),
+    (re.compile(r"^\s*(?:where|in which (?:city|country|place))\b", re.I), "where"),
+    (re.compile(r"^\s*(?:who|whom|whose)\b", re.I), "who"),
+]
+
+
+def question_type(question: str) -> AnswerType:
+    for pattern, kind in _QUESTION_TYPES:
+        if pattern.search(question):
+            return kind
+    return "other"
+
+
+def offers(sentence: str, kind: AnswerType) -> bool:
+    """True when the sentence contains something of the expected answer type."""
+    pattern = _PATTERNS.get(kind)
+    return bool(pattern and pattern.search(sentence))

@@ -1,0 +1,213 @@
+"""The HTTP edge: FastAPI routes over one QAService, which the app's lifespan loads once in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from app import __version__
+from app.config import Settings, get_settings
+from app.errors import NewsQAError, NotReadyError
+from app.schemas import (
+    AskRequest,
+    AskResponse,
+    DocumentDetail,
+    DocumentSummary,
+    ErrorResponse,
+    HealthResponse,
+    ReadyResponse,
+)
+from app.service import QAService
+
+log = logging.getLogger("newsqa.api")
+
+Loader = Callable[[Settings], QAService]
+
+
+@dataclass
+class Runtime:
+    """What the lifespan fills in: the loaded service, or why there is none yet."""
+
+    service: QAService | None = None
+    reason: str = "the model and index are still loading"
+
+
+async def get_service(request: Request) -> QAService:
+    """The loaded service; NotReadyError (503) while it is loading or when loading failed."""
+    runtime: Runtime = request.app.state.runtime
+    if runtime.service is None:
+        raise NotReadyError(runtime.reason)
+    return runtime.service
+
+
+ServiceDep = Annotated[QAService, Depends(get_service)]
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
+router = APIRouter()
+
+
+@router.post("/ask", responses=_errors(422, 503))
+def ask_post(body: AskRequest, service: ServiceDep) -> AskResponse:
+    """Answer a question with verbatim quotes from the corpus, or abstain.
+
+    Every quote and passage gives `doc_id`, `start` and `end`, with `text == document.text[start:end]`.
+    When the corpus does not answer the question, `answered` is false, `quotes` is empty, `message` says
+    so, and `passages` still lists the closest passages.
+    """
+    return AskResponse.from_answer(service.ask(body.question, body.top_k))
+
+
+@router.get("/ask", responses=_errors(422, 503))
+def ask_get(
+    service: ServiceDep,
+    q: Annotated[str, Query(description="The question, 1–500 characters after NFKC normalization.")],
+    top_k: Annotated[int, Query(ge=1, le=10, description="How many supporting passages to return.")] = 3,
+) -> AskResponse:
+    """Same as `POST /ask`, with the question in the query string (`/ask?q=...&top_k=3`)."""
+    return AskResponse.from_answer(service.ask(q, top_k))
+
+
+@router.get("/documents", responses=_errors(503))
+def list_documents(service: ServiceDep) -> list[DocumentSummary]:
+    """The documents the service answers from: id, title, section headings and text length."""
+    return [DocumentSummary.from_parsed(parsed) for parsed in service.documents()]
+
+
+@router.get("/documents/{doc_id}", responses=_errors(404, 503))
+def get_document(doc_id: str, service: ServiceDep) -> DocumentDetail:
+    """One document with its full text exactly as stored: quote offsets index into `text`."""
+    return DocumentDetail.from_parsed(service.document(doc_id))
+
+
+@router.get("/healthz")
+async def healthz() -> HealthResponse:
+    """Liveness: 200 whenever the process answers, even while the model and index are loading."""
+    return HealthResponse(status="ok")
+
+
+@router.get("/readyz", responses={503: {"model": ReadyResponse}}, response_model_exclude_none=True)
+async def readyz(request: Request, response: Response) -> ReadyResponse:
+    """Readiness: 200 with the index's counts once it is loaded; 503 with the reason until then."""
+    runtime: Runtime = request.app.state.runtime
+    if runtime.service is None:
+        response.status_code = 503
+        return ReadyResponse(status="not_ready", reason=runtime.reason)
+    manifest = runtime.service.index.manifest
+    return ReadyResponse(
+        status="ready",
+        documents=manifest.counts.get("documents"),
+        passages=manifest.counts.get("passages"),
+        sentences=manifest.counts.get("sentences"),
+        vector_index=manifest.vector_index,
+        build=manifest.build_dir,
+    )
+
+
+def _error_response(status: int, body: ErrorResponse, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+async def newsqa_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NewsQAError)
+    if exc.status_code >= 500:
+        log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.message)
+    return _error_response(exc.status_code, ErrorResponse(error=exc.code, message=exc.message))
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors: Sequence[dict[str, Any]] = exc.errors()
+    details: list[dict[str, object]] = [
+        {"type": str(e["type"]), "loc": [p if isinstance(p, int) else str(p) for p in e["loc"]], "msg": str(e["msg"])}
+        for e in errors
+    ]
+    message = "; ".join(_describe(e) for e in errors) or "invalid request"
+    return _error_response(422, ErrorResponse(error="validation_error", message=message, details=details))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One human line per pydantic error, naming the field: "top_k: Input should be ..."."""
+    source, *path = error["loc"]
+    field = ".".join(str(p) for p in path if isinstance(p, str))
+    if error["type"] == "json_invalid":
+        return f"request body is not valid JSON: {error.get('ctx', {}).get('error', '')} at position {path[0]}"
+    if not field and source == "body":
+        return f"request body: {error['msg']} (send a JSON object with Content-Type: application/json)"
+    where = "query parameter " if source == "query" else ""
+    return f"{where}{field or source}: {error['msg']}"
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (unknown route, wrong method, ...) in the same JSON shape as ours."""
+    assert isinstance(exc, HTTPException)
+    code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    message = f"no route for {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+    return _error_response(exc.status_code, ErrorResponse(error=code, message=message), exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: log it with its traceback, answer 500 without one."""
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error_response(500, ErrorResponse(error="internal_error", message="internal error"))
+
+
+async def _load(runtime: Runtime, loader: Loader, settings: Settings) -> None:
+    try:
+        runtime.service = await anyio.to_thread.run_sync(loader, settings, abandon_on_cancel=True)
+    except Exception as exc:  # noqa: BLE001 - a background task: record why, or readiness would say "loading" forever
+        log.exception("the service failed to load")
+        runtime.reason = f"the service failed to load: {exc}"
+    else:
+        log.info("the service is ready")
+
+
+def create_app(
+    settings: Settings | None = None, *, service: QAService | None = None, loader: Loader = QAService.load
+) -> FastAPI:
+    """The API app. It loads `loader(settings)` in its lifespan unless `service` is already loaded (tests).
+
+    Loading runs in a worker thread after start-up, so /healthz answers (and /readyz says 503) meanwhile.
+    """
+    if settings is None:
+        settings = service.settings if service is not None else get_settings()
+    runtime = Runtime(service=service)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loading = asyncio.create_task(_load(runtime, loader, settings)) if runtime.service is None else None
+        yield
+        if loading is not None:  # still loading at shutdown: stop waiting; the thread is abandoned
+            loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loading
+
+    app = FastAPI(
+        title="newsqa",
+        version=__version__,
+        description="Retrieval-only question answering over news articles: answers are verbatim quotes "
+        "with character offsets into the stored text, or an explicit abstention.",
+        lifespan=lifespan,
+        responses=_errors(500),
+    )
+    app.state.runtime = runtime
+    app.include_router(router)
+    app.add_exception_handler(NewsQAError, newsqa_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
+    return app
