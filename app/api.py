@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -118,7 +118,7 @@ async def readyz(request: Request, response: Response) -> ReadyResponse:
     )
 
 
-def _error_response(status: int, body: ErrorResponse, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error_response(status: int, body: ErrorResponse, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
@@ -143,13 +143,12 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
 def _describe(error: dict[str, Any]) -> str:
     """One human line per pydantic error, naming the field: "top_k: Input should be ..."."""
     source, *path = error["loc"]
-    field = ".".join(str(p) for p in path if isinstance(p, str))
     if error["type"] == "json_invalid":
         return f"request body is not valid JSON: {error.get('ctx', {}).get('error', '')} at position {path[0]}"
-    if not field and source == "body":
+    field = ".".join(str(p) for p in path)
+    if not field:
         return f"request body: {error['msg']} (send a JSON object with Content-Type: application/json)"
-    where = "query parameter " if source == "query" else ""
-    return f"{where}{field or source}: {error['msg']}"
+    return f"{'query parameter ' if source == 'query' else ''}{field}: {error['msg']}"
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -169,7 +168,7 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 async def _load(runtime: Runtime, loader: Loader, settings: Settings) -> None:
     try:
         runtime.service = await anyio.to_thread.run_sync(loader, settings, abandon_on_cancel=True)
-    except Exception as exc:  # noqa: BLE001 - a background task: record why, or readiness would say "loading" forever
+    except Exception as exc:  # a background task: record why, or readiness would say "loading" forever
         log.exception("the service failed to load")
         runtime.reason = f"the service failed to load: {exc}"
     else:

@@ -19,7 +19,7 @@ from app.embed import Embedder, Vectors
 from app.index import VectorIndex
 from app.lexical import LexicalIndex
 from app.models import ParsedDocument, Passage, Sentence
-from app.normalize import terms, words
+from app.normalize import STOPWORDS, terms, words
 
 ProgressFn = Callable[[str, int], None]
 
@@ -36,6 +36,8 @@ class IndexBundle:
     sentence_lexical: LexicalIndex
     passage_lexical: LexicalIndex
     model_name: str
+    lexicon: list[str]
+    lexicon_matrix: Vectors
     vocabulary: frozenset[str] = field(init=False)
     surface_words: frozenset[str] = field(init=False)
     acronyms: dict[str, str] = field(init=False)
@@ -89,6 +91,14 @@ def sentence_vectors(embedder: Embedder, sentences: list[Sentence], show_progres
     return np.ascontiguousarray(mean / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
+def lexicon_words(documents: Iterable[ParsedDocument]) -> list[str]:
+    """Distinct content words of the corpus (folded, alphabetic, 3+ letters): what synonyms are sought among."""
+    found = {
+        w for d in documents for w in words(d.document.text) if w.isalpha() and len(w) >= 3 and w not in STOPWORDS
+    }
+    return sorted(found)
+
+
 def build_bundle(
     documents: Iterable[ParsedDocument],
     embedder: Embedder,
@@ -107,6 +117,7 @@ def build_bundle(
         progress("embedding passages", len(passages))
     passage_texts = [passage_match_text(p) for p in passages]
     passage_matrix = embedder.embed_documents(passage_texts, show_progress=show)
+    lexicon = lexicon_words(docs)
     return IndexBundle(
         documents={d.document.doc_id: d for d in docs},
         sentences=sentences,
@@ -116,4 +127,6 @@ def build_bundle(
         sentence_lexical=LexicalIndex.build([s.text for s in sentences]),
         passage_lexical=LexicalIndex.build(passage_texts),
         model_name=embedder.name,
+        lexicon=lexicon,
+        lexicon_matrix=embedder.embed_documents(lexicon, batch_size=256),
     )

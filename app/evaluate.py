@@ -158,7 +158,8 @@ def is_verbatim(item: Span, documents: Mapping[str, str]) -> bool:
 
 
 def count_not_verbatim(answer: Answer, documents: Mapping[str, str]) -> int:
-    return sum(not is_verbatim(item, documents) for item in (*answer.passages, *answer.quotes))
+    items: list[Span] = [*answer.passages, *answer.quotes]
+    return sum(not is_verbatim(item, documents) for item in items)
 
 
 @dataclass

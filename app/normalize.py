@@ -32,7 +32,8 @@ STOPWORDS = frozenset(
     to too under until up very was wasn't we we'd we'll we're we've were weren't what what's when when's
     where where's which while who who's whom why why's will with won't would wouldn't you you'd you'll
     you're you've your yours yourself yourselves also just s t did say said says tell told according
-    does kind sort thing things anything something happen happened""".split()
+    does kind sort thing things anything something happen happened many much name
+    think mean means meant make makes made want wants get gets got go goes going come comes next""".split()
 )
 
 

@@ -7,6 +7,7 @@ over one that is vaguely about everything. The weights were measured on the dev 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,8 @@ from app.acronyms import expand_question
 from app.answer_type import offers, question_type
 from app.bundle import IndexBundle
 from app.models import AbstentionSignals, Evidence, ScoredPassage, ScoredSentence
-from app.normalize import terms, words
+from app.normalize import terms
+from app.signals import question_signals
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -64,26 +66,12 @@ def _candidate_rows(dense_ids: npt.NDArray[np.int64], lexical: FloatArray, limit
     return np.union1d(dense_ids, lexical_top.astype(np.int64))
 
 
-def question_signals(question: str, bundle: IndexBundle) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Question terms the corpus never uses, and capitalised names among them (e.g. "Iran", "FIFA")."""
-    unknown_terms = tuple(t for t in dict.fromkeys(terms(question)) if t not in bundle.vocabulary)
-    tokens = question.split()
-    names: list[str] = []
-    for position, token in enumerate(tokens):
-        core = token.strip("?!.,;:\"'()\u201c\u201d\u2018\u2019")
-        if position == 0 or not core or not core[0].isupper():
-            continue
-        folded = words(core)
-        if folded and all(w not in bundle.surface_words for w in folded):
-            names.append(core)
-    return unknown_terms, tuple(dict.fromkeys(names))
-
-
 def retrieve(
     question: str,
     query_vector: FloatArray,
     bundle: IndexBundle,
     params: RetrievalParams,
+    word_vectors: Mapping[str, FloatArray] | None = None,
 ) -> Evidence:
     """Fused ranking of sentences and passages for one question, plus the signals abstention needs."""
     expanded = expand_question(question, bundle.acronyms)
@@ -123,11 +111,11 @@ def retrieve(
         ScoredSentence(bundle.sentences[int(sentence_rows[i])], float(sentence_score[i])) for i in sentence_order
     )
 
-    unknown_terms, unknown_names = question_signals(question, bundle)
-    known = [t for t in dict.fromkeys(query_terms) if t in bundle.vocabulary]
+    unknown_terms, unknown_names = question_signals(question, bundle, word_vectors or {})
+    all_terms = list(dict.fromkeys(terms(question)))
     top_passage = ranked_passages[0].passage if ranked_passages else None
     covered = set(terms(f"{top_passage.section} {top_passage.text}")) if top_passage else set()
-    all_terms = list(dict.fromkeys(terms(question)))
+    known = [t for t in all_terms if t in bundle.vocabulary]
     dense_best_passage = int(passage_rows[int(np.argmax(passage_dense))]) if len(passage_rows) else -1
     lexical_top3 = set(np.argsort(-passage_lexical_all)[:3].tolist())
     signals = AbstentionSignals(

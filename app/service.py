@@ -12,12 +12,13 @@ from app.bundle import IndexBundle, ProgressFn, build_bundle
 from app.chunk import CHUNKER_VERSION, parse_document
 from app.config import Settings
 from app.corpus import read_corpus
-from app.embed import Embedder
+from app.embed import Embedder, Vectors
 from app.errors import DocumentNotFoundError, IndexCorruptError
 from app.models import Answer, IndexManifest, ParsedDocument
 from app.prompts import Prompts
 from app.question import clean_question
 from app.retrieve import RetrievalParams, retrieve
+from app.signals import unknown_words
 from app.store import FORMAT_VERSION, load_bundle, read_manifest, save_bundle
 
 log = logging.getLogger("newsqa.service")
@@ -109,11 +110,17 @@ class QAService:
     def ask_many(self, questions: Sequence[str], top_k: int | None = None) -> list[Answer]:
         """Answer a batch (one embedding call for all questions)."""
         cleaned = [clean_question(q, self.settings.max_question_chars) for q in questions]
-        vectors = self.embedder.embed_documents(cleaned, batch_size=32)
-        return [self._answer(q, v, top_k or self.settings.top_k) for q, v in zip(cleaned, vectors, strict=True)]
+        unknown = [unknown_words(q, self.bundle) for q in cleaned]
+        # one encoder call: the questions, then every word the corpus lacks (for the synonym check)
+        extra = list(dict.fromkeys(w for ws in unknown for w in ws))
+        vectors = self.embedder.embed_documents(cleaned + extra, batch_size=32)
+        word_vectors = dict(zip(extra, vectors[len(cleaned) :], strict=True))
+        return [
+            self._answer(q, vectors[i], word_vectors, top_k or self.settings.top_k) for i, q in enumerate(cleaned)
+        ]
 
-    def _answer(self, question: str, vector: object, top_k: int) -> Answer:
-        evidence = retrieve(question, vector, self.bundle, self.retrieval)  # type: ignore[arg-type]
+    def _answer(self, question: str, vector: Vectors, word_vectors: dict[str, Vectors], top_k: int) -> Answer:
+        evidence = retrieve(question, vector, self.bundle, self.retrieval, word_vectors)
         message = self.prompts.render("abstention.txt", question=question, documents=len(self.bundle.documents))
         return compose_answer(question, evidence, self.bundle, top_k, self.answering, self.confidence, message)
 

@@ -21,6 +21,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from pydantic import ValidationError
 
 from app.bundle import IndexBundle
@@ -71,6 +72,7 @@ def _sha256_file(path: Path) -> str:
 
 def _table(bundle: IndexBundle) -> dict[str, object]:
     return {
+        "lexicon": bundle.lexicon,
         "documents": [
             {
                 "doc_id": d.document.doc_id,
@@ -97,6 +99,8 @@ def save_bundle(bundle: IndexBundle, index_dir: Path, corpus: dict[str, str], hn
         bundle.sentence_lexical.save(staging / "sentences.bm25")
         bundle.passage_lexical.save(staging / "passages.bm25")
         (staging / TABLE).write_text(json.dumps(_table(bundle), ensure_ascii=False), encoding="utf-8")
+        with (staging / "lexicon.npy").open("wb") as handle:
+            np.save(handle, bundle.lexicon_matrix, allow_pickle=False)
         files: dict[str, str] = {}
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             with path.open("rb+") as handle:
@@ -194,6 +198,8 @@ def load_bundle(index_dir: Path, manifest: IndexManifest, documents: dict[str, s
             sentence_lexical=LexicalIndex.load(build / "sentences.bm25"),
             passage_lexical=LexicalIndex.load(build / "passages.bm25"),
             model_name=model_name,
+            lexicon=list(table["lexicon"]),
+            lexicon_matrix=np.load(build / "lexicon.npy", allow_pickle=False),
         )
     except IndexCorruptError:
         raise

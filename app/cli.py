@@ -1,0 +1,362 @@
+"""`newsqa`, the command line edge: parse arguments, call QAService, format the answers. Nothing else.
+
+Exit codes: 0 all went well; 1 a question (or gold row) was rejected, an answer was not verbatim, or the core
+raised a NewsQAError (one line on stderr, no traceback); 2 usage error (bad option, missing argument).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from tqdm import tqdm  # type: ignore[import-untyped]
+
+from app.config import Settings, get_settings
+from app.embed import Embedder
+from app.errors import InvalidQuestionError, NewsQAError
+from app.evaluate import RANK_DEPTH, GoldRow, evaluate, parse_gold
+from app.models import Answer
+from app.prompts import Prompts
+from app.question import clean_question
+from app.schemas import AskResponse
+from app.service import QAService, load_or_build_index
+
+EmbedderLoader = Callable[[Settings], Embedder]
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    return Embedder.load(settings.model_dir, settings.torch_threads)
+
+
+def report_progress(stage: str, count: int) -> None:
+    """Index-build stages on stderr; tqdm.write keeps them apart from the embedding bars of a large corpus."""
+    tqdm.write(f"newsqa: {stage} ({count})", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class CliState:
+    """What the root options decided, handed to every command as `ctx.obj`.
+
+    `load_embedder` is the one seam: tests pass `CliState(load_embedder=...)` as `obj` to reuse a loaded model.
+    """
+
+    overrides: Mapping[str, object] = field(default_factory=dict)
+    load_embedder: EmbedderLoader = load_embedder
+
+    def settings(self, **extra: object) -> Settings:
+        return get_settings(**{**self.overrides, **extra})
+
+    def service(self, settings: Settings) -> QAService:
+        return QAService.load(settings, progress=report_progress, embedder=self.load_embedder(settings))
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionInput:
+    """A question and where it came from ("argument 2", "questions.txt:7"), for error messages."""
+
+    where: str
+    text: str
+
+
+def fail(message: str) -> None:
+    typer.echo(f"newsqa: {message}", err=True)
+
+
+@contextmanager
+def core_errors() -> Iterator[None]:
+    """The CLI's one translation of core errors: a one-line message on stderr and exit code 1."""
+    try:
+        yield
+    except NewsQAError as exc:
+        fail(f"error: {exc.message}")
+        raise typer.Exit(1) from None
+    except ValidationError as exc:  # a NEWSQA_* variable or an option that Settings rejects
+        first = exc.errors()[0]
+        fail(f"error: invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        raise typer.Exit(1) from None
+
+
+def read_lines(name: str) -> tuple[list[str], str]:
+    """The lines of a file, or of stdin for "-"; an unreadable file is a usage error."""
+    if name == "-":
+        return sys.stdin.read().split("\n"), "stdin"
+    try:
+        return Path(name).read_text(encoding="utf-8").split("\n"), name
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {name}: {exc}", param_hint="'--file'") from None
+
+
+def questions_from_lines(lines: Iterable[str], source: str) -> tuple[list[QuestionInput], list[str]]:
+    """Questions from plain lines or JSONL (a line starting with `{` must hold a "question" string), and problems."""
+    found: list[QuestionInput] = []
+    problems: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        where, text = f"{source}:{number}", line.strip()
+        if not text.startswith("{"):
+            if text:
+                found.append(QuestionInput(where, text))
+            continue
+        try:
+            question = json.loads(text).get("question")
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}: not valid JSON ({exc.msg})")
+            continue
+        if isinstance(question, str):
+            found.append(QuestionInput(where, question))
+        else:
+            problems.append(f'{where}: a JSON line needs a "question" string')
+    return found, problems
+
+
+def split_valid(inputs: Sequence[QuestionInput], max_chars: int) -> tuple[list[int], list[str]]:
+    """Positions of the questions the service will accept, and a message for each one it would reject."""
+    valid: list[int] = []
+    problems: list[str] = []
+    for position, item in enumerate(inputs):
+        try:
+            clean_question(item.text, max_chars)
+            valid.append(position)
+        except InvalidQuestionError as exc:
+            problems.append(f"{item.where}: {exc.message}")
+    return valid, problems
+
+
+def answer_gold(service: QAService, rows: Sequence[GoldRow]) -> list[Answer | None]:
+    """One answer per gold row, in order (None where the question is rejected, which is reported on stderr)."""
+    inputs = [QuestionInput(f"gold row {row.id}", row.question) for row in rows]
+    valid, rejected = split_valid(inputs, service.settings.max_question_chars)
+    for problem in rejected:
+        fail(f"skipped {problem}")
+    answers: list[Answer | None] = [None] * len(rows)
+    found = service.ask_many([rows[i].question for i in valid], RANK_DEPTH)
+    for position, answer in zip(valid, found, strict=True):
+        answers[position] = answer
+    return answers
+
+
+def render_answer(answer: Answer, prompts: Prompts, as_json: bool) -> str:
+    if as_json:
+        return AskResponse.from_answer(answer).model_dump_json()
+    return prompts.render("cli_answer.txt" if answer.answered else "cli_abstention.txt", answer=answer) + "\n"
+
+
+def _configure_logging(verbose: int) -> None:
+    """Warnings only by default, -v adds info, -vv debug (third-party libraries included).
+
+    The threshold sits on our stderr handler because some libraries (bm25s) set their own loggers to DEBUG.
+    When logging is already configured (an embedding program, pytest), it is left alone.
+    """
+    threshold = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    if verbose == 0:  # the model loader's "Loading weights" bar is noise for a command-line user
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("newsqa: %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(threshold)
+    root.addHandler(handler)
+    root.setLevel(threshold)
+
+
+def _state(ctx: typer.Context) -> CliState:
+    state = ctx.obj
+    assert isinstance(state, CliState), "the root callback sets ctx.obj"
+    return state
+
+
+app = typer.Typer(
+    name="newsqa",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    corpus_dir: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Folder of .txt/.md articles [env NEWSQA_CORPUS_DIR].")
+    ] = None,
+    index_dir: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Where the index is kept [env NEWSQA_INDEX_DIR].")
+    ] = None,
+    verbose: Annotated[
+        int, typer.Option("-v", "--verbose", count=True, show_default=False, help="Log more (-vv: debug).")
+    ] = 0,
+) -> None:
+    """Answer questions about news articles with verbatim quotes (character offsets included), or abstain.
+
+    \b
+    Examples:
+      newsqa ask "Where did the first round of talks happen?"
+      newsqa ask --json --file questions.txt > answers.jsonl
+      newsqa index --force
+      newsqa eval tests/data/gold.jsonl
+      newsqa --corpus-dir ~/articles --index-dir ~/articles-index serve --port 8080
+    """
+    _configure_logging(verbose)
+    base = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    given = {"corpus_dir": corpus_dir, "index_dir": index_dir}
+    ctx.obj = replace(base, overrides={**base.overrides, **{k: v for k, v in given.items() if v is not None}})
+
+
+@app.command(short_help="Answer questions with verbatim quotes, or abstain.")
+def ask(
+    ctx: typer.Context,
+    questions: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="QUESTION", show_default=False, help="Questions to answer, each one argument."),
+    ] = None,
+    file: Annotated[
+        str | None, typer.Option("--file", "-f", metavar="FILE", help="Questions, one per line or JSONL; - for stdin.")
+    ] = None,
+    top_k: Annotated[
+        int | None,
+        typer.Option("--top-k", "-k", min=1, max=10, metavar="N", help="Passages to show (1-10) [default: 3]."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line (the HTTP body).")] = False,
+) -> None:
+    """Answer questions with verbatim quotes, or say the article doesn't answer them.
+
+    The model is loaded once for the whole batch. A rejected question (empty, too long, control characters)
+    is reported on stderr, the others are still answered, and the exit code is 1.
+
+    \b
+    Examples:
+      newsqa ask "What did Pakistan demand in Istanbul?"
+      newsqa ask --top-k 5 "Who mediated?" "When was the ceasefire agreed?"
+      newsqa ask --json --file questions.txt      # one question per line, or JSONL with a "question" field
+      echo "Who mediated the talks?" | newsqa ask --json --file -
+    """
+    if file is None and not questions:
+        ctx.fail("give at least one QUESTION, or --file FILE")
+    state = _state(ctx)
+    with core_errors():
+        inputs = [QuestionInput(f"argument {n}", q) for n, q in enumerate(questions or [], start=1)]
+        problems: list[str] = []
+        if file is not None:
+            found, problems = questions_from_lines(*read_lines(file))
+            inputs += found
+        settings = state.settings()
+        valid, rejected = split_valid(inputs, settings.max_question_chars)
+        for problem in problems + rejected:
+            fail(f"skipped {problem}")
+        if valid:
+            service = state.service(settings)
+            for answer in service.ask_many([inputs[i].text for i in valid], top_k):
+                typer.echo(render_answer(answer, service.prompts, as_json))
+        if problems or rejected:
+            raise typer.Exit(1)
+
+
+@app.command(short_help="Build or check the index and show what it holds.")
+def index(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if the index is up to date.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as one JSON object.")] = False,
+) -> None:
+    """Build the index if missing or stale (or --force), and show what it holds.
+
+    \b
+    Examples:
+      newsqa index
+      newsqa index --force
+      newsqa --corpus-dir ~/articles --index-dir ~/articles-index index --json
+    """
+    state = _state(ctx)
+    with core_errors():
+        settings = state.settings()
+        prompts = Prompts.load(settings.prompts_dir)
+        loaded = load_or_build_index(settings, state.load_embedder(settings), force=force, progress=report_progress)
+        build = settings.index_dir / loaded.manifest.build_dir
+        if as_json:
+            summary = {"rebuilt": loaded.rebuilt, "build": str(build), "manifest": loaded.manifest.model_dump()}
+            typer.echo(json.dumps(summary, ensure_ascii=False))
+        else:
+            typer.echo(prompts.render("cli_index.txt", manifest=loaded.manifest, build=build, rebuilt=loaded.rebuilt))
+
+
+@app.command(short_help="Run the HTTP API.")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option(metavar="HOST", help="Address to bind [env NEWSQA_HOST, default 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, metavar="PORT", help="Port to listen on [env NEWSQA_PORT, default 8000]."),
+    ] = None,
+) -> None:
+    """Run the HTTP API with uvicorn (one worker).
+
+    The model and the index load in the background at start-up; /readyz says when they are ready.
+
+    \b
+    Examples:
+      newsqa serve
+      newsqa serve --host 0.0.0.0 --port 8080
+    """
+    import uvicorn
+
+    from app.api import create_app  # imported here: only `serve` needs FastAPI
+
+    state = _state(ctx)
+    with core_errors():
+        given = {"host": host, "port": port}
+        settings = state.settings(**{k: v for k, v in given.items() if v is not None})
+        application = create_app(settings)
+        uvicorn.run(application, host=settings.host, port=settings.port, workers=1, log_level=settings.log_level)
+
+
+@app.command("eval", short_help="Score the service on a gold set.")
+def eval_command(
+    ctx: typer.Context,
+    gold: Annotated[
+        Path, typer.Argument(metavar="GOLD.jsonl", exists=True, dir_okay=False, help="Gold questions, JSONL.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+) -> None:
+    """Score the service on a gold set (recall, MRR, quotes, abstention, offsets).
+
+    Prints recall@1/3/5, MRR@10, answer-quote accuracy, false abstention, out-of-scope abstention, the
+    number of cited spans that are not verbatim, and every miss.
+
+    Each line of GOLD.jsonl is {"id", "question", "evidence": [verbatim substrings]}; an empty evidence
+    list marks a question the corpus does not answer. Exit code 1 if any cited text is not verbatim or a
+    gold question was rejected.
+
+    \b
+    Examples:
+      newsqa eval tests/data/gold.jsonl
+      newsqa eval --json tests/data/gold.jsonl | jq .recall_at_1
+    """
+    state = _state(ctx)
+    with core_errors():
+        rows = parse_gold(*read_lines(str(gold)))
+        service = state.service(state.settings())
+        texts = {doc_id: parsed.document.text for doc_id, parsed in service.bundle.documents.items()}
+        report = evaluate(rows, answer_gold(service, rows), texts)
+        if as_json:
+            typer.echo(report.model_dump_json())
+        else:
+            typer.echo(service.prompts.render("cli_eval.txt", report=report, gold=gold))
+        if not report.passed:
+            raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point (`newsqa`, `python -m app`)."""
+    app(prog_name="newsqa")
