@@ -36,7 +36,7 @@ def _is_abbreviation(text: str, dot_end: int) -> bool:
     if not match:
         return False
     word = match.group(1)
-    if re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word) or len(word) == 1 and word.isupper():
+    if re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word) or (len(word) == 1 and word.isupper()):
         return True  # U.S. / U.N. / initials
     return word.lower() in _ABBREVIATIONS
 

@@ -75,4 +75,5 @@ class Embedder:
 
     def embed_query(self, text: str) -> Vectors:
         """One question's vector, shape (dimension,), L2-normalized."""
-        return self.embed_documents([text])[0]
+        vector: Vectors = self.embed_documents([text])[0]
+        return vector

@@ -36,11 +36,12 @@ class VectorIndex:
     def build(cls, vectors: npt.NDArray[np.float32], hnsw_threshold: int) -> VectorIndex:
         """Exact flat search up to hnsw_threshold vectors, HNSW beyond it."""
         dimension = vectors.shape[1]
+        index: faiss.Index
         if len(vectors) > hnsw_threshold:
-            index = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-            index.hnsw.efSearch = HNSW_EF_SEARCH
-            kind = "hnsw"
+            hnsw = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            hnsw.hnsw.efSearch = HNSW_EF_SEARCH
+            index, kind = hnsw, "hnsw"
         else:
             index = faiss.IndexFlatIP(dimension)
             kind = "flat"
@@ -57,7 +58,7 @@ class VectorIndex:
         if k <= 0:
             return SearchResult(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         if self.kind == "hnsw":
-            faiss.downcast_index(self.index).hnsw.efSearch = max(HNSW_EF_SEARCH, k)
+            faiss.downcast_index(self.index).hnsw.efSearch = max(HNSW_EF_SEARCH, k)  # type: ignore[attr-defined]
         scores, ids = self.index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
         keep = ids[0] >= 0
         return SearchResult(ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float32))

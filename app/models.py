@@ -107,7 +107,6 @@ class AbstentionSignals:
     unknown_terms: tuple[str, ...]
     best_dense: float
     best_lexical_coverage: float
-    agreement: float
 
 
 @dataclass(frozen=True, slots=True)

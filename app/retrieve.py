@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,8 @@ class RetrievalParams:
     candidates: int = 200
     max_shared_sentences: int = 1
     answer_type_bonus: float = 0.05
+    fusion: Literal["weighted", "rrf"] = "weighted"
+    rrf_k: float = 60.0
 
 
 def diversify(ranked: list[ScoredPassage], max_shared: int) -> tuple[ScoredPassage, ...]:
@@ -66,6 +69,34 @@ def _candidate_rows(dense_ids: npt.NDArray[np.int64], lexical: FloatArray, limit
     return np.union1d(dense_ids, lexical_top.astype(np.int64))
 
 
+def _fuse(dense: FloatArray, lexical: FloatArray, weight: float, params: RetrievalParams) -> FloatArray:
+    """Weighted sum (cosine + weight · BM25/max) or reciprocal rank fusion of the two sides' rankings."""
+    if params.fusion == "rrf":
+        def ranks(x: FloatArray) -> FloatArray:
+            out = np.empty(len(x), dtype=np.float32)
+            out[np.argsort(-x, kind="stable")] = np.arange(len(x), dtype=np.float32)
+            return out
+
+        return np.asarray(1 / (params.rrf_k + ranks(dense)) + weight / (params.rrf_k + ranks(lexical)), np.float32)
+    return np.asarray(dense + weight * lexical, dtype=np.float32)
+
+
+def _signals(
+    question: str, bundle: IndexBundle, top: ScoredPassage | None, best_dense: float,
+    word_vectors: Mapping[str, FloatArray],
+) -> AbstentionSignals:
+    unknown_terms, unknown_names = question_signals(question, bundle, word_vectors)
+    all_terms = list(dict.fromkeys(terms(question)))
+    covered = set(terms(f"{top.passage.section} {top.passage.text}")) if top else set()
+    return AbstentionSignals(
+        unknown_term_share=len(unknown_terms) / len(all_terms) if all_terms else 1.0,
+        unknown_proper_nouns=unknown_names,
+        unknown_terms=unknown_terms,
+        best_dense=best_dense,
+        best_lexical_coverage=sum(t in covered for t in all_terms) / len(all_terms) if all_terms else 0.0,
+    )
+
+
 def retrieve(
     question: str,
     query_vector: FloatArray,
@@ -74,56 +105,40 @@ def retrieve(
     word_vectors: Mapping[str, FloatArray] | None = None,
 ) -> Evidence:
     """Fused ranking of sentences and passages for one question, plus the signals abstention needs."""
-    expanded = expand_question(question, bundle.acronyms)
-    query_terms = terms(expanded)
+    query_terms = terms(expand_question(question, bundle.acronyms))
     limit = params.candidates
-
-    sentence_lexical_all = _normalized(bundle.sentence_lexical.scores(query_terms))
-    passage_lexical_all = _normalized(bundle.passage_lexical.scores(query_terms))
-    passage_rows = _candidate_rows(bundle.passage_vectors.search(query_vector, limit).ids, passage_lexical_all, limit)
-    sentence_rows = _candidate_rows(
-        bundle.sentence_vectors.search(query_vector, limit).ids, sentence_lexical_all, limit
-    )
-    # every sentence of a candidate passage needs a score too
-    inside = [bundle.passage_sentence_rows[p] for p in passage_rows]
+    sentence_lexical = _normalized(bundle.sentence_lexical.scores(query_terms))
+    passage_lexical = _normalized(bundle.passage_lexical.scores(query_terms))
+    passage_rows = _candidate_rows(bundle.passage_vectors.search(query_vector, limit).ids, passage_lexical, limit)
+    sentence_rows = _candidate_rows(bundle.sentence_vectors.search(query_vector, limit).ids, sentence_lexical, limit)
+    inside = [bundle.passage_sentence_rows[p] for p in passage_rows]  # their sentences need scores too
     sentence_rows = np.union1d(sentence_rows, np.concatenate(inside) if inside else np.zeros(0, dtype=np.int64))
 
     sentence_dense = _dense_scores(bundle, "sentence", query_vector, sentence_rows)
-    sentence_score = sentence_dense + params.sentence_lexical_weight * sentence_lexical_all[sentence_rows]
+    sentence_score = _fuse(sentence_dense, sentence_lexical[sentence_rows], params.sentence_lexical_weight, params)
     kind = question_type(question)
     if kind != "other" and params.answer_type_bonus:
         typed = np.array([offers(bundle.sentences[r].text, kind) for r in sentence_rows.tolist()], dtype=bool)
-        sentence_score = sentence_score + params.answer_type_bonus * typed
+        sentence_score = (sentence_score + params.answer_type_bonus * typed).astype(np.float32)
     score_of = dict(zip(sentence_rows.tolist(), sentence_score.tolist(), strict=True))
 
     passage_dense = _dense_scores(bundle, "passage", query_vector, passage_rows)
-    passage_own = passage_dense + params.passage_lexical_weight * passage_lexical_all[passage_rows]
+    passage_own = _fuse(passage_dense, passage_lexical[passage_rows], params.passage_lexical_weight, params)
     best_inside = np.array([max(score_of[s] for s in rows) for rows in inside], dtype=np.float32)
     passage_score = params.passage_own_weight * passage_own + (1 - params.passage_own_weight) * best_inside
 
-    passage_order = np.argsort(-passage_score, kind="stable")
-    sentence_order = np.argsort(-sentence_score, kind="stable")
     ranked_passages = diversify(
-        [ScoredPassage(bundle.passages[int(passage_rows[i])], float(passage_score[i])) for i in passage_order],
+        [
+            ScoredPassage(bundle.passages[int(passage_rows[i])], float(passage_score[i]))
+            for i in np.argsort(-passage_score, kind="stable")
+        ],
         params.max_shared_sentences,
     )
     ranked_sentences = tuple(
-        ScoredSentence(bundle.sentences[int(sentence_rows[i])], float(sentence_score[i])) for i in sentence_order
+        ScoredSentence(bundle.sentences[int(sentence_rows[i])], float(sentence_score[i]))
+        for i in np.argsort(-sentence_score, kind="stable")
     )
-
-    unknown_terms, unknown_names = question_signals(question, bundle, word_vectors or {})
-    all_terms = list(dict.fromkeys(terms(question)))
-    top_passage = ranked_passages[0].passage if ranked_passages else None
-    covered = set(terms(f"{top_passage.section} {top_passage.text}")) if top_passage else set()
-    known = [t for t in all_terms if t in bundle.vocabulary]
-    dense_best_passage = int(passage_rows[int(np.argmax(passage_dense))]) if len(passage_rows) else -1
-    lexical_top3 = set(np.argsort(-passage_lexical_all)[:3].tolist())
-    signals = AbstentionSignals(
-        unknown_term_share=len(unknown_terms) / len(all_terms) if all_terms else 1.0,
-        unknown_proper_nouns=unknown_names,
-        unknown_terms=unknown_terms,
-        best_dense=float(sentence_dense.max()) if len(sentence_dense) else 0.0,
-        best_lexical_coverage=sum(t in covered for t in known) / len(all_terms) if all_terms else 0.0,
-        agreement=1.0 if dense_best_passage in lexical_top3 else 0.0,
-    )
+    best_dense = float(sentence_dense.max()) if len(sentence_dense) else 0.0
+    top = ranked_passages[0] if ranked_passages else None
+    signals = _signals(question, bundle, top, best_dense, word_vectors or {})
     return Evidence(sentences=ranked_sentences, passages=ranked_passages, signals=signals)

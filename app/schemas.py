@@ -46,13 +46,9 @@ class AskResponse(BaseModel):
             answered=answer.answered,
             confidence=answer.confidence,
             message=answer.message,
-            quotes=[QuoteOut(**_fields(q)) for q in answer.quotes],
-            passages=[PassageOut(**_fields(p)) for p in answer.passages],
+            quotes=[QuoteOut.model_validate(q, from_attributes=True) for q in answer.quotes],
+            passages=[PassageOut.model_validate(p, from_attributes=True) for p in answer.passages],
         )
-
-
-def _fields(item: object) -> dict[str, object]:
-    return {name: getattr(item, name) for name in item.__slots__}  # type: ignore[attr-defined]
 
 
 class DocumentSummary(BaseModel):

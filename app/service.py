@@ -12,9 +12,9 @@ from app.bundle import IndexBundle, ProgressFn, build_bundle
 from app.chunk import CHUNKER_VERSION, parse_document
 from app.config import Settings
 from app.corpus import read_corpus
-from app.embed import Embedder, Vectors
+from app.embed import Embedder
 from app.errors import DocumentNotFoundError, IndexCorruptError
-from app.models import Answer, IndexManifest, ParsedDocument
+from app.models import Answer, Evidence, IndexManifest, ParsedDocument
 from app.prompts import Prompts
 from app.question import clean_question
 from app.retrieve import RetrievalParams, retrieve
@@ -108,21 +108,25 @@ class QAService:
         return self.ask_many([question], top_k)[0]
 
     def ask_many(self, questions: Sequence[str], top_k: int | None = None) -> list[Answer]:
-        """Answer a batch (one embedding call for all questions)."""
+        """Answer a batch (one encoder call for all questions)."""
         cleaned = [clean_question(q, self.settings.max_question_chars) for q in questions]
-        unknown = [unknown_words(q, self.bundle) for q in cleaned]
-        # one encoder call: the questions, then every word the corpus lacks (for the synonym check)
-        extra = list(dict.fromkeys(w for ws in unknown for w in ws))
-        vectors = self.embedder.embed_documents(cleaned + extra, batch_size=32)
-        word_vectors = dict(zip(extra, vectors[len(cleaned) :], strict=True))
+        message = self.prompts.render("abstention.txt", documents=len(self.bundle.documents))
         return [
-            self._answer(q, vectors[i], word_vectors, top_k or self.settings.top_k) for i, q in enumerate(cleaned)
+            compose_answer(
+                q, e, self.bundle, top_k or self.settings.top_k, self.answering, self.confidence, message
+            )
+            for q, e in zip(cleaned, self.evidence_many(cleaned), strict=True)
         ]
 
-    def _answer(self, question: str, vector: Vectors, word_vectors: dict[str, Vectors], top_k: int) -> Answer:
-        evidence = retrieve(question, vector, self.bundle, self.retrieval, word_vectors)
-        message = self.prompts.render("abstention.txt", question=question, documents=len(self.bundle.documents))
-        return compose_answer(question, evidence, self.bundle, top_k, self.answering, self.confidence, message)
+    def evidence_many(self, questions: Sequence[str]) -> list[Evidence]:
+        """Ranked evidence and abstention signals for already-cleaned questions (used by ask and calibration)."""
+        unknown = list(dict.fromkeys(w for q in questions for w in unknown_words(q, self.bundle)))
+        # one encoder call: the questions, then every word the corpus lacks (for the synonym check)
+        vectors = self.embedder.embed_documents([*questions, *unknown], batch_size=32)
+        word_vectors = dict(zip(unknown, vectors[len(questions) :], strict=True))
+        return [
+            retrieve(q, vectors[i], self.bundle, self.retrieval, word_vectors) for i, q in enumerate(questions)
+        ]
 
     def documents(self) -> list[ParsedDocument]:
         return list(self.bundle.documents.values())

@@ -138,7 +138,8 @@ def save_bundle(bundle: IndexBundle, index_dir: Path, corpus: dict[str, str], hn
 def remove_stale_builds(index_dir: Path, keep: str) -> None:
     """Delete build folders the manifest no longer names and staging leftovers of crashed builds."""
     for path in index_dir.iterdir():
-        if path.is_dir() and path.name != keep and (path.name.startswith("build-") or path.name.startswith(".staging-")):
+        ours = path.name.startswith(("build-", ".staging-"))
+        if path.is_dir() and ours and path.name != keep:
             shutil.rmtree(path, ignore_errors=True)
         elif path.is_file() and path.name.startswith(f".{MANIFEST}."):
             path.unlink(missing_ok=True)
@@ -185,7 +186,9 @@ def load_bundle(index_dir: Path, manifest: IndexManifest, documents: dict[str, s
                     sections=tuple(entry["sections"]),
                     blocks=tuple(Block(**b) for b in entry["blocks"]),
                     sentences=tuple(Sentence(**s) for s in entry["sentences"]),
-                    passages=tuple(Passage(**{**p, "sentence_ids": tuple(p["sentence_ids"])}) for p in entry["passages"]),
+                    passages=tuple(
+                        Passage(**{**p, "sentence_ids": tuple(p["sentence_ids"])}) for p in entry["passages"]
+                    ),
                 )
             )
         kinds = manifest.vector_index
