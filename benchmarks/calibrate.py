@@ -51,7 +51,7 @@ def fusion_table(service: QAService, golds: dict[str, list[GoldRow]], documents:
         variant = QAService(service.settings, service.embedder, service.index, service.prompts,
                             retrieval=params, answering=AnswerParams(threshold=0.0))
         for label, rows in golds.items():
-            report = evaluate(rows, variant.ask_many([r.question for r in rows]), documents)
+            report = evaluate(rows, variant.ask_many([r.question for r in rows], top_k=10), documents)
             print(f"| {name} | {label} | {report.recall_at_1:.3f} | {report.recall_at_3:.3f} | "
                   f"{report.mrr_at_10:.3f} | {report.quote_accuracy:.3f} |")
 
