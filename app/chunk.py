@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from app.ingest import parse_blocks
 from app.models import Block, Document, ParsedDocument, Passage, Sentence
 
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 PASSAGE_SENTENCES = 3
 PASSAGE_STRIDE = 2
 

@@ -8,7 +8,7 @@ import jinja2
 
 from app.errors import TemplateError
 
-REQUIRED = ("abstention.txt", "cli_answer.txt", "cli_abstention.txt")
+REQUIRED = ("abstention.txt", "cli_answer.txt", "cli_abstention.txt", "cli_index.txt", "cli_eval.txt")
 
 
 class Prompts:
