@@ -1,0 +1,166 @@
+"""Quotes, confidence and abstention over the real service: the answer is verbatim text or nothing."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from app.answer import AnswerParams, ConfidenceModel, compose_answer, select_quotes
+from app.embed import Embedder
+from app.models import AbstentionSignals, Answer, Evidence
+from app.retrieve import RetrievalParams, retrieve
+from app.service import QAService
+
+STICKING = "What is the main sticking point in the negotiations?"
+CONDITIONS = "What conditions did the Taliban set for a long-term ceasefire?"
+WHEN = "When was the ceasefire agreed?"
+OFF_TOPIC = "What is the capital of France?"
+QUESTIONS = [
+    STICKING,
+    CONDITIONS,
+    WHEN,
+    OFF_TOPIC,
+    "What did Pakistan demand?",
+    "Who led Pakistan's delegation in Istanbul?",
+    "What did Khawaja Asif warn would happen if no agreement is reached?",
+    "What did Trump offer to do?",
+    "What is the TTP?",
+    "What did Iran say about the talks?",
+    "What was in Pakistan's proposed framework?",
+    "How were trade and the economy affected?",
+]
+
+
+@pytest.fixture(scope="module")
+def answers(service: QAService) -> dict[str, Answer]:
+    return dict(zip(QUESTIONS, service.ask_many(QUESTIONS), strict=True))
+
+
+def test_sticking_point_is_the_first_quote(answers: dict[str, Answer]) -> None:
+    answer = answers[STICKING]
+    assert answer.answered
+    assert "main sticking point" in answer.quotes[0].text
+    assert "main sticking point" in answer.passages[0].text
+
+
+def test_list_intro_is_quoted_with_its_bullets_in_one_span(service: QAService, answers: dict[str, Answer]) -> None:
+    answer = answers[CONDITIONS]
+    assert answer.answered
+    first = answer.quotes[0]
+    assert first.text.startswith("The Taliban reportedly set two conditions for a long-term ceasefire:")
+    assert "- Pakistan must refrain from violating Afghan airspace and borders, and" in first.text
+    assert first.text.endswith("Islamabad must not allow opposition groups to operate from its soil.")
+    assert first.text == service.document(first.doc_id).document.text[first.start : first.end]
+
+
+def test_when_question_quotes_the_date(answers: dict[str, Answer]) -> None:
+    answer = answers[WHEN]
+    assert answer.answered
+    assert any("ceasefire agreed on October 15" in q.text for q in answer.quotes)
+
+
+def test_off_topic_question_abstains_but_lists_passages(service: QAService, answers: dict[str, Answer]) -> None:
+    answer = answers[OFF_TOPIC]
+    assert not answer.answered
+    assert answer.quotes == ()
+    assert len(answer.passages) == service.settings.top_k
+    assert answer.confidence < 0.45
+    assert answer.message  # the abstention wording from prompts/
+
+
+def test_unknown_name_abstains(answers: dict[str, Answer]) -> None:
+    assert not answers["What did Iran say about the talks?"].answered
+
+
+def test_every_quote_and_passage_is_verbatim(service: QAService, answers: dict[str, Answer]) -> None:
+    for answer in answers.values():
+        for item in (*answer.quotes, *answer.passages):
+            document = service.document(item.doc_id)
+            assert item.text == document.document.text[item.start : item.end]
+            assert item.title == document.title
+            assert item.section in document.sections
+
+
+def test_confidence_is_a_probability_and_ranks_answerable_above_off_topic(answers: dict[str, Answer]) -> None:
+    for answer in answers.values():
+        assert 0.0 <= answer.confidence <= 1.0
+        assert answer.answered == (answer.confidence >= 0.45)
+    assert answers[STICKING].confidence > answers[OFF_TOPIC].confidence + 0.3
+    assert answers[CONDITIONS].confidence > answers[OFF_TOPIC].confidence + 0.3
+
+
+def test_passages_are_best_first(answers: dict[str, Answer]) -> None:
+    for answer in answers.values():
+        scores = [p.score for p in answer.passages]
+        assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("top_k", [1, 2, 5])
+def test_top_k_is_honoured(service: QAService, top_k: int) -> None:
+    assert len(service.ask(STICKING, top_k=top_k).passages) == top_k
+    assert len(service.ask(OFF_TOPIC, top_k=top_k).passages) == top_k
+
+
+def test_default_top_k_comes_from_settings(answers: dict[str, Answer], service: QAService) -> None:
+    assert all(len(a.passages) == service.settings.top_k for a in answers.values())
+
+
+def evidence_for(service: QAService, embedder: Embedder, question: str) -> Evidence:
+    return retrieve(question, embedder.embed_query(question), service.bundle, RetrievalParams())
+
+
+def test_select_quotes_never_overlaps(service: QAService, embedder: Embedder) -> None:
+    # a wide pool and no score cut-off: the most chances for a list intro and its own bullet to collide
+    greedy = AnswerParams(quote_pool=6, max_quotes=6, extra_quote_ratio=0.0)
+    text = next(iter(service.bundle.documents.values())).document.text
+    multi_line = 0
+    for question in QUESTIONS:
+        evidence = evidence_for(service, embedder, question)
+        quotes = select_quotes(evidence, service.bundle, greedy)
+        assert 1 <= len(quotes) <= greedy.max_quotes
+        for a, b in itertools.combinations(quotes, 2):
+            assert a.end <= b.start or b.end <= a.start, (question, a.text, b.text)
+        assert all(q.text == text[q.start : q.end] for q in quotes)
+        pool = [p.passage for p in evidence.passages[: greedy.quote_pool]]
+        assert all(any(p.start <= q.start < p.end for p in pool) for q in quotes)
+        multi_line += any("\n- " in q.text for q in quotes)
+    assert multi_line  # a list intro was quoted with its bullets, so intro/bullet collisions were possible
+
+
+def test_extra_quotes_only_when_nearly_as_good(service: QAService, embedder: Embedder) -> None:
+    evidence = evidence_for(service, embedder, STICKING)
+    assert len(select_quotes(evidence, service.bundle, AnswerParams(extra_quote_ratio=1.01))) == 1
+    assert len(select_quotes(evidence, service.bundle, AnswerParams(max_quotes=1, extra_quote_ratio=0.0))) == 1
+
+
+def test_threshold_decides_abstention(service: QAService, embedder: Embedder) -> None:
+    evidence = evidence_for(service, embedder, STICKING)
+    args = (service.bundle, 3)
+    never = compose_answer(STICKING, evidence, *args, AnswerParams(threshold=1.0), ConfidenceModel(), "no")
+    assert (never.answered, never.quotes, never.message) == (False, (), "no")
+    assert len(never.passages) == 3
+    always = compose_answer(STICKING, evidence, *args, AnswerParams(threshold=0.0), ConfidenceModel(), "no")
+    assert always.answered and always.quotes and always.message is None
+
+
+def test_no_evidence_means_no_answer(service: QAService) -> None:
+    signals = AbstentionSignals(1.0, (), (), 0.0, 0.0)
+    empty = Evidence(sentences=(), passages=(), signals=signals)
+    answer = compose_answer("q", empty, service.bundle, 3, AnswerParams(threshold=0.0), ConfidenceModel(), "none")
+    assert (answer.answered, answer.confidence, answer.quotes, answer.passages) == (False, 0.0, (), ())
+
+
+def signals(share: float = 0.0, names: tuple[str, ...] = (), coverage: float = 1.0) -> AbstentionSignals:
+    return AbstentionSignals(share, names, (), best_dense=0.6, best_lexical_coverage=coverage)
+
+
+def test_confidence_model_moves_the_right_way() -> None:
+    model = ConfidenceModel()
+    base = model.confidence(0.8, signals())
+    assert 0.0 < base < 1.0
+    assert model.confidence(0.9, signals()) > base
+    assert model.confidence(0.8, signals(share=0.5)) < base
+    assert model.confidence(0.8, signals(names=("Iran",))) < base
+    assert model.confidence(0.8, signals(names=("Iran", "FIFA"))) == model.confidence(0.8, signals(names=("X",)))
+    assert model.confidence(0.8, signals(coverage=0.2)) < base

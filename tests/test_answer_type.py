@@ -1,0 +1,51 @@
+"""Expected answer type of a question, and whether a sentence of the article offers that kind of thing."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.answer_type import AnswerType, offers, question_type
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("When was the ceasefire agreed?", "when"),
+        ("What date did the talks start?", "when"),
+        ("Since when have the borders been closed?", "when"),
+        ("How many people died in the clashes?", "quantity"),
+        ("How much trade is lost daily?", "quantity"),
+        ("What percentage of the agreement was implemented?", "quantity"),
+        ("Where was the second round held?", "where"),
+        ("In which city did the talks take place?", "where"),
+        ("Who led Pakistan's delegation?", "who"),
+        ("Whose refugees did Pakistan host?", "who"),
+        ("What did Pakistan demand?", "other"),
+        ("Why did the talks stall?", "other"),
+        ("Tell me when the ceasefire was agreed", "other"),  # only the question's opening decides
+    ],
+)
+def test_question_type(question: str, kind: AnswerType) -> None:
+    assert question_type(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kind", "expected"),
+    [
+        ("Following the ceasefire agreed on October 15, renewed on October 17.", "when", True),
+        ("By Monday, as talks entered their third day, no agreement had been reached.", "when", True),
+        ("The Taliban's return to power in Kabul in 2021.", "when", True),
+        ("Kabul accused Pakistan of violating its sovereignty.", "when", False),
+        ("80 percent of points from the first-round agreement already implemented.", "quantity", True),
+        ("Border skirmishes left dozens dead and hundreds wounded.", "quantity", True),
+        ("Kabul accused Pakistan of violating its sovereignty.", "quantity", False),
+        ("The second round of negotiations, held in Istanbul on Saturday.", "where", True),
+        ("the gap remains wide", "where", False),
+        ("Pakistan's delegation was led by Defence Minister Khawaja Asif.", "who", True),
+        ("said one senior Pakistani diplomat", "who", True),
+        ("the gap remains wide", "who", False),
+        ("Following the ceasefire agreed on October 15.", "other", False),
+    ],
+)
+def test_offers(sentence: str, kind: AnswerType, expected: bool) -> None:
+    assert offers(sentence, kind) is expected

@@ -1,0 +1,61 @@
+"""Quality floors on the project's gold questions and on the dev questions (tests/data, never ../shared).
+
+Scored by app.evaluate with the project's hit rule: a passage hits when its [start, end) overlaps an
+occurrence of an evidence string by at least half of that string's length.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.evaluate import EvalReport, evaluate, parse_gold
+from app.service import QAService
+
+DATA = Path(__file__).parent / "data"
+
+
+def report_for(service: QAService, name: str) -> EvalReport:
+    path = DATA / name
+    gold = parse_gold(path.read_text(encoding="utf-8").splitlines(), source=name)
+    answers = service.ask_many([row.question for row in gold])
+    documents = {doc_id: parsed.document.text for doc_id, parsed in service.bundle.documents.items()}
+    return evaluate(gold, answers, documents)
+
+
+def misses(report: EvalReport) -> str:
+    return "\n".join(m.summary for m in report.misses)
+
+
+@pytest.fixture(scope="module")
+def dev(service: QAService) -> EvalReport:
+    return report_for(service, "dev.jsonl")
+
+
+@pytest.fixture(scope="module")
+def gold(service: QAService) -> EvalReport:
+    return report_for(service, "gold.jsonl")
+
+
+def test_files_are_sound(dev: EvalReport, gold: EvalReport) -> None:
+    for report in (dev, gold):
+        assert report.in_scope > 0 and report.out_of_scope > 0
+        assert report.unmatched_evidence == []  # every evidence string really occurs in the article
+        assert report.not_verbatim == 0 and report.missing == []
+
+
+def test_dev_recall_at_3(dev: EvalReport) -> None:
+    assert dev.recall_at_3 >= 0.95, misses(dev)
+
+
+def test_dev_abstains_on_out_of_scope_questions(dev: EvalReport) -> None:
+    assert dev.oos_abstention >= 0.75, misses(dev)
+
+
+def test_dev_rarely_abstains_on_answerable_questions(dev: EvalReport) -> None:
+    assert dev.false_abstention <= 0.10, misses(dev)
+
+
+def test_gold_recall_at_3(gold: EvalReport) -> None:
+    assert gold.recall_at_3 >= 0.85, misses(gold)

@@ -1,0 +1,97 @@
+"""Question → fused ranking of sentences and passages over the real model, FAISS and BM25 indexes."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.answer_type import offers
+from app.bundle import IndexBundle
+from app.embed import Embedder
+from app.models import Evidence, Passage, ScoredPassage
+from app.retrieve import RetrievalParams, diversify, retrieve
+from app.service import QAService
+
+STICKING = "What is the main sticking point in the negotiations?"
+CONDITIONS = "What conditions did the Taliban set for a long-term ceasefire?"
+WHEN = "When was the ceasefire agreed?"
+OFF_TOPIC = "What is the capital of France?"
+
+
+@pytest.fixture(scope="module")
+def bundle(service: QAService) -> IndexBundle:
+    return service.bundle
+
+
+def evidence_for(question: str, bundle: IndexBundle, embedder: Embedder, **params: float) -> Evidence:
+    return retrieve(question, embedder.embed_query(question), bundle, RetrievalParams(**params))  # type: ignore[arg-type]
+
+
+def test_sticking_point_passage_ranks_first(bundle: IndexBundle, embedder: Embedder) -> None:
+    evidence = evidence_for(STICKING, bundle, embedder)
+    assert "main sticking point" in evidence.passages[0].passage.text
+    assert "main sticking point" in evidence.sentences[0].sentence.text
+
+
+def test_list_passage_ranks_first_for_the_conditions(bundle: IndexBundle, embedder: Embedder) -> None:
+    top = evidence_for(CONDITIONS, bundle, embedder).passages[0].passage
+    assert top.text.startswith("The Taliban reportedly set two conditions for a long-term ceasefire:")
+    assert "Islamabad must not allow opposition groups" in top.text
+
+
+def test_when_question_prefers_a_sentence_with_a_date(bundle: IndexBundle, embedder: Embedder) -> None:
+    evidence = evidence_for(WHEN, bundle, embedder)
+    assert offers(evidence.sentences[0].sentence.text, "when")
+    assert any("October 15" in p.passage.text for p in evidence.passages[:3])
+
+
+def test_sentences_are_best_first_and_every_passage_sentence_is_scored(bundle: IndexBundle, embedder: Embedder) -> None:
+    for question in (STICKING, CONDITIONS, OFF_TOPIC):
+        evidence = evidence_for(question, bundle, embedder)
+        scores = [s.score for s in evidence.sentences]
+        assert scores == sorted(scores, reverse=True)
+        scored = {s.sentence.sentence_id for s in evidence.sentences}
+        for ranked in evidence.passages:  # select_quotes relies on this
+            assert set(ranked.passage.sentence_ids) <= scored
+        ids = [p.passage.passage_id for p in evidence.passages]
+        assert len(ids) == len(set(ids))
+
+
+def test_top_passages_do_not_repeat_the_same_sentences(bundle: IndexBundle, embedder: Embedder) -> None:
+    evidence = evidence_for(STICKING, bundle, embedder)
+    top = [set(p.passage.sentence_ids) for p in evidence.passages[:3]]
+    for i, first in enumerate(top):
+        for second in top[i + 1 :]:
+            assert len(first & second) <= RetrievalParams().max_shared_sentences
+
+
+def test_signals_of_an_answerable_and_an_off_topic_question(bundle: IndexBundle, embedder: Embedder) -> None:
+    good = evidence_for(STICKING, bundle, embedder).signals
+    assert good.unknown_terms == () and good.unknown_proper_nouns == ()
+    assert good.unknown_term_share == 0.0
+    assert good.best_lexical_coverage == 1.0  # main, sticking, point, negotiations all in the top passage
+    bad = evidence_for(OFF_TOPIC, bundle, embedder).signals
+    assert bad.unknown_proper_nouns == ("France",)
+    assert bad.unknown_term_share > 0
+    assert bad.best_dense < good.best_dense
+
+
+def test_acronym_in_the_question_reaches_the_long_form(bundle: IndexBundle, embedder: Embedder) -> None:
+    evidence = evidence_for("What is the TTP?", bundle, embedder)
+    assert any("Tehreek-e-Taliban Pakistan" in p.passage.text for p in evidence.passages[:3])
+
+
+def passage(pid: int, *sentence_ids: int) -> ScoredPassage:
+    return ScoredPassage(Passage(pid, "d", "s", 0, 1, "x", sentence_ids), score=1.0 - pid / 10)
+
+
+def test_diversify_moves_near_duplicates_to_the_end() -> None:
+    ranked = [passage(0, 1, 2, 3), passage(1, 2, 3, 4), passage(2, 3, 4, 5), passage(3, 7, 8, 9)]
+    out = diversify(ranked, max_shared=1)
+    assert [p.passage.passage_id for p in out] == [0, 2, 3, 1]  # 1 shares 2 sentences with 0; 2 shares only 3
+    assert [p.passage.passage_id for p in diversify(ranked, max_shared=3)] == [0, 1, 2, 3]
+
+
+def test_diversify_keeps_other_documents_apart() -> None:
+    a = ScoredPassage(Passage(0, "a", "s", 0, 1, "x", (1, 2, 3)), 0.9)
+    b = ScoredPassage(Passage(0, "b", "s", 0, 1, "x", (1, 2, 3)), 0.8)
+    assert diversify([a, b], max_shared=1) == (a, b)

@@ -1,0 +1,75 @@
+"""Does the corpus speak of what a question asks about? Unknown words and names, over the real index and model."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.bundle import IndexBundle
+from app.embed import Embedder
+from app.normalize import stem
+from app.service import QAService
+from app.signals import question_signals, question_term_count, unknown_words
+
+
+@pytest.fixture(scope="module")
+def bundle(service: QAService) -> IndexBundle:
+    return service.bundle
+
+
+def signals(question: str, bundle: IndexBundle, embedder: Embedder) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """question_signals with real word vectors, as the service computes them."""
+    unknown = unknown_words(question, bundle)
+    vectors = embedder.embed_documents(unknown) if unknown else []
+    return question_signals(question, bundle, dict(zip(unknown, vectors, strict=True)))
+
+
+def test_words_of_the_article_are_known(bundle: IndexBundle, embedder: Embedder) -> None:
+    question = "Who led Pakistan's delegation to the Istanbul talks?"
+    assert unknown_words(question, bundle) == []
+    assert signals(question, bundle, embedder) == ((), ())
+
+
+def test_a_name_the_article_never_mentions_is_unknown(bundle: IndexBundle, embedder: Embedder) -> None:
+    question = "What did Iran say about the talks?"
+    assert unknown_words(question, bundle) == ["iran"]
+    assert signals(question, bundle, embedder) == (("iran",), ("Iran",))
+
+
+def test_off_topic_words_stay_unknown_even_with_synonym_search(bundle: IndexBundle, embedder: Embedder) -> None:
+    terms, names = signals("What is the price of bitcoin today?", bundle, embedder)
+    assert {"bitcoin", "price"} <= set(terms) and names == ()
+    terms, _ = signals("What is the population of Kabul?", bundle, embedder)
+    assert terms == (stem("population"),)
+    terms, names = signals("Who won the 2022 FIFA World Cup?", bundle, embedder)
+    assert "fifa" in terms and "FIFA" in names
+
+
+def test_percentage_is_known_through_its_synonym_percent(bundle: IndexBundle, embedder: Embedder) -> None:
+    question = "What percentage of the first-round agreement has been implemented?"
+    assert unknown_words(question, bundle) == ["percentage"]  # no shared stem with "percent"
+    assert signals(question, bundle, embedder) == ((), ())
+    # without a vector for the word there is no synonym check: it counts as unknown
+    assert question_signals(question, bundle, {}) == ((stem("percentage"),), ())
+
+
+def test_affected_is_known_through_impacted(bundle: IndexBundle, embedder: Embedder) -> None:
+    terms, _ = signals("How was trade affected?", bundle, embedder)
+    assert terms == ()
+
+
+def test_turks_is_a_known_name_via_turkey(bundle: IndexBundle) -> None:
+    # no word vectors: the name rule alone must recognise "Turks" as the "Turkey"/"Turkish" of the article
+    terms, names = question_signals("What do the Turks want?", bundle, {})
+    assert terms == (stem("turks"),)
+    assert names == ()
+
+
+def test_known_names_and_the_first_word_are_not_flagged(bundle: IndexBundle) -> None:
+    assert question_signals("Did Pakistan and the Tehreek-e-Taliban Pakistan talk?", bundle, {})[1] == ()
+    assert question_signals("Did Khawaja Asif warn of war?", bundle, {})[1] == ()
+    assert question_signals("What did France say?", bundle, {})[1] == ("France",)
+
+
+def test_question_term_count() -> None:
+    assert question_term_count("What is the main sticking point in the negotiations?") == 4
+    assert question_term_count("What did they say?") == 0

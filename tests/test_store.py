@@ -1,0 +1,450 @@
+"""index/ on disk: round trip, stale and corrupt indexes rebuilt, crashes mid-save leave the old build serving.
+
+Extra indexes are built on a two-document corpus with the session's real model, so each build is quick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.config import Settings, get_settings
+from app.corpus import read_corpus
+from app.embed import Embedder
+from app.errors import IndexCorruptError
+from app.lexical import LexicalIndex
+from app.normalize import terms
+from app.service import LoadedIndex, QAService, load_or_build_index, stale_reason
+from app.store import MANIFEST, load_bundle, read_manifest, save_bundle, write_bytes_atomic
+
+FLOOD = """River Flood Closes Valley Roads
+Heavy rain on Tuesday pushed the Arno river over its banks. Officials closed three roads near Florence.
+Relief Effort
+The mayor said volunteers handed out 400 sandbags:
+- sandbags at the town hall
+- blankets at the school gym
+Also Read: Last year's drought
+Engineers expect the water to fall by Friday.
+"""
+MARKET = """Tea Prices Climb at the Colombo Auction
+Tea prices rose 12 percent at the weekly Colombo auction. Brokers blamed dry weather in the hills.
+Exporters said buyers from Dubai paid the highest bids.
+"""
+FLOOD_QUESTION = "When is the water expected to fall?"
+LOGGER = "newsqa.service"
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Settings:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "flood.txt").write_text(FLOOD, encoding="utf-8")
+    (corpus / "market.md").write_text(MARKET, encoding="utf-8")
+    return get_settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+
+
+@pytest.fixture
+def built(tiny: Settings, embedder: Embedder) -> LoadedIndex:
+    loaded = load_or_build_index(tiny, embedder)
+    assert loaded.rebuilt
+    return loaded
+
+
+def corpus_of(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    """(doc_id → sha256, doc_id → text) as the service reads them."""
+    documents = read_corpus(settings.corpus_dir)
+    return {d.doc_id: d.sha256 for d in documents}, {d.doc_id: d.text for d in documents}
+
+
+def build_dirs(index_dir: Path) -> list[str]:
+    return sorted(p.name for p in index_dir.iterdir() if p.is_dir())
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_file(settings: Settings, name: str) -> Path:
+    manifest = read_manifest(settings.index_dir)
+    assert manifest is not None
+    return settings.index_dir / manifest.build_dir / name
+
+
+def reload(settings: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture) -> LoadedIndex:
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        return load_or_build_index(settings, embedder)
+
+
+def rebuild_reason(caplog: pytest.LogCaptureFixture) -> str:
+    return " | ".join(r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING)
+
+
+def answers_from(loaded: LoadedIndex, service: QAService, questions: list[str]) -> list[object]:
+    other = QAService(service.settings, service.embedder, loaded, service.prompts)
+    return list(other.ask_many(questions))
+
+
+# --- round trip ----------------------------------------------------------------------------------------------
+
+
+def test_round_trip_gives_identical_tables_vectors_and_answers(service: QAService, tmp_path: Path) -> None:
+    original = service.bundle
+    corpus, texts = corpus_of(service.settings)
+    manifest = save_bundle(original, tmp_path, corpus, service.settings.hnsw_threshold)
+    assert read_manifest(tmp_path) == manifest
+    loaded = load_bundle(tmp_path, manifest, texts, original.model_name)
+
+    assert loaded.documents == original.documents
+    assert loaded.sentences == original.sentences and loaded.passages == original.passages
+    assert np.array_equal(loaded.sentence_matrix, original.sentence_matrix)
+    assert np.array_equal(loaded.passage_matrix, original.passage_matrix)
+    assert loaded.lexicon == original.lexicon
+    assert np.array_equal(loaded.lexicon_matrix, original.lexicon_matrix)
+    assert (loaded.vocabulary, loaded.acronyms) == (original.vocabulary, original.acronyms)
+    query = terms("main sticking point negotiations")
+    assert np.array_equal(loaded.passage_lexical.scores(query), original.passage_lexical.scores(query))
+    assert np.array_equal(loaded.sentence_lexical.scores(query), original.sentence_lexical.scores(query))
+
+    questions = ["What is the main sticking point in the negotiations?", "What is the capital of France?"]
+    again = answers_from(LoadedIndex(loaded, manifest, rebuilt=False), service, questions)
+    assert again == service.ask_many(questions)
+
+
+def test_manifest_records_what_built_the_index(built: LoadedIndex, tiny: Settings, embedder: Embedder) -> None:
+    manifest = built.manifest
+    corpus, _ = corpus_of(tiny)
+    assert manifest.model_name == embedder.name
+    assert manifest.dimension == embedder.dimension
+    assert manifest.corpus == corpus
+    assert manifest.counts == {
+        "documents": 2,
+        "sentences": len(built.bundle.sentences),
+        "passages": len(built.bundle.passages),
+    }
+    assert manifest.vector_index == {"sentences": "flat", "passages": "flat"}
+    build = tiny.index_dir / manifest.build_dir
+    on_disk = {p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file()}
+    assert set(manifest.files) == on_disk
+    assert build_dirs(tiny.index_dir) == [manifest.build_dir]
+
+
+def test_second_start_loads_instead_of_building(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    again = reload(tiny, embedder, caplog)
+    assert not again.rebuilt
+    assert again.manifest == built.manifest
+    assert rebuild_reason(caplog) == ""
+    assert again.bundle.passages == built.bundle.passages
+
+
+def test_hnsw_build_round_trips(tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture) -> None:
+    settings = tiny.model_copy(update={"hnsw_threshold": 2})
+    first = load_or_build_index(settings, embedder)
+    assert first.manifest.vector_index == {"sentences": "hnsw", "passages": "hnsw"}
+    again = reload(settings, embedder, caplog)
+    assert not again.rebuilt
+    assert again.bundle.passage_vectors.kind == "hnsw"
+    assert np.array_equal(again.bundle.passage_matrix, first.bundle.passage_matrix)
+
+
+# --- stale indexes ---------------------------------------------------------------------------------------------
+
+
+def test_changed_corpus_file_triggers_a_rebuild(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tiny.corpus_dir / "market.md"
+    path.write_text(MARKET.replace("12 percent", "15 percent"), encoding="utf-8")
+    again = reload(tiny, embedder, caplog)
+    assert again.rebuilt
+    assert "corpus files changed" in rebuild_reason(caplog)
+    assert any("15 percent" in s.text for s in again.bundle.sentences)
+    assert build_dirs(tiny.index_dir) == [again.manifest.build_dir] != [built.manifest.build_dir]
+
+
+def test_added_document_triggers_a_rebuild(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tiny.corpus_dir / "extra.txt").write_text("Extra Story\nA third document appeared.\n", encoding="utf-8")
+    again = reload(tiny, embedder, caplog)
+    assert again.rebuilt and "corpus files changed" in rebuild_reason(caplog)
+    assert set(again.bundle.documents) == {"flood", "market", "extra"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("chunker_version", -1, "chunker version changed"),
+        ("model_name", "some/other-model", "index was built by some/other-model"),
+        ("format_version", 999, "index format changed"),
+        ("hnsw_threshold", 7, "vector index threshold changed"),
+    ],
+)
+def test_manifest_from_another_setup_triggers_a_rebuild(
+    built: LoadedIndex,
+    tiny: Settings,
+    embedder: Embedder,
+    caplog: pytest.LogCaptureFixture,
+    field: str,
+    value: object,
+    reason: str,
+) -> None:
+    path = tiny.index_dir / MANIFEST
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data[field] = value
+    path.write_text(json.dumps(data), encoding="utf-8")
+    again = reload(tiny, embedder, caplog)
+    assert again.rebuilt
+    assert reason in rebuild_reason(caplog)
+    assert getattr(again.manifest, field) != value
+
+
+def test_new_chunker_version_in_code_triggers_a_rebuild(
+    built: LoadedIndex,
+    tiny: Settings,
+    embedder: Embedder,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # service and store import the constant by name, so a new version is seen through both of them
+    bumped = built.manifest.chunker_version + 1
+    monkeypatch.setattr("app.service.CHUNKER_VERSION", bumped)
+    monkeypatch.setattr("app.store.CHUNKER_VERSION", bumped)
+    again = reload(tiny, embedder, caplog)
+    assert again.rebuilt and "chunker version changed" in rebuild_reason(caplog)
+    assert again.manifest.chunker_version == bumped
+    assert not reload(tiny, embedder, caplog).rebuilt
+
+
+def test_stale_reason_is_empty_for_a_matching_manifest(built: LoadedIndex, tiny: Settings, embedder: Embedder) -> None:
+    corpus, _ = corpus_of(tiny)
+    assert stale_reason(built.manifest, corpus, embedder.name, tiny) == ""
+    assert stale_reason(None, corpus, embedder.name, tiny) == "no index yet"
+
+
+# --- corrupt indexes -------------------------------------------------------------------------------------------
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("sentences.faiss", truncate),
+        ("passages.faiss", flip_byte),
+        ("table.json", flip_byte),
+        ("lexicon.npy", truncate),
+        ("passages.bm25/vocab.index.json", flip_byte),
+        ("sentences.bm25/params.index.json", Path.unlink),
+    ],
+)
+def test_damaged_file_is_detected_and_rebuilt(
+    built: LoadedIndex,
+    tiny: Settings,
+    embedder: Embedder,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    damage: Callable[[Path], object],
+) -> None:
+    path = build_file(tiny, name)
+    damage(path)
+    _, texts = corpus_of(tiny)
+    with pytest.raises(IndexCorruptError, match="truncated or corrupt"):
+        load_bundle(tiny.index_dir, built.manifest, texts, embedder.name)
+
+    again = reload(tiny, embedder, caplog)
+    assert again.rebuilt
+    assert f"{name} is truncated or corrupt" in rebuild_reason(caplog)
+    assert again.bundle.passages == built.bundle.passages
+    assert not reload(tiny, embedder, caplog).rebuilt
+
+
+def test_missing_build_folder_is_rebuilt(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    shutil.rmtree(tiny.index_dir / built.manifest.build_dir)
+    again = reload(tiny, embedder, caplog)
+    assert again.rebuilt and "is missing" in rebuild_reason(caplog)
+
+
+def test_unparseable_file_with_a_matching_hash_is_still_corrupt(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder
+) -> None:
+    # garbage that the manifest vouches for (e.g. a manifest edited by hand) must fail loading, not crash later
+    path = build_file(tiny, "sentences.faiss")
+    path.write_bytes(b"not a faiss index")
+    manifest = built.manifest.model_copy(update={"files": {**built.manifest.files, "sentences.faiss": sha256_of(path)}})
+    _, texts = corpus_of(tiny)
+    with pytest.raises(IndexCorruptError, match="cannot be loaded"):
+        load_bundle(tiny.index_dir, manifest, texts, embedder.name)
+
+
+def test_document_text_that_differs_from_the_build_is_refused(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder
+) -> None:
+    _, texts = corpus_of(tiny)
+    texts["flood"] = texts["flood"].replace("Tuesday", "Monday")
+    with pytest.raises(IndexCorruptError, match="flood changed"):
+        load_bundle(tiny.index_dir, built.manifest, texts, embedder.name)
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b"\xff\xfe\x00garbage", b'{"format_version": 1}', b"[]"])
+def test_garbage_manifest_means_rebuild(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture, content: bytes
+) -> None:
+    (tiny.index_dir / MANIFEST).write_bytes(content)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="newsqa.store"):
+        assert read_manifest(tiny.index_dir) is None
+    assert "unreadable" in caplog.text
+    again = reload(tiny, embedder, caplog)
+    assert again.rebuilt
+    assert read_manifest(tiny.index_dir) == again.manifest
+    assert build_dirs(tiny.index_dir) == [again.manifest.build_dir]
+
+
+def test_manifest_pointing_outside_the_index_is_refused(built: LoadedIndex, tiny: Settings, embedder: Embedder) -> None:
+    _, texts = corpus_of(tiny)
+    elsewhere = built.manifest.model_copy(update={"build_dir": "../corpus"})
+    with pytest.raises(IndexCorruptError, match="missing"):
+        load_bundle(tiny.index_dir, elsewhere, texts, embedder.name)
+
+
+# --- crashes while saving ----------------------------------------------------------------------------------------
+
+
+def assert_previous_build_serves(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture, manifest_bytes: bytes
+) -> None:
+    assert (tiny.index_dir / MANIFEST).read_bytes() == manifest_bytes
+    again = reload(tiny, embedder, caplog)
+    assert not again.rebuilt, rebuild_reason(caplog)
+    assert again.manifest == built.manifest
+    assert again.bundle.passages == built.bundle.passages
+    assert again.bundle.sentence_vectors.search(embedder.embed_query(FLOOD_QUESTION), 1).ids.tolist() == (
+        built.bundle.sentence_vectors.search(embedder.embed_query(FLOOD_QUESTION), 1).ids.tolist()
+    )
+
+
+def test_crash_while_writing_data_files_keeps_the_previous_build(
+    built: LoadedIndex,
+    tiny: Settings,
+    embedder: Embedder,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    manifest_bytes = (tiny.index_dir / MANIFEST).read_bytes()
+    real_save = LexicalIndex.save
+    calls: list[Path] = []
+
+    def save_then_crash(self: LexicalIndex, folder: Path) -> None:
+        if calls:  # the vectors and the first BM25 index are already on disk
+            raise OSError("disk full")
+        calls.append(folder)
+        real_save(self, folder)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LexicalIndex, "save", save_then_crash)
+        with pytest.raises(OSError, match="disk full"):
+            load_or_build_index(tiny, embedder, force=True)
+    assert calls and calls[0].parent.name.startswith(".staging-")
+    assert build_dirs(tiny.index_dir) == [built.manifest.build_dir]  # the half-written staging folder is gone
+    assert_previous_build_serves(built, tiny, embedder, caplog, manifest_bytes)
+
+
+def test_crash_before_the_manifest_switch_keeps_the_previous_build(
+    built: LoadedIndex,
+    tiny: Settings,
+    embedder: Embedder,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    manifest_bytes = (tiny.index_dir / MANIFEST).read_bytes()
+
+    def crash(path: Path, data: bytes) -> None:
+        raise OSError("power cut")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("app.store.write_bytes_atomic", crash)
+        with pytest.raises(OSError, match="power cut"):
+            load_or_build_index(tiny, embedder, force=True)
+    orphans = [d for d in build_dirs(tiny.index_dir) if d != built.manifest.build_dir]
+    assert len(orphans) == 1  # the complete new build sits there, but nothing names it
+    assert_previous_build_serves(built, tiny, embedder, caplog, manifest_bytes)
+
+    rebuilt = load_or_build_index(tiny, embedder, force=True)
+    assert build_dirs(tiny.index_dir) == [rebuilt.manifest.build_dir]
+    assert rebuilt.manifest.build_dir not in (built.manifest.build_dir, orphans[0])
+
+
+def test_leftovers_of_a_hard_crash_are_cleaned_by_the_next_save(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    # what a kill -9 mid-save leaves behind: a staging folder, an unnamed build, a manifest temp file
+    index_dir = tiny.index_dir
+    staging = index_dir / ".staging-k9x2"
+    staging.mkdir()
+    (staging / "sentences.faiss").write_bytes(b"partial")
+    orphan = index_dir / "build-20000101T000000-deadbeef"
+    orphan.mkdir()
+    (orphan / "table.json").write_text("{}", encoding="utf-8")
+    temp = index_dir / f".{MANIFEST}.abc123.tmp"
+    temp.write_text('{"half": ', encoding="utf-8")
+    unrelated = index_dir / "README.md"
+    unrelated.write_text("keep me", encoding="utf-8")
+
+    assert_previous_build_serves(built, tiny, embedder, caplog, (index_dir / MANIFEST).read_bytes())
+    rebuilt = load_or_build_index(tiny, embedder, force=True)
+    assert sorted(p.name for p in index_dir.iterdir()) == sorted([MANIFEST, rebuilt.manifest.build_dir, "README.md"])
+
+
+# --- atomic writes -----------------------------------------------------------------------------------------------
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_write_bytes_atomic_replaces_the_content(tmp_path: Path) -> None:
+    path = tmp_path / "data.bin"
+    write_bytes_atomic(path, b"first")
+    write_bytes_atomic(path, b"second")
+    assert path.read_bytes() == b"second"
+    assert leftovers(tmp_path) == []
+
+
+def test_write_bytes_atomic_failure_keeps_old_content_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "data.bin"
+    write_bytes_atomic(path, b"old")
+    with pytest.raises(TypeError):
+        write_bytes_atomic(path, "not bytes")  # type: ignore[arg-type]
+    assert path.read_bytes() == b"old" and leftovers(tmp_path) == []
+
+    def fail(*args: object) -> None:
+        raise OSError("rename failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", fail)
+        with pytest.raises(OSError, match="rename failed"):
+            write_bytes_atomic(path, b"new")
+    assert path.read_bytes() == b"old" and leftovers(tmp_path) == []
