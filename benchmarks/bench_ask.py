@@ -1,0 +1,301 @@
+"""Speed benchmark: the encoder floor next to QAService.ask, POST /ask over a real uvicorn, and cold start.
+
+Usage: .venv/bin/python benchmarks/bench_ask.py [--samples N] [--json]
+
+One run on the default article (corpus/pakistan-afghanistan-talks.txt, copied into a temporary corpus folder):
+  1. the floor: `embedder.embed_query` on one short question, in-process;
+  2. `QAService.ask` in-process over a rotating set of short questions (one of them out of scope);
+  3. `POST /ask` against `python -m app serve` on 127.0.0.1 (prebuilt index, one keep-alive httpx.Client,
+     sequential requests), same questions;
+  4. cold start: subprocess start to the first 200 from GET /readyz, with the prebuilt index and with an empty
+     index folder (the server builds it), 3 times each, median reported.
+Rows 1-3 are sampled in interleaved blocks (order rotated each round) so drift on a shared machine hits all of
+them alike. This is a measurement, not a test: a missed target is reported, never a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.config import get_settings  # noqa: E402
+from app.service import QAService  # noqa: E402
+
+ARTICLE = ROOT / "corpus" / "pakistan-afghanistan-talks.txt"
+HOST = "127.0.0.1"
+FLOOR_QUESTION = "What did Pakistan demand?"
+QUESTIONS = (
+    "What did Pakistan demand?",
+    "Who mediated the talks?",
+    "Where did the first round of talks happen?",
+    "When was the ceasefire agreed?",
+    "Are the Taliban willing to cooperate?",
+    "What did the Istanbul round focus on?",
+    "Why did the talks hit a deadlock?",
+    "Who warned of open war?",
+    "What happened to border trade?",
+    "What is the capital of France?",  # out of scope: the service abstains
+)
+BLOCK = 2  # samples per row per round: small, so noise on a shared machine hits every row alike
+COLD_REPEATS = 3
+READY_POLL_S = 0.02
+READY_TIMEOUT_S = 180.0
+NS_PER_MS = 1e6
+
+
+@dataclass(frozen=True)
+class Row:
+    measurement: str
+    unit: str  # "ms" or "s"
+    p50: float
+    p99: float | None
+    samples: int
+    ratio: float | None  # p50 / floor p50
+    target: str
+    met: bool | None
+
+
+# ---------------------------------------------------------------- server subprocess
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(corpus_dir: Path, index_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        NEWSQA_CORPUS_DIR=str(corpus_dir),
+        NEWSQA_INDEX_DIR=str(index_dir),
+    )
+    return env
+
+
+@contextmanager
+def running_server(corpus_dir: Path, index_dir: Path, log_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`python -m app serve` on a free loopback port; always terminated (then killed) on exit."""
+    port = free_port()
+    command = [sys.executable, "-m", "app", "serve", "--host", HOST, "--port", str(port)]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=server_env(corpus_dir, index_dir), stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process, f"http://{HOST}:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def local_client(timeout: float) -> httpx.Client:
+    # trust_env=False: no proxy from the environment, the benchmark only ever talks to 127.0.0.1
+    return httpx.Client(timeout=timeout, trust_env=False)
+
+
+def wait_ready(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+    """Poll GET /readyz every READY_POLL_S until it answers 200."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    with local_client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"server exited with {process.returncode} before ready:\n{tail}")
+            try:
+                if client.get(f"{base_url}/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
+            time.sleep(READY_POLL_S)
+    raise RuntimeError(f"server not ready after {READY_TIMEOUT_S:.0f} s")
+
+
+def cold_start_s(corpus_dir: Path, index_dir: Path, log_path: Path) -> float:
+    started = time.perf_counter_ns()
+    with running_server(corpus_dir, index_dir, log_path) as (process, base_url):
+        wait_ready(process, base_url, log_path)
+        return (time.perf_counter_ns() - started) / 1e9
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def timed_ns(call: Callable[[], object]) -> int:
+    started = time.perf_counter_ns()
+    call()
+    return time.perf_counter_ns() - started
+
+
+def interleaved(rows: dict[str, Callable[[int], object]], samples: int) -> dict[str, list[int]]:
+    """`samples` timings per row, taken in blocks of BLOCK per row; the row order rotates every round.
+
+    Sample n of every row uses question n (mod the set), so the rows see the same questions in the same order.
+    """
+    names = list(rows)
+    timings: dict[str, list[int]] = {name: [] for name in names}
+    for round_no in range((samples + BLOCK - 1) // BLOCK):
+        shift = round_no % len(names)
+        first = round_no * BLOCK
+        for name in names[shift:] + names[:shift]:
+            call = rows[name]
+            for n in range(first, min(first + BLOCK, samples)):
+                timings[name].append(timed_ns(lambda c=call, n=n: c(n)))
+    return timings
+
+
+def percentiles_ms(timings_ns: list[int]) -> tuple[float, float]:
+    values = np.asarray(timings_ns, dtype=np.float64) / NS_PER_MS
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+
+def post_ask(client: httpx.Client, base_url: str, question: str) -> None:
+    response = client.post(f"{base_url}/ask", json={"question": question})
+    if response.status_code != 200:
+        raise RuntimeError(f"POST /ask {question!r}: {response.status_code} {response.text[:300]}")
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+def latency_rows(service: QAService, corpus_dir: Path, index_dir: Path, log_path: Path, samples: int) -> list[Row]:
+    embedder = service.embedder
+    with running_server(corpus_dir, index_dir, log_path) as (process, base_url), local_client(30.0) as client:
+        wait_ready(process, base_url, log_path)
+        for _ in range(3):  # warm-up: allocator, tokenizer caches, uvicorn/FastAPI first-request paths
+            for q in QUESTIONS:
+                embedder.embed_query(q)
+                service.ask(q)
+                post_ask(client, base_url, q)
+        rows: dict[str, Callable[[int], object]] = {
+            "floor": lambda _n: embedder.embed_query(FLOOR_QUESTION),
+            "embed_set": lambda n: embedder.embed_query(QUESTIONS[n % len(QUESTIONS)]),
+            "ask": lambda n: service.ask(QUESTIONS[n % len(QUESTIONS)]),
+            "http": lambda n: post_ask(client, base_url, QUESTIONS[n % len(QUESTIONS)]),
+        }
+        timings = interleaved(rows, samples)
+    floor_p50, floor_p99 = percentiles_ms(timings["floor"])
+
+    def row(key: str, label: str, limit: float | None) -> Row:
+        p50, p99 = percentiles_ms(timings[key])
+        ratio = p50 / floor_p50
+        target = f"≤ {limit:g}×" if limit else "—"
+        return Row(label, "ms", p50, p99, len(timings[key]), ratio, target, ratio <= limit if limit else None)
+
+    return [
+        Row(f"embed_query (floor: {FLOOR_QUESTION!r})", "ms", floor_p50, floor_p99, samples, 1.0, "—", None),
+        row("embed_set", "embed_query, same question set (info)", None),
+        row("ask", "QAService.ask in-process", 1.5),
+        row("http", "POST /ask over HTTP (uvicorn, keep-alive)", 2.0),
+    ]
+
+
+def cold_rows(corpus_dir: Path, prebuilt: Path, scratch: Path, log_path: Path) -> list[Row]:
+    with_index: list[float] = []
+    without_index: list[float] = []
+    for attempt in range(COLD_REPEATS):  # alternate the two cases so drift affects both
+        with_index.append(cold_start_s(corpus_dir, prebuilt, log_path))
+        empty = scratch / f"empty-index-{attempt}"
+        empty.mkdir()
+        without_index.append(cold_start_s(corpus_dir, empty, log_path))
+        shutil.rmtree(empty)
+    prebuilt_median = statistics.median(with_index)
+    return [
+        Row("cold start to /readyz 200, prebuilt index", "s", prebuilt_median, None, COLD_REPEATS, None, "≤ 8 s",
+            prebuilt_median <= 8.0),
+        Row("cold start to /readyz 200, empty index dir (builds)", "s", statistics.median(without_index), None,
+            COLD_REPEATS, None, "—", None),
+    ]
+
+
+def machine_info() -> dict[str, object]:
+    import torch
+
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def render_table(rows: list[Row]) -> str:
+    lines = [
+        "| measurement | p50 ms | p99 ms | ratio p50 / floor | target | met? |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r.unit == "s":
+            p50, p99 = f"{r.p50:.2f} s (median of {r.samples})", "—"
+        else:
+            p50, p99 = f"{r.p50:.2f}", f"{r.p99:.2f}" if r.p99 is not None else "—"
+        ratio = f"{r.ratio:.2f}×" if r.ratio is not None else "—"
+        met = "—" if r.met is None else "yes" if r.met else "NO"
+        lines.append(f"| {r.measurement} | {p50} | {p99} | {ratio} | {r.target} | {met} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--samples", type=int, default=400, metavar="N", help="timings per latency row (400)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = parser.parse_args(argv)
+    if args.samples < 1:
+        parser.error("--samples must be at least 1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
+        scratch = Path(tmp)
+        corpus_dir, prebuilt, log_path = scratch / "corpus", scratch / "index", scratch / "server.log"
+        corpus_dir.mkdir()
+        shutil.copy2(ARTICLE, corpus_dir / ARTICLE.name)
+        # builds the index into the temporary folder; the servers below load it from there
+        service = QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=prebuilt))
+        rows = latency_rows(service, corpus_dir, prebuilt, log_path, args.samples)
+        rows += cold_rows(corpus_dir, prebuilt, scratch, log_path)
+    info = {**machine_info(), "samples_per_row": args.samples, "questions": len(QUESTIONS),
+            "elapsed_s": round(time.perf_counter() - started, 1),
+            "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
+
+    if args.json:
+        print(json.dumps({"machine": info, "rows": [asdict(r) for r in rows]}, ensure_ascii=False))
+    else:
+        print(f"machine: {info['cpu_count']} CPUs, torch threads {info['torch_threads']}, Python {info['python']}, "
+              f"torch {info['torch']} ({info['platform']}); 1-min load average before/after "
+              f"{info['load_avg_1min'][0]}/{info['load_avg_1min'][1]}")
+        print(f"samples: {args.samples} per latency row (interleaved blocks of {BLOCK}, {len(QUESTIONS)} questions "
+              f"rotating); cold start: median of {COLD_REPEATS}; total {info['elapsed_s']} s\n")
+        print(render_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
