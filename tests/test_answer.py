@@ -8,7 +8,7 @@ import pytest
 
 from app.answer import AnswerParams, ConfidenceModel, compose_answer, select_quotes
 from app.embed import Embedder
-from app.models import AbstentionSignals, Answer, Evidence
+from app.models import AbstentionSignals, Answer, CitedPassage, Evidence, Quote
 from app.retrieve import RetrievalParams, retrieve
 from app.service import QAService
 
@@ -75,7 +75,8 @@ def test_unknown_name_abstains(answers: dict[str, Answer]) -> None:
 
 def test_every_quote_and_passage_is_verbatim(service: QAService, answers: dict[str, Answer]) -> None:
     for answer in answers.values():
-        for item in (*answer.quotes, *answer.passages):
+        items: list[Quote | CitedPassage] = [*answer.quotes, *answer.passages]
+        for item in items:
             document = service.document(item.doc_id)
             assert item.text == document.document.text[item.start : item.end]
             assert item.title == document.title

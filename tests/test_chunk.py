@@ -26,10 +26,14 @@ def assert_exact_offsets(parsed: ParsedDocument) -> None:
     for block in parsed.blocks:
         piece = text[block.start : block.end]
         assert piece and piece == piece.strip(), block
-    for item in (*parsed.sentences, *parsed.passages):
+    for item in pieces(parsed):
         assert item.text == text[item.start : item.end], item
         assert item.text and item.text == item.text.strip(), item
         assert item.doc_id == parsed.document.doc_id
+
+
+def pieces(parsed: ParsedDocument) -> list[Sentence | Passage]:
+    return [*parsed.sentences, *parsed.passages]
 
 
 def sentence_texts(parsed: ParsedDocument) -> list[str]:
@@ -140,9 +144,9 @@ def test_also_read_lines_are_never_inside_a_sentence_or_passage(article: ParsedD
     assert len(navigation) == 2
     assert all(article.document.text[b.start : b.end].startswith("Also Read:") for b in navigation)
     for block in navigation:
-        for item in (*article.sentences, *article.passages):
+        for item in pieces(article):
             assert item.end <= block.start or item.start >= block.end, item.text
-    assert not any("Also Read" in item.text for item in (*article.sentences, *article.passages))
+    assert not any("Also Read" in item.text for item in pieces(article))
 
 
 def test_every_passage_stays_within_one_section(article: ParsedDocument) -> None:

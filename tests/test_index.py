@@ -15,7 +15,7 @@ DIMENSION = 32
 
 def unit_vectors(count: int, seed: int = 7) -> npt.NDArray[np.float32]:
     vectors = np.random.default_rng(seed).standard_normal((count, DIMENSION)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), dtype=np.float32)
 
 
 @pytest.mark.parametrize(("count", "threshold", "kind"), [(50, 100, "flat"), (50, 50, "flat"), (51, 50, "hnsw")])

@@ -22,8 +22,8 @@ def bundle(service: QAService) -> IndexBundle:
     return service.bundle
 
 
-def evidence_for(question: str, bundle: IndexBundle, embedder: Embedder, **params: float) -> Evidence:
-    return retrieve(question, embedder.embed_query(question), bundle, RetrievalParams(**params))  # type: ignore[arg-type]
+def evidence_for(question: str, bundle: IndexBundle, embedder: Embedder) -> Evidence:
+    return retrieve(question, embedder.embed_query(question), bundle, RetrievalParams())
 
 
 def test_sticking_point_passage_ranks_first(bundle: IndexBundle, embedder: Embedder) -> None:

@@ -19,7 +19,7 @@ def bundle(service: QAService) -> IndexBundle:
 def signals(question: str, bundle: IndexBundle, embedder: Embedder) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """question_signals with real word vectors, as the service computes them."""
     unknown = unknown_words(question, bundle)
-    vectors = embedder.embed_documents(unknown) if unknown else []
+    vectors = embedder.embed_documents(unknown)
     return question_signals(question, bundle, dict(zip(unknown, vectors, strict=True)))
 
 

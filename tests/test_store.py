@@ -1,6 +1,7 @@
 """index/ on disk: round trip, stale and corrupt indexes rebuilt, crashes mid-save leave the old build serving.
 
-Extra indexes are built on a two-document corpus with the session's real model, so each build is quick.
+Extra indexes are built on a two-document corpus with the session's real model: built once per module, and
+each test works on its own copy of the corpus and index folders, so only the rebuilds a test is about happen.
 """
 
 from __future__ import annotations
@@ -42,19 +43,34 @@ FLOOD_QUESTION = "When is the water expected to fall?"
 LOGGER = "newsqa.service"
 
 
-@pytest.fixture
-def tiny(tmp_path: Path) -> Settings:
-    corpus = tmp_path / "corpus"
+def settings_in(root: Path) -> Settings:
+    return get_settings(corpus_dir=root / "corpus", index_dir=root / "index")
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    """A two-document corpus and its freshly built index."""
+    root = tmp_path_factory.mktemp("tiny")
+    corpus = root / "corpus"
     corpus.mkdir()
     (corpus / "flood.txt").write_text(FLOOD, encoding="utf-8")
     (corpus / "market.md").write_text(MARKET, encoding="utf-8")
-    return get_settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    assert load_or_build_index(settings_in(root), embedder).rebuilt
+    return root
+
+
+@pytest.fixture
+def tiny(pristine: Path, tmp_path: Path) -> Settings:
+    """This test's own copy of the pristine corpus and index."""
+    for folder in ("corpus", "index"):
+        shutil.copytree(pristine / folder, tmp_path / folder)
+    return settings_in(tmp_path)
 
 
 @pytest.fixture
 def built(tiny: Settings, embedder: Embedder) -> LoadedIndex:
     loaded = load_or_build_index(tiny, embedder)
-    assert loaded.rebuilt
+    assert not loaded.rebuilt  # the copied index matches its copied corpus
     return loaded
 
 
@@ -147,9 +163,12 @@ def test_second_start_loads_instead_of_building(
     assert again.bundle.passages == built.bundle.passages
 
 
-def test_hnsw_build_round_trips(tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture) -> None:
+def test_hnsw_build_round_trips(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = tiny.model_copy(update={"hnsw_threshold": 2})
-    first = load_or_build_index(settings, embedder)
+    first = reload(settings, embedder, caplog)
+    assert first.rebuilt and "vector index threshold changed" in rebuild_reason(caplog)
     assert first.manifest.vector_index == {"sentences": "hnsw", "passages": "hnsw"}
     again = reload(settings, embedder, caplog)
     assert not again.rebuilt
@@ -188,25 +207,27 @@ def test_added_document_triggers_a_rebuild(
         ("model_name", "some/other-model", "index was built by some/other-model"),
         ("format_version", 999, "index format changed"),
         ("hnsw_threshold", 7, "vector index threshold changed"),
+        ("corpus", {"flood": "0" * 64}, "corpus files changed"),
     ],
 )
-def test_manifest_from_another_setup_triggers_a_rebuild(
-    built: LoadedIndex,
-    tiny: Settings,
-    embedder: Embedder,
-    caplog: pytest.LogCaptureFixture,
-    field: str,
-    value: object,
-    reason: str,
+def test_stale_reason_names_what_differs(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, field: str, value: object, reason: str
+) -> None:
+    corpus, _ = corpus_of(tiny)
+    other = built.manifest.model_copy(update={field: value})
+    assert stale_reason(other, corpus, embedder.name, tiny) == reason
+
+
+def test_manifest_from_an_older_chunker_triggers_a_rebuild(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tiny.index_dir / MANIFEST
     data = json.loads(path.read_text(encoding="utf-8"))
-    data[field] = value
+    data["chunker_version"] -= 1
     path.write_text(json.dumps(data), encoding="utf-8")
     again = reload(tiny, embedder, caplog)
-    assert again.rebuilt
-    assert reason in rebuild_reason(caplog)
-    assert getattr(again.manifest, field) != value
+    assert again.rebuilt and "chunker version changed" in rebuild_reason(caplog)
+    assert again.manifest.chunker_version == built.manifest.chunker_version
 
 
 def test_new_chunker_version_in_code_triggers_a_rebuild(
@@ -246,43 +267,36 @@ def flip_byte(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "damage"),
+    ("name", "damage", "error"),
     [
-        ("sentences.faiss", truncate),
-        ("passages.faiss", flip_byte),
-        ("table.json", flip_byte),
-        ("lexicon.npy", truncate),
-        ("passages.bm25/vocab.index.json", flip_byte),
-        ("sentences.bm25/params.index.json", Path.unlink),
+        ("sentences.faiss", truncate, "sentences.faiss is truncated or corrupt"),
+        ("passages.faiss", flip_byte, "passages.faiss is truncated or corrupt"),
+        ("table.json", flip_byte, "table.json is truncated or corrupt"),
+        ("lexicon.npy", truncate, "lexicon.npy is truncated or corrupt"),
+        ("passages.bm25/vocab.index.json", flip_byte, "vocab.index.json is truncated or corrupt"),
+        ("sentences.bm25/params.index.json", Path.unlink, "params.index.json is truncated or corrupt"),
+        (".", shutil.rmtree, "is missing"),
     ],
 )
-def test_damaged_file_is_detected_and_rebuilt(
-    built: LoadedIndex,
-    tiny: Settings,
-    embedder: Embedder,
-    caplog: pytest.LogCaptureFixture,
-    name: str,
-    damage: Callable[[Path], object],
+def test_damaged_build_is_detected_on_load(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, name: str, damage: Callable[[Path], object], error: str
 ) -> None:
-    path = build_file(tiny, name)
-    damage(path)
+    damage(build_file(tiny, name))
     _, texts = corpus_of(tiny)
-    with pytest.raises(IndexCorruptError, match="truncated or corrupt"):
+    with pytest.raises(IndexCorruptError, match=error):
         load_bundle(tiny.index_dir, built.manifest, texts, embedder.name)
 
-    again = reload(tiny, embedder, caplog)
-    assert again.rebuilt
-    assert f"{name} is truncated or corrupt" in rebuild_reason(caplog)
-    assert again.bundle.passages == built.bundle.passages
-    assert not reload(tiny, embedder, caplog).rebuilt
 
-
-def test_missing_build_folder_is_rebuilt(
+def test_service_rebuilds_a_corrupt_index_and_says_why(
     built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    shutil.rmtree(tiny.index_dir / built.manifest.build_dir)
+    truncate(build_file(tiny, "sentences.faiss"))
     again = reload(tiny, embedder, caplog)
-    assert again.rebuilt and "is missing" in rebuild_reason(caplog)
+    assert again.rebuilt
+    assert "sentences.faiss is truncated or corrupt" in rebuild_reason(caplog)
+    assert again.bundle.passages == built.bundle.passages
+    assert np.array_equal(again.bundle.sentence_matrix, built.bundle.sentence_matrix)
+    assert not reload(tiny, embedder, caplog).rebuilt  # the rebuilt index verifies
 
 
 def test_unparseable_file_with_a_matching_hash_is_still_corrupt(
@@ -307,14 +321,19 @@ def test_document_text_that_differs_from_the_build_is_refused(
 
 
 @pytest.mark.parametrize("content", [b"", b"{not json", b"\xff\xfe\x00garbage", b'{"format_version": 1}', b"[]"])
-def test_garbage_manifest_means_rebuild(
-    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture, content: bytes
+def test_garbage_manifest_reads_as_none(
+    built: LoadedIndex, tiny: Settings, caplog: pytest.LogCaptureFixture, content: bytes
 ) -> None:
     (tiny.index_dir / MANIFEST).write_bytes(content)
-    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="newsqa.store"):
         assert read_manifest(tiny.index_dir) is None
     assert "unreadable" in caplog.text
+
+
+def test_garbage_manifest_means_rebuild(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tiny.index_dir / MANIFEST).write_bytes(b"{not json")
     again = reload(tiny, embedder, caplog)
     assert again.rebuilt
     assert read_manifest(tiny.index_dir) == again.manifest
@@ -339,9 +358,9 @@ def assert_previous_build_serves(
     assert not again.rebuilt, rebuild_reason(caplog)
     assert again.manifest == built.manifest
     assert again.bundle.passages == built.bundle.passages
-    assert again.bundle.sentence_vectors.search(embedder.embed_query(FLOOD_QUESTION), 1).ids.tolist() == (
-        built.bundle.sentence_vectors.search(embedder.embed_query(FLOOD_QUESTION), 1).ids.tolist()
-    )
+    query = embedder.embed_query(FLOOD_QUESTION)
+    [row] = again.bundle.sentence_vectors.search(query, 1).ids.tolist()
+    assert again.bundle.sentences[row].text == "Engineers expect the water to fall by Friday."
 
 
 def test_crash_while_writing_data_files_keeps_the_previous_build(
@@ -387,12 +406,8 @@ def test_crash_before_the_manifest_switch_keeps_the_previous_build(
         with pytest.raises(OSError, match="power cut"):
             load_or_build_index(tiny, embedder, force=True)
     orphans = [d for d in build_dirs(tiny.index_dir) if d != built.manifest.build_dir]
-    assert len(orphans) == 1  # the complete new build sits there, but nothing names it
+    assert len(orphans) == 1  # the complete new build sits there, but nothing names it: never loaded
     assert_previous_build_serves(built, tiny, embedder, caplog, manifest_bytes)
-
-    rebuilt = load_or_build_index(tiny, embedder, force=True)
-    assert build_dirs(tiny.index_dir) == [rebuilt.manifest.build_dir]
-    assert rebuilt.manifest.build_dir not in (built.manifest.build_dir, orphans[0])
 
 
 def test_leftovers_of_a_hard_crash_are_cleaned_by_the_next_save(
