@@ -27,18 +27,18 @@ class AnswerParams:
     quote_pool: int = 3
     max_quotes: int = 3
     extra_quote_ratio: float = 0.93
-    threshold: float = 0.45
+    threshold: float = 0.42
 
 
 @dataclass(frozen=True)
 class ConfidenceModel:
     """Logistic weights over the abstention signals (fitted by benchmarks/calibrate.py)."""
 
-    intercept: float = -2.47
-    best_score: float = 2.85
-    unknown_share: float = -1.67
-    unknown_name: float = -2.10
-    coverage: float = 1.30
+    intercept: float = -2.68
+    best_score: float = 2.91
+    unknown_share: float = -1.65
+    unknown_name: float = -2.27
+    coverage: float = 1.44
 
     def confidence(self, best_score: float, signals: AbstentionSignals) -> float:
         z = (

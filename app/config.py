@@ -28,7 +28,7 @@ class Settings(BaseSettings):
         20_000, ge=1, description="Vector count above which FAISS HNSW replaces the exact flat index."
     )
     answer_threshold: float = Field(
-        0.45, ge=0.0, le=1.0, description="Confidence at or above which the service answers instead of abstaining."
+        0.42, ge=0.0, le=1.0, description="Confidence at or above which the service answers instead of abstaining."
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

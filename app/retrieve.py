@@ -85,11 +85,11 @@ def _signals(
     question: str, bundle: IndexBundle, top: ScoredPassage | None, best_dense: float,
     word_vectors: Mapping[str, FloatArray],
 ) -> AbstentionSignals:
-    unknown_terms, unknown_names = question_signals(question, bundle, word_vectors)
+    unknown_terms, unknown_mass, unknown_names = question_signals(question, bundle, word_vectors)
     all_terms = list(dict.fromkeys(terms(question)))
     covered = set(terms(f"{top.passage.section} {top.passage.text}")) if top else set()
     return AbstentionSignals(
-        unknown_term_share=len(unknown_terms) / len(all_terms) if all_terms else 1.0,
+        unknown_term_share=min(1.0, unknown_mass / len(all_terms)) if all_terms else 1.0,
         unknown_proper_nouns=unknown_names,
         unknown_terms=unknown_terms,
         best_dense=best_dense,

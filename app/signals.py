@@ -1,9 +1,10 @@
 """Pure: does the corpus speak of what the question asks about? Signals the abstention model weighs.
 
-A question term counts as unknown when no corpus word shares its stem *and* no corpus word is a close
-synonym of it (cosine ≥ SYNONYM_SIMILARITY between the word embeddings: "percentage" ~ "percent",
-"affected" ~ "impacted" are known; "population", "weather", "bitcoin" are not). A capitalised name in the
-question that the corpus never mentions ("Iran", "FIFA") is a strong sign the question is about something else.
+A question term whose stem the corpus never uses weighs by how far it is from the corpus vocabulary: 0 when
+some corpus word is a close synonym (word-embedding cosine ≥ SYNONYM_SIMILARITY: "percentage" ~ "percent",
+"affected" ~ "impacted"), 1 when nothing comes near (≤ UNRELATED_SIMILARITY: "weather", "bitcoin"), linear in
+between. A capitalised name in the question that the corpus never mentions ("Iran", "FIFA") is a strong sign
+the question is about something else.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy.typing as npt
 from app.bundle import IndexBundle
 from app.normalize import STOPWORDS, stem, terms, words
 
-SYNONYM_SIMILARITY = 0.75
+SYNONYM_SIMILARITY = 0.8
+UNRELATED_SIMILARITY = 0.5
 _STRIP = "?!.,;:\"'()\u201c\u201d\u2018\u2019"
 
 
@@ -31,10 +33,12 @@ def unknown_words(question: str, bundle: IndexBundle) -> list[str]:
     return found
 
 
-def _has_synonym(vector: npt.NDArray[np.float32], bundle: IndexBundle) -> bool:
-    if not len(bundle.lexicon_matrix):
-        return False
-    return float((bundle.lexicon_matrix @ vector).max()) >= SYNONYM_SIMILARITY
+def unknownness(vector: npt.NDArray[np.float32] | None, bundle: IndexBundle) -> float:
+    """1 for a word with no near synonym in the corpus, 0 for one with a close synonym, linear in between."""
+    if vector is None or not len(bundle.lexicon_matrix):
+        return 1.0
+    best = float((bundle.lexicon_matrix @ vector).max())
+    return min(1.0, max(0.0, (SYNONYM_SIMILARITY - best) / (SYNONYM_SIMILARITY - UNRELATED_SIMILARITY)))
 
 
 def _known_name(word: str, bundle: IndexBundle) -> bool:
@@ -50,23 +54,20 @@ def _known_name(word: str, bundle: IndexBundle) -> bool:
 
 def question_signals(
     question: str, bundle: IndexBundle, word_vectors: Mapping[str, npt.NDArray[np.float32]]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(unknown terms, unknown capitalised names) of a question.
+) -> tuple[tuple[str, ...], float, tuple[str, ...]]:
+    """(unknown terms, their summed unknownness, unknown capitalised names) of a question.
 
     word_vectors holds the embeddings of `unknown_words(question)`; a word with a close synonym in the
-    corpus is not counted as unknown. Words without a vector are counted as unknown.
+    corpus weighs little or nothing. Words without a vector weigh 1.
     """
-    unknown = tuple(
-        stem(w)
-        for w in unknown_words(question, bundle)
-        if w not in word_vectors or not _has_synonym(word_vectors[w], bundle)
-    )
+    weights = {stem(w): unknownness(word_vectors.get(w), bundle) for w in unknown_words(question, bundle)}
+    unknown = tuple(t for t, weight in weights.items() if weight >= 0.5)
     names: list[str] = []
     for position, token in enumerate(question.split()):
         core = token.strip(_STRIP)
         if position > 0 and core[:1].isupper() and not _known_name(core, bundle):
             names.append(core)
-    return tuple(dict.fromkeys(unknown)), tuple(dict.fromkeys(names))
+    return unknown, sum(weights.values()), tuple(dict.fromkeys(names))
 
 
 def question_term_count(question: str) -> int:

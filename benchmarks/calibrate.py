@@ -72,7 +72,7 @@ def abstention_fit(service: QAService, rows: list[GoldRow]) -> None:
     confidence = np.array([shipped.confidence(f[0], e.signals) for f, e in zip(x, evidence, strict=True)])
     print("\n| threshold | false abstention | out-of-scope abstained | LOO false abst. | LOO OOS abst. |")
     print("|---|---|---|---|---|")
-    for t in (0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7):
+    for t in (0.2, 0.3, 0.35, 0.4, 0.42, 0.45, 0.5, 0.6, 0.7):
         ans, ans_loo = confidence >= t, loo >= t
         print(f"| {t:.2f} | {np.mean(~ans[y == 1]):.3f} | {np.mean(~ans[y == 0]):.3f} | "
               f"{np.mean(~ans_loo[y == 1]):.3f} | {np.mean(~ans_loo[y == 0]):.3f} |")

@@ -16,11 +16,17 @@ def bundle(service: QAService) -> IndexBundle:
     return service.bundle
 
 
-def signals(question: str, bundle: IndexBundle, embedder: Embedder) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def weighed(question: str, bundle: IndexBundle, embedder: Embedder) -> tuple[tuple[str, ...], float, tuple[str, ...]]:
     """question_signals with real word vectors, as the service computes them."""
     unknown = unknown_words(question, bundle)
     vectors = embedder.embed_documents(unknown)
     return question_signals(question, bundle, dict(zip(unknown, vectors, strict=True)))
+
+
+def signals(question: str, bundle: IndexBundle, embedder: Embedder) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(unknown terms, unknown names), without the summed unknownness."""
+    terms, _, names = weighed(question, bundle, embedder)
+    return terms, names
 
 
 def test_words_of_the_article_are_known(bundle: IndexBundle, embedder: Embedder) -> None:
@@ -32,7 +38,9 @@ def test_words_of_the_article_are_known(bundle: IndexBundle, embedder: Embedder)
 def test_a_name_the_article_never_mentions_is_unknown(bundle: IndexBundle, embedder: Embedder) -> None:
     question = "What did Iran say about the talks?"
     assert unknown_words(question, bundle) == ["iran"]
-    assert signals(question, bundle, embedder) == (("iran",), ("Iran",))
+    _, mass, names = weighed(question, bundle, embedder)
+    assert names == ("Iran",)
+    assert mass > 0.2  # "Iran" is only loosely like the article's "Arabia"/"Pakistan"
 
 
 def test_off_topic_words_stay_unknown_even_with_synonym_search(bundle: IndexBundle, embedder: Embedder) -> None:
@@ -48,8 +56,14 @@ def test_percentage_is_known_through_its_synonym_percent(bundle: IndexBundle, em
     question = "What percentage of the first-round agreement has been implemented?"
     assert unknown_words(question, bundle) == ["percentage"]  # no shared stem with "percent"
     assert signals(question, bundle, embedder) == ((), ())
+    assert weighed(question, bundle, embedder)[1] < 0.1
     # without a vector for the word there is no synonym check: it counts as unknown
-    assert question_signals(question, bundle, {}) == ((stem("percentage"),), ())
+    assert question_signals(question, bundle, {}) == ((stem("percentage"),), 1.0, ())
+
+
+def test_off_topic_words_weigh_more_than_near_synonyms(bundle: IndexBundle, embedder: Embedder) -> None:
+    assert weighed("What is the price of bitcoin today?", bundle, embedder)[1] > 2.0
+    assert weighed("How was trade affected?", bundle, embedder)[1] < 0.2
 
 
 def test_affected_is_known_through_impacted(bundle: IndexBundle, embedder: Embedder) -> None:
@@ -59,15 +73,15 @@ def test_affected_is_known_through_impacted(bundle: IndexBundle, embedder: Embed
 
 def test_turks_is_a_known_name_via_turkey(bundle: IndexBundle) -> None:
     # no word vectors: the name rule alone must recognise "Turks" as the "Turkey"/"Turkish" of the article
-    terms, names = question_signals("What do the Turks want?", bundle, {})
+    terms, _, names = question_signals("What do the Turks want?", bundle, {})
     assert terms == (stem("turks"),)
     assert names == ()
 
 
 def test_known_names_and_the_first_word_are_not_flagged(bundle: IndexBundle) -> None:
-    assert question_signals("Did Pakistan and the Tehreek-e-Taliban Pakistan talk?", bundle, {})[1] == ()
-    assert question_signals("Did Khawaja Asif warn of war?", bundle, {})[1] == ()
-    assert question_signals("What did France say?", bundle, {})[1] == ("France",)
+    assert question_signals("Did Pakistan and the Tehreek-e-Taliban Pakistan talk?", bundle, {})[2] == ()
+    assert question_signals("Did Khawaja Asif warn of war?", bundle, {})[2] == ()
+    assert question_signals("What did France say?", bundle, {})[2] == ("France",)
 
 
 def test_question_term_count() -> None:
