@@ -280,7 +280,9 @@ def index(
     with core_errors():
         settings = state.settings()
         prompts = Prompts.load(settings.prompts_dir)
-        loaded = load_or_build_index(settings, state.load_embedder(settings), force=force, progress=report_progress)
+        loaded = load_or_build_index(
+            settings, lambda: state.load_embedder(settings), force=force, progress=report_progress
+        )
         build = settings.index_dir / loaded.manifest.build_dir
         if as_json:
             summary = {"rebuilt": loaded.rebuilt, "build": str(build), "manifest": loaded.manifest.model_dump()}

@@ -33,7 +33,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    torch_threads: int = Field(0, ge=0, description="Intra-op threads for the encoder; 0 keeps torch's default.")
+    torch_threads: int = Field(0, ge=0, description="Intra-op threads for torch (index builds); 0 = torch's default.")
+    encoder: Literal["onnx", "onnx-int8", "sentence-transformers"] = Field(
+        "onnx", description="Query encoder: ONNX Runtime fp32 or int8 graph, or the sentence-transformers reference."
+    )
+    encoder_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads per query.")
 
 
 def get_settings(**overrides: object) -> Settings:

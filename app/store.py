@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,8 +32,9 @@ from app.index import VectorIndex
 from app.ingest import make_document
 from app.lexical import LexicalIndex
 from app.models import Block, IndexManifest, ParsedDocument, Passage, Sentence
+from app.onnx_export import TOKENIZER_FILE as TOKENIZER
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 TABLE = "table.json"
 log = logging.getLogger("newsqa.store")
@@ -88,8 +90,21 @@ def _table(bundle: IndexBundle) -> dict[str, object]:
     }
 
 
-def save_bundle(bundle: IndexBundle, index_dir: Path, corpus: dict[str, str], hnsw_threshold: int) -> IndexManifest:
-    """Persist a bundle as a new build folder, then switch the manifest to it; old builds are removed."""
+EncoderWriter = Callable[[Path], dict[str, str]]
+
+
+def save_bundle(
+    bundle: IndexBundle,
+    index_dir: Path,
+    corpus: dict[str, str],
+    hnsw_threshold: int,
+    write_encoders: EncoderWriter | None = None,
+) -> IndexManifest:
+    """Persist a bundle as a new build folder, then switch the manifest to it; old builds are removed.
+
+    write_encoders, when given, writes the query encoder graphs into the build folder and returns
+    variant → file name; those files are hashed in the manifest like every other.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
     build_name = f"build-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     staging = Path(tempfile.mkdtemp(dir=index_dir, prefix=".staging-"))
@@ -101,6 +116,7 @@ def save_bundle(bundle: IndexBundle, index_dir: Path, corpus: dict[str, str], hn
         (staging / TABLE).write_text(json.dumps(_table(bundle), ensure_ascii=False), encoding="utf-8")
         with (staging / "lexicon.npy").open("wb") as handle:
             np.save(handle, bundle.lexicon_matrix, allow_pickle=False)
+        encoders = write_encoders(staging) if write_encoders else {}
         files: dict[str, str] = {}
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             with path.open("rb+") as handle:
@@ -122,6 +138,7 @@ def save_bundle(bundle: IndexBundle, index_dir: Path, corpus: dict[str, str], hn
         files=files,
         build_dir=build_name,
         hnsw_threshold=hnsw_threshold,
+        encoders=encoders,
         vector_index={"sentences": bundle.sentence_vectors.kind, "passages": bundle.passage_vectors.kind},
         counts={
             "documents": len(bundle.documents),
@@ -157,21 +174,36 @@ def read_manifest(index_dir: Path) -> IndexManifest | None:
         return None
 
 
-def verify_files(index_dir: Path, manifest: IndexManifest) -> Path:
-    """Check every file of the build against the manifest's sha256; return the build folder."""
+def verify_files(index_dir: Path, manifest: IndexManifest, names: Iterable[str] | None = None) -> Path:
+    """Check files of the build (all, or the given ones) against the manifest's sha256; return the folder."""
     build = index_dir / manifest.build_dir
     if not manifest.build_dir.startswith("build-") or not build.is_dir():
         raise IndexCorruptError(f"index build folder {manifest.build_dir} is missing")
-    for name, expected in manifest.files.items():
+    for name in manifest.files if names is None else names:
+        expected = manifest.files.get(name, "")
         path = build / name
         if not path.is_file() or _sha256_file(path) != expected:
             raise IndexCorruptError(f"index file {manifest.build_dir}/{name} is truncated or corrupt")
     return build
 
 
+def encoder_files(index_dir: Path, manifest: IndexManifest, variant: str) -> tuple[Path, Path]:
+    """The verified (graph, tokenizer) files of one encoder variant of the build."""
+    if variant not in manifest.encoders:
+        raise IndexCorruptError(f"the index holds no {variant} encoder")
+    graph = manifest.encoders[variant]
+    build = verify_files(index_dir, manifest, [graph, TOKENIZER])
+    return build / graph, build / TOKENIZER
+
+
 def load_bundle(index_dir: Path, manifest: IndexManifest, documents: dict[str, str], model_name: str) -> IndexBundle:
-    """Load a verified build; `documents` maps doc_id → text as read from the corpus (hash-checked)."""
-    build = verify_files(index_dir, manifest)
+    """Load a verified build; `documents` maps doc_id → text as read from the corpus (hash-checked).
+
+    Encoder graphs are verified when they are opened (`encoder_files`), not here: a process hashes only
+    the one variant it uses.
+    """
+    encoder_files = set(manifest.encoders.values()) | {TOKENIZER}
+    build = verify_files(index_dir, manifest, [n for n in manifest.files if n not in encoder_files])
     try:
         table = json.loads((build / TABLE).read_text(encoding="utf-8"))
         parsed: list[ParsedDocument] = []

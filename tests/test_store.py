@@ -55,7 +55,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Pa
     corpus.mkdir()
     (corpus / "flood.txt").write_text(FLOOD, encoding="utf-8")
     (corpus / "market.md").write_text(MARKET, encoding="utf-8")
-    assert load_or_build_index(settings_in(root), embedder).rebuilt
+    assert load_or_build_index(settings_in(root), lambda: embedder).rebuilt
     return root
 
 
@@ -69,7 +69,7 @@ def tiny(pristine: Path, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def built(tiny: Settings, embedder: Embedder) -> LoadedIndex:
-    loaded = load_or_build_index(tiny, embedder)
+    loaded = load_or_build_index(tiny, lambda: embedder)
     assert not loaded.rebuilt  # the copied index matches its copied corpus
     return loaded
 
@@ -97,7 +97,7 @@ def build_file(settings: Settings, name: str) -> Path:
 def reload(settings: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture) -> LoadedIndex:
     caplog.clear()
     with caplog.at_level(logging.INFO, logger=LOGGER):
-        return load_or_build_index(settings, embedder)
+        return load_or_build_index(settings, lambda: embedder)
 
 
 def rebuild_reason(caplog: pytest.LogCaptureFixture) -> str:
@@ -215,7 +215,7 @@ def test_stale_reason_names_what_differs(
 ) -> None:
     corpus, _ = corpus_of(tiny)
     other = built.manifest.model_copy(update={field: value})
-    assert stale_reason(other, corpus, embedder.name, tiny) == reason
+    assert stale_reason(other, corpus, tiny) == reason
 
 
 def test_manifest_from_an_older_chunker_triggers_a_rebuild(
@@ -249,8 +249,8 @@ def test_new_chunker_version_in_code_triggers_a_rebuild(
 
 def test_stale_reason_is_empty_for_a_matching_manifest(built: LoadedIndex, tiny: Settings, embedder: Embedder) -> None:
     corpus, _ = corpus_of(tiny)
-    assert stale_reason(built.manifest, corpus, embedder.name, tiny) == ""
-    assert stale_reason(None, corpus, embedder.name, tiny) == "no index yet"
+    assert stale_reason(built.manifest, corpus, tiny) == ""
+    assert stale_reason(None, corpus, tiny) == "no index yet"
 
 
 # --- corrupt indexes -------------------------------------------------------------------------------------------
@@ -383,7 +383,7 @@ def test_crash_while_writing_data_files_keeps_the_previous_build(
     with monkeypatch.context() as patch:
         patch.setattr(LexicalIndex, "save", save_then_crash)
         with pytest.raises(OSError, match="disk full"):
-            load_or_build_index(tiny, embedder, force=True)
+            load_or_build_index(tiny, lambda: embedder, force=True)
     assert calls and calls[0].parent.name.startswith(".staging-")
     assert build_dirs(tiny.index_dir) == [built.manifest.build_dir]  # the half-written staging folder is gone
     assert_previous_build_serves(built, tiny, embedder, caplog, manifest_bytes)
@@ -404,7 +404,7 @@ def test_crash_before_the_manifest_switch_keeps_the_previous_build(
     with monkeypatch.context() as patch:
         patch.setattr("app.store.write_bytes_atomic", crash)
         with pytest.raises(OSError, match="power cut"):
-            load_or_build_index(tiny, embedder, force=True)
+            load_or_build_index(tiny, lambda: embedder, force=True)
     orphans = [d for d in build_dirs(tiny.index_dir) if d != built.manifest.build_dir]
     assert len(orphans) == 1  # the complete new build sits there, but nothing names it: never loaded
     assert_previous_build_serves(built, tiny, embedder, caplog, manifest_bytes)
@@ -427,7 +427,7 @@ def test_leftovers_of_a_hard_crash_are_cleaned_by_the_next_save(
     unrelated.write_text("keep me", encoding="utf-8")
 
     assert_previous_build_serves(built, tiny, embedder, caplog, (index_dir / MANIFEST).read_bytes())
-    rebuilt = load_or_build_index(tiny, embedder, force=True)
+    rebuilt = load_or_build_index(tiny, lambda: embedder, force=True)
     assert sorted(p.name for p in index_dir.iterdir()) == sorted([MANIFEST, rebuilt.manifest.build_dir, "README.md"])
 
 

@@ -1,0 +1,81 @@
+"""The query-path encoder: all-MiniLM-L6-v2 run by ONNX Runtime, with the `tokenizers` library.
+
+It never imports torch or sentence-transformers, so a serving process starts in about a second and holds a
+fraction of the memory. It reproduces sentence-transformers exactly: the tokenizer truncates at the model's
+max sequence length (256) and pads only to the longest input of a batch (the tokenizer.json shipped with
+the model pads and truncates at 128, which is slower and wrong on long passages), and the graph does mean
+pooling over the attention mask and L2 normalization (see `onnx_export.py`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from app.embed import MODEL_NAME, Vectors
+
+MAX_SEQUENCE_LENGTH = 256
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def configured_tokenizer(tokenizer_file: Path) -> Tokenizer:
+    """The model's tokenizer, truncating at 256 tokens and padding to the longest input of a batch."""
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    tokenizer.enable_truncation(max_length=MAX_SEQUENCE_LENGTH)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # no length: pad to the longest in the batch
+    return tokenizer
+
+
+class OnnxEncoder:
+    """One ONNX Runtime session plus its tokenizer; construct with `OnnxEncoder.load(...)`."""
+
+    def __init__(self, session: ort.InferenceSession, tokenizer: Tokenizer, name: str, variant: str) -> None:
+        self.session = session
+        self.tokenizer = tokenizer
+        self.name = name
+        self.variant = variant
+
+    @classmethod
+    def load(cls, model_file: Path, tokenizer_file: Path, variant: str, threads: int = 1) -> OnnxEncoder:
+        """Open the graph with `threads` intra-op threads and no inter-op parallelism (see README: Speed)."""
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        return cls(session, configured_tokenizer(tokenizer_file), MODEL_NAME, variant)
+
+    @property
+    def dimension(self) -> int:
+        shape = self.session.get_outputs()[0].shape
+        return int(shape[-1])
+
+    def embed_documents(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> Vectors:
+        """Vectors for many texts, one row per text, L2-normalized, in input order."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # batches of similar lengths pad less: sort by length, embed, then restore the order
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for first in range(0, len(order), batch_size):
+            rows = order[first : first + batch_size]
+            out[rows] = self._run([texts[i] for i in rows])
+        return out
+
+    def embed_query(self, text: str) -> Vectors:
+        vector: Vectors = self._run([text])[0]
+        return vector
+
+    def _run(self, texts: list[str]) -> Vectors:
+        encodings = self.tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        result = self.session.run(None, feeds)[0]
+        return np.asarray(result, dtype=np.float32)

@@ -1,0 +1,77 @@
+"""Build-time only: export the packaged model to ONNX with torch's own exporter, optimize and quantize it.
+
+Runs inside an index build (torch and sentence-transformers are already loaded there). The graph takes
+input_ids, attention_mask and token_type_ids and returns the sentence embedding: BERT, mean pooling over the
+attention mask, L2 normalization, exactly what sentence-transformers computes. ONNX Runtime's transformer
+optimizer fuses layer norms and GELUs; the int8 variant is dynamically quantized (per channel) on top.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from app.embed import Embedder
+
+OPSET = 17
+FP32_FILE = "encoder.onnx"
+INT8_FILE = "encoder.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+ENCODER_FILES = {"onnx": FP32_FILE, "onnx-int8": INT8_FILE}
+
+
+def export_encoders(embedder: Embedder, folder: Path) -> dict[str, str]:
+    """Write the fp32 and int8 graphs and the tokenizer into folder; return variant → file name."""
+    import onnx
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers import optimizer
+
+    transformer: torch.nn.Module = embedder.model[0].auto_model.eval()  # type: ignore[union-attr]
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+        ) -> torch.Tensor:
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    sample = torch.ones(2, 8, dtype=torch.long)
+    axes = {name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids")}
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        raw = Path(scratch) / "raw.onnx"
+        with torch.no_grad():
+            torch.onnx.export(
+                Pooled().eval(),
+                (sample, sample, torch.zeros_like(sample)),
+                str(raw),
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["sentence_embedding"],
+                dynamic_axes={**axes, "sentence_embedding": {0: "batch"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        config: Any = transformer.config
+        optimized = optimizer.optimize_model(
+            str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+        )
+        optimized.save_model_to_file(str(folder / FP32_FILE))
+    quantize_dynamic(
+        str(folder / FP32_FILE),
+        str(folder / INT8_FILE),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    shutil.copyfile(Path(embedder.model.tokenizer.name_or_path) / TOKENIZER_FILE, folder / TOKENIZER_FILE)
+    return dict(ENCODER_FILES)
