@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from app import __version__
 from app.config import Settings, get_settings
 from app.errors import NewsQAError, NotReadyError
+from app.models import Answer
 from app.schemas import (
     AskRequest,
     AskResponse,
@@ -61,25 +62,30 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 router = APIRouter()
 
 
-@router.post("/ask", responses=_errors(422, 503))
-def ask_post(body: AskRequest, service: ServiceDep) -> AskResponse:
+def _answer_json(answer: Answer) -> Response:
+    """The answer serialized once, straight from the wire model (it is already valid: no second validation)."""
+    return Response(AskResponse.from_answer(answer).model_dump_json(), media_type="application/json")
+
+
+@router.post("/ask", response_model=AskResponse, responses=_errors(422, 503))
+def ask_post(body: AskRequest, service: ServiceDep) -> Response:
     """Answer a question with verbatim quotes from the corpus, or abstain.
 
     Every quote and passage gives `doc_id`, `start` and `end`, with `text == document.text[start:end]`.
     When the corpus does not answer the question, `answered` is false, `quotes` is empty, `message` says
     so, and `passages` still lists the closest passages.
     """
-    return AskResponse.from_answer(service.ask(body.question, body.top_k))
+    return _answer_json(service.ask(body.question, body.top_k))
 
 
-@router.get("/ask", responses=_errors(422, 503))
+@router.get("/ask", response_model=AskResponse, responses=_errors(422, 503))
 def ask_get(
     service: ServiceDep,
     q: Annotated[str, Query(description="The question, 1–500 characters after NFKC normalization.")],
     top_k: Annotated[int, Query(ge=1, le=10, description="How many supporting passages to return.")] = 3,
-) -> AskResponse:
+) -> Response:
     """Same as `POST /ask`, with the question in the query string (`/ask?q=...&top_k=3`)."""
-    return AskResponse.from_answer(service.ask(q, top_k))
+    return _answer_json(service.ask(q, top_k))
 
 
 @router.get("/documents", responses=_errors(503))
