@@ -56,7 +56,9 @@ class CliState:
         return get_settings(**{**self.overrides, **extra})
 
     def service(self, settings: Settings) -> QAService:
-        return QAService.load(settings, progress=report_progress, embedder=self.load_embedder(settings))
+        return QAService.load(
+            settings, progress=report_progress, load_embedder=lambda: self.load_embedder(settings)
+        )
 
 
 @dataclass(frozen=True, slots=True)

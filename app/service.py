@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from app.answer import AnswerParams, ConfidenceModel, compose_answer
 from app.bundle import IndexBundle, ProgressFn, build_bundle
@@ -31,6 +32,7 @@ class LoadedIndex:
     bundle: IndexBundle
     manifest: IndexManifest
     rebuilt: bool
+    encoder_files: tuple[Path, Path] | None = None  # verified (graph, tokenizer) of settings.encoder
 
 
 def stale_reason(manifest: IndexManifest | None, corpus: dict[str, str], settings: Settings) -> str:
@@ -49,6 +51,13 @@ def stale_reason(manifest: IndexManifest | None, corpus: dict[str, str], setting
     return next((reason for failed, reason in checks if failed), "")
 
 
+def onnx_files(settings: Settings, manifest: IndexManifest) -> tuple[Path, Path] | None:
+    """The verified graph and tokenizer of the configured ONNX encoder (None for sentence-transformers)."""
+    if settings.encoder == "sentence-transformers":
+        return None
+    return encoder_files(settings.index_dir, manifest, settings.encoder)
+
+
 def load_or_build_index(
     settings: Settings, builder: Callable[[], Embedder], force: bool = False, progress: ProgressFn | None = None
 ) -> LoadedIndex:
@@ -64,8 +73,9 @@ def load_or_build_index(
     if not reason and manifest is not None:
         try:
             bundle = load_bundle(settings.index_dir, manifest, {d.doc_id: d.text for d in documents}, MODEL_NAME)
+            files = onnx_files(settings, manifest)
             log.info("index loaded from %s (%s)", settings.index_dir / manifest.build_dir, manifest.counts)
-            return LoadedIndex(bundle, manifest, rebuilt=False)
+            return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
         except IndexCorruptError as exc:
             reason = exc.message
     log.warning("building the index: %s", reason)
@@ -79,14 +89,14 @@ def load_or_build_index(
         bundle, settings.index_dir, corpus, settings.hnsw_threshold, lambda folder: export_encoders(embedder, folder)
     )
     log.info("index built in %.1f s: %s", time.perf_counter() - started, manifest.counts)
-    return LoadedIndex(bundle, manifest, rebuilt=True)
+    return LoadedIndex(bundle, manifest, rebuilt=True, encoder_files=onnx_files(settings, manifest))
 
 
 def query_encoder(settings: Settings, index: LoadedIndex, reference: Callable[[], Embedder]) -> Encoder:
     """The encoder that embeds questions: an ONNX graph from the index build, or the reference model."""
     if settings.encoder == "sentence-transformers":
         return reference()
-    graph, tokenizer = encoder_files(settings.index_dir, index.manifest, settings.encoder)
+    graph, tokenizer = index.encoder_files or encoder_files(settings.index_dir, index.manifest, settings.encoder)
     return OnnxEncoder.load(graph, tokenizer, settings.encoder, settings.encoder_threads)
 
 
@@ -113,19 +123,25 @@ class QAService:
 
     @classmethod
     def load(
-        cls, settings: Settings, progress: ProgressFn | None = None, embedder: Embedder | None = None
+        cls,
+        settings: Settings,
+        progress: ProgressFn | None = None,
+        embedder: Embedder | None = None,
+        load_embedder: Callable[[], Embedder] | None = None,
     ) -> QAService:
         """Load the wording, the index (built when missing or stale) and the query encoder.
 
-        With the default ONNX encoder and a prebuilt index, torch is never imported. `embedder` (a loaded
-        sentence-transformers model) is used for builds, and for queries when settings.encoder asks for it.
+        With the default ONNX encoder and a prebuilt index, torch is never imported. The sentence-transformers
+        model (`embedder`, or what `load_embedder` returns, called only when needed) builds the index, and
+        embeds queries when settings.encoder asks for it.
         """
         prompts = Prompts.load(settings.prompts_dir)
         loaded: list[Embedder] = [embedder] if embedder else []
 
         def reference() -> Embedder:
             if not loaded:
-                loaded.append(Embedder.load(settings.model_dir, settings.torch_threads))
+                loader = load_embedder or (lambda: Embedder.load(settings.model_dir, settings.torch_threads))
+                loaded.append(loader())
             return loaded[0]
 
         index = load_or_build_index(settings, reference, progress=progress)
