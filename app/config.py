@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     encoder: Literal["onnx", "onnx-int8", "sentence-transformers"] = Field(
         "onnx", description="Query encoder: ONNX Runtime fp32 or int8 graph, or the sentence-transformers reference."
     )
-    encoder_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads per query.")
+    encoder_threads: int = Field(
+        2, ge=1, le=64, description="ONNX Runtime intra-op threads; above 1, encoder calls take turns (see README)."
+    )
 
 
 def get_settings(**overrides: object) -> Settings:

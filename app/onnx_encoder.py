@@ -9,6 +9,8 @@ pooling over the attention mask and L2 normalization (see `onnx_export.py`).
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +34,16 @@ def configured_tokenizer(tokenizer_file: Path) -> Tokenizer:
 class OnnxEncoder:
     """One ONNX Runtime session plus its tokenizer; construct with `OnnxEncoder.load(...)`."""
 
-    def __init__(self, session: ort.InferenceSession, tokenizer: Tokenizer, name: str, variant: str) -> None:
+    def __init__(
+        self, session: ort.InferenceSession, tokenizer: Tokenizer, name: str, variant: str, threads: int = 1
+    ) -> None:
         self.session = session
         self.tokenizer = tokenizer
         self.name = name
         self.variant = variant
+        # A session with several intra-op threads already uses every core for one call: running two such calls
+        # at once (uvicorn's threadpool would) oversubscribes the cores, so calls then take turns.
+        self._turns = threading.Lock() if threads > 1 else contextlib.nullcontext()
 
     @classmethod
     def load(cls, model_file: Path, tokenizer_file: Path, variant: str, threads: int = 1) -> OnnxEncoder:
@@ -47,7 +54,7 @@ class OnnxEncoder:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        return cls(session, configured_tokenizer(tokenizer_file), MODEL_NAME, variant)
+        return cls(session, configured_tokenizer(tokenizer_file), MODEL_NAME, variant, threads)
 
     @property
     def dimension(self) -> int:
@@ -77,5 +84,6 @@ class OnnxEncoder:
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
-        result = self.session.run(None, feeds)[0]
+        with self._turns:
+            result = self.session.run(None, feeds)[0]
         return np.asarray(result, dtype=np.float32)

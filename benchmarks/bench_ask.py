@@ -1,6 +1,6 @@
 """Speed benchmark: the encoder floor next to QAService.ask, POST /ask over a real uvicorn, and cold start.
 
-Usage: .venv/bin/python benchmarks/bench_ask.py [--samples N] [--json]
+Usage: .venv/bin/python benchmarks/bench_ask.py [--quick] [--samples N] [--json]
 
 One run on the default article (corpus/pakistan-afghanistan-talks.txt, copied into a temporary corpus folder):
   1. the floor: `embedder.embed_query` on one short question, in-process;
@@ -11,6 +11,8 @@ One run on the default article (corpus/pakistan-afghanistan-talks.txt, copied in
      index folder (the server builds it), 3 times each, median reported.
 Rows 1-3 (plus an informational row: embed_query over the same question set as ask) are sampled in small
 interleaved blocks, the order rotated each round, so drift on a shared machine hits all of them alike.
+Rows 1-3 use the encoder the settings choose (NEWSQA_ENCODER, default onnx). Then, on the same index,
+`bench_encoders.py` puts sentence-transformers, onnx and onnx-int8 side by side (see its docstring).
 This is a measurement, not a test: a missed target is reported, never a failure.
 """
 
@@ -27,9 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -39,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.config import get_settings  # noqa: E402
+from app.embed import Embedder  # noqa: E402
 from app.service import QAService  # noqa: E402
 
 ARTICLE = ROOT / "corpus" / "pakistan-afghanistan-talks.txt"
@@ -58,6 +61,7 @@ QUESTIONS = (
 )
 BLOCK = 4  # timed samples per row per round: small, so noise on a shared machine hits every row alike
 COLD_REPEATS = 3
+QUICK_SAMPLES, QUICK_COLD_REPEATS = 100, 1
 READY_POLL_S = 0.02
 READY_TIMEOUT_S = 180.0
 NS_PER_MS = 1e6
@@ -84,7 +88,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_env(corpus_dir: Path, index_dir: Path) -> dict[str, str]:
+def server_env(corpus_dir: Path, index_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         HF_HUB_OFFLINE="1",
@@ -92,17 +96,20 @@ def server_env(corpus_dir: Path, index_dir: Path) -> dict[str, str]:
         NEWSQA_CORPUS_DIR=str(corpus_dir),
         NEWSQA_INDEX_DIR=str(index_dir),
     )
+    env.update(extra or {})
     return env
 
 
 @contextmanager
-def running_server(corpus_dir: Path, index_dir: Path, log_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`python -m app serve` on a free loopback port; always terminated (then killed) on exit."""
+def running_server(
+    corpus_dir: Path, index_dir: Path, log_path: Path, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`python -m app serve` on a free loopback port (`env`: extra variables); terminated (then killed) on exit."""
     port = free_port()
     command = [sys.executable, "-m", "app", "serve", "--host", HOST, "--port", str(port)]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=server_env(corpus_dir, index_dir), stdout=log, stderr=subprocess.STDOUT
+            command, cwd=ROOT, env=server_env(corpus_dir, index_dir, env), stdout=log, stderr=subprocess.STDOUT
         )
     try:
         yield process, f"http://{HOST}:{port}"
@@ -137,9 +144,9 @@ def wait_ready(process: subprocess.Popen[bytes], base_url: str, log_path: Path) 
     raise RuntimeError(f"server not ready after {READY_TIMEOUT_S:.0f} s")
 
 
-def cold_start_s(corpus_dir: Path, index_dir: Path, log_path: Path) -> float:
+def cold_start_s(corpus_dir: Path, index_dir: Path, log_path: Path, env: Mapping[str, str] | None = None) -> float:
     started = time.perf_counter_ns()
-    with running_server(corpus_dir, index_dir, log_path) as (process, base_url):
+    with running_server(corpus_dir, index_dir, log_path, env) as (process, base_url):
         wait_ready(process, base_url, log_path)
         return (time.perf_counter_ns() - started) / 1e9
 
@@ -147,7 +154,9 @@ def cold_start_s(corpus_dir: Path, index_dir: Path, log_path: Path) -> float:
 # ---------------------------------------------------------------- sampling
 
 
-def interleaved(rows: dict[str, Callable[[int], object]], samples: int) -> dict[str, list[int]]:
+def interleaved(
+    rows: dict[str, Callable[[int], object]], samples: int, block: int | None = None, settle_s: float = 0.0
+) -> dict[str, list[int]]:
     """`samples` timings per row, taken in blocks of BLOCK per row; the row order rotates every round.
 
     Sample n of every row uses question n (mod the set), so the rows see the same questions in the same order.
@@ -155,14 +164,17 @@ def interleaved(rows: dict[str, Callable[[int], object]], samples: int) -> dict[
     without it the first call after a switch of process (about +1 ms) lands mostly on the HTTP row.
     """
     names = list(rows)
+    size = block or BLOCK
     timings: dict[str, list[int]] = {name: [] for name in names}
-    for round_no in range((samples + BLOCK - 1) // BLOCK):
+    for round_no in range((samples + size - 1) // size):
         shift = round_no % len(names)
-        first = round_no * BLOCK
+        first = round_no * size
         for name in names[shift:] + names[:shift]:
             call = rows[name]
+            if settle_s:
+                time.sleep(settle_s)  # let the previous row's spinning worker threads go to sleep
             call(first)  # lead-in, untimed
-            for n in range(first, min(first + BLOCK, samples)):
+            for n in range(first, min(first + size, samples)):
                 started = time.perf_counter_ns()
                 call(n)
                 timings[name].append(time.perf_counter_ns() - started)
@@ -207,18 +219,19 @@ def latency_rows(service: QAService, corpus_dir: Path, index_dir: Path, log_path
         target = f"≤ {limit:g}×" if limit else "—"
         return Row(label, "ms", p50, p99, len(timings[key]), ratio, target, ratio <= limit if limit else None)
 
+    floor = f"embed_query (floor, {service.settings.encoder}: {FLOOR_QUESTION!r})"
     return [
-        Row(f"embed_query (floor: {FLOOR_QUESTION!r})", "ms", floor_p50, floor_p99, samples, 1.0, "—", None),
+        Row(floor, "ms", floor_p50, floor_p99, samples, 1.0, "—", None),
         row("embed_set", "embed_query, same question set (info)", None),
         row("ask", "QAService.ask in-process", 1.5),
         row("http", "POST /ask over HTTP (uvicorn, keep-alive)", 2.0),
     ]
 
 
-def cold_rows(corpus_dir: Path, prebuilt: Path, scratch: Path, log_path: Path) -> list[Row]:
+def cold_rows(corpus_dir: Path, prebuilt: Path, scratch: Path, log_path: Path, repeats: int) -> list[Row]:
     with_index: list[float] = []
     without_index: list[float] = []
-    for attempt in range(COLD_REPEATS):  # alternate the two cases so drift affects both
+    for attempt in range(repeats):  # alternate the two cases so drift affects both
         with_index.append(cold_start_s(corpus_dir, prebuilt, log_path))
         empty = scratch / f"empty-index-{attempt}"
         empty.mkdir()
@@ -227,8 +240,8 @@ def cold_rows(corpus_dir: Path, prebuilt: Path, scratch: Path, log_path: Path) -
     load_s, build_s = statistics.median(with_index), statistics.median(without_index)
     label = "cold start to /readyz 200"
     return [
-        Row(f"{label}, prebuilt index", "s", load_s, None, COLD_REPEATS, None, "≤ 8 s", load_s <= 8.0),
-        Row(f"{label}, empty index dir (builds)", "s", build_s, None, COLD_REPEATS, None, "—", None),
+        Row(f"{label}, prebuilt index", "s", load_s, None, repeats, None, "≤ 8 s", load_s <= 8.0),
+        Row(f"{label}, empty index dir (builds)", "s", build_s, None, repeats, None, "—", None),
     ]
 
 
@@ -261,12 +274,21 @@ def render_table(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import bench_encoders  # here, not at the top: it imports this module's helpers
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--samples", type=int, default=400, metavar="N", help="timings per latency row (400)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_SAMPLES} samples per row, 1 cold start, smaller encoder runs"
+    )
+    parser.add_argument("--samples", type=int, metavar="N", help="timings per latency row (400; --quick: 100)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
     args = parser.parse_args(argv)
-    if args.samples < 1:
+    samples: int = args.samples if args.samples is not None else QUICK_SAMPLES if args.quick else 400
+    if samples < 1:
         parser.error("--samples must be at least 1")
+    repeats = QUICK_COLD_REPEATS if args.quick else COLD_REPEATS
+    plan = bench_encoders.QUICK if args.quick else bench_encoders.Plan()
+    plan = replace(plan, encode_samples=samples, http_samples=samples)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
@@ -276,22 +298,25 @@ def main(argv: list[str] | None = None) -> int:
         corpus_dir, prebuilt, log_path = scratch / "corpus", scratch / "index", scratch / "server.log"
         corpus_dir.mkdir()
         shutil.copy2(ARTICLE, corpus_dir / ARTICLE.name)
-        # builds the index into the temporary folder; the servers below load it from there
-        service = QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=prebuilt))
-        rows = latency_rows(service, corpus_dir, prebuilt, log_path, args.samples)
-        rows += cold_rows(corpus_dir, prebuilt, scratch, log_path)
+        embedder = Embedder.load()  # the reference encoder, also used to build the index
+        # builds the index (both ONNX graphs) into the temporary folder; the servers below load it from there
+        service = QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=prebuilt), embedder=embedder)
+        rows = latency_rows(service, corpus_dir, prebuilt, log_path, samples)
+        rows += cold_rows(corpus_dir, prebuilt, scratch, log_path, repeats)
+        encoders = bench_encoders.compare(embedder, corpus_dir, prebuilt, log_path, plan)
     info = {
         **machine_info(),
-        "samples_per_row": args.samples,
+        "samples_per_row": samples,
         "questions": len(QUESTIONS),
         "block": BLOCK,
-        "cold_start_repeats": COLD_REPEATS,
+        "cold_start_repeats": repeats,
         "elapsed_s": round(time.perf_counter() - started, 1),
         "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
     if args.json:
-        print(json.dumps({"machine": info, "rows": [asdict(r) for r in rows]}, ensure_ascii=False))
+        report = {"machine": info, "rows": [asdict(r) for r in rows], "encoders": bench_encoders.report_json(encoders)}
+        print(json.dumps(report, ensure_ascii=False))
     else:
         print(
             f"machine: {info['cpu_count']} CPUs, torch threads {info['torch_threads']}, Python {info['python']}, "
@@ -299,12 +324,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{info['load_avg_1min'][0]}/{info['load_avg_1min'][1]}"
         )
         print(
-            f"samples: {args.samples} per latency row (interleaved blocks of {BLOCK}, each after 1 untimed call; "
-            f"{len(QUESTIONS)} questions rotating); cold start: median of {COLD_REPEATS}; total {info['elapsed_s']} s\n"
+            f"samples: {samples} per latency row (interleaved blocks of {BLOCK}, each after 1 untimed call; "
+            f"{len(QUESTIONS)} questions rotating); cold start: median of {repeats}; total {info['elapsed_s']} s\n"
         )
         print(render_table(rows))
+        print()
+        print(bench_encoders.render(encoders))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run as the module `bench_ask`, the one bench_encoders imports, not as a second copy named __main__
+    import bench_ask
+
+    sys.exit(bench_ask.main())
