@@ -8,6 +8,7 @@ span is always the text alone.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ from app.embed import Embedder, Vectors
 from app.index import VectorIndex
 from app.lexical import LexicalIndex
 from app.models import ParsedDocument, Passage, Sentence
-from app.normalize import STOPWORDS, terms, words
+from app.normalize import STOPWORDS, content_stems, words
 
 ProgressFn = Callable[[str, int], None]
 
@@ -40,6 +41,7 @@ class IndexBundle:
     lexicon_matrix: Vectors
     vocabulary: frozenset[str] = field(init=False)
     surface_words: frozenset[str] = field(init=False)
+    sorted_words: tuple[str, ...] = field(init=False)
     acronyms: dict[str, str] = field(init=False)
     sentence_matrix: Vectors = field(init=False)
     passage_matrix: Vectors = field(init=False)
@@ -47,8 +49,9 @@ class IndexBundle:
 
     def __post_init__(self) -> None:
         texts = [d.document.text for d in self.documents.values()]
-        self.vocabulary = frozenset(t for text in texts for t in terms(text))
         self.surface_words = frozenset(w for text in texts for w in words(text))
+        self.vocabulary = frozenset(content_stems(self.surface_words))  # == every term of every text
+        self.sorted_words = tuple(sorted(self.surface_words))
         self.acronyms = find_acronyms(texts)
         dim = self.sentence_vectors.index.d
         self.sentence_matrix = self.sentence_vectors.reconstruct_all().reshape(-1, dim)
@@ -57,6 +60,11 @@ class IndexBundle:
         self.passage_sentence_rows = [
             np.array([row_of[(p.doc_id, sid)] for sid in p.sentence_ids], dtype=np.int64) for p in self.passages
         ]
+
+    def has_word_starting(self, prefix: str) -> bool:
+        """True when some corpus word starts with prefix (binary search, not a scan of the vocabulary)."""
+        at = bisect.bisect_left(self.sorted_words, prefix)
+        return at < len(self.sorted_words) and self.sorted_words[at].startswith(prefix)
 
     def title(self, doc_id: str) -> str:
         return self.documents[doc_id].title

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 import Stemmer
@@ -59,10 +60,15 @@ def words(text: str) -> list[str]:
     return out
 
 
+def content_stems(tokens: Iterable[str]) -> list[str]:
+    """Stems of the folded tokens that are not stopwords or single letters, in order."""
+    kept = [w for w in tokens if w not in STOPWORDS and len(w) > 1]
+    return list(_stemmer().stemWords(kept))
+
+
 def terms(text: str) -> list[str]:
     """Stemmed content terms (stopwords removed): what BM25 indexes and abstention compares."""
-    kept = [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
-    return list(_stemmer().stemWords(kept))
+    return content_stems(words(text))
 
 
 def stem(word: str) -> str:

@@ -48,8 +48,10 @@ def diversify(ranked: list[ScoredPassage], max_shared: int) -> tuple[ScoredPassa
     seen: set[tuple[str, int]] = set()
     for scored in ranked:
         keys = {(scored.passage.doc_id, sid) for sid in scored.passage.sentence_ids}
-        (later if len(keys & seen) > max_shared else kept).append(scored)
-        if len(keys & seen) <= max_shared:
+        if len(keys & seen) > max_shared:
+            later.append(scored)
+        else:
+            kept.append(scored)
             seen |= keys
     return tuple(kept + later)
 

@@ -49,7 +49,7 @@ def _known_name(word: str, bundle: IndexBundle) -> bool:
     if not folded or all(w in bundle.surface_words for w in folded):
         return True
     stems = [stem(w) for w in folded]
-    return all(len(s) >= 4 and any(v.startswith(s) for v in bundle.surface_words) for s in stems)
+    return all(len(s) >= 4 and bundle.has_word_starting(s) for s in stems)
 
 
 def question_signals(

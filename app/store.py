@@ -202,8 +202,8 @@ def load_bundle(index_dir: Path, manifest: IndexManifest, documents: dict[str, s
     Encoder graphs are verified when they are opened (`encoder_files`), not here: a process hashes only
     the one variant it uses.
     """
-    encoder_files = set(manifest.encoders.values()) | {TOKENIZER}
-    build = verify_files(index_dir, manifest, [n for n in manifest.files if n not in encoder_files])
+    graphs = set(manifest.encoders.values()) | {TOKENIZER}
+    build = verify_files(index_dir, manifest, [n for n in manifest.files if n not in graphs])
     try:
         table = json.loads((build / TABLE).read_text(encoding="utf-8"))
         parsed: list[ParsedDocument] = []
