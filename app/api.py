@@ -6,20 +6,20 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from app import __version__
 from app.config import Settings, get_settings
-from app.errors import NewsQAError, NotReadyError
+from app.errors import NewsQAError
 from app.models import Answer
+from app.runtime import Runtime, ServiceDep
 from app.schemas import (
     AskRequest,
     AskResponse,
@@ -30,29 +30,12 @@ from app.schemas import (
     ReadyResponse,
 )
 from app.service import QAService
+from app.slack import ChatGateway
+from app.slack import router as chat_router
 
 log = logging.getLogger("newsqa.api")
 
 Loader = Callable[[Settings], QAService]
-
-
-@dataclass
-class Runtime:
-    """What the lifespan fills in: the loaded service, or why there is none yet."""
-
-    service: QAService | None = None
-    reason: str = "the model and index are still loading"
-
-
-async def get_service(request: Request) -> QAService:
-    """The loaded service; NotReadyError (503) while it is loading or when loading failed."""
-    runtime: Runtime = request.app.state.runtime
-    if runtime.service is None:
-        raise NotReadyError(runtime.reason)
-    return runtime.service
-
-
-ServiceDep = Annotated[QAService, Depends(get_service)]
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -210,7 +193,9 @@ def create_app(
         responses=_errors(500),
     )
     app.state.runtime = runtime
+    app.state.chat = ChatGateway.from_settings(settings)
     app.include_router(router)
+    app.include_router(chat_router)
     app.add_exception_handler(NewsQAError, newsqa_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,9 +37,35 @@ class Settings(BaseSettings):
     encoder: Literal["onnx", "onnx-int8", "sentence-transformers"] = Field(
         "onnx", description="Query encoder: ONNX Runtime fp32 or int8 graph, or the sentence-transformers reference."
     )
+    public_url: str | None = Field(
+        None, description="Base URL users reach the service at, for links in chat replies; default http://host:port."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, description="Slack app signing secret; without it (and without a Mattermost token) /slack/* is off."
+    )
+    slack_bot_token: SecretStr | None = Field(None, description="Bot token (xoxb-...) for replies to mentions.")
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Slack Web API base URL (tests point it at a fake Slack)."
+    )
+    slack_response_type: Literal["ephemeral", "in_channel"] = Field(
+        "ephemeral", description="Who sees slash-command answers by default: the asker only, or the channel."
+    )
+    slack_command: str = Field("/newsqa", description="The slash command's name, as help texts show it.")
+    slack_max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest Slack/Mattermost request body.")
+    slack_dedup_seconds: int = Field(
+        3600, ge=60, description="How long an event id is remembered, so Slack's retries are answered once."
+    )
+    mattermost_token: SecretStr | None = Field(
+        None, description="Mattermost slash-command token; requests carry it as `Authorization: Token ...`."
+    )
     encoder_threads: int = Field(
         2, ge=1, le=64, description="ONNX Runtime intra-op threads; above 1, encoder calls take turns (see README)."
     )
+
+    @property
+    def base_url(self) -> str:
+        """Where users reach the service (links in chat replies point here)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 def get_settings(**overrides: object) -> Settings:

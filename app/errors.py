@@ -54,3 +54,31 @@ class TemplateError(NewsQAError):
 
     status_code = 500
     code = "template_error"
+
+
+class UnauthorizedError(NewsQAError):
+    """A chat request without a valid Slack signature or Mattermost token."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class ChatDisabledError(NewsQAError):
+    """A chat route whose platform secret is not configured: closed rather than open."""
+
+    status_code = 404
+    code = "chat_disabled"
+
+
+class PayloadTooLargeError(NewsQAError):
+    """A request body over the route's limit."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class BadRequestError(NewsQAError):
+    """A body that cannot be parsed (e.g. an Events API callback that is not JSON)."""
+
+    status_code = 400
+    code = "bad_request"

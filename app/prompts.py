@@ -8,7 +8,21 @@ import jinja2
 
 from app.errors import TemplateError
 
-REQUIRED = ("abstention.txt", "cli_answer.txt", "cli_abstention.txt", "cli_index.txt", "cli_eval.txt")
+REQUIRED = (
+    "abstention.txt",
+    "cli_answer.txt",
+    "cli_abstention.txt",
+    "cli_index.txt",
+    "cli_eval.txt",
+    "chat_answered.txt",
+    "chat_abstention.txt",
+    "chat_closest.txt",
+    "chat_citation.txt",
+    "chat_truncated.txt",
+    "chat_help.txt",
+    "chat_not_ready.txt",
+    "chat_invalid.txt",
+)
 
 
 class Prompts:

@@ -97,3 +97,73 @@ class ReadyResponse(BaseModel):
     vector_index: dict[str, str] | None = None
     build: str | None = None
     reason: str | None = None
+
+
+class SlashCommandForm(BaseModel):
+    """The fields of a Slack (or Mattermost) slash command that newsqa reads; the rest are ignored.
+
+    `response_url` is deliberately not read: it is a credential and newsqa answers in the HTTP response.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    command: str = ""
+    text: str = ""
+    user_id: str = ""
+    channel_id: str = ""
+    team_id: str = ""
+    ssl_check: str | None = None
+
+
+class ChatCommandResponse(BaseModel):
+    """A slash-command reply: Block Kit for Slack (`blocks` plus a plain `text` fallback), Markdown for Mattermost."""
+
+    response_type: str = Field(..., description="`ephemeral` (only the asker sees it) or `in_channel`.")
+    text: str
+    blocks: list[dict[str, object]] | None = None
+
+
+class SlackEvent(BaseModel):
+    """The inner event of an Events API callback (`app_mention`, or `message` in a direct message)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    user: str | None = None
+    bot_id: str | None = None
+    subtype: str | None = None
+    text: str = ""
+    channel: str | None = None
+    channel_type: str | None = None
+    ts: str | None = None
+    thread_ts: str | None = None
+
+
+class SlackAuthorization(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: str | None = None
+    is_bot: bool = False
+
+
+class SlackEnvelope(BaseModel):
+    """An Events API request: `url_verification` (answer the challenge) or `event_callback`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    challenge: str | None = None
+    event_id: str | None = None
+    event: SlackEvent | None = None
+    authorizations: list[SlackAuthorization] = []
+
+
+class UrlVerificationResponse(BaseModel):
+    challenge: str
+
+
+class EventAck(BaseModel):
+    """The immediate acknowledgement of an event; the answer follows in the thread."""
+
+    ok: bool = True
+    status: str = Field(..., description="`accepted` (an answer follows), `duplicate` (already answered), `ignored`.")

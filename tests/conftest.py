@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
 from app.config import PROJECT_ROOT, Settings, get_settings
 from app.embed import Embedder
@@ -43,3 +48,21 @@ def embedder() -> Embedder:
 @pytest.fixture(scope="session")
 def service(settings: Settings, embedder: Embedder) -> Iterator[QAService]:
     yield QAService.load(settings, embedder=embedder)
+
+
+@contextlib.contextmanager
+def running_uvicorn(app: FastAPI) -> Iterator[str]:
+    """A real uvicorn on 127.0.0.1, on a socket bound here first (port 0), so no port can be taken meanwhile."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+    assert not thread.is_alive(), "uvicorn did not shut down"

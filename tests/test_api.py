@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -10,13 +9,13 @@ from typing import Any, Protocol
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from app.api import create_app
 from app.config import Settings
 from app.errors import CorpusError
 from app.service import QAService
+from tests.conftest import running_uvicorn
 
 QUOTE_FIELDS = {"doc_id", "title", "section", "start", "end", "text"}
 PASSAGE_FIELDS = QUOTE_FIELDS | {"score"}
@@ -295,20 +294,8 @@ def test_failed_load_keeps_the_service_unready_and_says_why(settings: Settings) 
 
 @pytest.fixture
 def live_server(settings: Settings, service: QAService) -> Iterator[str]:
-    """A real uvicorn on 127.0.0.1, on a socket bound here first (port 0), so no port can be taken meanwhile."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, service=service), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-    assert not thread.is_alive(), "uvicorn did not shut down"
+    with running_uvicorn(create_app(settings, service=service)) as url:
+        yield url
 
 
 @pytest.mark.e2e
