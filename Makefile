@@ -42,6 +42,7 @@ eval: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ask.py
+	$(BIN)/python benchmarks/bench_slack.py
 
 clean:
 	rm -rf $(VENV) index/build-* index/.staging-* index/manifest.json

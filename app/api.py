@@ -194,6 +194,7 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.chat = ChatGateway.from_settings(settings)
+    log.info("chat: %s", app.state.chat.describe() if app.state.chat else "off (no Slack secret, no Mattermost token)")
     app.include_router(router)
     app.include_router(chat_router)
     app.add_exception_handler(NewsQAError, newsqa_error)

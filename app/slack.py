@@ -86,12 +86,6 @@ class EventDeduplicator:
                 self._seen[key] = True
             return True
 
-    def forget(self, *keys: str) -> None:
-        """Drop keys again (an event refused with 503 must be answered when Slack retries it)."""
-        with self._lock:
-            for key in keys:
-                self._seen.pop(key, None)
-
 
 @dataclass
 class ChatGateway:
@@ -122,6 +116,13 @@ class ChatGateway:
             mattermost_token=token.encode() if token.strip() else None,
             web=WebClient(token=bot_token, base_url=settings.slack_api_url, timeout=10) if bot_token else None,
         )
+
+    def describe(self) -> str:
+        """Which chat features are on, for the start-up log (never the secrets themselves)."""
+        slack = "Slack commands" + (" and events" if self.web else " (events off: no bot token)")
+        parts = [slack] if self.verifier else []
+        parts += ["Mattermost commands"] if self.mattermost_token else []
+        return ", ".join(parts)
 
     def verify_slack(self, headers: Mapping[str, str], body: bytes) -> None:
         """UnauthorizedError unless the body carries a fresh, valid Slack v0 signature."""
@@ -291,13 +292,12 @@ async def slack_events(request: Request, background: BackgroundTasks) -> EventAc
     if not is_question_for_the_bot(event, _bot_user_ids(envelope)):
         return EventAck(status="ignored")
     keys = (f"message:{event.channel}:{event.ts}",) + ((f"event:{envelope.event_id}",) if envelope.event_id else ())
+    service = runtime_of(request).service
+    if service is None:  # checked before the event counts as seen: Slack retries a 503 later
+        raise NotReadyError(runtime_of(request).reason)
     if not gateway.dedup.first_time(*keys):
         log.info("duplicate event %s (retry %s)", envelope.event_id, request.headers.get("x-slack-retry-num", "-"))
         return EventAck(status="duplicate")
-    service = runtime_of(request).service
-    if service is None:  # Slack retries a 503 later: the event must not count as seen
-        gateway.dedup.forget(*keys)
-        raise NotReadyError(runtime_of(request).reason)
     background.add_task(gateway.answer_in_thread, service, event, envelope.event_id or "-")
     return EventAck(status="accepted")
 
