@@ -8,7 +8,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run index test lint typecheck pytest eval bench clean
+.PHONY: install browser run index test lint typecheck pytest eval bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# the web page's tests drive Debian's chromium through Playwright (no browser download)
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+	@test -x $(CHROMIUM) || { echo "chromium is needed at $(CHROMIUM) for the browser tests"; exit 1; }
 
 index: $(STAMP)
 	$(BIN)/newsqa index
@@ -32,7 +39,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -45,4 +52,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_slack.py
 
 clean:
-	rm -rf $(VENV) index/build-* index/.staging-* index/manifest.json
+	rm -rf $(VENV) index/build-* index/.staging-* index/manifest.json index/.write.lock test-artifacts

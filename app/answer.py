@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from app.bundle import IndexBundle
 from app.models import AbstentionSignals, Answer, CitedPassage, Evidence, Quote, Sentence
+from app.normalize import words
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class AnswerParams:
     max_quotes: int = 3
     extra_quote_ratio: float = 0.93
     threshold: float = 0.42
+    duplicate_overlap: float = 0.9  # share of the shorter text's words that makes two quotes copies
+    recency_margin: float = 0.03  # scores this close to the best count as equally relevant (newest first)
 
 
 @dataclass(frozen=True)
@@ -54,46 +57,119 @@ class ConfidenceModel:
 def _quote(bundle: IndexBundle, sentence: Sentence) -> Quote:
     """A sentence as a quote; a list-introducing sentence takes its bullet items along in one span."""
     start, end = sentence.start, sentence.end
+    parsed = bundle.documents[sentence.doc_id]
     if sentence.introduces_list:
-        for follower in bundle.documents[sentence.doc_id].sentences[sentence.sentence_id + 1 :]:
+        for follower in parsed.sentences[sentence.sentence_id + 1 :]:
             if not follower.is_bullet:
                 break
             end = follower.end
-    text = bundle.documents[sentence.doc_id].document.text[start:end]
-    return Quote(sentence.doc_id, bundle.title(sentence.doc_id), sentence.section, start, end, text)
+    document = parsed.document
+    return Quote(
+        sentence.doc_id,
+        bundle.title(sentence.doc_id),
+        sentence.section,
+        start,
+        end,
+        document.text[start:end],
+        document.sha256,
+        document.meta.source,
+        document.meta.published,
+    )
+
+
+def _shingles(text: str) -> frozenset[str]:
+    return frozenset(words(text))
+
+
+def near_duplicate(a: frozenset[str], b: frozenset[str], threshold: float) -> bool:
+    """Two texts whose word sets overlap almost entirely: syndicated copies of one wire sentence."""
+    if not a or not b:
+        return a == b
+    return len(a & b) / min(len(a), len(b)) >= threshold
+
+
+def _newest_first(quotes: list[tuple[Quote, float]], margin: float) -> list[Quote]:
+    """Quotes in score order, except that those within `margin` of the best are ordered newest first.
+
+    Several briefs answering equally well are shown by date; a clearly better answer still comes first.
+    """
+    if len({q.published for q, _ in quotes}) < 2:
+        return [q for q, _ in quotes]
+    best = quotes[0][1]
+    tied = [(q, score) for q, score in quotes if score >= best - margin]
+    rest = [q for q, score in quotes if score < best - margin]
+    tied.sort(key=lambda item: item[0].published or "", reverse=True)  # stable: equal dates keep score order
+    return [q for q, _ in tied] + rest
 
 
 def select_quotes(evidence: Evidence, bundle: IndexBundle, params: AnswerParams) -> list[Quote]:
-    """The best sentence(s) inside the top passages, best first, never overlapping each other."""
+    """The best sentence(s) inside the top passages, never overlapping or repeating each other.
+
+    A sentence from a brief not quoted yet is preferred for the second and third place (when it scores nearly
+    as well), so when two sources tell a fact differently, both appear. A near-copy of a quote already chosen
+    in another brief (the same wire sentence, syndicated) is skipped.
+    """
     pool = {(p.passage.doc_id, sid) for p in evidence.passages[: params.quote_pool] for sid in p.passage.sentence_ids}
     candidates = [s for s in evidence.sentences if (s.sentence.doc_id, s.sentence.sentence_id) in pool]
     if not candidates:
         return []
     best = candidates[0].score
-    quotes: list[Quote] = []
-    for scored in candidates:
-        if len(quotes) == params.max_quotes or (quotes and scored.score < best * params.extra_quote_ratio):
+    strong = [c for c in candidates if c.score >= best * params.extra_quote_ratio]
+    chosen: list[tuple[Quote, float]] = []
+    seen: list[tuple[str, frozenset[str]]] = []
+    quoted_docs: set[str] = set()
+    for new_documents_only in (True, False):
+        for scored in strong:
+            if len(chosen) == params.max_quotes:
+                break
+            if new_documents_only and scored.sentence.doc_id in quoted_docs:
+                continue
+            quote = _quote(bundle, scored.sentence)
+            if any(q.doc_id == quote.doc_id and q.start < quote.end and quote.start < q.end for q, _ in chosen):
+                continue
+            shingles = _shingles(quote.text)
+            if any(
+                doc != quote.doc_id and near_duplicate(shingles, other, params.duplicate_overlap)
+                for doc, other in seen
+            ):
+                continue
+            chosen.append((quote, scored.score))
+            seen.append((quote.doc_id, shingles))
+            quoted_docs.add(quote.doc_id)
+    chosen.sort(key=lambda item: -item[1])
+    return _newest_first(chosen, params.recency_margin)
+
+
+def cite(
+    bundle: IndexBundle, evidence: Evidence, top_k: int, duplicate_overlap: float = 0.9
+) -> tuple[CitedPassage, ...]:
+    """The top passages, best first, skipping near-copies (in another brief) of a passage already listed."""
+    cited: list[CitedPassage] = []
+    seen: list[tuple[str, frozenset[str]]] = []
+    for p in evidence.passages:
+        if len(cited) == top_k:
             break
-        quote = _quote(bundle, scored.sentence)
-        if any(q.doc_id == quote.doc_id and q.start < quote.end and quote.start < q.end for q in quotes):
+        shingles = _shingles(p.passage.text)
+        doc_id = p.passage.doc_id
+        if any(doc != doc_id and near_duplicate(shingles, other, duplicate_overlap) for doc, other in seen):
             continue
-        quotes.append(quote)
-    return quotes
-
-
-def cite(bundle: IndexBundle, evidence: Evidence, top_k: int) -> tuple[CitedPassage, ...]:
-    return tuple(
-        CitedPassage(
-            doc_id=p.passage.doc_id,
-            title=bundle.title(p.passage.doc_id),
-            section=p.passage.section,
-            start=p.passage.start,
-            end=p.passage.end,
-            text=p.passage.text,
-            score=round(p.score, 6),
+        document = bundle.documents[p.passage.doc_id].document
+        cited.append(
+            CitedPassage(
+                doc_id=p.passage.doc_id,
+                title=bundle.title(p.passage.doc_id),
+                section=p.passage.section,
+                start=p.passage.start,
+                end=p.passage.end,
+                text=p.passage.text,
+                score=round(p.score, 6),
+                sha256=document.sha256,
+                source=document.meta.source,
+                published=document.meta.published,
+            )
         )
-        for p in evidence.passages[:top_k]
-    )
+        seen.append((doc_id, shingles))
+    return tuple(cited)
 
 
 def compose_answer(
@@ -106,7 +182,7 @@ def compose_answer(
     abstention_message: str,
 ) -> Answer:
     """Quotes and confidence for one question; below the threshold, an abstention with the closest passages."""
-    passages = cite(bundle, evidence, top_k)
+    passages = cite(bundle, evidence, top_k, params.duplicate_overlap)
     best = evidence.sentences[0].score if evidence.sentences else 0.0
     confidence = model.confidence(best, evidence.signals) if evidence.sentences else 0.0
     quotes = select_quotes(evidence, bundle, params) if confidence >= params.threshold else []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from http import HTTPStatus
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from app import __version__
+from app.api_documents import router as documents_router
 from app.config import Settings, get_settings
 from app.errors import NewsQAError
 from app.models import Answer
@@ -23,15 +25,16 @@ from app.runtime import Runtime, ServiceDep
 from app.schemas import (
     AskRequest,
     AskResponse,
-    DocumentDetail,
-    DocumentSummary,
     ErrorResponse,
     HealthResponse,
     ReadyResponse,
+    document_filter,
 )
 from app.service import QAService
 from app.slack import ChatGateway
 from app.slack import router as chat_router
+from app.web import router as web_router
+from app.web import web_templates
 
 log = logging.getLogger("newsqa.api")
 
@@ -58,7 +61,7 @@ def ask_post(body: AskRequest, service: ServiceDep) -> Response:
     When the corpus does not answer the question, `answered` is false, `quotes` is empty, `message` says
     so, and `passages` still lists the closest passages.
     """
-    return _answer_json(service.ask(body.question, body.top_k))
+    return _answer_json(service.ask(body.question, body.top_k, body.document_filter()))
 
 
 @router.get("/ask", response_model=AskResponse, responses=_errors(422, 503))
@@ -66,21 +69,14 @@ def ask_get(
     service: ServiceDep,
     q: Annotated[str, Query(description="The question, 1–500 characters after NFKC normalization.")],
     top_k: Annotated[int, Query(ge=1, le=10, description="How many supporting passages to return.")] = 3,
+    doc_id: Annotated[list[str] | None, Query(description="Ask only these briefs (repeat the parameter).")] = None,
+    source: Annotated[str | None, Query(max_length=200, description="Ask only briefs from this source.")] = None,
+    published_from: Annotated[dt.date | None, Query(description="Only briefs published on or after.")] = None,
+    published_to: Annotated[dt.date | None, Query(description="Only briefs published on or before.")] = None,
 ) -> Response:
-    """Same as `POST /ask`, with the question in the query string (`/ask?q=...&top_k=3`)."""
-    return _answer_json(service.ask(q, top_k))
-
-
-@router.get("/documents", responses=_errors(503))
-def list_documents(service: ServiceDep) -> list[DocumentSummary]:
-    """The documents the service answers from: id, title, section headings and text length."""
-    return [DocumentSummary.from_parsed(parsed) for parsed in service.documents()]
-
-
-@router.get("/documents/{doc_id}", responses=_errors(404, 503))
-def get_document(doc_id: str, service: ServiceDep) -> DocumentDetail:
-    """One document with its full text exactly as stored: quote offsets index into `text`."""
-    return DocumentDetail.from_parsed(service.document(doc_id))
+    """Same as `POST /ask`, with the question in the query string (`/ask?q=...&top_k=3&source=...`)."""
+    where = document_filter(doc_id, source, published_from, published_to)
+    return _answer_json(service.ask(q, top_k, where))
 
 
 @router.get("/healthz")
@@ -164,6 +160,19 @@ async def _load(runtime: Runtime, loader: Loader, settings: Settings) -> None:
         log.info("the service is ready")
 
 
+async def _watch(runtime: Runtime, seconds: float) -> None:
+    """Pick up index updates made by another process (`newsqa add` next to a running server)."""
+    while True:
+        await asyncio.sleep(seconds)
+        service = runtime.service
+        if service is None:
+            continue
+        try:
+            await anyio.to_thread.run_sync(service.refresh, abandon_on_cancel=True)
+        except NewsQAError as exc:  # a damaged or half-visible build: keep serving the one in memory
+            log.warning("could not load the updated index: %s", exc.message)
+
+
 def create_app(
     settings: Settings | None = None, *, service: QAService | None = None, loader: Loader = QAService.load
 ) -> FastAPI:
@@ -178,11 +187,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loading = asyncio.create_task(_load(runtime, loader, settings)) if runtime.service is None else None
+        watching = asyncio.create_task(_watch(runtime, settings.reload_seconds)) if settings.reload_seconds else None
         yield
-        if loading is not None:  # still loading at shutdown: stop waiting; the thread is abandoned
-            loading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loading
+        for task in (loading, watching):  # still loading at shutdown: stop waiting; the thread is abandoned
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     app = FastAPI(
         title="newsqa",
@@ -193,9 +204,13 @@ def create_app(
         responses=_errors(500),
     )
     app.state.runtime = runtime
+    app.state.settings = settings
     app.state.chat = ChatGateway.from_settings(settings)
     log.info("chat: %s", app.state.chat.describe() if app.state.chat else "off (no Slack secret, no Mattermost token)")
     app.include_router(router)
+    app.include_router(documents_router)
+    app.include_router(web_router)
+    app.state.web = web_templates(settings.prompts_dir)
     app.include_router(chat_router)
     app.add_exception_handler(NewsQAError, newsqa_error)
     app.add_exception_handler(RequestValidationError, validation_error)

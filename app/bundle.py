@@ -16,10 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 from app.acronyms import find_acronyms
-from app.embed import Embedder, Vectors
+from app.embed import Encoder, Vectors
 from app.index import VectorIndex
 from app.lexical import LexicalIndex
-from app.models import ParsedDocument, Passage, Sentence
+from app.models import Document, ParsedDocument, Passage, Sentence
 from app.normalize import STOPWORDS, content_stems, words
 
 ProgressFn = Callable[[str, int], None]
@@ -46,8 +46,17 @@ class IndexBundle:
     sentence_matrix: Vectors = field(init=False)
     passage_matrix: Vectors = field(init=False)
     passage_sentence_rows: list[npt.NDArray[np.int64]] = field(init=False)
+    doc_rows: dict[str, DocRows] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.doc_rows = {}
+        sentence_at = passage_at = 0
+        for doc_id, parsed in self.documents.items():
+            rows = DocRows(
+                sentence_at, sentence_at + len(parsed.sentences), passage_at, passage_at + len(parsed.passages)
+            )
+            self.doc_rows[doc_id] = rows
+            sentence_at, passage_at = rows.sentence_end, rows.passage_end
         texts = [d.document.text for d in self.documents.values()]
         self.surface_words = frozenset(w for text in texts for w in words(text))
         self.vocabulary = frozenset(content_stems(self.surface_words))  # == every term of every text
@@ -67,7 +76,24 @@ class IndexBundle:
         return at < len(self.sorted_words) and self.sorted_words[at].startswith(prefix)
 
     def title(self, doc_id: str) -> str:
-        return self.documents[doc_id].title
+        """The title the metadata gives, else the document's first line."""
+        parsed = self.documents[doc_id]
+        return parsed.document.meta.title or parsed.title
+
+    def holds(self, document: Document) -> bool:
+        """True when this exact version (id and content hash) of the document is indexed."""
+        parsed = self.documents.get(document.doc_id)
+        return parsed is not None and parsed.document.sha256 == document.sha256
+
+
+@dataclass(frozen=True)
+class DocRows:
+    """Where one document's sentences and passages sit in the bundle's tables (documents are contiguous)."""
+
+    sentence_start: int
+    sentence_end: int
+    passage_start: int
+    passage_end: int
 
 
 def passage_match_text(passage: Passage) -> str:
@@ -87,7 +113,7 @@ def sentence_contexts(sentences: list[Sentence]) -> list[str]:
     return contexts
 
 
-def sentence_vectors(embedder: Embedder, sentences: list[Sentence], show_progress: bool) -> Vectors:
+def sentence_vectors(embedder: Encoder, sentences: list[Sentence], show_progress: bool) -> Vectors:
     """Normalized mean of the plain sentence and the sentence under its context (measured best on dev)."""
     plain = embedder.embed_documents([s.text for s in sentences], show_progress=show_progress)
     headed = embedder.embed_documents(
@@ -107,34 +133,106 @@ def lexicon_words(documents: Iterable[ParsedDocument]) -> list[str]:
     return sorted(found)
 
 
+def _rows(vectors: Vectors, start: int, end: int) -> Vectors:
+    return vectors[start:end]
+
+
+def _vectors(
+    docs: list[ParsedDocument], previous: IndexBundle | None, embedder: Encoder, show: bool, progress: ProgressFn | None
+) -> tuple[Vectors, Vectors, int]:
+    """Sentence and passage matrices in document order: reused rows for documents the previous bundle holds in
+    the same version, fresh embeddings for the others. Also returns how many documents were embedded."""
+    fresh = [d for d in docs if previous is None or not previous.holds(d.document)]
+    fresh_sentences = [s for d in fresh for s in d.sentences]
+    fresh_passages = [p for d in fresh for p in d.passages]
+    if progress:
+        progress("embedding sentences", len(fresh_sentences))
+    new_sentence_matrix = sentence_vectors(embedder, fresh_sentences, show)
+    if progress:
+        progress("embedding passages", len(fresh_passages))
+    new_passage_matrix = embedder.embed_documents([passage_match_text(p) for p in fresh_passages], show_progress=show)
+    sentence_parts: list[Vectors] = []
+    passage_parts: list[Vectors] = []
+    s_at = p_at = 0
+    for doc in docs:
+        if previous is not None and previous.holds(doc.document):
+            rows = previous.doc_rows[doc.document.doc_id]
+            sentence_parts.append(_rows(previous.sentence_matrix, rows.sentence_start, rows.sentence_end))
+            passage_parts.append(_rows(previous.passage_matrix, rows.passage_start, rows.passage_end))
+        else:
+            sentence_parts.append(new_sentence_matrix[s_at : s_at + len(doc.sentences)])
+            passage_parts.append(new_passage_matrix[p_at : p_at + len(doc.passages)])
+            s_at += len(doc.sentences)
+            p_at += len(doc.passages)
+    dim = embedder.dimension
+    sentences = np.concatenate(sentence_parts) if sentence_parts else np.zeros((0, dim), np.float32)
+    passages = np.concatenate(passage_parts) if passage_parts else np.zeros((0, dim), np.float32)
+    return np.ascontiguousarray(sentences), np.ascontiguousarray(passages), len(fresh)
+
+
+def _appended_only(docs: list[ParsedDocument], previous: IndexBundle | None) -> bool:
+    """True when the new document list is the previous one, unchanged, with documents appended after it."""
+    if previous is None or len(docs) < len(previous.documents):
+        return False
+    pairs = zip(docs, previous.documents, strict=False)  # docs may be longer: the appended ones
+    return all(d.document.doc_id == old and previous.holds(d.document) for d, old in pairs)
+
+
+def _vector_index(
+    matrix: Vectors, old: VectorIndex | None, appended_from: int | None, hnsw_threshold: int
+) -> VectorIndex:
+    """The old FAISS index plus the appended rows when possible (no re-embedding, no rebuild), else a new one."""
+    if old is not None and appended_from is not None and old.kind == VectorIndex.kind_for(len(matrix), hnsw_threshold):
+        return old.extended(matrix[appended_from:])
+    return VectorIndex.build(matrix, hnsw_threshold)
+
+
 def build_bundle(
     documents: Iterable[ParsedDocument],
-    embedder: Embedder,
+    embedder: Encoder,
     hnsw_threshold: int,
     progress: ProgressFn | None = None,
+    previous: IndexBundle | None = None,
 ) -> IndexBundle:
-    """Embed and index every sentence and passage of the given documents."""
+    """Embed and index every sentence and passage of the given documents.
+
+    With `previous`, documents it already holds in the same version keep their vectors: adding or removing a
+    brief embeds only the new text. When documents were only appended, the FAISS indexes grow in place too;
+    the BM25 indexes are always rebuilt (term statistics are corpus-wide).
+    """
     docs = list(documents)
     sentences = [s for d in docs for s in d.sentences]
     passages = [p for d in docs for p in d.passages]
     show = progress is not None and len(sentences) + len(passages) > 2000
+    sentence_matrix, passage_matrix, _ = _vectors(docs, previous, embedder, show, progress)
+    appended = _appended_only(docs, previous)
+    old_s = previous.sentence_vectors if previous and appended else None
+    old_p = previous.passage_vectors if previous and appended else None
     if progress:
-        progress("embedding sentences", len(sentences))
-    sentence_matrix = sentence_vectors(embedder, sentences, show)
-    if progress:
-        progress("embedding passages", len(passages))
+        progress("indexing", len(sentences) + len(passages))
     passage_texts = [passage_match_text(p) for p in passages]
-    passage_matrix = embedder.embed_documents(passage_texts, show_progress=show)
     lexicon = lexicon_words(docs)
+    known = dict(zip(previous.lexicon, previous.lexicon_matrix, strict=True)) if previous else {}
+    new_words = [w for w in lexicon if w not in known]
+    new_word_vectors = dict(zip(new_words, embedder.embed_documents(new_words, batch_size=256), strict=True))
+    lexicon_matrix = (
+        np.stack([known[w] if w in known else new_word_vectors[w] for w in lexicon]).astype(np.float32)
+        if lexicon
+        else np.zeros((0, embedder.dimension), np.float32)
+    )
     return IndexBundle(
         documents={d.document.doc_id: d for d in docs},
         sentences=sentences,
         passages=passages,
-        sentence_vectors=VectorIndex.build(sentence_matrix, hnsw_threshold),
-        passage_vectors=VectorIndex.build(passage_matrix, hnsw_threshold),
+        sentence_vectors=_vector_index(
+            sentence_matrix, old_s, len(previous.sentences) if previous and appended else None, hnsw_threshold
+        ),
+        passage_vectors=_vector_index(
+            passage_matrix, old_p, len(previous.passages) if previous and appended else None, hnsw_threshold
+        ),
         sentence_lexical=LexicalIndex.build([s.text for s in sentences]),
         passage_lexical=LexicalIndex.build(passage_texts),
         model_name=embedder.name,
         lexicon=lexicon,
-        lexicon_matrix=embedder.embed_documents(lexicon, batch_size=256),
+        lexicon_matrix=lexicon_matrix,
     )

@@ -113,8 +113,8 @@ def parse_intent(text: str) -> ChatIntent:
 
 
 def passage_url(public_url: str, doc_id: str, start: int, end: int) -> str:
-    """Where a quote lives in the web view: the document with the span named in the fragment."""
-    return f"{public_url.rstrip('/')}/documents/{url_quote(doc_id, safe='')}#{start}-{end}"
+    """Where a quote lives in the staff web page: the document, the span highlighted and scrolled to."""
+    return f"{public_url.rstrip('/')}/documents/{url_quote(doc_id, safe='')}/view?span={start}-{end}#passage"
 
 
 @dataclass(frozen=True)

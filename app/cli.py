@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -22,13 +23,14 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 
 from app.config import Settings, get_settings
 from app.embed import Embedder
-from app.errors import InvalidQuestionError, NewsQAError
+from app.errors import InvalidDocumentError, InvalidQuestionError, NewsQAError
 from app.evaluate import RANK_DEPTH, GoldRow, evaluate, parse_gold
 from app.models import Answer
 from app.prompts import Prompts
 from app.question import clean_question
-from app.schemas import AskResponse
-from app.service import QAService, load_or_build_index
+from app.schemas import AskResponse, document_filter
+from app.service import DocumentChange, QAService, load_or_build_index
+from app.sources import SUPPORTED_SUFFIXES, BriefMetadata, decode, format_of, make_brief, metadata
 
 EmbedderLoader = Callable[[Settings], Embedder]
 
@@ -56,9 +58,7 @@ class CliState:
         return get_settings(**{**self.overrides, **extra})
 
     def service(self, settings: Settings) -> QAService:
-        return QAService.load(
-            settings, progress=report_progress, load_embedder=lambda: self.load_embedder(settings)
-        )
+        return QAService.load(settings, progress=report_progress, load_embedder=lambda: self.load_embedder(settings))
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +230,16 @@ def ask(
         typer.Option("--top-k", "-k", min=1, max=10, metavar="N", help="Passages to show (1-10) [default: 3]."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line (the HTTP body).")] = False,
+    doc: Annotated[
+        list[str] | None, typer.Option("--doc", metavar="DOC_ID", help="Ask only this brief (repeatable).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(metavar="SOURCE", help="Ask only briefs from this source.")] = None,
+    published_from: Annotated[
+        datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="Only briefs published on or after.")
+    ] = None,
+    published_to: Annotated[
+        datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Only briefs published on or before.")
+    ] = None,
 ) -> None:
     """Answer questions with verbatim quotes, or say the article doesn't answer them.
 
@@ -242,6 +252,7 @@ def ask(
       newsqa ask --top-k 5 "Who mediated?" "When was the ceasefire agreed?"
       newsqa ask --json --file questions.txt      # one question per line, or JSONL with a "question" field
       echo "Who mediated the talks?" | newsqa ask --json --file -
+      newsqa ask --source Reuters --from 2026-10-01 "What did the minister announce?"
     """
     if file is None and not questions:
         ctx.fail("give at least one QUESTION, or --file FILE")
@@ -258,7 +269,13 @@ def ask(
             fail(f"skipped {problem}")
         if valid:
             service = state.service(settings)
-            for answer in service.ask_many([inputs[i].text for i in valid], top_k):
+            where = document_filter(
+                doc,
+                source,
+                published_from.date() if published_from else None,
+                published_to.date() if published_to else None,
+            )
+            for answer in service.ask_many([inputs[i].text for i in valid], top_k, where):
                 typer.echo(render_answer(answer, service.prompts, as_json))
         if problems or rejected:
             raise typer.Exit(1)
@@ -291,6 +308,116 @@ def index(
             typer.echo(json.dumps(summary, ensure_ascii=False))
         else:
             typer.echo(prompts.render("cli_index.txt", manifest=loaded.manifest, build=build, rebuilt=loaded.rebuilt))
+
+
+def brief_files(paths: Sequence[Path]) -> list[Path]:
+    """The files to add: each file given, and every supported file inside each folder given (sorted)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SUPPORTED_SUFFIXES))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise typer.BadParameter(f"{path}: no such file or folder", param_hint="'PATH'")
+    return found
+
+
+def sidecar_metadata(path: Path) -> BriefMetadata:
+    """Metadata from `<file>.meta.json` or `<stem>.meta.json` beside the file, when there is one."""
+    for sidecar in (path.with_name(path.name + ".meta.json"), path.with_name(path.stem + ".meta.json")):
+        if sidecar.is_file():
+            try:
+                values = json.loads(sidecar.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise InvalidDocumentError(f"{sidecar}: not a JSON object ({exc})") from None
+            if not isinstance(values, dict):
+                raise InvalidDocumentError(f"{sidecar}: not a JSON object")
+            return metadata(values, str(sidecar))
+    return BriefMetadata.model_validate({})
+
+
+@app.command(short_help="Add briefs (.txt, .md, .html files or folders) to the corpus and the index.")
+def add(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files, or folders to add every brief of.")],
+    source: Annotated[str | None, typer.Option(metavar="SOURCE", help="Source of every brief added.")] = None,
+    published: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Publication date of every brief added.")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Title (one file only).")] = None,
+    url: Annotated[str | None, typer.Option(help="Original URL (one file only).")] = None,
+    doc_id: Annotated[str | None, typer.Option("--doc-id", help="Document id (one file only).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per brief.")] = False,
+) -> None:
+    """Add briefs, or new versions of them; only the added text is embedded.
+
+    Metadata comes from these options, then a `<file>.meta.json` sidecar, then YAML front matter (.txt/.md)
+    or the page itself (.html). Adding the same brief again changes nothing.
+
+    \b
+    Examples:
+      newsqa add briefs/                                   # every .txt, .md and .html inside
+      newsqa add --source Reuters --published 2026-10-03 storm.html
+      newsqa add --doc-id talks-day-3 --title "Talks, day 3" notes.md
+    """
+    state = _state(ctx)
+    with core_errors():
+        files = brief_files(paths)
+        if not files:
+            raise typer.BadParameter("no .txt, .md or .html files found", param_hint="'PATH'")
+        if len(files) > 1 and (title or url or doc_id):
+            raise typer.BadParameter("--title, --url and --doc-id need exactly one file")
+        given = metadata(
+            {
+                "source": source,
+                "published": published.date() if published else None,
+                "title": title,
+                "url": url,
+                "doc_id": doc_id,
+            },
+            "options",
+        )
+        now = datetime.now(UTC)
+        briefs = [
+            make_brief(
+                decode(path.read_bytes(), str(path)),
+                format_of(path.name),
+                given.merged(sidecar_metadata(path)),
+                path.stem,
+                str(path),
+                now,
+            )
+            for path in files
+        ]
+        service = state.service(state.settings())
+        for change in service.add_documents(briefs, report_progress):
+            typer.echo(render_change(change, as_json))
+
+
+@app.command(short_help="Remove briefs from the corpus and the index.")
+def remove(
+    ctx: typer.Context,
+    doc_ids: Annotated[list[str], typer.Argument(metavar="DOC_ID", help="Ids of the briefs to remove.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per brief.")] = False,
+) -> None:
+    """Remove briefs; the others keep their vectors.
+
+    \b
+    Examples:
+      newsqa remove storm-hits-the-coast
+    """
+    state = _state(ctx)
+    with core_errors():
+        service = state.service(state.settings())
+        for doc_id in doc_ids:
+            typer.echo(render_change(service.remove_document(doc_id), as_json))
+
+
+def render_change(change: DocumentChange, as_json: bool) -> str:
+    if as_json:
+        return json.dumps({"doc_id": change.doc_id, "status": change.status, "sha256": change.sha256})
+    return f"{change.status:<9} {change.doc_id}  sha256 {change.sha256[:12]}"
 
 
 @app.command(short_help="Run the HTTP API.")

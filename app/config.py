@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     mattermost_token: SecretStr | None = Field(
         None, description="Mattermost slash-command token; requests carry it as `Authorization: Token ...`."
     )
+    admin_api_key: SecretStr | None = Field(
+        None, description="Key for POST/DELETE /documents (header X-API-Key); without it those routes are off."
+    )
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest brief accepted over HTTP.")
+    reload_seconds: float = Field(
+        2.0, ge=0, description="How often the server checks whether another process updated the index (0: never)."
+    )
     encoder_threads: int = Field(
         2, ge=1, le=64, description="ONNX Runtime intra-op threads; above 1, encoder calls take turns (see README)."
     )

@@ -82,3 +82,38 @@ class BadRequestError(NewsQAError):
 
     status_code = 400
     code = "bad_request"
+
+
+class InvalidDocumentError(NewsQAError):
+    """A brief that cannot be stored: unsupported type, not UTF-8, no text, or invalid metadata."""
+
+    status_code = 422
+    code = "invalid_document"
+
+
+class IndexWriteError(NewsQAError):
+    """Writing the corpus or the index failed (disk full, read-only folder); the previous index keeps serving."""
+
+    status_code = 503
+    code = "index_write_failed"
+
+
+class AdminDisabledError(NewsQAError):
+    """A write endpoint while no admin API key is configured: closed rather than open."""
+
+    status_code = 404
+    code = "admin_disabled"
+
+
+class UnsupportedMediaError(NewsQAError):
+    """A body in a content type the route does not take."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class InvalidFilterError(NewsQAError):
+    """Filters that cannot match anything by construction (a backwards date range)."""
+
+    status_code = 422
+    code = "invalid_filter"

@@ -32,12 +32,16 @@ class VectorIndex:
         self.index = index
         self.kind = kind
 
+    @staticmethod
+    def kind_for(count: int, hnsw_threshold: int) -> str:
+        return "hnsw" if count > hnsw_threshold else "flat"
+
     @classmethod
     def build(cls, vectors: npt.NDArray[np.float32], hnsw_threshold: int) -> VectorIndex:
         """Exact flat search up to hnsw_threshold vectors, HNSW beyond it."""
         dimension = vectors.shape[1]
         index: faiss.Index
-        if len(vectors) > hnsw_threshold:
+        if cls.kind_for(len(vectors), hnsw_threshold) == "hnsw":
             hnsw = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
             hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
             hnsw.hnsw.efSearch = HNSW_EF_SEARCH
@@ -48,6 +52,13 @@ class VectorIndex:
         if len(vectors):
             index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         return cls(index, kind)
+
+    def extended(self, vectors: npt.NDArray[np.float32]) -> VectorIndex:
+        """A copy of this index with rows appended (this one is left untouched: queries may be using it)."""
+        index = faiss.clone_index(self.index)
+        if len(vectors):
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return VectorIndex(index, self.kind)
 
     def __len__(self) -> int:
         return int(self.index.ntotal)

@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 
-from app.models import Block, Document
+from app.models import Block, Document, DocumentMeta
 
 _BULLET = re.compile(r"[ \t]*(?:[-*\u2022\u25aa\u2013]|\d{1,3}[.)])[ \t]+")
 _MD_HEADING = re.compile(r"[ \t]*#{1,6}[ \t]+")
@@ -26,9 +26,10 @@ HEADING_MAX_WORDS = 16
 HEADING_MAX_CHARS = 120
 
 
-def make_document(doc_id: str, text: str) -> Document:
+def make_document(doc_id: str, text: str, meta: DocumentMeta | None = None) -> Document:
     """A Document with its content hash; the text is kept exactly as given."""
-    return Document(doc_id=doc_id, text=text, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return Document(doc_id=doc_id, text=text, sha256=digest, meta=meta or DocumentMeta())
 
 
 def _lines(text: str) -> Iterator[tuple[int, int]]:
@@ -91,3 +92,13 @@ def parse_blocks(text: str) -> tuple[str, tuple[Block, ...]]:
         else:
             blocks.append(Block("paragraph", start, end, section))
     return title, tuple(blocks)
+
+
+def document_version(document: Document) -> str:
+    """What the manifest records per document: the text's hash, and a short hash of its metadata.
+
+    ingested_at is left out: re-adding the same brief later is the same version.
+    """
+    meta = document.meta
+    described = "\x1f".join(v or "" for v in (meta.title, meta.source, meta.published, meta.url))
+    return f"{document.sha256}:{hashlib.sha256(described.encode('utf-8')).hexdigest()[:12]}"

@@ -15,12 +15,28 @@ SpanKind = Literal["title", "heading", "paragraph", "bullet", "navigation"]
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentMeta:
+    """What is known about a brief besides its text (all optional: a bare .txt file has none of it).
+
+    `published` is an ISO date (YYYY-MM-DD); `ingested_at` an ISO timestamp in UTC; `title`, when given,
+    overrides the first line of the text as the document's title.
+    """
+
+    title: str | None = None
+    source: str | None = None
+    published: str | None = None
+    url: str | None = None
+    ingested_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
-    """A stored document: its id (file stem), the text exactly as read, and its content hash."""
+    """A stored document: its id, the text exactly as stored, its content hash, and its metadata."""
 
     doc_id: str
     text: str
     sha256: str
+    meta: DocumentMeta = field(default_factory=DocumentMeta)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +127,11 @@ class AbstentionSignals:
 
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """A verbatim span of a document given as (part of) the answer."""
+    """A verbatim span of a document given as (part of) the answer.
+
+    `sha256` names the version of the document the offsets index into; `source` and `published` come from
+    the document's metadata.
+    """
 
     doc_id: str
     title: str
@@ -119,6 +139,9 @@ class Quote:
     start: int
     end: int
     text: str
+    sha256: str = ""
+    source: str | None = None
+    published: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +155,9 @@ class CitedPassage:
     end: int
     text: str
     score: float
+    sha256: str = ""
+    source: str | None = None
+    published: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +189,30 @@ class IndexManifest(BaseModel):
     encoders: dict[str, str] = {}
     counts: dict[str, int]
     built_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentFilter:
+    """Which briefs a question is asked of: ids, a source (case-insensitive), a range of publication dates.
+
+    A brief without a publication date never matches a date range.
+    """
+
+    doc_ids: tuple[str, ...] | None = None
+    source: str | None = None
+    published_from: str | None = None  # ISO dates, inclusive
+    published_to: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.doc_ids or self.source or self.published_from or self.published_to)
+
+    def matches(self, document: Document) -> bool:
+        meta = document.meta
+        if self.doc_ids and document.doc_id not in self.doc_ids:
+            return False
+        if self.source and (meta.source or "").casefold() != self.source.casefold():
+            return False
+        if self.published_from and (not meta.published or meta.published < self.published_from):
+            return False
+        return not (self.published_to and (not meta.published or meta.published > self.published_to))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from app.embed import MODEL_NAME, Vectors
 
@@ -68,9 +69,11 @@ class OnnxEncoder:
         # batches of similar lengths pad less: sort by length, embed, then restore the order
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for first in range(0, len(order), batch_size):
-            rows = order[first : first + batch_size]
-            out[rows] = self._run([texts[i] for i in rows])
+        with tqdm(total=len(texts), unit="text", desc="Embedding", disable=not show_progress, leave=False) as bar:
+            for first in range(0, len(order), batch_size):
+                rows = order[first : first + batch_size]
+                out[rows] = self._run([texts[i] for i in rows])
+                bar.update(len(rows))
         return out
 
     def embed_query(self, text: str) -> Vectors:

@@ -10,6 +10,7 @@ from app.errors import TemplateError
 
 REQUIRED = (
     "abstention.txt",
+    "abstention_no_match.txt",
     "cli_answer.txt",
     "cli_abstention.txt",
     "cli_index.txt",

@@ -56,6 +56,49 @@ def diversify(ranked: list[ScoredPassage], max_shared: int) -> tuple[ScoredPassa
     return tuple(kept + later)
 
 
+@dataclass(frozen=True)
+class RowFilter:
+    """The sentence and passage rows a filtered question may use (sorted row numbers)."""
+
+    sentence_rows: npt.NDArray[np.int64]
+    passage_rows: npt.NDArray[np.int64]
+
+    @classmethod
+    def of_documents(cls, bundle: IndexBundle, doc_ids: list[str]) -> RowFilter:
+        spans = [bundle.doc_rows[d] for d in doc_ids]
+        sentence = [np.arange(r.sentence_start, r.sentence_end, dtype=np.int64) for r in spans]
+        passage = [np.arange(r.passage_start, r.passage_end, dtype=np.int64) for r in spans]
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(
+            np.sort(np.concatenate(sentence)) if sentence else empty,
+            np.sort(np.concatenate(passage)) if passage else empty,
+        )
+
+
+def _restricted(scores: FloatArray, rows: npt.NDArray[np.int64] | None) -> FloatArray:
+    """Scores with every row outside `rows` set to zero (None: all rows allowed)."""
+    if rows is None:
+        return scores
+    out = np.zeros_like(scores)
+    out[rows] = scores[rows]
+    return out
+
+
+def _dense_candidates(
+    bundle: IndexBundle, kind: str, query: FloatArray, limit: int, rows: npt.NDArray[np.int64] | None
+) -> npt.NDArray[np.int64]:
+    """The nearest rows: from FAISS over everything, or exactly over the allowed rows of a filtered question."""
+    if rows is None:
+        vectors = bundle.sentence_vectors if kind == "sentence" else bundle.passage_vectors
+        return vectors.search(query, limit).ids
+    matrix = bundle.sentence_matrix if kind == "sentence" else bundle.passage_matrix
+    scores = matrix[rows] @ query
+    if len(scores) > limit:
+        top = np.argpartition(-scores, limit)[:limit]
+        return rows[top]
+    return rows
+
+
 def _normalized(scores: FloatArray) -> FloatArray:
     top = float(scores.max()) if len(scores) else 0.0
     return scores / top if top > 0 else scores
@@ -67,8 +110,11 @@ def _dense_scores(bundle: IndexBundle, kind: str, query: FloatArray, rows: npt.N
 
 
 def _candidate_rows(dense_ids: npt.NDArray[np.int64], lexical: FloatArray, limit: int) -> npt.NDArray[np.int64]:
-    lexical_top = np.argsort(-lexical)[:limit] if len(lexical) > limit else np.flatnonzero(lexical > 0)
-    return np.union1d(dense_ids, lexical_top.astype(np.int64))
+    """The dense side's nearest rows plus the (at most `limit`) rows BM25 scores highest."""
+    matched = np.flatnonzero(lexical > 0)
+    if len(matched) > limit:
+        matched = matched[np.argpartition(-lexical[matched], limit)[:limit]]
+    return np.union1d(dense_ids, matched.astype(np.int64))
 
 
 def _fuse(dense: FloatArray, lexical: FloatArray, weight: float, params: RetrievalParams) -> FloatArray:
@@ -105,14 +151,23 @@ def retrieve(
     bundle: IndexBundle,
     params: RetrievalParams,
     word_vectors: Mapping[str, FloatArray] | None = None,
+    allowed: RowFilter | None = None,
 ) -> Evidence:
-    """Fused ranking of sentences and passages for one question, plus the signals abstention needs."""
+    """Fused ranking of sentences and passages for one question, plus the signals abstention needs.
+
+    With `allowed`, only those rows compete (a question asked of some briefs only); the dense side is then an
+    exact search over them, so a filter never loses an answer to the approximate index.
+    """
     query_terms = terms(expand_question(question, bundle.acronyms))
     limit = params.candidates
-    sentence_lexical = _normalized(bundle.sentence_lexical.scores(query_terms))
-    passage_lexical = _normalized(bundle.passage_lexical.scores(query_terms))
-    passage_rows = _candidate_rows(bundle.passage_vectors.search(query_vector, limit).ids, passage_lexical, limit)
-    sentence_rows = _candidate_rows(bundle.sentence_vectors.search(query_vector, limit).ids, sentence_lexical, limit)
+    s_allowed = allowed.sentence_rows if allowed else None
+    p_allowed = allowed.passage_rows if allowed else None
+    sentence_lexical = _normalized(_restricted(bundle.sentence_lexical.scores(query_terms), s_allowed))
+    passage_lexical = _normalized(_restricted(bundle.passage_lexical.scores(query_terms), p_allowed))
+    passage_dense_ids = _dense_candidates(bundle, "passage", query_vector, limit, p_allowed)
+    sentence_dense_ids = _dense_candidates(bundle, "sentence", query_vector, limit, s_allowed)
+    passage_rows = _candidate_rows(passage_dense_ids, passage_lexical, limit)
+    sentence_rows = _candidate_rows(sentence_dense_ids, sentence_lexical, limit)
     inside = [bundle.passage_sentence_rows[p] for p in passage_rows]  # their sentences need scores too
     sentence_rows = np.union1d(sentence_rows, np.concatenate(inside) if inside else np.zeros(0, dtype=np.int64))
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+import datetime as dt
 
-from app.models import Answer, ParsedDocument
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+
+from app.errors import InvalidFilterError
+from app.models import Answer, DocumentFilter, ParsedDocument
+from app.sources import DOC_ID_PATTERN
 
 
 class AskRequest(BaseModel):
@@ -14,6 +18,35 @@ class AskRequest(BaseModel):
 
     question: StrictStr = Field(..., description="The question, 1–500 characters after NFKC normalization.")
     top_k: StrictInt = Field(3, ge=1, le=10, description="How many supporting passages to return.")
+    doc_ids: list[str] | None = Field(
+        None, max_length=100, description="Ask only these briefs (by doc_id); unknown ids simply match nothing."
+    )
+    source: str | None = Field(None, max_length=200, description="Ask only briefs from this source (any case).")
+    published_from: dt.date | None = Field(None, description="Ask only briefs published on or after this date.")
+    published_to: dt.date | None = Field(None, description="Ask only briefs published on or before this date.")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> AskRequest:
+        if self.published_from and self.published_to and self.published_from > self.published_to:
+            raise ValueError("published_from is after published_to")
+        return self
+
+    def document_filter(self) -> DocumentFilter:
+        return document_filter(self.doc_ids, self.source, self.published_from, self.published_to)
+
+
+def document_filter(
+    doc_ids: list[str] | None, source: str | None, published_from: dt.date | None, published_to: dt.date | None
+) -> DocumentFilter:
+    """The filter of a request's parameters; InvalidFilterError when the date range is backwards."""
+    if published_from and published_to and published_from > published_to:
+        raise InvalidFilterError("published_from is after published_to")
+    return DocumentFilter(
+        doc_ids=tuple(doc_ids) if doc_ids is not None else None,
+        source=source or None,
+        published_from=published_from.isoformat() if published_from else None,
+        published_to=published_to.isoformat() if published_to else None,
+    )
 
 
 class QuoteOut(BaseModel):
@@ -23,6 +56,9 @@ class QuoteOut(BaseModel):
     start: int = Field(..., description="Offset of the quote's first character in the document text.")
     end: int = Field(..., description="Offset just past the quote's last character (text == document[start:end]).")
     text: str
+    sha256: str = Field(..., description="Content hash of the document version the offsets index into.")
+    source: str | None = Field(None, description="Where the brief comes from (its metadata).")
+    published: str | None = Field(None, description="Publication date of the brief (YYYY-MM-DD), if known.")
 
 
 class PassageOut(QuoteOut):
@@ -56,17 +92,57 @@ class DocumentSummary(BaseModel):
     title: str
     sections: list[str]
     length: int = Field(..., description="Length of the document text in characters (Python str indices).")
-    sha256: str
+    sha256: str = Field(..., description="Content hash of the stored text (the version quotes name).")
+    source: str | None = None
+    published: str | None = Field(None, description="Publication date (YYYY-MM-DD), if known.")
+    url: str | None = None
+    ingested_at: str | None = Field(None, description="When the brief was added (UTC, ISO 8601), if known.")
 
     @classmethod
     def from_parsed(cls, parsed: ParsedDocument) -> DocumentSummary:
+        meta = parsed.document.meta
         return cls(
             doc_id=parsed.document.doc_id,
-            title=parsed.title,
+            title=meta.title or parsed.title,
             sections=list(parsed.sections),
             length=len(parsed.document.text),
             sha256=parsed.document.sha256,
+            source=meta.source,
+            published=meta.published,
+            url=meta.url,
+            ingested_at=meta.ingested_at,
         )
+
+
+class DocumentPage(BaseModel):
+    """One page of the document list, newest first."""
+
+    total: int = Field(..., description="How many documents match the filters.")
+    offset: int
+    limit: int
+    documents: list[DocumentSummary]
+
+
+class DocumentIn(BaseModel):
+    """A brief sent as JSON: its text (plain, Markdown or HTML) and optional metadata."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr = Field(..., min_length=1, description="The brief's content, in the given format.")
+    format: str = Field("text", pattern="^(text|markdown|html)$", description="`text`, `markdown` or `html`.")
+    doc_id: str | None = Field(None, pattern=DOC_ID_PATTERN, description="Default: from the title or a hash.")
+    title: str | None = Field(None, max_length=500)
+    source: str | None = Field(None, max_length=200)
+    published: dt.date | None = None
+    url: str | None = Field(None, max_length=2000)
+
+
+class DocumentChangeOut(BaseModel):
+    """What an add or delete did: `added`, `replaced` (new text), `updated` (metadata), `unchanged`, `removed`."""
+
+    doc_id: str
+    status: str
+    sha256: str
 
 
 class DocumentDetail(DocumentSummary):

@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from app.answer import AnswerParams, ConfidenceModel, compose_answer
 from app.bundle import IndexBundle, ProgressFn, build_bundle
 from app.chunk import CHUNKER_VERSION, parse_document
 from app.config import Settings
-from app.corpus import read_corpus
+from app.corpus import delete_document, read_corpus, restore, snapshot, write_document
 from app.embed import MODEL_NAME, Embedder, Encoder
-from app.errors import DocumentNotFoundError, IndexCorruptError
-from app.models import Answer, Evidence, IndexManifest, ParsedDocument
+from app.errors import DocumentNotFoundError, IndexCorruptError, IndexWriteError, InvalidDocumentError
+from app.ingest import document_version, make_document
+from app.models import Answer, Document, DocumentFilter, Evidence, IndexManifest, ParsedDocument
 from app.onnx_encoder import OnnxEncoder
-from app.onnx_export import export_encoders
+from app.onnx_export import TOKENIZER_FILE, export_encoders
 from app.prompts import Prompts
 from app.question import clean_question
-from app.retrieve import RetrievalParams, retrieve
+from app.retrieve import RetrievalParams, RowFilter, retrieve
 from app.signals import unknown_words
-from app.store import FORMAT_VERSION, encoder_files, load_bundle, read_manifest, save_bundle
+from app.sources import IncomingBrief
+from app.store import (
+    FORMAT_VERSION,
+    copy_encoders,
+    encoder_files,
+    load_bundle,
+    read_manifest,
+    save_bundle,
+    write_lock,
+)
 
 log = logging.getLogger("newsqa.service")
 
@@ -35,8 +47,11 @@ class LoadedIndex:
     encoder_files: tuple[Path, Path] | None = None  # verified (graph, tokenizer) of settings.encoder
 
 
-def stale_reason(manifest: IndexManifest | None, corpus: dict[str, str], settings: Settings) -> str:
-    """Why an existing index cannot serve this corpus and these settings ("" when it can)."""
+def stale_reason(manifest: IndexManifest | None, settings: Settings) -> str:
+    """Why an existing index cannot be loaded for these settings at all ("" when it can).
+
+    A different corpus is not such a reason: the loaded build is brought up to date incrementally.
+    """
     if manifest is None:
         return "no index yet"
     onnx = settings.encoder != "sentence-transformers"
@@ -44,7 +59,6 @@ def stale_reason(manifest: IndexManifest | None, corpus: dict[str, str], setting
         (manifest.format_version != FORMAT_VERSION, "index format changed"),
         (manifest.model_name != MODEL_NAME, f"index was built by {manifest.model_name}"),
         (manifest.chunker_version != CHUNKER_VERSION, "chunker version changed"),
-        (manifest.corpus != corpus, "corpus files changed"),
         (manifest.hnsw_threshold != settings.hnsw_threshold, "vector index threshold changed"),
         (onnx and settings.encoder not in manifest.encoders, f"the index holds no {settings.encoder} encoder"),
     ]
@@ -58,38 +72,111 @@ def onnx_files(settings: Settings, manifest: IndexManifest) -> tuple[Path, Path]
     return encoder_files(settings.index_dir, manifest, settings.encoder)
 
 
-def load_or_build_index(
-    settings: Settings, builder: Callable[[], Embedder], force: bool = False, progress: ProgressFn | None = None
-) -> LoadedIndex:
-    """Load index/ if it matches the corpus and settings and verifies; otherwise rebuild it (and say why).
+def corpus_versions(bundle: IndexBundle) -> dict[str, str]:
+    return {doc_id: document_version(parsed.document) for doc_id, parsed in bundle.documents.items()}
 
-    `builder` gives the sentence-transformers model; it is called only when a build is needed, so a
-    process serving a prebuilt index never imports torch.
+
+def reparsed(documents: Sequence[Document], previous: IndexBundle | None) -> list[ParsedDocument]:
+    """Parsed documents, reusing the previous parse of any text the previous bundle holds (metadata refreshed)."""
+    out: list[ParsedDocument] = []
+    for document in documents:
+        if previous is not None and previous.holds(document):
+            out.append(replace(previous.documents[document.doc_id], document=document))
+        else:
+            out.append(parse_document(document))
+    return out
+
+
+def in_bundle_order(documents: Sequence[Document], previous: IndexBundle | None) -> list[Document]:
+    """Documents the previous bundle holds first, in its order, then the new ones: appends stay appends."""
+    if previous is None:
+        return list(documents)
+    rank = {doc_id: i for i, doc_id in enumerate(previous.documents)}
+    unchanged = [d for d in documents if previous.holds(d)]
+    changed = [d for d in documents if not previous.holds(d)]
+    return sorted(unchanged, key=lambda d: rank[d.doc_id]) + changed
+
+
+def update_encoder(settings: Settings, manifest: IndexManifest, reference: Callable[[], Encoder]) -> Encoder:
+    """What embeds new briefs into an existing index: the build's fp32 ONNX graph (same vectors as the
+    reference, no torch in the server), else the reference model. Never the int8 graph: its vectors differ."""
+    if "onnx" in manifest.encoders:
+        graph, tokenizer = encoder_files(settings.index_dir, manifest, "onnx")
+        return OnnxEncoder.load(graph, tokenizer, "onnx", settings.encoder_threads)
+    return reference()
+
+
+def load_or_build_index(
+    settings: Settings,
+    builder: Callable[[], Embedder],
+    force: bool = False,
+    progress: ProgressFn | None = None,
+    updater: Callable[[IndexManifest], Encoder] | None = None,
+) -> LoadedIndex:
+    """Load index/ and bring it up to date with the corpus folder; build it afresh when it cannot be loaded.
+
+    A loadable build whose documents differ from the corpus (a brief added, removed or changed while the
+    service was down, or an update interrupted between the corpus and the index) is updated incrementally:
+    only the changed briefs are embedded. `builder` gives the sentence-transformers model; it is called only for
+    a full build (or when the build has no fp32 ONNX graph), so a process serving a prebuilt index never
+    imports torch.
     """
-    documents = read_corpus(settings.corpus_dir)
-    corpus = {d.doc_id: d.sha256 for d in documents}
-    manifest = read_manifest(settings.index_dir)
-    reason = "rebuild requested" if force else stale_reason(manifest, corpus, settings)
-    if not reason and manifest is not None:
-        try:
-            bundle = load_bundle(settings.index_dir, manifest, {d.doc_id: d.text for d in documents}, MODEL_NAME)
-            files = onnx_files(settings, manifest)
-            log.info("index loaded from %s (%s)", settings.index_dir / manifest.build_dir, manifest.counts)
-            return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
-        except IndexCorruptError as exc:
-            reason = exc.message
-    log.warning("building the index: %s", reason)
-    started = time.perf_counter()
-    parsed = [parse_document(d) for d in documents]
-    embedder = builder()
-    bundle = build_bundle(parsed, embedder, settings.hnsw_threshold, progress)
-    if progress:
-        progress("exporting the ONNX query encoders", 0)
-    manifest = save_bundle(
-        bundle, settings.index_dir, corpus, settings.hnsw_threshold, lambda folder: export_encoders(embedder, folder)
-    )
-    log.info("index built in %.1f s: %s", time.perf_counter() - started, manifest.counts)
-    return LoadedIndex(bundle, manifest, rebuilt=True, encoder_files=onnx_files(settings, manifest))
+    with write_lock(settings.index_dir):
+        documents = read_corpus(settings.corpus_dir)
+        manifest = read_manifest(settings.index_dir)
+        reason = "rebuild requested" if force else stale_reason(manifest, settings)
+        if not reason and manifest is not None:
+            try:
+                bundle = load_bundle(settings.index_dir, manifest, MODEL_NAME)
+                if corpus_versions(bundle) != {d.doc_id: document_version(d) for d in documents}:
+                    log.warning("the corpus changed since the index was built: updating the index")
+                    encoder = (updater or (lambda m: update_encoder(settings, m, builder)))(manifest)
+                    bundle, manifest = _update(settings, bundle, manifest, documents, encoder, progress)
+                files = onnx_files(settings, manifest)
+                log.info("index loaded from %s (%s)", settings.index_dir / manifest.build_dir, manifest.counts)
+                return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
+            except IndexCorruptError as exc:
+                reason = exc.message
+        log.warning("building the index: %s", reason)
+        started = time.perf_counter()
+        parsed = [parse_document(d) for d in documents]
+        embedder = builder()
+        bundle = build_bundle(parsed, embedder, settings.hnsw_threshold, progress)
+        if progress:
+            progress("exporting the ONNX query encoders", 0)
+        manifest = save_bundle(
+            bundle,
+            settings.index_dir,
+            corpus_versions(bundle),
+            settings.hnsw_threshold,
+            lambda folder: export_encoders(embedder, folder),
+        )
+        log.info("index built in %.1f s: %s", time.perf_counter() - started, manifest.counts)
+        return LoadedIndex(bundle, manifest, rebuilt=True, encoder_files=onnx_files(settings, manifest))
+
+
+def _update(
+    settings: Settings,
+    previous: IndexBundle,
+    manifest: IndexManifest,
+    documents: Sequence[Document],
+    encoder: Encoder,
+    progress: ProgressFn | None = None,
+) -> tuple[IndexBundle, IndexManifest]:
+    """A new build holding exactly `documents`, reusing the previous build's vectors and encoder graphs."""
+    ordered = in_bundle_order(documents, previous)
+    bundle = build_bundle(reparsed(ordered, previous), encoder, settings.hnsw_threshold, progress, previous)
+    try:
+        saved = save_bundle(
+            bundle,
+            settings.index_dir,
+            corpus_versions(bundle),
+            settings.hnsw_threshold,
+            copy_encoders(settings.index_dir, manifest),
+        )
+    except OSError as exc:
+        raise IndexWriteError(f"the index could not be written ({exc.strerror or exc}); nothing changed") from exc
+    return bundle, saved
 
 
 def query_encoder(settings: Settings, index: LoadedIndex, reference: Callable[[], Embedder]) -> Encoder:
@@ -100,8 +187,21 @@ def query_encoder(settings: Settings, index: LoadedIndex, reference: Callable[[]
     return OnnxEncoder.load(graph, tokenizer, settings.encoder, settings.encoder_threads)
 
 
+@dataclass(frozen=True)
+class DocumentChange:
+    """What an add or remove did to one brief."""
+
+    doc_id: str
+    status: Literal["added", "replaced", "updated", "unchanged", "removed"]
+    sha256: str
+
+
 class QAService:
-    """Answers questions over one loaded index; construct with `QAService.load(settings)`."""
+    """Answers questions over one loaded index, and updates it; construct with `QAService.load(settings)`.
+
+    The loaded index is one immutable snapshot (`self.index`), replaced as a whole by an update: a question reads
+    it once and uses that snapshot throughout, so it sees the old index or the new one, never a mix.
+    """
 
     def __init__(
         self,
@@ -112,6 +212,7 @@ class QAService:
         retrieval: RetrievalParams | None = None,
         answering: AnswerParams | None = None,
         confidence: ConfidenceModel | None = None,
+        reference: Callable[[], Embedder] | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
@@ -120,6 +221,9 @@ class QAService:
         self.retrieval = retrieval or RetrievalParams()
         self.answering = answering or AnswerParams(threshold=settings.answer_threshold)
         self.confidence = confidence or ConfidenceModel()
+        self.reference = reference or (lambda: Embedder.load(settings.model_dir, settings.torch_threads))
+        self._updates = threading.Lock()
+        self._document_encoder: Encoder | None = None
 
     @classmethod
     def load(
@@ -145,42 +249,180 @@ class QAService:
             return loaded[0]
 
         index = load_or_build_index(settings, reference, progress=progress)
-        return cls(settings, query_encoder(settings, index, reference), index, prompts)
+        return cls(settings, query_encoder(settings, index, reference), index, prompts, reference=reference)
 
     @property
     def bundle(self) -> IndexBundle:
         return self.index.bundle
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """Answer one question with verbatim quotes, or abstain; raises InvalidQuestionError on bad input."""
-        return self.ask_many([question], top_k)[0]
+    # ------------------------------------------------------------------ questions
 
-    def ask_many(self, questions: Sequence[str], top_k: int | None = None) -> list[Answer]:
-        """Answer a batch (one encoder call for all questions)."""
+    def ask(self, question: str, top_k: int | None = None, where: DocumentFilter | None = None) -> Answer:
+        """Answer one question with verbatim quotes, or abstain; raises InvalidQuestionError on bad input."""
+        return self.ask_many([question], top_k, where)[0]
+
+    def ask_many(
+        self, questions: Sequence[str], top_k: int | None = None, where: DocumentFilter | None = None
+    ) -> list[Answer]:
+        """Answer a batch (one encoder call for all questions), optionally of some briefs only."""
         cleaned = [clean_question(q, self.settings.max_question_chars) for q in questions]
-        message = self.prompts.render("abstention.txt", documents=len(self.bundle.documents))
+        bundle = self.index.bundle  # one snapshot for the whole batch
+        allowed = self.allowed_documents(bundle, where)
+        if allowed is not None and not allowed:
+            message = self.prompts.render("abstention_no_match.txt")
+            return [Answer(q, False, 0.0, message, (), ()) for q in cleaned]
+        count = len(allowed) if allowed is not None else len(bundle.documents)
+        message = self.prompts.render("abstention.txt", documents=count)
+        rows = RowFilter.of_documents(bundle, allowed) if allowed is not None else None
         return [
-            compose_answer(
-                q, e, self.bundle, top_k or self.settings.top_k, self.answering, self.confidence, message
-            )
-            for q, e in zip(cleaned, self.evidence_many(cleaned), strict=True)
+            compose_answer(q, e, bundle, top_k or self.settings.top_k, self.answering, self.confidence, message)
+            for q, e in zip(cleaned, self.evidence_many(cleaned, bundle, rows), strict=True)
         ]
 
-    def evidence_many(self, questions: Sequence[str]) -> list[Evidence]:
+    @staticmethod
+    def allowed_documents(bundle: IndexBundle, where: DocumentFilter | None) -> list[str] | None:
+        """The ids a filter lets through (None: no filter, every brief)."""
+        if where is None or where.is_empty:
+            return None
+        return [doc_id for doc_id, parsed in bundle.documents.items() if where.matches(parsed.document)]
+
+    def evidence_many(
+        self, questions: Sequence[str], bundle: IndexBundle | None = None, rows: RowFilter | None = None
+    ) -> list[Evidence]:
         """Ranked evidence and abstention signals for already-cleaned questions (used by ask and calibration)."""
-        unknown = list(dict.fromkeys(w for q in questions for w in unknown_words(q, self.bundle)))
+        bundle = bundle or self.index.bundle
+        unknown = list(dict.fromkeys(w for q in questions for w in unknown_words(q, bundle)))
         # one encoder call: the questions, then every word the corpus lacks (for the synonym check)
         vectors = self.embedder.embed_documents([*questions, *unknown], batch_size=32)
         word_vectors = dict(zip(unknown, vectors[len(questions) :], strict=True))
         return [
-            retrieve(q, vectors[i], self.bundle, self.retrieval, word_vectors) for i, q in enumerate(questions)
+            retrieve(q, vectors[i], bundle, self.retrieval, word_vectors, rows) for i, q in enumerate(questions)
         ]
 
-    def documents(self) -> list[ParsedDocument]:
-        return list(self.bundle.documents.values())
+    # ------------------------------------------------------------------ documents
+
+    def documents(self, where: DocumentFilter | None = None) -> list[ParsedDocument]:
+        """The briefs, newest first (by publication date, then by ingestion), optionally filtered."""
+        docs = [d for d in self.index.bundle.documents.values() if where is None or where.matches(d.document)]
+        docs.sort(key=lambda d: (d.document.meta.published or "", d.document.meta.ingested_at or ""), reverse=True)
+        return docs
 
     def document(self, doc_id: str) -> ParsedDocument:
         try:
-            return self.bundle.documents[doc_id]
+            return self.index.bundle.documents[doc_id]
         except KeyError:
             raise DocumentNotFoundError(f"no document with id {doc_id!r}") from None
+
+    def add_documents(
+        self, briefs: Sequence[IncomingBrief], progress: ProgressFn | None = None
+    ) -> list[DocumentChange]:
+        """Store briefs and update the index with them, embedding only their text.
+
+        Re-adding a brief with the same text and metadata changes nothing; a new version of a doc_id replaces
+        the old one. The corpus files are written first, then a new index build; if anything fails, the corpus
+        files are put back and the previous index keeps serving.
+        """
+        ids = [b.doc_id for b in briefs]
+        if len(set(ids)) != len(ids):
+            raise InvalidDocumentError("two briefs in one request share a doc_id")
+        with self._updates:
+            return self._apply(briefs, [], progress)
+
+    def remove_document(self, doc_id: str) -> DocumentChange:
+        """Delete a brief from the corpus and the index (the other briefs keep their vectors)."""
+        with self._updates:
+            return self._apply([], [doc_id])[0]
+
+    def refresh(self) -> bool:
+        """Load the index again if another process (e.g. `newsqa add`) changed it; True when it did."""
+        manifest = read_manifest(self.settings.index_dir)
+        if manifest is None or manifest.build_dir == self.index.manifest.build_dir:
+            return False
+        with self._updates, write_lock(self.settings.index_dir):
+            self._reload_if_changed_locked()
+        return True
+
+    def _encoder_for_updates(self, manifest: IndexManifest) -> Encoder:
+        if self._document_encoder is None:
+            if isinstance(self.embedder, OnnxEncoder) and self.embedder.variant == "onnx":
+                self._document_encoder = self.embedder  # the same fp32 graph: no second session
+            else:
+                self._document_encoder = update_encoder(self.settings, manifest, self.reference)
+        return self._document_encoder
+
+    def _apply(
+        self, briefs: Sequence[IncomingBrief], removals: Sequence[str], progress: ProgressFn | None = None
+    ) -> list[DocumentChange]:
+        corpus_dir, index_dir = self.settings.corpus_dir, self.settings.index_dir
+        with write_lock(index_dir):
+            self._reload_if_changed_locked()
+            current = self.index
+            held = current.bundle.documents
+            changes: list[DocumentChange] = []
+            for doc_id in removals:
+                if doc_id not in held:
+                    raise DocumentNotFoundError(f"no document with id {doc_id!r}")
+                changes.append(DocumentChange(doc_id, "removed", held[doc_id].document.sha256))
+            writes: list[IncomingBrief] = []
+            for brief in briefs:
+                status = _status(brief, held.get(brief.doc_id))
+                if status == "unchanged":
+                    changes.append(DocumentChange(brief.doc_id, status, brief.sha256))
+                else:
+                    writes.append(brief)
+                    changes.append(DocumentChange(brief.doc_id, status, brief.sha256))
+            if not writes and not removals:
+                return changes
+            if len(held) - len(removals) + sum(b.doc_id not in held for b in writes) < 1:
+                raise InvalidDocumentError("the corpus must keep at least one document")
+            touched = [*removals, *(b.doc_id for b in writes)]
+            saved = {doc_id: snapshot(corpus_dir, doc_id) for doc_id in touched}
+            try:
+                for doc_id in removals:
+                    delete_document(corpus_dir, doc_id)
+                for brief in writes:
+                    write_document(corpus_dir, brief.doc_id, brief.text, brief.suffix, brief.meta)
+                gone = set(touched)
+                documents = [p.document for doc_id, p in held.items() if doc_id not in gone]
+                documents += [make_document(b.doc_id, b.text, b.meta) for b in writes]
+                encoder = self._encoder_for_updates(current.manifest)
+                bundle, manifest = _update(
+                    self.settings, current.bundle, current.manifest, documents, encoder, progress
+                )
+            except BaseException as exc:
+                for doc_id, previous in saved.items():
+                    restore(corpus_dir, doc_id, previous)
+                if isinstance(exc, OSError):
+                    reason = exc.strerror or str(exc)
+                    raise IndexWriteError(f"the update could not be stored ({reason}); nothing changed") from exc
+                raise
+            encoders = onnx_paths(index_dir, manifest, self.settings.encoder)
+            self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=encoders)
+            log.info("index updated: %s", ", ".join(f"{c.doc_id} {c.status}" for c in changes))
+            return changes
+
+    def _reload_if_changed_locked(self) -> None:
+        """As _reload_if_changed, for a caller already holding the cross-process write lock."""
+        manifest = read_manifest(self.settings.index_dir)
+        if manifest is None or manifest.build_dir == self.index.manifest.build_dir:
+            return
+        log.info("the index changed on disk (%s): loading it", manifest.build_dir)
+        bundle = load_bundle(self.settings.index_dir, manifest, MODEL_NAME)
+        self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=self.index.encoder_files)
+
+
+def onnx_paths(index_dir: Path, manifest: IndexManifest, variant: str) -> tuple[Path, Path] | None:
+    """Where the build's encoder files are (copied from a verified build, so not hashed again)."""
+    if variant not in manifest.encoders:
+        return None
+    build = index_dir / manifest.build_dir
+    return build / manifest.encoders[variant], build / TOKENIZER_FILE
+
+
+def _status(brief: IncomingBrief, held: ParsedDocument | None) -> Literal["added", "replaced", "updated", "unchanged"]:
+    if held is None:
+        return "added"
+    if held.document.sha256 != brief.sha256:
+        return "replaced"
+    new = make_document(brief.doc_id, brief.text, brief.meta)
+    return "unchanged" if document_version(new) == document_version(held.document) else "updated"

@@ -10,6 +10,7 @@ truncated or bit-flipped file is detected (IndexCorruptError) instead of serving
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -17,7 +18,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,11 +32,12 @@ from app.errors import IndexCorruptError
 from app.index import VectorIndex
 from app.ingest import make_document
 from app.lexical import LexicalIndex
-from app.models import Block, IndexManifest, ParsedDocument, Passage, Sentence
+from app.models import Block, DocumentMeta, IndexManifest, ParsedDocument, Passage, Sentence
 from app.onnx_export import TOKENIZER_FILE as TOKENIZER
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
+LOCK = ".write.lock"
 TABLE = "table.json"
 log = logging.getLogger("newsqa.store")
 
@@ -73,12 +75,16 @@ def _sha256_file(path: Path) -> str:
 
 
 def _table(bundle: IndexBundle) -> dict[str, object]:
+    """The build's own copy of every document (text and metadata) and its pieces: a build is self-contained,
+    so it can serve (and be updated incrementally) whatever happens to the corpus files meanwhile."""
     return {
         "lexicon": bundle.lexicon,
         "documents": [
             {
                 "doc_id": d.document.doc_id,
                 "sha256": d.document.sha256,
+                "text": d.document.text,
+                "meta": asdict(d.document.meta),
                 "title": d.title,
                 "sections": list(d.sections),
                 "blocks": [asdict(b) for b in d.blocks],
@@ -152,6 +158,38 @@ def save_bundle(
     return manifest
 
 
+def copy_encoders(index_dir: Path, manifest: IndexManifest) -> EncoderWriter:
+    """An encoder writer that reuses the graphs of an existing build (hard links when possible).
+
+    An incremental update changes no model, so re-exporting the graphs (seconds) would be wasted work.
+    """
+    source = index_dir / manifest.build_dir
+
+    def write(staging: Path) -> dict[str, str]:
+        for name in {*manifest.encoders.values(), TOKENIZER}:
+            if not (source / name).is_file():
+                raise IndexCorruptError(f"index file {manifest.build_dir}/{name} is missing")
+            try:
+                os.link(source / name, staging / name)
+            except OSError:
+                shutil.copy2(source / name, staging / name)
+        return dict(manifest.encoders)
+
+    return write
+
+
+@contextlib.contextmanager
+def write_lock(index_dir: Path) -> Iterator[None]:
+    """One writer at a time across processes (the server and `newsqa add` may both update the index)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / LOCK).open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def remove_stale_builds(index_dir: Path, keep: str) -> None:
     """Delete build folders the manifest no longer names and staging leftovers of crashed builds."""
     for path in index_dir.iterdir():
@@ -196,8 +234,8 @@ def encoder_files(index_dir: Path, manifest: IndexManifest, variant: str) -> tup
     return build / graph, build / TOKENIZER
 
 
-def load_bundle(index_dir: Path, manifest: IndexManifest, documents: dict[str, str], model_name: str) -> IndexBundle:
-    """Load a verified build; `documents` maps doc_id → text as read from the corpus (hash-checked).
+def load_bundle(index_dir: Path, manifest: IndexManifest, model_name: str) -> IndexBundle:
+    """Load a verified build, documents included (each text checked against its recorded sha256).
 
     Encoder graphs are verified when they are opened (`encoder_files`), not here: a process hashes only
     the one variant it uses.
@@ -208,12 +246,12 @@ def load_bundle(index_dir: Path, manifest: IndexManifest, documents: dict[str, s
         table = json.loads((build / TABLE).read_text(encoding="utf-8"))
         parsed: list[ParsedDocument] = []
         for entry in table["documents"]:
-            text = documents[entry["doc_id"]]
+            text = entry["text"]
             if hashlib.sha256(text.encode("utf-8")).hexdigest() != entry["sha256"]:
-                raise IndexCorruptError(f"document {entry['doc_id']} changed since the index was built")
+                raise IndexCorruptError(f"document {entry['doc_id']} in the index does not match its hash")
             parsed.append(
                 ParsedDocument(
-                    document=make_document(entry["doc_id"], text),
+                    document=make_document(entry["doc_id"], text, DocumentMeta(**entry["meta"])),
                     title=entry["title"],
                     sections=tuple(entry["sections"]),
                     blocks=tuple(Block(**b) for b in entry["blocks"]),

@@ -1,0 +1,174 @@
+"""The HTTP edge for the briefs: list and read them (open), add and delete them (admin API key)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.security import APIKeyHeader
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from app.config import Settings
+from app.errors import (
+    AdminDisabledError,
+    BadRequestError,
+    InvalidDocumentError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+    UnsupportedMediaError,
+)
+from app.runtime import ServiceDep
+from app.schemas import (
+    DocumentChangeOut,
+    DocumentDetail,
+    DocumentIn,
+    DocumentPage,
+    DocumentSummary,
+    ErrorResponse,
+    document_filter,
+)
+from app.sources import IncomingBrief, decode, format_of, make_brief, metadata
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The admin key (NEWSQA_ADMIN_API_KEY).")
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
+async def require_admin(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> None:
+    """Write endpoints: off (404) without a configured key; 401 unless X-API-Key matches (constant time)."""
+    settings: Settings = request.app.state.settings
+    if settings.admin_api_key is None or not settings.admin_api_key.get_secret_value():
+        raise AdminDisabledError("document uploads are off: set NEWSQA_ADMIN_API_KEY to enable them")
+    expected = settings.admin_api_key.get_secret_value().encode()
+    if not key or not secrets.compare_digest(key.encode(), expected):
+        raise UnauthorizedError("missing or wrong X-API-Key")
+
+
+AdminDep = Annotated[None, Depends(require_admin)]
+router = APIRouter(tags=["documents"])
+
+
+@router.get("/documents", responses=_errors(422, 503))
+def list_documents(
+    service: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="Documents per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="How many to skip.")] = 0,
+    source: Annotated[str | None, Query(max_length=200, description="Only this source (any case).")] = None,
+    published_from: Annotated[dt.date | None, Query(description="Published on or after.")] = None,
+    published_to: Annotated[dt.date | None, Query(description="Published on or before.")] = None,
+) -> DocumentPage:
+    """The briefs the service answers from, newest first: id, title, source, dates, sections, length, hash."""
+    where = document_filter(None, source, published_from, published_to)
+    documents = service.documents(where)
+    page = documents[offset : offset + limit]
+    return DocumentPage(
+        total=len(documents), offset=offset, limit=limit, documents=[DocumentSummary.from_parsed(d) for d in page]
+    )
+
+
+@router.get("/documents/{doc_id}", responses=_errors(404, 503))
+def get_document(doc_id: str, service: ServiceDep) -> DocumentDetail:
+    """One document with its full text exactly as stored: quote offsets index into `text`."""
+    return DocumentDetail.from_parsed(service.document(doc_id))
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+    return bytes(body)
+
+
+def _brief_from_json(body: bytes) -> IncomingBrief:
+    try:
+        document = DocumentIn.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidDocumentError(f"{where}: {first['msg']}") from None
+    given = metadata(document.model_dump(exclude={"text", "format"}, exclude_none=True), "request body")
+    return make_brief(document.text, document.format, given, None, "request body", dt.datetime.now(dt.UTC))
+
+
+async def _brief_from_upload(request: Request, limit: int) -> IncomingBrief:
+    async with request.form(max_files=1, max_fields=20, max_part_size=limit) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise BadRequestError("a multipart upload needs a `file` field holding the brief")
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLargeError(f"the file is over {limit} bytes")
+        fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v.strip()}
+        name = upload.filename
+    given = metadata(fields, name)
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return make_brief(decode(data, name), format_of(name), given, stem, name, dt.datetime.now(dt.UTC))
+
+
+_UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": DocumentIn.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": ".txt, .md or .html"},
+                        "doc_id": {"type": "string"},
+                        "title": {"type": "string"},
+                        "source": {"type": "string"},
+                        "published": {"type": "string", "format": "date"},
+                        "url": {"type": "string"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/documents",
+    status_code=201,
+    responses={200: {"model": DocumentChangeOut}, **_errors(400, 401, 404, 413, 415, 422, 503)},
+    openapi_extra=_UPLOAD_SCHEMA,
+)
+async def add_document(request: Request, response: Response, service: ServiceDep, _: AdminDep) -> DocumentChangeOut:
+    """Add a brief (or a new version of one): a JSON body with `text` and metadata, or a multipart file upload.
+
+    The index is updated incrementally: only this brief is embedded. 201 when the brief is new or replaced,
+    200 when nothing changed (`unchanged`) or only its metadata did (`updated`). Needs `X-API-Key`.
+    """
+    settings: Settings = request.app.state.settings
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        brief = _brief_from_json(await _read_capped(request, settings.max_upload_bytes))
+    elif content_type == "multipart/form-data":
+        brief = await _brief_from_upload(request, settings.max_upload_bytes)
+    else:
+        raise UnsupportedMediaError("send application/json (text + metadata) or multipart/form-data (a file)")
+    change = (await anyio.to_thread.run_sync(service.add_documents, [brief]))[0]
+    if change.status in ("unchanged", "updated"):
+        response.status_code = 200
+    return DocumentChangeOut(doc_id=change.doc_id, status=change.status, sha256=change.sha256)
+
+
+@router.delete("/documents/{doc_id}", responses=_errors(401, 404, 422, 503))
+async def delete_document(doc_id: str, service: ServiceDep, _: AdminDep) -> DocumentChangeOut:
+    """Remove a brief from the corpus and the index (the others keep their vectors). Needs `X-API-Key`."""
+    change = await anyio.to_thread.run_sync(service.remove_document, doc_id)
+    return DocumentChangeOut(doc_id=change.doc_id, status=change.status, sha256=change.sha256)
+
