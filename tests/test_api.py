@@ -17,7 +17,7 @@ from app.errors import CorpusError
 from app.service import QAService
 from tests.conftest import running_uvicorn
 
-QUOTE_FIELDS = {"doc_id", "title", "section", "start", "end", "text"}
+QUOTE_FIELDS = {"doc_id", "title", "section", "start", "end", "text", "sha256", "source", "published"}
 PASSAGE_FIELDS = QUOTE_FIELDS | {"score"}
 ANSWERED = "What did Pakistan demand?"
 NOT_IN_ARTICLE = "What is the capital of France?"
@@ -83,6 +83,7 @@ def test_post_ask_quotes_the_article_at_exact_offsets(client: TestClient, articl
         document = client.get(f"/documents/{span['doc_id']}").json()
         assert document["text"] == article_text
         assert span["text"] == article_text[span["start"] : span["end"]]
+        assert span["sha256"] == document["sha256"]  # the version the offsets index into
 
 
 def test_get_ask_gives_the_same_body_as_post(client: TestClient) -> None:
@@ -178,8 +179,10 @@ def test_wrong_method_is_a_json_405(client: TestClient) -> None:
 def test_documents_list_and_detail(client: TestClient, article_text: str) -> None:
     listed = client.get("/documents")
     assert listed.status_code == 200
-    [summary] = listed.json()
-    assert {"doc_id", "title", "sections", "length"} <= set(summary)
+    page = listed.json()
+    assert (page["total"], page["offset"], page["limit"]) == (1, 0, 50)
+    [summary] = page["documents"]
+    assert {"doc_id", "title", "sections", "length", "sha256", "source", "published", "url"} <= set(summary)
     assert "text" not in summary
     assert summary["length"] == len(article_text)
     assert summary["title"] and summary["sections"]

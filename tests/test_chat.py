@@ -88,7 +88,7 @@ def test_plain_text_keeps_bare_links() -> None:
 
 
 def test_passage_url_quotes_the_document_id() -> None:
-    assert passage_url("https://n.example/", "a b/c", 5, 9) == "https://n.example/documents/a%20b%2Fc#5-9"
+    assert passage_url("https://n.example/", "a b/c", 5, 9) == "https://n.example/documents/a%20b%2Fc/view?span=5-9#passage"
 
 
 def test_a_short_quote_is_shown_whole() -> None:
@@ -129,7 +129,7 @@ def test_answer_message_holds_only_quotes_citations_and_wording(prompts: Prompts
     assert message.parts[3].text == "> Kabul &lt;denied&gt; it."
     citation = message.parts[2].text
     assert "Talks &amp; &lt;Terms&gt;" in citation
-    assert "<https://n.example/documents/brief-1#0-35|" in citation
+    assert "<https://n.example/documents/brief-1/view?span=0-35#passage|" in citation
     assert message.fallback == "Islamabad wants guarantees &amp; proof."
 
 
@@ -165,7 +165,7 @@ def test_mattermost_post_is_markdown_without_blocks(prompts: Prompts) -> None:
     text = payload["text"]
     assert text.startswith("**")
     assert r"> A \*starred\* claim \[1\]." in text
-    assert re.search(r"\[characters 0–22\]\(https://n\.example/documents/brief-1#0-22\)", text)
+    assert re.search(r"\[characters 0–22\]\(https://n\.example/documents/brief-1/view\?span=0-22#passage\)", text)
     assert "\n\n" + message.parts[2].text in text  # the citation is not swallowed by the quote above it
 
 

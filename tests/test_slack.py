@@ -44,8 +44,10 @@ BOT_USER = "UBOT"
 AUTHORIZATIONS = [{"user_id": BOT_USER, "is_bot": True}]
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 JSON = {"content-type": "application/json"}
-LINK = re.compile(r"<(https://newsqa\.example/documents/([^#|>]+))#(\d+)-(\d+)\|([^>]*)>")
-MARKDOWN_LINK = re.compile(r"\[characters (\d+)–(\d+)\]\((https://newsqa\.example/documents/([^#)]+))#(\d+)-(\d+)\)")
+LINK = re.compile(r"<(https://newsqa\.example/documents/([^/|>]+))/view\?span=(\d+)-(\d+)#passage\|([^>]*)>")
+MARKDOWN_LINK = re.compile(
+    r"\[characters (\d+)–(\d+)\]\((https://newsqa\.example/documents/([^/)]+))/view\?span=(\d+)-(\d+)#passage\)"
+)
 SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*$")
 _unique = itertools.count(1)
 

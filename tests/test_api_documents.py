@@ -1,0 +1,208 @@
+"""The briefs over HTTP: admin key, JSON and file uploads, incremental updates, paging and filters, 4xx errors."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from app.api import create_app
+from app.config import Settings, get_settings
+from app.embed import Embedder
+from app.service import QAService
+from tests.conftest import ARTICLE, DOC_ID
+from tests.test_api import assert_error
+
+KEY = "test-admin-key"
+ADMIN = {"X-API-Key": KEY}
+BRIDGE = "Bridge Repairs Delayed\nThe city said the Elm Street bridge will reopen on 10 March after repairs.\n"
+HTML_PAGE = """<html><head><title>Storm hits coast | Daily Planet</title>
+<meta property="og:title" content="Storm hits the coast">
+<meta property="og:site_name" content="Daily Planet">
+<meta property="article:published_time" content="2026-10-03T08:00:00Z">
+<link rel="canonical" href="https://planet.example/storm"></head>
+<body><nav><a href="/">Home</a> <a href="/world">World news menu</a></nav>
+<article><h1>Storm hits the coast</h1>
+<p>A powerful storm hit the northern coast on Friday, cutting power to 40,000 homes across the region.</p>
+<h2>Damage</h2><p>Officials said repairs to the power lines would take at least a week to complete.</p></article>
+<footer>Copyright 2026 Daily Planet. Subscribe now for unlimited access!</footer></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    """The default article, indexed once; each test gets its own copy of the folders."""
+    root = tmp_path_factory.mktemp("docs-api")
+    (root / "corpus").mkdir()
+    shutil.copy(ARTICLE, root / "corpus" / ARTICLE.name)
+    QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=embedder)
+    return root
+
+
+def copy_of(pristine: Path, tmp_path: Path, **overrides: Any) -> Settings:
+    for folder in ("corpus", "index"):
+        shutil.copytree(pristine / folder, tmp_path / folder)
+    return get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", reload_seconds=0, **overrides)
+
+
+@pytest.fixture
+def admin(pristine: Path, tmp_path: Path, embedder: Embedder) -> Iterator[TestClient]:
+    settings = copy_of(pristine, tmp_path, admin_api_key=SecretStr(KEY), max_upload_bytes=4096)
+    service = QAService.load(settings, embedder=embedder)
+    with TestClient(create_app(settings, service=service)) as client:
+        yield client
+
+
+def add(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = client.post("/documents", json=body, headers=ADMIN)
+    assert response.status_code in (200, 201), response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_write_routes_are_off_without_an_admin_key(pristine: Path, tmp_path: Path, embedder: Embedder) -> None:
+    settings = copy_of(pristine, tmp_path)
+    with TestClient(create_app(settings, service=QAService.load(settings, embedder=embedder))) as client:
+        assert_error(client.post("/documents", json={"text": BRIDGE}, headers=ADMIN), 404, "admin_disabled")
+        assert_error(client.delete(f"/documents/{DOC_ID}", headers=ADMIN), 404, "admin_disabled")
+        assert client.get("/documents").status_code == 200  # reading stays open
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"X-API-Key": ""}, {"X-API-Key": KEY + "x"}])
+def test_write_routes_need_the_right_key(admin: TestClient, headers: dict[str, str]) -> None:
+    assert_error(admin.post("/documents", json={"text": BRIDGE}, headers=headers), 401, "unauthorized")
+    assert_error(admin.delete(f"/documents/{DOC_ID}", headers=headers), 401, "unauthorized")
+    assert admin.get("/documents").json()["total"] == 1  # nothing changed
+
+
+def test_json_add_is_answerable_and_cited_with_its_version(admin: TestClient) -> None:
+    change = add(admin, text=BRIDGE, source="City Desk", published="2026-03-01", doc_id="bridge")
+    assert change["status"] == "added"
+    body = admin.post("/ask", json={"question": "When will the Elm Street bridge reopen?"}).json()
+    assert body["answered"]
+    quote = body["quotes"][0]
+    assert (quote["doc_id"], quote["source"], quote["published"]) == ("bridge", "City Desk", "2026-03-01")
+    assert quote["sha256"] == change["sha256"]
+    stored = admin.get("/documents/bridge").json()
+    assert stored["text"] == BRIDGE and stored["text"][quote["start"] : quote["end"]] == quote["text"]
+    assert stored["ingested_at"]
+
+
+def test_adding_again_is_a_no_op_and_versions_replace(admin: TestClient) -> None:
+    first = add(admin, text=BRIDGE, doc_id="bridge", source="City Desk")
+    again = admin.post("/documents", json={"text": BRIDGE, "doc_id": "bridge", "source": "City Desk"}, headers=ADMIN)
+    assert (again.status_code, again.json()["status"]) == (200, "unchanged")
+    retitled = admin.post("/documents", json={"text": BRIDGE, "doc_id": "bridge", "source": "Metro"}, headers=ADMIN)
+    assert (retitled.status_code, retitled.json()["status"]) == (200, "updated")
+    new_text = BRIDGE.replace("10 March", "17 March")
+    replaced = admin.post("/documents", json={"text": new_text, "doc_id": "bridge"}, headers=ADMIN)
+    assert (replaced.status_code, replaced.json()["status"]) == (201, "replaced")
+    assert replaced.json()["sha256"] != first["sha256"]
+    quote = admin.post("/ask", json={"question": "When will the bridge reopen?"}).json()["quotes"][0]
+    assert "17 March" in quote["text"] and quote["sha256"] == replaced.json()["sha256"]
+
+
+def test_html_upload_keeps_the_article_and_reads_the_page_metadata(admin: TestClient) -> None:
+    files = {"file": ("storm.html", HTML_PAGE.encode(), "text/html")}
+    response = admin.post("/documents", files=files, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    doc = admin.get(f"/documents/{response.json()['doc_id']}").json()
+    assert "40,000 homes" in doc["text"] and "repairs to the power lines" in doc["text"]
+    assert "Subscribe" not in doc["text"] and "World news menu" not in doc["text"]
+    assert (doc["title"], doc["source"], doc["published"]) == ("Storm hits the coast", "Daily Planet", "2026-10-03")
+    assert doc["url"] == "https://planet.example/storm"
+    assert "Damage" in doc["sections"]
+
+
+def test_upload_form_fields_override_the_file(admin: TestClient) -> None:
+    files = {"file": ("notes.md", b"---\nsource: Front Matter\n---\n# Ferry strike\nFerries stopped on Monday.\n")}
+    response = admin.post("/documents", files=files, data={"source": "Harbour Desk"}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    doc = admin.get(f"/documents/{response.json()['doc_id']}").json()
+    assert doc["source"] == "Harbour Desk"
+    assert doc["text"] == "# Ferry strike\nFerries stopped on Monday.\n"  # front matter is metadata, not text
+
+
+@pytest.mark.parametrize(
+    ("files", "status", "error"),
+    [
+        ({"file": ("report.pdf", b"%PDF-1.4", "application/pdf")}, 422, "invalid_document"),
+        ({"file": ("latin1.txt", "Caf\xe9 closes".encode("latin-1"), "text/plain")}, 422, "invalid_document"),
+        ({"file": ("empty.txt", b"   \n", "text/plain")}, 422, "invalid_document"),
+        ({"file": ("big.txt", b"word " * 2000, "text/plain")}, 413, "payload_too_large"),
+        ({"other": ("x.txt", b"text", "text/plain")}, 400, "bad_request"),
+    ],
+)
+def test_bad_uploads_are_clear_4xx(admin: TestClient, files: dict[str, Any], status: int, error: str) -> None:
+    assert_error(admin.post("/documents", files=files, headers=ADMIN), status, error)
+    assert admin.get("/documents").json()["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"text": BRIDGE, "doc_id": "Bad Id!"}, 422, "invalid_document"),
+        ({"text": BRIDGE, "published": "March 3rd"}, 422, "invalid_document"),
+        ({"text": BRIDGE, "format": "pdf"}, 422, "invalid_document"),
+        ({"text": ""}, 422, "invalid_document"),
+        ({"text": BRIDGE, "colour": "red"}, 422, "invalid_document"),
+        ({"text": "x" * 5000}, 413, "payload_too_large"),
+    ],
+)
+def test_bad_json_documents_are_clear_4xx(admin: TestClient, body: dict[str, Any], status: int, error: str) -> None:
+    assert_error(admin.post("/documents", json=body, headers=ADMIN), status, error)
+
+
+def test_other_content_types_are_415(admin: TestClient) -> None:
+    response = admin.post("/documents", content=BRIDGE, headers={**ADMIN, "Content-Type": "text/plain"})
+    assert_error(response, 415, "unsupported_media_type")
+
+
+def test_delete_removes_the_brief_everywhere(admin: TestClient) -> None:
+    add(admin, text=BRIDGE, doc_id="bridge")
+    response = admin.delete("/documents/bridge", headers=ADMIN)
+    assert (response.status_code, response.json()["status"]) == (200, "removed")
+    assert_error(admin.get("/documents/bridge"), 404, "document_not_found")
+    body = admin.post("/ask", json={"question": "When will the Elm Street bridge reopen?"}).json()
+    assert all(q["doc_id"] != "bridge" for q in body["quotes"] + body["passages"])
+    assert_error(admin.delete("/documents/bridge", headers=ADMIN), 404, "document_not_found")
+
+
+def test_the_last_brief_cannot_be_deleted(admin: TestClient) -> None:
+    assert_error(admin.delete(f"/documents/{DOC_ID}", headers=ADMIN), 422, "invalid_document")
+
+
+def test_documents_are_paged_newest_first_and_filtered(admin: TestClient) -> None:
+    for day, source in ((1, "Wire"), (9, "City Desk"), (5, "wire")):
+        add(admin, text=f"Notice {day}\nThe council met on day {day} of March.\n", published=f"2026-03-0{day}",
+            source=source, doc_id=f"notice-{day}")
+    first = admin.get("/documents", params={"limit": 2}).json()
+    assert first["total"] == 4 and [d["doc_id"] for d in first["documents"]] == ["notice-9", "notice-5"]
+    rest = admin.get("/documents", params={"limit": 2, "offset": 2}).json()
+    assert [d["doc_id"] for d in rest["documents"]] == ["notice-1", DOC_ID]  # undated last
+    wire = admin.get("/documents", params={"source": "WIRE"}).json()
+    assert {d["doc_id"] for d in wire["documents"]} == {"notice-1", "notice-5"}
+    recent = admin.get("/documents", params={"published_from": "2026-03-05"}).json()
+    assert {d["doc_id"] for d in recent["documents"]} == {"notice-5", "notice-9"}
+    backwards = admin.get("/documents", params={"published_from": "2026-03-09", "published_to": "2026-03-01"})
+    assert_error(backwards, 422, "invalid_filter")
+    assert_error(admin.get("/documents", params={"limit": 0}), 422, "validation_error")
+
+
+def test_ask_filters_restrict_the_briefs(admin: TestClient) -> None:
+    add(admin, text=BRIDGE, doc_id="bridge", source="City Desk", published="2026-03-01")
+    question = "When will the bridge reopen?"
+    only_article = admin.post("/ask", json={"question": question, "doc_ids": [DOC_ID]}).json()
+    assert all(p["doc_id"] == DOC_ID for p in only_article["passages"] + only_article["quotes"])
+    by_source = admin.get("/ask", params={"q": question, "source": "city desk"}).json()
+    assert by_source["quotes"] and all(q["doc_id"] == "bridge" for q in by_source["quotes"])
+    nothing = admin.post("/ask", json={"question": question, "published_from": "2027-01-01"}).json()
+    assert (nothing["answered"], nothing["passages"]) == (False, [])
+    assert "No brief matches" in nothing["message"]
+    backwards = {"question": question, "published_from": "2026-03-09", "published_to": "2026-03-01"}
+    assert_error(admin.post("/ask", json=backwards), 422, "validation_error")
+    assert_error(admin.get("/ask", params={"q": question, "published_from": "x"}), 422, "validation_error")
