@@ -81,11 +81,23 @@ def _shingles(text: str) -> frozenset[str]:
     return frozenset(words(text))
 
 
+_CALENDAR = frozenset(
+    """january february march april june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday""".split()
+)  # "may" left out: far more often the verb
+
+
+def _facts(shingles: frozenset[str]) -> frozenset[str]:
+    """The figures and dates of a text: where two tellings of one story disagree."""
+    return frozenset(w for w in shingles if w in _CALENDAR or any(c.isdigit() for c in w))
+
+
 def near_duplicate(a: frozenset[str], b: frozenset[str], threshold: float) -> bool:
-    """Two texts whose word sets overlap almost entirely: syndicated copies of one wire sentence."""
+    """Two texts whose word sets overlap almost entirely and that give the same figures and dates: syndicated
+    copies of one wire sentence. Texts that differ in a number or a date disagree, and both are shown."""
     if not a or not b:
         return a == b
-    return len(a & b) / min(len(a), len(b)) >= threshold
+    return _facts(a) == _facts(b) and len(a & b) / min(len(a), len(b)) >= threshold
 
 
 def _newest_first(quotes: list[tuple[Quote, float]], margin: float) -> list[Quote]:
@@ -114,7 +126,8 @@ def select_quotes(evidence: Evidence, bundle: IndexBundle, params: AnswerParams)
     if not candidates:
         return []
     best = candidates[0].score
-    strong = [c for c in candidates if c.score >= best * params.extra_quote_ratio]
+    # the best sentence always; others when nearly as good (a ratio above 1, or a negative best, must not drop it)
+    strong = candidates[:1] + [c for c in candidates[1:] if c.score >= best * params.extra_quote_ratio]
     chosen: list[tuple[Quote, float]] = []
     seen: list[tuple[str, frozenset[str]]] = []
     quoted_docs: set[str] = set()

@@ -23,6 +23,7 @@ from app.models import Document, ParsedDocument, Passage, Sentence
 from app.normalize import STOPWORDS, content_stems, words
 
 ProgressFn = Callable[[str, int], None]
+VOCABULARY_CACHE = 256
 
 
 @dataclass
@@ -47,8 +48,12 @@ class IndexBundle:
     passage_matrix: Vectors = field(init=False)
     passage_sentence_rows: list[npt.NDArray[np.int64]] = field(init=False)
     doc_rows: dict[str, DocRows] = field(init=False)
+    lexicon_row: dict[str, int] = field(init=False)
+    vocabulary_cache: dict[str, Vocabulary] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.lexicon_row = {w: i for i, w in enumerate(self.lexicon)}
+        self.vocabulary_cache = {}
         self.doc_rows = {}
         sentence_at = passage_at = 0
         for doc_id, parsed in self.documents.items():
@@ -72,8 +77,22 @@ class IndexBundle:
 
     def has_word_starting(self, prefix: str) -> bool:
         """True when some corpus word starts with prefix (binary search, not a scan of the vocabulary)."""
-        at = bisect.bisect_left(self.sorted_words, prefix)
-        return at < len(self.sorted_words) and self.sorted_words[at].startswith(prefix)
+        return self.corpus_vocabulary.has_word_starting(prefix)
+
+    @property
+    def corpus_vocabulary(self) -> Vocabulary:
+        return Vocabulary(self.vocabulary, self.surface_words, self.sorted_words, self.lexicon_matrix)
+
+    def vocabulary_of(self, doc_id: str | None) -> Vocabulary:
+        """The words of one document (the one an answer would quote), or of the whole corpus (None).
+
+        Abstention asks "does the document that would answer speak of this?", not "does any brief?": in a
+        corpus of many briefs almost every everyday word appears somewhere. With one document both are the same.
+        """
+        if doc_id is None or len(self.documents) == 1:
+            return self.corpus_vocabulary
+        parsed = self.documents[doc_id]
+        return _document_vocabulary(parsed.document.sha256, parsed.document.text, self)
 
     def title(self, doc_id: str) -> str:
         """The title the metadata gives, else the document's first line."""
@@ -84,6 +103,36 @@ class IndexBundle:
         """True when this exact version (id and content hash) of the document is indexed."""
         parsed = self.documents.get(document.doc_id)
         return parsed is not None and parsed.document.sha256 == document.sha256
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Words of a text collection: stems, surface words (sorted, for prefix checks) and their lexicon vectors."""
+
+    stems: frozenset[str]
+    surface_words: frozenset[str]
+    sorted_words: tuple[str, ...]
+    lexicon_matrix: Vectors  # rows: this collection's lexicon words (synonym candidates)
+
+    def has_word_starting(self, prefix: str) -> bool:
+        at = bisect.bisect_left(self.sorted_words, prefix)
+        return at < len(self.sorted_words) and self.sorted_words[at].startswith(prefix)
+
+
+def _document_vocabulary(sha256: str, text: str, bundle: IndexBundle) -> Vocabulary:
+    """One document's vocabulary, built on first use and kept per bundle (a few hundred documents at most)."""
+    cache = bundle.vocabulary_cache
+    found = cache.get(sha256)
+    if found is None:
+        surface = frozenset(words(text))
+        rows = [bundle.lexicon_row[w] for w in sorted(surface) if w in bundle.lexicon_row]
+        found = Vocabulary(
+            frozenset(content_stems(surface)), surface, tuple(sorted(surface)), bundle.lexicon_matrix[rows]
+        )
+        if len(cache) >= VOCABULARY_CACHE:
+            cache.pop(next(iter(cache)))
+        cache[sha256] = found
+    return found
 
 
 @dataclass(frozen=True)

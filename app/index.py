@@ -75,10 +75,18 @@ class VectorIndex:
         return SearchResult(ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float32))
 
     def reconstruct_all(self) -> npt.NDArray[np.float32]:
-        """Every stored vector, in row order (flat and HNSW-flat both keep the exact originals)."""
+        """Every stored vector, in row order, as a read-only view of the index's own storage (no copy).
+
+        Flat and HNSW-flat indexes both keep the exact vectors; a view instead of a copy saves the size of the
+        whole table (300 MB for 200k sentences). It stays valid as long as this VectorIndex does.
+        """
         if len(self) == 0:
             return np.zeros((0, self.index.d), dtype=np.float32)
-        return np.asarray(self.index.reconstruct_n(0, len(self)), dtype=np.float32)
+        flat = faiss.downcast_index(self.index.storage) if self.kind == "hnsw" else self.index  # type: ignore[attr-defined]
+        xb = flat.get_xb()  # type: ignore[attr-defined]
+        view = faiss.rev_swig_ptr(xb, len(self) * self.index.d).reshape(len(self), self.index.d)
+        view.flags.writeable = False
+        return np.asarray(view, dtype=np.float32)
 
     def to_bytes(self) -> bytes:
         return bytes(faiss.serialize_index(self.index))

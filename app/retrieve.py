@@ -133,7 +133,8 @@ def _signals(
     question: str, bundle: IndexBundle, top: ScoredPassage | None, best_dense: float,
     word_vectors: Mapping[str, FloatArray],
 ) -> AbstentionSignals:
-    unknown_terms, unknown_mass, unknown_names = question_signals(question, bundle, word_vectors)
+    vocabulary = bundle.vocabulary_of(top.passage.doc_id if top else None)
+    unknown_terms, unknown_mass, unknown_names = question_signals(question, vocabulary, word_vectors)
     all_terms = list(dict.fromkeys(terms(question)))
     covered = set(terms(f"{top.passage.section} {top.passage.text}")) if top else set()
     return AbstentionSignals(

@@ -24,7 +24,7 @@ from app.onnx_export import TOKENIZER_FILE, export_encoders
 from app.prompts import Prompts
 from app.question import clean_question
 from app.retrieve import RetrievalParams, RowFilter, retrieve
-from app.signals import unknown_words
+from app.signals import words_to_embed
 from app.sources import IncomingBrief
 from app.store import (
     FORMAT_VERSION,
@@ -291,8 +291,8 @@ class QAService:
     ) -> list[Evidence]:
         """Ranked evidence and abstention signals for already-cleaned questions (used by ask and calibration)."""
         bundle = bundle or self.index.bundle
-        unknown = list(dict.fromkeys(w for q in questions for w in unknown_words(q, bundle)))
-        # one encoder call: the questions, then every word the corpus lacks (for the synonym check)
+        unknown = list(dict.fromkeys(w for q in questions for w in words_to_embed(q, bundle)))
+        # one encoder call: the questions, then the words the synonym check may need
         vectors = self.embedder.embed_documents([*questions, *unknown], batch_size=32)
         word_vectors = dict(zip(unknown, vectors[len(questions) :], strict=True))
         return [
@@ -408,7 +408,8 @@ class QAService:
             return
         log.info("the index changed on disk (%s): loading it", manifest.build_dir)
         bundle = load_bundle(self.settings.index_dir, manifest, MODEL_NAME)
-        self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=self.index.encoder_files)
+        encoders = onnx_paths(self.settings.index_dir, manifest, self.settings.encoder)
+        self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=encoders)
 
 
 def onnx_paths(index_dir: Path, manifest: IndexManifest, variant: str) -> tuple[Path, Path] | None:

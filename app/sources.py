@@ -28,6 +28,7 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES
 DOC_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+MIN_ARTICLE_WORDS = 8
 
 
 class BriefMetadata(BaseModel):
@@ -92,7 +93,7 @@ def split_front_matter(text: str, where: str) -> tuple[BriefMetadata, str]:
         return BriefMetadata.model_validate({}), text
     try:
         values = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an unquoted impossible date (2026-02-30)
         raise InvalidDocumentError(f"{where}: front matter is not valid YAML ({exc})") from None
     if not isinstance(values, dict):
         raise InvalidDocumentError(f"{where}: front matter must be a mapping of field: value")
@@ -106,7 +107,7 @@ def html_article(html: str, where: str) -> tuple[BriefMetadata, str]:
     text = trafilatura.extract(
         html, output_format="markdown", include_comments=False, include_tables=True, include_images=False
     )
-    if not text or not text.strip():
+    if not text or len(text.split()) < MIN_ARTICLE_WORDS:  # trafilatura falls back to menus on empty pages
         raise InvalidDocumentError(f"{where}: no article text found in the HTML")
     found = trafilatura.extract_metadata(html)
     values: dict[str, Any] = {}

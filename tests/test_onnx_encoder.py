@@ -21,7 +21,6 @@ import pytest
 from tokenizers import Tokenizer
 
 from app.config import PROJECT_ROOT, Settings
-from app.corpus import read_corpus
 from app.embed import MODEL_NAME, Embedder, Vectors
 from app.errors import IndexCorruptError
 from app.models import Answer
@@ -273,14 +272,13 @@ def test_cli_ask_never_imports_torch(settings: Settings, service: QAService) -> 
 
 
 def test_manifest_without_the_configured_encoder_is_stale(service: QAService, settings: Settings) -> None:
-    corpus = {d.doc_id: d.sha256 for d in read_corpus(settings.corpus_dir)}
     manifest = service.index.manifest
     assert set(manifest.encoders) == {"onnx", "onnx-int8"}
-    assert stale_reason(manifest, corpus, settings) == ""
+    assert stale_reason(manifest, settings) == ""
     only_int8 = manifest.model_copy(update={"encoders": {"onnx-int8": manifest.encoders["onnx-int8"]}})
-    assert stale_reason(only_int8, corpus, settings) == "the index holds no onnx encoder"
+    assert stale_reason(only_int8, settings) == "the index holds no onnx encoder"
     reference = settings.model_copy(update={"encoder": "sentence-transformers"})
-    assert stale_reason(only_int8, corpus, reference) == ""  # the reference model needs no graph
+    assert stale_reason(only_int8, reference) == ""  # the reference model needs no graph
     with pytest.raises(IndexCorruptError, match="holds no onnx encoder"):
         encoder_files(settings.index_dir, only_int8, "onnx")
 
@@ -312,8 +310,7 @@ def test_bit_flipped_fp32_graph_is_refused(index_copy: Path, service: QAService)
 def test_bundle_loads_without_hashing_the_graphs(index_copy: Path, service: QAService, settings: Settings) -> None:
     manifest = service.index.manifest
     flip_byte(index_copy / manifest.build_dir / manifest.encoders["onnx-int8"])
-    texts = {d.doc_id: d.text for d in read_corpus(settings.corpus_dir)}
-    loaded = load_bundle(index_copy, manifest, texts, MODEL_NAME)
+    loaded = load_bundle(index_copy, manifest, MODEL_NAME)
     assert loaded.passages == service.bundle.passages
     with pytest.raises(IndexCorruptError, match=re.escape(f"{manifest.build_dir}/encoder.int8.onnx is truncated")):
         encoder_files(index_copy, manifest, "onnx-int8")

@@ -18,9 +18,9 @@ def bundle(service: QAService) -> IndexBundle:
 
 def weighed(question: str, bundle: IndexBundle, embedder: Embedder) -> tuple[tuple[str, ...], float, tuple[str, ...]]:
     """question_signals with real word vectors, as the service computes them."""
-    unknown = unknown_words(question, bundle)
+    unknown = unknown_words(question, bundle.corpus_vocabulary)
     vectors = embedder.embed_documents(unknown)
-    return question_signals(question, bundle, dict(zip(unknown, vectors, strict=True)))
+    return question_signals(question, bundle.corpus_vocabulary, dict(zip(unknown, vectors, strict=True)))
 
 
 def signals(question: str, bundle: IndexBundle, embedder: Embedder) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -31,13 +31,13 @@ def signals(question: str, bundle: IndexBundle, embedder: Embedder) -> tuple[tup
 
 def test_words_of_the_article_are_known(bundle: IndexBundle, embedder: Embedder) -> None:
     question = "Who led Pakistan's delegation to the Istanbul talks?"
-    assert unknown_words(question, bundle) == []
+    assert unknown_words(question, bundle.corpus_vocabulary) == []
     assert signals(question, bundle, embedder) == ((), ())
 
 
 def test_a_name_the_article_never_mentions_is_unknown(bundle: IndexBundle, embedder: Embedder) -> None:
     question = "What did Iran say about the talks?"
-    assert unknown_words(question, bundle) == ["iran"]
+    assert unknown_words(question, bundle.corpus_vocabulary) == ["iran"]
     _, mass, names = weighed(question, bundle, embedder)
     assert names == ("Iran",)
     assert mass > 0.2  # "Iran" is only loosely like the article's "Arabia"/"Pakistan"
@@ -54,11 +54,11 @@ def test_off_topic_words_stay_unknown_even_with_synonym_search(bundle: IndexBund
 
 def test_percentage_is_known_through_its_synonym_percent(bundle: IndexBundle, embedder: Embedder) -> None:
     question = "What percentage of the first-round agreement has been implemented?"
-    assert unknown_words(question, bundle) == ["percentage"]  # no shared stem with "percent"
+    assert unknown_words(question, bundle.corpus_vocabulary) == ["percentage"]  # no shared stem with "percent"
     assert signals(question, bundle, embedder) == ((), ())
     assert weighed(question, bundle, embedder)[1] < 0.1
     # without a vector for the word there is no synonym check: it counts as unknown
-    assert question_signals(question, bundle, {}) == ((stem("percentage"),), 1.0, ())
+    assert question_signals(question, bundle.corpus_vocabulary, {}) == ((stem("percentage"),), 1.0, ())
 
 
 def test_off_topic_words_weigh_more_than_near_synonyms(bundle: IndexBundle, embedder: Embedder) -> None:
@@ -73,17 +73,30 @@ def test_affected_is_known_through_impacted(bundle: IndexBundle, embedder: Embed
 
 def test_turks_is_a_known_name_via_turkey(bundle: IndexBundle) -> None:
     # no word vectors: the name rule alone must recognise "Turks" as the "Turkey"/"Turkish" of the article
-    terms, _, names = question_signals("What do the Turks want?", bundle, {})
+    terms, _, names = question_signals("What do the Turks want?", bundle.corpus_vocabulary, {})
     assert terms == (stem("turks"),)
     assert names == ()
 
 
 def test_known_names_and_the_first_word_are_not_flagged(bundle: IndexBundle) -> None:
-    assert question_signals("Did Pakistan and the Tehreek-e-Taliban Pakistan talk?", bundle, {})[2] == ()
-    assert question_signals("Did Khawaja Asif warn of war?", bundle, {})[2] == ()
-    assert question_signals("What did France say?", bundle, {})[2] == ("France",)
+    vocabulary = bundle.corpus_vocabulary
+    assert question_signals("Did Pakistan and the Tehreek-e-Taliban Pakistan talk?", vocabulary, {})[2] == ()
+    assert question_signals("Did Khawaja Asif warn of war?", vocabulary, {})[2] == ()
+    assert question_signals("What did France say?", vocabulary, {})[2] == ("France",)
 
 
 def test_question_term_count() -> None:
     assert question_term_count("What is the main sticking point in the negotiations?") == 4
     assert question_term_count("What did they say?") == 0
+
+
+def test_words_of_other_briefs_do_not_make_a_question_covered(bundle: IndexBundle) -> None:
+    """With many briefs, the vocabulary that counts is the answering document's, not the whole corpus's."""
+    from app.bundle import Vocabulary
+
+    article = bundle.corpus_vocabulary
+    crowded = Vocabulary(article.stems | {stem("population")}, article.surface_words, article.sorted_words,
+                         article.lexicon_matrix)
+    question = "What is the population of Kabul?"
+    assert unknown_words(question, article) == ["population"]
+    assert unknown_words(question, crowded) == []

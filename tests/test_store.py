@@ -1,4 +1,5 @@
-"""index/ on disk: round trip, stale and corrupt indexes rebuilt, crashes mid-save leave the old build serving.
+"""index/ on disk: round trip, stale and corrupt indexes rebuilt, a changed corpus folder brought up to date
+incrementally, crashes mid-save leave the old build serving.
 
 Extra indexes are built on a two-document corpus with the session's real model: built once per module, and
 each test works on its own copy of the corpus and index folders, so only the rebuilds a test is about happen.
@@ -17,14 +18,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.bundle import IndexBundle
 from app.config import Settings, get_settings
 from app.corpus import read_corpus
 from app.embed import Embedder
 from app.errors import IndexCorruptError
+from app.ingest import document_version
 from app.lexical import LexicalIndex
+from app.models import Answer
 from app.normalize import terms
 from app.service import LoadedIndex, QAService, load_or_build_index, stale_reason
-from app.store import MANIFEST, load_bundle, read_manifest, save_bundle, write_bytes_atomic
+from app.store import LOCK, MANIFEST, load_bundle, read_manifest, save_bundle, write_bytes_atomic
 
 FLOOD = """River Flood Closes Valley Roads
 Heavy rain on Tuesday pushed the Arno river over its banks. Officials closed three roads near Florence.
@@ -40,6 +44,10 @@ Tea prices rose 12 percent at the weekly Colombo auction. Brokers blamed dry wea
 Exporters said buyers from Dubai paid the highest bids.
 """
 FLOOD_QUESTION = "When is the water expected to fall?"
+FERRY = """Harbour Ferry Returns
+The ferry to Brindle Island resumed sailings on Monday after a two-week strike by its crew ended.
+"""
+FERRY_QUESTION = "When did the ferry to Brindle Island resume sailings?"
 LOGGER = "newsqa.service"
 
 
@@ -74,10 +82,9 @@ def built(tiny: Settings, embedder: Embedder) -> LoadedIndex:
     return loaded
 
 
-def corpus_of(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
-    """(doc_id → sha256, doc_id → text) as the service reads them."""
-    documents = read_corpus(settings.corpus_dir)
-    return {d.doc_id: d.sha256 for d in documents}, {d.doc_id: d.text for d in documents}
+def corpus_of(settings: Settings) -> dict[str, str]:
+    """doc_id → version (content hash and metadata hash) as the service reads the corpus folder."""
+    return {d.doc_id: document_version(d) for d in read_corpus(settings.corpus_dir)}
 
 
 def build_dirs(index_dir: Path) -> list[str]:
@@ -104,7 +111,7 @@ def rebuild_reason(caplog: pytest.LogCaptureFixture) -> str:
     return " | ".join(r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING)
 
 
-def answers_from(loaded: LoadedIndex, service: QAService, questions: list[str]) -> list[object]:
+def answers_from(loaded: LoadedIndex, service: QAService, questions: list[str]) -> list[Answer]:
     other = QAService(service.settings, service.embedder, loaded, service.prompts)
     return list(other.ask_many(questions))
 
@@ -114,10 +121,10 @@ def answers_from(loaded: LoadedIndex, service: QAService, questions: list[str]) 
 
 def test_round_trip_gives_identical_tables_vectors_and_answers(service: QAService, tmp_path: Path) -> None:
     original = service.bundle
-    corpus, texts = corpus_of(service.settings)
+    corpus = corpus_of(service.settings)
     manifest = save_bundle(original, tmp_path, corpus, service.settings.hnsw_threshold)
     assert read_manifest(tmp_path) == manifest
-    loaded = load_bundle(tmp_path, manifest, texts, original.model_name)
+    loaded = load_bundle(tmp_path, manifest, original.model_name)  # self-contained: the build holds the texts
 
     assert loaded.documents == original.documents
     assert loaded.sentences == original.sentences and loaded.passages == original.passages
@@ -137,7 +144,7 @@ def test_round_trip_gives_identical_tables_vectors_and_answers(service: QAServic
 
 def test_manifest_records_what_built_the_index(built: LoadedIndex, tiny: Settings, embedder: Embedder) -> None:
     manifest = built.manifest
-    corpus, _ = corpus_of(tiny)
+    corpus = corpus_of(tiny)
     assert manifest.model_name == embedder.name
     assert manifest.dimension == embedder.dimension
     assert manifest.corpus == corpus
@@ -179,25 +186,65 @@ def test_hnsw_build_round_trips(
 # --- stale indexes ---------------------------------------------------------------------------------------------
 
 
-def test_changed_corpus_file_triggers_a_rebuild(
-    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
+def same_vectors(before: IndexBundle, after: IndexBundle, doc_id: str) -> bool:
+    """True when a document's sentence and passage rows are byte-identical in both bundles (not re-embedded)."""
+    old, new = before.doc_rows[doc_id], after.doc_rows[doc_id]
+    return (
+        before.sentence_matrix[old.sentence_start : old.sentence_end].tobytes()
+        == after.sentence_matrix[new.sentence_start : new.sentence_end].tobytes()
+        and before.passage_matrix[old.passage_start : old.passage_end].tobytes()
+        == after.passage_matrix[new.passage_start : new.passage_end].tobytes()
+    )
+
+
+def assert_updated_incrementally(
+    built: LoadedIndex, again: LoadedIndex, tiny: Settings, caplog: pytest.LogCaptureFixture, unchanged: str
+) -> None:
+    assert not again.rebuilt
+    assert "the corpus changed since the index was built" in rebuild_reason(caplog)
+    assert "building the index" not in rebuild_reason(caplog)
+    assert same_vectors(built.bundle, again.bundle, unchanged)
+    assert read_manifest(tiny.index_dir) == again.manifest
+    assert again.manifest.corpus == corpus_of(tiny)
+    assert build_dirs(tiny.index_dir) == [again.manifest.build_dir] != [built.manifest.build_dir]
+
+
+def test_changed_corpus_file_is_updated_incrementally(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, service: QAService, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tiny.corpus_dir / "market.md"
     path.write_text(MARKET.replace("12 percent", "15 percent"), encoding="utf-8")
     again = reload(tiny, embedder, caplog)
-    assert again.rebuilt
-    assert "corpus files changed" in rebuild_reason(caplog)
-    assert any("15 percent" in s.text for s in again.bundle.sentences)
-    assert build_dirs(tiny.index_dir) == [again.manifest.build_dir] != [built.manifest.build_dir]
+    assert_updated_incrementally(built, again, tiny, caplog, unchanged="flood")
+    assert not any("12 percent" in s.text for s in again.bundle.sentences)
+    [answer] = answers_from(again, service, ["How much did tea prices rise at the Colombo auction?"])
+    assert answer.answered
+    assert answer.quotes[0].doc_id == "market" and "15 percent" in answer.quotes[0].text
+    assert answer.quotes[0].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert not reload(tiny, embedder, caplog).rebuilt and rebuild_reason(caplog) == ""  # now in step
 
 
-def test_added_document_triggers_a_rebuild(
-    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
+def test_added_document_is_updated_incrementally(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, service: QAService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (tiny.corpus_dir / "extra.txt").write_text("Extra Story\nA third document appeared.\n", encoding="utf-8")
+    (tiny.corpus_dir / "extra.txt").write_text(FERRY, encoding="utf-8")
     again = reload(tiny, embedder, caplog)
-    assert again.rebuilt and "corpus files changed" in rebuild_reason(caplog)
+    assert_updated_incrementally(built, again, tiny, caplog, unchanged="flood")
+    assert same_vectors(built.bundle, again.bundle, "market")
     assert set(again.bundle.documents) == {"flood", "market", "extra"}
+    [answer] = answers_from(again, service, [FERRY_QUESTION])
+    assert answer.answered
+    assert answer.quotes[0].doc_id == "extra" and "Brindle Island" in answer.quotes[0].text
+
+
+def test_removed_document_is_updated_incrementally(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, service: QAService, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tiny.corpus_dir / "market.md").unlink()
+    again = reload(tiny, embedder, caplog)
+    assert_updated_incrementally(built, again, tiny, caplog, unchanged="flood")
+    assert set(again.bundle.documents) == {"flood"}
+    assert all(s.doc_id == "flood" for s in again.bundle.sentences)
 
 
 @pytest.mark.parametrize(
@@ -207,15 +254,19 @@ def test_added_document_triggers_a_rebuild(
         ("model_name", "some/other-model", "index was built by some/other-model"),
         ("format_version", 999, "index format changed"),
         ("hnsw_threshold", 7, "vector index threshold changed"),
-        ("corpus", {"flood": "0" * 64}, "corpus files changed"),
     ],
 )
 def test_stale_reason_names_what_differs(
     built: LoadedIndex, tiny: Settings, embedder: Embedder, field: str, value: object, reason: str
 ) -> None:
-    corpus, _ = corpus_of(tiny)
     other = built.manifest.model_copy(update={field: value})
-    assert stale_reason(other, corpus, tiny) == reason
+    assert stale_reason(other, tiny) == reason
+
+
+def test_a_different_corpus_is_not_a_stale_reason(built: LoadedIndex, tiny: Settings) -> None:
+    # the corpus is reconciled incrementally by load_or_build_index, never by a full rebuild
+    other = built.manifest.model_copy(update={"corpus": {"flood": "0" * 64}})
+    assert stale_reason(other, tiny) == ""
 
 
 def test_manifest_from_an_older_chunker_triggers_a_rebuild(
@@ -248,9 +299,8 @@ def test_new_chunker_version_in_code_triggers_a_rebuild(
 
 
 def test_stale_reason_is_empty_for_a_matching_manifest(built: LoadedIndex, tiny: Settings, embedder: Embedder) -> None:
-    corpus, _ = corpus_of(tiny)
-    assert stale_reason(built.manifest, corpus, tiny) == ""
-    assert stale_reason(None, corpus, tiny) == "no index yet"
+    assert stale_reason(built.manifest, tiny) == ""
+    assert stale_reason(None, tiny) == "no index yet"
 
 
 # --- corrupt indexes -------------------------------------------------------------------------------------------
@@ -282,9 +332,8 @@ def test_damaged_build_is_detected_on_load(
     built: LoadedIndex, tiny: Settings, embedder: Embedder, name: str, damage: Callable[[Path], object], error: str
 ) -> None:
     damage(build_file(tiny, name))
-    _, texts = corpus_of(tiny)
     with pytest.raises(IndexCorruptError, match=error):
-        load_bundle(tiny.index_dir, built.manifest, texts, embedder.name)
+        load_bundle(tiny.index_dir, built.manifest, embedder.name)
 
 
 def test_service_rebuilds_a_corrupt_index_and_says_why(
@@ -306,18 +355,33 @@ def test_unparseable_file_with_a_matching_hash_is_still_corrupt(
     path = build_file(tiny, "sentences.faiss")
     path.write_bytes(b"not a faiss index")
     manifest = built.manifest.model_copy(update={"files": {**built.manifest.files, "sentences.faiss": sha256_of(path)}})
-    _, texts = corpus_of(tiny)
     with pytest.raises(IndexCorruptError, match="cannot be loaded"):
-        load_bundle(tiny.index_dir, manifest, texts, embedder.name)
+        load_bundle(tiny.index_dir, manifest, embedder.name)
 
 
-def test_document_text_that_differs_from_the_build_is_refused(
-    built: LoadedIndex, tiny: Settings, embedder: Embedder
+def test_bit_flipped_document_text_inside_the_table_is_caught(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _, texts = corpus_of(tiny)
-    texts["flood"] = texts["flood"].replace("Tuesday", "Monday")
-    with pytest.raises(IndexCorruptError, match="flood changed"):
-        load_bundle(tiny.index_dir, built.manifest, texts, embedder.name)
+    # The build holds its own copy of each text. Flip one bit of it ("Tuesday" → "Tuesdax") and make the
+    # manifest vouch for the damaged file (as a flip before hashing, or a hand-edited manifest, would): the
+    # per-document sha256 recorded beside the text must still catch it, and the service rebuilds.
+    path = build_file(tiny, "table.json")
+    data = bytearray(path.read_bytes())
+    at = data.index(b"Tuesday") + len("Tuesda")
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert b"Tuesdax" in path.read_bytes()
+    manifest = built.manifest.model_copy(update={"files": {**built.manifest.files, "table.json": sha256_of(path)}})
+    write_bytes_atomic(tiny.index_dir / MANIFEST, manifest.model_dump_json(indent=2).encode("utf-8"))
+    with pytest.raises(IndexCorruptError, match="document flood in the index does not match its hash"):
+        load_bundle(tiny.index_dir, manifest, embedder.name)
+
+    again = reload(tiny, embedder, caplog)
+    assert again.rebuilt
+    assert "does not match its hash" in rebuild_reason(caplog)
+    assert "Tuesday" in again.bundle.documents["flood"].document.text
+    assert not any("Tuesdax" in s.text for s in again.bundle.sentences)
+    assert not reload(tiny, embedder, caplog).rebuilt  # the rebuilt index verifies
 
 
 @pytest.mark.parametrize("content", [b"", b"{not json", b"\xff\xfe\x00garbage", b'{"format_version": 1}', b"[]"])
@@ -341,10 +405,9 @@ def test_garbage_manifest_means_rebuild(
 
 
 def test_manifest_pointing_outside_the_index_is_refused(built: LoadedIndex, tiny: Settings, embedder: Embedder) -> None:
-    _, texts = corpus_of(tiny)
     elsewhere = built.manifest.model_copy(update={"build_dir": "../corpus"})
     with pytest.raises(IndexCorruptError, match="missing"):
-        load_bundle(tiny.index_dir, elsewhere, texts, embedder.name)
+        load_bundle(tiny.index_dir, elsewhere, embedder.name)
 
 
 # --- crashes while saving ----------------------------------------------------------------------------------------
@@ -428,7 +491,8 @@ def test_leftovers_of_a_hard_crash_are_cleaned_by_the_next_save(
 
     assert_previous_build_serves(built, tiny, embedder, caplog, (index_dir / MANIFEST).read_bytes())
     rebuilt = load_or_build_index(tiny, lambda: embedder, force=True)
-    assert sorted(p.name for p in index_dir.iterdir()) == sorted([MANIFEST, rebuilt.manifest.build_dir, "README.md"])
+    expected = [MANIFEST, LOCK, rebuilt.manifest.build_dir, "README.md"]  # the writers' lock file stays, empty
+    assert sorted(p.name for p in index_dir.iterdir()) == sorted(expected)
 
 
 # --- atomic writes -----------------------------------------------------------------------------------------------
