@@ -13,7 +13,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     NEWSQA_PORT=8000 \
     NEWSQA_CORPUS_DIR=/srv/newsqa/corpus \
     NEWSQA_INDEX_DIR=/srv/newsqa/index \
-    NEWSQA_PROMPTS_DIR=/srv/newsqa/prompts
+    NEWSQA_PROMPTS_DIR=/srv/newsqa/prompts \
+    NEWSQA_DRAIN_SECONDS=2 \
+    NEWSQA_GRACEFUL_TIMEOUT_SECONDS=7
+# drain + graceful timeout stay under `docker stop`'s default 10 s before SIGKILL
 
 WORKDIR /srv/newsqa
 
@@ -41,4 +44,5 @@ RUN newsqa index
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
     CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"
+STOPSIGNAL SIGTERM
 CMD ["sh", "-c", "exec newsqa serve --host \"$NEWSQA_HOST\" --port \"$NEWSQA_PORT\""]

@@ -8,7 +8,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser run index test lint typecheck pytest eval bench clean
+.PHONY: install browser run index test lint typecheck pytest audit lock eval bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,7 +42,14 @@ typecheck: $(STAMP)
 pytest: $(STAMP) browser
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# known vulnerabilities in the exact versions installed (see SECURITY.md for what this can and cannot tell)
+audit: $(STAMP)
+	$(BIN)/pip-audit --requirement requirements.lock --no-deps --disable-pip --progress-spinner off
+
+lock: $(STAMP)
+	$(BIN)/pip freeze --exclude-editable | grep -v '^newsqa' > requirements.lock
+
+test: lint typecheck pytest audit
 
 eval: $(STAMP)
 	$(BIN)/newsqa eval tests/data/gold.jsonl
@@ -50,6 +57,10 @@ eval: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ask.py
 	$(BIN)/python benchmarks/bench_slack.py
+	$(BIN)/python benchmarks/bench_scale.py
+
+load: $(STAMP)
+	$(BIN)/python benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) index/build-* index/.staging-* index/manifest.json index/.write.lock test-artifacts

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -13,14 +14,23 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from app import __version__
 from app.api_documents import router as documents_router
 from app.config import Settings, get_settings
-from app.errors import NewsQAError
-from app.models import Answer
+from app.errors import InvalidQuestionError, NewsQAError
+from app.guards import (
+    BodyLimitMiddleware,
+    BodyLimits,
+    ConcurrencyLimitMiddleware,
+    RateLimitMiddleware,
+    RequestIdMiddleware,
+)
+from app.models import Answer, DocumentFilter
+from app.observability import Counters, QuestionLogger, answer_fields, install_metrics
 from app.runtime import Runtime, ServiceDep
 from app.schemas import (
     AskRequest,
@@ -53,19 +63,38 @@ def _answer_json(answer: Answer) -> Response:
     return Response(AskResponse.from_answer(answer).model_dump_json(), media_type="application/json")
 
 
-@router.post("/ask", response_model=AskResponse, responses=_errors(422, 503))
-def ask_post(body: AskRequest, service: ServiceDep) -> Response:
+def _ask(request: Request, service: QAService, question: str, top_k: int, where: DocumentFilter) -> Response:
+    """Answer, count the outcome and log it (a keyed hash of the question unless raw logging is on)."""
+    started = time.perf_counter()
+    try:
+        answer = service.ask(question, top_k, where)
+    except InvalidQuestionError:
+        log.info("question refused", extra=request.app.state.questions.fields(question))
+        raise
+    request.app.state.counters.answer(answer)
+    elapsed = time.perf_counter() - started
+    fields = {**request.app.state.questions.fields(answer.question), **answer_fields(answer, elapsed)}
+    log.info("answered" if answer.answered else "abstained", extra=fields)
+    return _answer_json(answer)
+
+
+ASK_ERRORS = _errors(413, 422, 429, 503)
+
+
+@router.post("/ask", response_model=AskResponse, responses=ASK_ERRORS)
+def ask_post(request: Request, body: AskRequest, service: ServiceDep) -> Response:
     """Answer a question with verbatim quotes from the corpus, or abstain.
 
     Every quote and passage gives `doc_id`, `start` and `end`, with `text == document.text[start:end]`.
     When the corpus does not answer the question, `answered` is false, `quotes` is empty, `message` says
     so, and `passages` still lists the closest passages.
     """
-    return _answer_json(service.ask(body.question, body.top_k, body.document_filter()))
+    return _ask(request, service, body.question, body.top_k, body.document_filter())
 
 
-@router.get("/ask", response_model=AskResponse, responses=_errors(422, 503))
+@router.get("/ask", response_model=AskResponse, responses=ASK_ERRORS)
 def ask_get(
+    request: Request,
     service: ServiceDep,
     q: Annotated[str, Query(description="The question, 1–500 characters after NFKC normalization.")],
     top_k: Annotated[int, Query(ge=1, le=10, description="How many supporting passages to return.")] = 3,
@@ -76,7 +105,7 @@ def ask_get(
 ) -> Response:
     """Same as `POST /ask`, with the question in the query string (`/ask?q=...&top_k=3&source=...`)."""
     where = document_filter(doc_id, source, published_from, published_to)
-    return _answer_json(service.ask(q, top_k, where))
+    return _ask(request, service, q, top_k, where)
 
 
 @router.get("/healthz")
@@ -89,6 +118,9 @@ async def healthz() -> HealthResponse:
 async def readyz(request: Request, response: Response) -> ReadyResponse:
     """Readiness: 200 with the index's counts once it is loaded; 503 with the reason until then."""
     runtime: Runtime = request.app.state.runtime
+    if runtime.draining:
+        response.status_code = 503
+        return ReadyResponse(status="draining", reason="shutting down: finishing requests in flight")
     if runtime.service is None:
         response.status_code = 503
         return ReadyResponse(status="not_ready", reason=runtime.reason)
@@ -201,9 +233,11 @@ def create_app(
         description="Retrieval-only question answering over news articles: answers are verbatim quotes "
         "with character offsets into the stored text, or an explicit abstention.",
         lifespan=lifespan,
-        responses=_errors(500),
+        responses=_errors(413, 429, 500, 503),  # any route: body cap, rate limit, a bug, overload
     )
     app.state.runtime = runtime
+    app.state.counters = Counters()
+    app.state.questions = QuestionLogger.from_settings(settings)
     app.state.settings = settings
     app.state.chat = ChatGateway.from_settings(settings)
     log.info("chat: %s", app.state.chat.describe() if app.state.chat else "off (no Slack secret, no Mattermost token)")
@@ -216,4 +250,20 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)
+    install_metrics(app, app.state.counters)
+    # middleware: the last added is the outermost (request id, concurrency, rate limit, CORS, body cap)
+    uploads = settings.max_upload_bytes + 65536  # room for the multipart envelope and metadata fields
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits(settings.max_body_bytes, uploads))
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-Request-ID"],
+        )
+    if settings.rate_limit != "off":
+        app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit, on_limited=app.state.counters.limited)
+    counters: Counters = app.state.counters
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.limit_concurrency, on_shed=counters.shed_one)
+    app.add_middleware(RequestIdMiddleware)
     return app

@@ -16,7 +16,7 @@ from urllib.parse import quote as url_quote
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
 from app.chunk import split_sentences
-from app.models import Answer
+from app.models import Answer, CitedPassage, Quote
 from app.prompts import Prompts
 
 Platform = Literal["slack", "mattermost"]
@@ -169,19 +169,9 @@ def fit_quote(text: str, limit: int, dialect: Dialect, more: str) -> str:
     return f"{shown}\n{more}"
 
 
-@dataclass(frozen=True)
-class _Cited:
-    doc_id: str
-    title: str
-    section: str
-    start: int
-    end: int
-    text: str
-
-
-def _cited(answer: Answer) -> list[_Cited]:
-    items = answer.quotes if answer.answered else answer.passages
-    return [_Cited(i.doc_id, i.title, i.section, i.start, i.end, i.text) for i in items]
+def _cited(answer: Answer) -> list[Quote | CitedPassage]:
+    """What the message shows: the quotes of an answer, or the closest passages of an abstention."""
+    return list(answer.quotes) if answer.answered else list(answer.passages)
 
 
 def compose_chat_message(

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from app.config import Settings, get_settings
+from app.corpus import read_json_object
 from app.embed import Embedder
 from app.errors import InvalidDocumentError, InvalidQuestionError, NewsQAError
 from app.evaluate import RANK_DEPTH, GoldRow, evaluate, parse_gold
@@ -327,12 +328,9 @@ def sidecar_metadata(path: Path) -> BriefMetadata:
     """Metadata from `<file>.meta.json` or `<stem>.meta.json` beside the file, when there is one."""
     for sidecar in (path.with_name(path.name + ".meta.json"), path.with_name(path.stem + ".meta.json")):
         if sidecar.is_file():
-            try:
-                values = json.loads(sidecar.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise InvalidDocumentError(f"{sidecar}: not a JSON object ({exc})") from None
-            if not isinstance(values, dict):
-                raise InvalidDocumentError(f"{sidecar}: not a JSON object")
+            values = read_json_object(sidecar)
+            if values is None:
+                raise InvalidDocumentError(f"{sidecar}: not a readable JSON object")
             return metadata(values, str(sidecar))
     return BriefMetadata.model_validate({})
 
@@ -440,16 +438,13 @@ def serve(
       newsqa serve
       newsqa serve --host 0.0.0.0 --port 8080
     """
-    import uvicorn
-
-    from app.api import create_app  # imported here: only `serve` needs FastAPI
+    from app.server import run_server  # imported here: only `serve` needs FastAPI and uvicorn
 
     state = _state(ctx)
     with core_errors():
         given = {"host": host, "port": port}
         settings = state.settings(**{k: v for k, v in given.items() if v is not None})
-        application = create_app(settings)
-        uvicorn.run(application, host=settings.host, port=settings.port, workers=1, log_level=settings.log_level)
+        run_server(settings)
 
 
 @app.command("eval", short_help="Score the service on a gold set.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -65,9 +65,41 @@ class Settings(BaseSettings):
     reload_seconds: float = Field(
         2.0, ge=0, description="How often the server checks whether another process updated the index (0: never)."
     )
+    rate_limit: str = Field(
+        "20/second", description="Requests per client (API key, else IP): `N/second|minute`, or `off`."
+    )
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body except uploads (413 above).")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (JSON list); none by default."
+    )
+    log_format: Literal["json", "text"] = Field("json", description="`newsqa serve` logs: JSON lines or plain text.")
+    log_questions: bool = Field(False, description="Log questions verbatim (default: a keyed hash and the length).")
+    log_key: SecretStr | None = Field(
+        None, description="Key of the question hashes in logs; default: random per process (hashes not comparable)."
+    )
+    limit_concurrency: int = Field(
+        64, ge=1, description="Requests in flight above which uvicorn answers 503 at once instead of queueing."
+    )
+    drain_seconds: float = Field(
+        2.0, ge=0, description="After SIGTERM, seconds /readyz says 503 while requests are still served."
+    )
+    graceful_timeout_seconds: int = Field(15, ge=0, description="Seconds in-flight requests get to finish on SIGTERM.")
     encoder_threads: int = Field(
         2, ge=1, le=64, description="ONNX Runtime intra-op threads; above 1, encoder calls take turns (see README)."
     )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if value.strip().lower() in ("off", "0", "none", ""):
+            return "off"
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate like 20/second: {exc}") from None
+        return value
 
     @property
     def base_url(self) -> str:

@@ -37,13 +37,19 @@ def read_meta(path: Path) -> DocumentMeta:
     sidecar = path.with_name(path.stem + META_SUFFIX)
     if not sidecar.is_file():
         return DocumentMeta()
-    try:
-        values = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CorpusError(f"cannot read {sidecar.name}: {exc}") from exc
-    if not isinstance(values, dict):
+    values = read_json_object(sidecar)
+    if values is None:
         raise CorpusError(f"{sidecar.name} must hold a JSON object")
     return DocumentMeta(**{k: str(v) for k, v in values.items() if k in _META_FIELDS and v is not None})
+
+
+def read_json_object(path: Path) -> dict[str, object] | None:
+    """A sidecar's JSON object, or None when the file is unreadable or holds something else."""
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return values if isinstance(values, dict) else None
 
 
 def read_document(path: Path) -> Document:

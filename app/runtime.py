@@ -17,6 +17,7 @@ class Runtime:
 
     service: QAService | None = None
     reason: str = "the model and index are still loading"
+    draining: bool = False  # SIGTERM received: finish what is in flight, take nothing new
 
 
 def runtime_of(request: Request) -> Runtime:

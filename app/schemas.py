@@ -16,7 +16,12 @@ class AskRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    question: StrictStr = Field(..., description="The question, 1–500 characters after NFKC normalization.")
+    question: StrictStr = Field(
+        ...,
+        description="The question, 1–500 characters after NFKC normalization; no control characters.",
+        # documented for clients (and the fuzzer); enforced by the service, which says precisely what is wrong
+        json_schema_extra={"minLength": 1},
+    )
     top_k: StrictInt = Field(3, ge=1, le=10, description="How many supporting passages to return.")
     doc_ids: list[str] | None = Field(
         None, max_length=100, description="Ask only these briefs (by doc_id); unknown ids simply match nothing."

@@ -121,7 +121,7 @@ def load_or_build_index(
     a full build (or when the build has no fp32 ONNX graph), so a process serving a prebuilt index never
     imports torch.
     """
-    with write_lock(settings.index_dir):
+    with write_lock(settings.index_dir, required=False):
         documents = read_corpus(settings.corpus_dir)
         manifest = read_manifest(settings.index_dir)
         reason = "rebuild requested" if force else stale_reason(manifest, settings)

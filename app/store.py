@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from app.bundle import IndexBundle
 from app.chunk import CHUNKER_VERSION
-from app.errors import IndexCorruptError
+from app.errors import IndexCorruptError, IndexWriteError
 from app.index import VectorIndex
 from app.ingest import make_document
 from app.lexical import LexicalIndex
@@ -179,10 +179,23 @@ def copy_encoders(index_dir: Path, manifest: IndexManifest) -> EncoderWriter:
 
 
 @contextlib.contextmanager
-def write_lock(index_dir: Path) -> Iterator[None]:
-    """One writer at a time across processes (the server and `newsqa add` may both update the index)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with (index_dir / LOCK).open("a") as handle:
+def write_lock(index_dir: Path, required: bool = True) -> Iterator[None]:
+    """One writer at a time across processes (the server and `newsqa add` may both update the index).
+
+    When the lock file cannot be opened (a read-only index folder), a writer gets IndexWriteError; a reader
+    (`required=False`: loading a prebuilt index) goes on without it, since it will not write.
+    """
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = (index_dir / LOCK).open("a")
+    except OSError as exc:
+        if required:
+            reason = exc.strerror or str(exc)
+            raise IndexWriteError(f"the index folder cannot be written ({reason}); nothing changed") from exc
+        log.warning("index folder %s is not writable (%s): loading it without the writers' lock", index_dir, exc)
+        yield
+        return
+    with handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield

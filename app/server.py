@@ -1,0 +1,56 @@
+"""`newsqa serve`: the API under one uvicorn worker, with JSON logs, load shedding and a graceful drain."""
+
+from __future__ import annotations
+
+import threading
+from types import FrameType
+
+import uvicorn
+
+from app.api import create_app
+from app.config import Settings
+from app.observability import configure_logging
+from app.runtime import Runtime
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, except that /readyz turns 503 the moment SIGTERM (or SIGINT) arrives.
+
+    After NEWSQA_DRAIN_SECONDS uvicorn stops accepting connections, lets in-flight requests finish (up to
+    NEWSQA_GRACEFUL_TIMEOUT_SECONDS) and runs the lifespan shutdown.
+    """
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+        self.drain_seconds = drain_seconds
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """First signal: readiness 503 and keep serving for `drain_seconds` (load balancers notice and stop
+        sending), then uvicorn's graceful shutdown. A second signal shuts down at once."""
+        if self.runtime.draining or not self.drain_seconds:
+            self.runtime.draining = True
+            super().handle_exit(sig, frame)
+            return
+        self.runtime.draining = True
+        timer = threading.Timer(self.drain_seconds, super().handle_exit, (sig, frame))
+        timer.daemon = True
+        timer.start()
+
+
+def run_server(settings: Settings) -> None:
+    configure_logging(settings)
+    application = create_app(settings)
+    config = uvicorn.Config(
+        application,
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        log_level=settings.log_level,
+        log_config=None,  # keep the JSON handler configure_logging installed
+        access_log=False,  # app.guards writes the access line, without query strings
+        # app.guards sheds above NEWSQA_LIMIT_CONCURRENCY with a JSON 503; uvicorn's cap is only a backstop
+        limit_concurrency=settings.limit_concurrency * 2 + 16,
+        timeout_graceful_shutdown=settings.graceful_timeout_seconds,
+    )
+    DrainingServer(config, application.state.runtime, settings.drain_seconds).run()

@@ -1,0 +1,214 @@
+"""Load benchmark: a real uvicorn on 127.0.0.1 under closed-loop and open-loop (fixed arrival rate) load.
+
+Usage: .venv/bin/python benchmarks/load.py [--soak-seconds 300] [--step-seconds 20] [--json]
+
+One `python -m app serve` (one worker, the prebuilt index of the default article, rate limit off so the limit
+under test is capacity, not policy). The load generator is an asyncio httpx client in this process:
+  1. single-request latency: 200 sequential POST /ask (the reference p50);
+  2. closed loop at concurrency 1, 8 and 32 (each client sends its next request when the last returns):
+     throughput and latency percentiles; the concurrency-8 throughput is taken as the capacity;
+  3. open loop at 50%, 100% and 150% of capacity: requests are *sent on a fixed schedule* whether or not
+     earlier ones returned, and latency is measured from the scheduled send time, so queueing shows in the
+     tail (no coordinated omission). Past capacity the server should shed load (503 from uvicorn's
+     --limit-concurrency, 429) quickly rather than queue until timeouts;
+  4. soak: open loop at 50% of capacity for --soak-seconds; resident memory (VmRSS) at start and end.
+Targets: no errors below capacity; p99 at 50% of capacity ≤ 3× the single-request p50; RSS flat over the soak.
+A measurement, not a test: a missed target is reported, never a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_ask  # noqa: E402
+from bench_ask import ARTICLE, QUESTIONS  # noqa: E402
+
+from app.config import get_settings  # noqa: E402
+from app.embed import Embedder  # noqa: E402
+from app.service import QAService  # noqa: E402
+
+TIMEOUT_S = 10.0
+
+
+@dataclass
+class Run:
+    name: str
+    offered: str
+    seconds: float
+    sent: int = 0
+    ok: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def row(self) -> dict[str, object]:
+        lat = np.asarray(self.latencies_ms or [float("nan")])
+        errors = {k: v for k, v in self.statuses.items() if k != "200"}
+        return {
+            "run": self.name,
+            "offered": self.offered,
+            "throughput_rps": round(self.ok / self.seconds, 1),
+            "p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "p95_ms": round(float(np.percentile(lat, 95)), 2),
+            "p99_ms": round(float(np.percentile(lat, 99)), 2),
+            "sent": self.sent,
+            "errors": sum(errors.values()),
+            "error_kinds": dict(errors),
+        }
+
+
+async def one(client: httpx.AsyncClient, url: str, n: int, run: Run, scheduled: float) -> None:
+    run.sent += 1
+    try:
+        response = await client.post(f"{url}/ask", json={"question": QUESTIONS[n % len(QUESTIONS)]})
+        status = str(response.status_code)
+    except httpx.TimeoutException:
+        status = "timeout"
+    except httpx.TransportError as exc:
+        status = type(exc).__name__
+    run.statuses[status] += 1
+    if status == "200":
+        run.ok += 1
+        run.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
+
+
+def client(connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(timeout=TIMEOUT_S, limits=limits, trust_env=False)
+
+
+async def closed_loop(url: str, concurrency: int, seconds: float) -> Run:
+    run = Run(f"closed loop, {concurrency} client{'s' if concurrency > 1 else ''}", f"c={concurrency}", seconds)
+    deadline = time.perf_counter() + seconds
+    async with client(concurrency) as http:
+
+        async def worker(offset: int) -> None:
+            n = offset
+            while time.perf_counter() < deadline:
+                await one(http, url, n, run, time.perf_counter())
+                n += concurrency
+
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return run
+
+
+async def open_loop(url: str, rate: float, seconds: float, name: str) -> Run:
+    """Requests sent at fixed times (every 1/rate s) regardless of completion; latency from the scheduled time."""
+    run = Run(name, f"{rate:.0f} req/s", seconds)
+    interval = 1.0 / rate
+    async with client(512) as http:
+        start = time.perf_counter()
+        tasks = []
+        for n in range(int(rate * seconds)):
+            scheduled = start + n * interval
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(http, url, n, run, scheduled)))
+        await asyncio.gather(*tasks)
+    return run
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def measure(url: str, pid: int, step: float, soak: float) -> dict[str, object]:
+    single = Run("single requests, sequential", "1 at a time", 1.0)
+    async with client(1) as http:
+        for n in range(220):
+            began = time.perf_counter()
+            await one(http, url, n, single, began)
+    single.latencies_ms = single.latencies_ms[20:]  # the first 20 warm up
+    single_p50 = statistics.median(single.latencies_ms)
+    runs = [await closed_loop(url, c, step / 2) for c in (1, 8, 32)]
+    capacity = runs[1].ok / runs[1].seconds
+    for share in (0.5, 1.0, 1.5):
+        runs.append(await open_loop(url, capacity * share, step, f"open loop, {share:.0%} of capacity"))
+    rss_start = rss_mb(pid)
+    soak_run = await open_loop(url, capacity * 0.5, soak, f"soak, 50% of capacity, {soak:.0f} s")
+    rss_end = rss_mb(pid)
+    runs.append(soak_run)
+    half = next(r for r in runs if r.name == "open loop, 50% of capacity")
+    p99_half = float(np.percentile(half.latencies_ms, 99))
+    below = [r for r in runs if r.name.startswith(("open loop, 50%", "open loop, 100%", "soak", "closed"))]
+    return {
+        "single_p50_ms": round(single_p50, 2),
+        "capacity_rps": round(capacity, 1),
+        "runs": [r.row() for r in runs],
+        "p99_at_half_over_single_p50": round(p99_half / single_p50, 2),
+        "errors_at_or_below_capacity": sum(int(r.row()["errors"]) for r in below),  # type: ignore[call-overload]
+        "rss_mb": {"soak_start": round(rss_start), "soak_end": round(rss_end)},
+    }
+
+
+def render(report: dict[str, object]) -> str:
+    lines = [
+        "| run | offered | throughput req/s | p50 ms | p95 ms | p99 ms | sent | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["runs"]:  # type: ignore[attr-defined]
+        kinds = ", ".join(f"{k}: {v}" for k, v in r["error_kinds"].items())
+        lines.append(
+            f"| {r['run']} | {r['offered']} | {r['throughput_rps']} | {r['p50_ms']} | {r['p95_ms']} | "
+            f"{r['p99_ms']} | {r['sent']} | {r['errors']}{f' ({kinds})' if kinds else ''} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--step-seconds", type=float, default=20.0, help="seconds per open-loop step (20)")
+    parser.add_argument("--soak-seconds", type=float, default=300.0, help="soak length (300)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with tempfile.TemporaryDirectory(prefix="newsqa-load-") as tmp:
+        scratch = Path(tmp)
+        corpus_dir, index_dir, log = scratch / "corpus", scratch / "index", scratch / "server.log"
+        corpus_dir.mkdir()
+        shutil.copy2(ARTICLE, corpus_dir / ARTICLE.name)
+        QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=index_dir), embedder=Embedder.load())
+        env = {"NEWSQA_RATE_LIMIT": "off", "NEWSQA_RELOAD_SECONDS": "0", "NEWSQA_LOG_LEVEL": "warning"}
+        with bench_ask.running_server(corpus_dir, index_dir, log, env) as (process, url):
+            bench_ask.wait_ready(process, url, log)
+            report = asyncio.run(measure(url, process.pid, args.step_seconds, args.soak_seconds))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(
+        f"one uvicorn worker, {os.cpu_count()} CPUs shared with the load generator; single-request p50 "
+        f"{report['single_p50_ms']} ms; capacity (closed loop, 8 clients) {report['capacity_rps']} req/s\n"
+    )
+    print(render(report))
+    rss = report["rss_mb"]
+    print(
+        f"\np99 at 50% of capacity = {report['p99_at_half_over_single_p50']}× the single-request p50 (target ≤ 3×); "
+        f"errors at or below capacity: {report['errors_at_or_below_capacity']} (target 0); "
+        f"RSS over the soak: {rss['soak_start']} → {rss['soak_end']} MB"  # type: ignore[index]
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
