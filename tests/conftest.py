@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from app.bundle import IndexBundle
 from app.config import PROJECT_ROOT, Settings, get_settings
 from app.embed import Embedder
 from app.service import QAService
@@ -74,3 +75,29 @@ def running_uvicorn(app: FastAPI) -> Iterator[str]:
         thread.join(timeout=30)
         sock.close()
     assert not thread.is_alive(), "uvicorn did not shut down"
+
+
+def indexed_article(root: Path, embedder: Embedder) -> Path:
+    """`root/corpus` holding the default article and `root/index` built for it (for module-scoped fixtures)."""
+    (root / "corpus").mkdir()
+    shutil.copy(ARTICLE, root / "corpus" / ARTICLE.name)
+    QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=embedder)
+    return root
+
+
+def copy_folders(source: Path, target: Path) -> Path:
+    """A test's own copy of a corpus and index pair (so it may change or damage them)."""
+    for folder in ("corpus", "index"):
+        shutil.copytree(source / folder, target / folder)
+    return target
+
+
+def same_vectors(before: IndexBundle, after: IndexBundle, doc_id: str) -> bool:
+    """True when a document's sentence and passage rows are byte-identical in both bundles (not re-embedded)."""
+    old, new = before.doc_rows[doc_id], after.doc_rows[doc_id]
+    return (
+        before.sentence_matrix[old.sentence_start : old.sentence_end].tobytes()
+        == after.sentence_matrix[new.sentence_start : new.sentence_end].tobytes()
+        and before.passage_matrix[old.passage_start : old.passage_end].tobytes()
+        == after.passage_matrix[new.passage_start : new.passage_end].tobytes()
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from app.api import create_app
 from app.config import Settings, get_settings
 from app.embed import Embedder
 from app.service import QAService
-from tests.conftest import ARTICLE, DOC_ID
+from tests.conftest import DOC_ID, copy_folders, indexed_article
 from tests.test_api import assert_error
 
 KEY = "test-admin-key"
@@ -36,16 +35,11 @@ HTML_PAGE = """<html><head><title>Storm hits coast | Daily Planet</title>
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     """The default article, indexed once; each test gets its own copy of the folders."""
-    root = tmp_path_factory.mktemp("docs-api")
-    (root / "corpus").mkdir()
-    shutil.copy(ARTICLE, root / "corpus" / ARTICLE.name)
-    QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=embedder)
-    return root
+    return indexed_article(tmp_path_factory.mktemp("docs-api"), embedder)
 
 
 def copy_of(pristine: Path, tmp_path: Path, **overrides: Any) -> Settings:
-    for folder in ("corpus", "index"):
-        shutil.copytree(pristine / folder, tmp_path / folder)
+    copy_folders(pristine, tmp_path)
     return get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", reload_seconds=0, **overrides)
 
 

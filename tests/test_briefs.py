@@ -32,7 +32,7 @@ from app.service import DocumentChange, QAService, load_or_build_index
 from app.sources import BriefMetadata, IncomingBrief, decode, format_of, make_brief
 from app.store import LOCK, MANIFEST, read_manifest, verify_files
 from tests.briefs_generator import generate_briefs
-from tests.conftest import ARTICLE, DOC_ID
+from tests.conftest import ARTICLE, DOC_ID, same_vectors
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -208,17 +208,6 @@ def spy_on_updates(service: QAService) -> CountingEncoder:
     spy = CountingEncoder(service.embedder)
     service._document_encoder = spy
     return spy
-
-
-def same_vectors(before: IndexBundle, after: IndexBundle, doc_id: str) -> bool:
-    """True when a document's sentence and passage rows are byte-identical in both bundles (not re-embedded)."""
-    old, new = before.doc_rows[doc_id], after.doc_rows[doc_id]
-    return (
-        before.sentence_matrix[old.sentence_start : old.sentence_end].tobytes()
-        == after.sentence_matrix[new.sentence_start : new.sentence_end].tobytes()
-        and before.passage_matrix[old.passage_start : old.passage_end].tobytes()
-        == after.passage_matrix[new.passage_start : new.passage_end].tobytes()
-    )
 
 
 def embedded_for(bundle: IndexBundle, doc_id: str) -> set[str]:

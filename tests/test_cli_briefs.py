@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from app.cli import CliState, app
-from app.config import get_settings
 from app.embed import Embedder
 from app.schemas import AskResponse
-from app.service import QAService
-from tests.conftest import ARTICLE, DOC_ID
+from tests.conftest import DOC_ID, copy_folders, indexed_article
 
 STORM_MD = """---
 source: Coast Weekly
@@ -33,18 +30,12 @@ STORM_HTML = """<html><head><title>Gale warning | Daily Planet</title>
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
-    root = tmp_path_factory.mktemp("cli-briefs")
-    (root / "corpus").mkdir()
-    shutil.copy(ARTICLE, root / "corpus" / ARTICLE.name)
-    QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=embedder)
-    return root
+    return indexed_article(tmp_path_factory.mktemp("cli-briefs"), embedder)
 
 
 @pytest.fixture
 def root(pristine: Path, tmp_path: Path) -> Path:
-    for folder in ("corpus", "index"):
-        shutil.copytree(pristine / folder, tmp_path / folder)
-    return tmp_path
+    return copy_folders(pristine, tmp_path)
 
 
 def run(root: Path, embedder: Embedder, *args: str) -> Result:

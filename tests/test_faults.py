@@ -30,7 +30,7 @@ from app.service import QAService
 from app.sources import BriefMetadata, IncomingBrief, make_brief
 from app.store import read_manifest, verify_files
 from tests.briefs_generator import generate_briefs
-from tests.conftest import ARTICLE, DOC_ID, running_uvicorn
+from tests.conftest import DOC_ID, copy_folders, indexed_article, running_uvicorn
 
 KEY = "fault-admin-key"
 ADMIN = {"X-API-Key": KEY}
@@ -42,18 +42,12 @@ def settings_in(root: Path, **overrides: object) -> Settings:
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
-    root = tmp_path_factory.mktemp("faults")
-    (root / "corpus").mkdir()
-    shutil.copy(ARTICLE, root / "corpus" / ARTICLE.name)
-    QAService.load(settings_in(root), embedder=embedder)
-    return root
+    return indexed_article(tmp_path_factory.mktemp("faults"), embedder)
 
 
 @pytest.fixture
 def root(pristine: Path, tmp_path: Path) -> Path:
-    for folder in ("corpus", "index"):
-        shutil.copytree(pristine / folder, tmp_path / folder)
-    return tmp_path
+    return copy_folders(pristine, tmp_path)
 
 
 def newsqa(root: Path, *args: str) -> subprocess.Popen[bytes]:

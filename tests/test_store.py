@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.bundle import IndexBundle
 from app.config import Settings, get_settings
 from app.corpus import read_corpus
 from app.embed import Embedder
@@ -29,6 +28,7 @@ from app.models import Answer
 from app.normalize import terms
 from app.service import LoadedIndex, QAService, load_or_build_index, stale_reason
 from app.store import LOCK, MANIFEST, load_bundle, read_manifest, save_bundle, write_bytes_atomic
+from tests.conftest import same_vectors
 
 FLOOD = """River Flood Closes Valley Roads
 Heavy rain on Tuesday pushed the Arno river over its banks. Officials closed three roads near Florence.
@@ -184,17 +184,6 @@ def test_hnsw_build_round_trips(
 
 
 # --- stale indexes ---------------------------------------------------------------------------------------------
-
-
-def same_vectors(before: IndexBundle, after: IndexBundle, doc_id: str) -> bool:
-    """True when a document's sentence and passage rows are byte-identical in both bundles (not re-embedded)."""
-    old, new = before.doc_rows[doc_id], after.doc_rows[doc_id]
-    return (
-        before.sentence_matrix[old.sentence_start : old.sentence_end].tobytes()
-        == after.sentence_matrix[new.sentence_start : new.sentence_end].tobytes()
-        and before.passage_matrix[old.passage_start : old.passage_end].tobytes()
-        == after.passage_matrix[new.passage_start : new.passage_end].tobytes()
-    )
 
 
 def assert_updated_incrementally(
