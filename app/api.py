@@ -39,6 +39,7 @@ from app.schemas import (
     HealthResponse,
     ReadyResponse,
     document_filter,
+    error_responses,
 )
 from app.service import QAService
 from app.slack import ChatGateway
@@ -49,10 +50,6 @@ from app.web import web_templates
 log = logging.getLogger("newsqa.api")
 
 Loader = Callable[[Settings], QAService]
-
-
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorResponse} for status in statuses}
 
 
 router = APIRouter()
@@ -78,7 +75,7 @@ def _ask(request: Request, service: QAService, question: str, top_k: int, where:
     return _answer_json(answer)
 
 
-ASK_ERRORS = _errors(413, 422, 429, 503)
+ASK_ERRORS = error_responses(413, 422, 429, 503)
 
 
 @router.post("/ask", response_model=AskResponse, responses=ASK_ERRORS)
@@ -233,7 +230,7 @@ def create_app(
         description="Retrieval-only question answering over news articles: answers are verbatim quotes "
         "with character offsets into the stored text, or an explicit abstention.",
         lifespan=lifespan,
-        responses=_errors(413, 429, 500, 503),  # any route: body cap, rate limit, a bug, overload
+        responses=error_responses(413, 429, 500, 503),  # any route: body cap, rate limit, a bug, overload
     )
     app.state.runtime = runtime
     app.state.counters = Counters()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -21,23 +21,19 @@ from app.errors import (
     UnauthorizedError,
     UnsupportedMediaError,
 )
-from app.runtime import ServiceDep
+from app.runtime import ServiceDep, read_body
 from app.schemas import (
     DocumentChangeOut,
     DocumentDetail,
     DocumentIn,
     DocumentPage,
     DocumentSummary,
-    ErrorResponse,
     document_filter,
+    error_responses,
 )
 from app.sources import IncomingBrief, decode, format_of, make_brief, metadata
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The admin key (NEWSQA_ADMIN_API_KEY).")
-
-
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorResponse} for status in statuses}
 
 
 async def require_admin(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> None:
@@ -54,7 +50,7 @@ AdminDep = Annotated[None, Depends(require_admin)]
 router = APIRouter(tags=["documents"])
 
 
-@router.get("/documents", responses=_errors(422, 503))
+@router.get("/documents", responses=error_responses(422, 503))
 def list_documents(
     service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=200, description="Documents per page.")] = 50,
@@ -72,22 +68,10 @@ def list_documents(
     )
 
 
-@router.get("/documents/{doc_id}", responses=_errors(404, 503))
+@router.get("/documents/{doc_id}", responses=error_responses(404, 503))
 def get_document(doc_id: str, service: ServiceDep) -> DocumentDetail:
     """One document with its full text exactly as stored: quote offsets index into `text`."""
     return DocumentDetail.from_parsed(service.document(doc_id))
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the request body is over {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLargeError(f"the request body is over {limit} bytes")
-    return bytes(body)
 
 
 def _brief_from_json(body: bytes) -> IncomingBrief:
@@ -143,7 +127,7 @@ _UPLOAD_SCHEMA = {
 @router.post(
     "/documents",
     status_code=201,
-    responses={200: {"model": DocumentChangeOut}, **_errors(400, 401, 404, 413, 415, 422, 503)},
+    responses={200: {"model": DocumentChangeOut}, **error_responses(400, 401, 404, 413, 415, 422, 503)},
     openapi_extra=_UPLOAD_SCHEMA,
 )
 async def add_document(request: Request, response: Response, service: ServiceDep, _: AdminDep) -> DocumentChangeOut:
@@ -155,7 +139,7 @@ async def add_document(request: Request, response: Response, service: ServiceDep
     settings: Settings = request.app.state.settings
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        brief = _brief_from_json(await _read_capped(request, settings.max_upload_bytes))
+        brief = _brief_from_json(await read_body(request, settings.max_upload_bytes))
     elif content_type == "multipart/form-data":
         brief = await _brief_from_upload(request, settings.max_upload_bytes)
     else:
@@ -166,7 +150,7 @@ async def add_document(request: Request, response: Response, service: ServiceDep
     return DocumentChangeOut(doc_id=change.doc_id, status=change.status, sha256=change.sha256)
 
 
-@router.delete("/documents/{doc_id}", responses=_errors(401, 404, 422, 503))
+@router.delete("/documents/{doc_id}", responses=error_responses(401, 404, 422, 503))
 async def delete_document(doc_id: str, service: ServiceDep, _: AdminDep) -> DocumentChangeOut:
     """Remove a brief from the corpus and the index (the others keep their vectors). Needs `X-API-Key`."""
     change = await anyio.to_thread.run_sync(service.remove_document, doc_id)

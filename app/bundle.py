@@ -40,9 +40,7 @@ class IndexBundle:
     model_name: str
     lexicon: list[str]
     lexicon_matrix: Vectors
-    vocabulary: frozenset[str] = field(init=False)
-    surface_words: frozenset[str] = field(init=False)
-    sorted_words: tuple[str, ...] = field(init=False)
+    corpus_vocabulary: Vocabulary = field(init=False)
     acronyms: dict[str, str] = field(init=False)
     sentence_matrix: Vectors = field(init=False)
     passage_matrix: Vectors = field(init=False)
@@ -63,9 +61,8 @@ class IndexBundle:
             self.doc_rows[doc_id] = rows
             sentence_at, passage_at = rows.sentence_end, rows.passage_end
         texts = [d.document.text for d in self.documents.values()]
-        self.surface_words = frozenset(w for text in texts for w in words(text))
-        self.vocabulary = frozenset(content_stems(self.surface_words))  # == every term of every text
-        self.sorted_words = tuple(sorted(self.surface_words))
+        surface = frozenset(w for text in texts for w in words(text))
+        self.corpus_vocabulary = Vocabulary.of_words(surface, self.lexicon_matrix)
         self.acronyms = find_acronyms(texts)
         dim = self.sentence_vectors.index.d
         self.sentence_matrix = self.sentence_vectors.reconstruct_all().reshape(-1, dim)
@@ -75,13 +72,10 @@ class IndexBundle:
             np.array([row_of[(p.doc_id, sid)] for sid in p.sentence_ids], dtype=np.int64) for p in self.passages
         ]
 
-    def has_word_starting(self, prefix: str) -> bool:
-        """True when some corpus word starts with prefix (binary search, not a scan of the vocabulary)."""
-        return self.corpus_vocabulary.has_word_starting(prefix)
-
     @property
-    def corpus_vocabulary(self) -> Vocabulary:
-        return Vocabulary(self.vocabulary, self.surface_words, self.sorted_words, self.lexicon_matrix)
+    def vocabulary(self) -> frozenset[str]:
+        """Every term (stem) of every text of the corpus."""
+        return self.corpus_vocabulary.stems
 
     def vocabulary_of(self, doc_id: str | None) -> Vocabulary:
         """The words of one document (the one an answer would quote), or of the whole corpus (None).
@@ -114,7 +108,12 @@ class Vocabulary:
     sorted_words: tuple[str, ...]
     lexicon_matrix: Vectors  # rows: this collection's lexicon words (synonym candidates)
 
+    @classmethod
+    def of_words(cls, surface: frozenset[str], lexicon_matrix: Vectors) -> Vocabulary:
+        return cls(frozenset(content_stems(surface)), surface, tuple(sorted(surface)), lexicon_matrix)
+
     def has_word_starting(self, prefix: str) -> bool:
+        """True when some word starts with prefix (binary search, not a scan of the vocabulary)."""
         at = bisect.bisect_left(self.sorted_words, prefix)
         return at < len(self.sorted_words) and self.sorted_words[at].startswith(prefix)
 
@@ -126,9 +125,7 @@ def _document_vocabulary(sha256: str, text: str, bundle: IndexBundle) -> Vocabul
     if found is None:
         surface = frozenset(words(text))
         rows = [bundle.lexicon_row[w] for w in sorted(surface) if w in bundle.lexicon_row]
-        found = Vocabulary(
-            frozenset(content_stems(surface)), surface, tuple(sorted(surface)), bundle.lexicon_matrix[rows]
-        )
+        found = Vocabulary.of_words(surface, bundle.lexicon_matrix[rows])
         if len(cache) >= VOCABULARY_CACHE:
             cache.pop(next(iter(cache)))
         cache[sha256] = found
@@ -182,10 +179,6 @@ def lexicon_words(documents: Iterable[ParsedDocument]) -> list[str]:
     return sorted(found)
 
 
-def _rows(vectors: Vectors, start: int, end: int) -> Vectors:
-    return vectors[start:end]
-
-
 def _vectors(
     docs: list[ParsedDocument], previous: IndexBundle | None, embedder: Encoder, show: bool, progress: ProgressFn | None
 ) -> tuple[Vectors, Vectors, int]:
@@ -206,8 +199,8 @@ def _vectors(
     for doc in docs:
         if previous is not None and previous.holds(doc.document):
             rows = previous.doc_rows[doc.document.doc_id]
-            sentence_parts.append(_rows(previous.sentence_matrix, rows.sentence_start, rows.sentence_end))
-            passage_parts.append(_rows(previous.passage_matrix, rows.passage_start, rows.passage_end))
+            sentence_parts.append(previous.sentence_matrix[rows.sentence_start : rows.sentence_end])
+            passage_parts.append(previous.passage_matrix[rows.passage_start : rows.passage_end])
         else:
             sentence_parts.append(new_sentence_matrix[s_at : s_at + len(doc.sentences)])
             passage_parts.append(new_passage_matrix[p_at : p_at + len(doc.passages)])

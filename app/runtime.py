@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.errors import NotReadyError
+from app.errors import NotReadyError, PayloadTooLargeError
 from app.service import QAService
 
 
@@ -34,3 +34,18 @@ async def get_service(request: Request) -> QAService:
 
 
 ServiceDep = Annotated[QAService, Depends(get_service)]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body (signatures are computed over the exact bytes), refused with 413 past `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -166,6 +166,11 @@ class ErrorResponse(BaseModel):
     details: list[dict[str, object]] | None = None
 
 
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI `responses` entry declaring ErrorResponse bodies for these statuses (shared by every router)."""
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
 class HealthResponse(BaseModel):
     status: str
 

@@ -43,19 +43,18 @@ from app.errors import (
     ChatDisabledError,
     InvalidQuestionError,
     NotReadyError,
-    PayloadTooLargeError,
     UnauthorizedError,
 )
 from app.prompts import Prompts
-from app.runtime import runtime_of
+from app.runtime import read_body, runtime_of
 from app.schemas import (
     ChatCommandResponse,
-    ErrorResponse,
     EventAck,
     SlackEnvelope,
     SlackEvent,
     SlashCommandForm,
     UrlVerificationResponse,
+    error_responses,
 )
 from app.service import QAService
 
@@ -207,21 +206,6 @@ def gateway_of(request: Request) -> ChatGateway:
     return gateway
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body (signatures are computed over the exact bytes), refused with 413 past `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the request body is over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"the request body is over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def parse_form(body: bytes) -> SlashCommandForm:
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
@@ -237,10 +221,6 @@ def parse_envelope(body: bytes) -> SlackEnvelope:
         raise BadRequestError(f"the event is not a Slack Events API JSON body: {str(exc).splitlines()[0]}") from None
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
-    return {status: {"model": ErrorResponse} for status in statuses}
-
-
 router = APIRouter(prefix="/slack", tags=["chat"])
 
 
@@ -248,7 +228,7 @@ router = APIRouter(prefix="/slack", tags=["chat"])
     "/commands",
     response_model=ChatCommandResponse,
     response_model_exclude_none=True,
-    responses=_errors(400, 401, 404, 413),
+    responses=error_responses(400, 401, 404, 413),
 )
 async def slash_command(request: Request) -> ChatCommandResponse:
     """A slash command from Slack (signed) or Mattermost (`Authorization: Token`), answered in the response.
@@ -273,7 +253,7 @@ async def slash_command(request: Request) -> ChatCommandResponse:
 @router.post(
     "/events",
     response_model=EventAck | UrlVerificationResponse,
-    responses=_errors(400, 401, 404, 413, 503),
+    responses=error_responses(400, 401, 404, 413, 503),
 )
 async def slack_events(request: Request, background: BackgroundTasks) -> EventAck | UrlVerificationResponse:
     """Slack Events API: answers `url_verification`; acknowledges `app_mention` and direct messages at once and
