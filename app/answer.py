@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from app.bundle import IndexBundle
 from app.models import AbstentionSignals, Answer, CitedPassage, Evidence, Quote, Sentence
@@ -77,6 +78,7 @@ def _quote(bundle: IndexBundle, sentence: Sentence) -> Quote:
     )
 
 
+@lru_cache(maxsize=8192)  # the same passages come up question after question; a str caches its own hash
 def _shingles(text: str) -> frozenset[str]:
     return frozenset(words(text))
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from app.acronyms import expand_question
-from app.answer_type import offers, question_type
+from app.answer_type import question_type
 from app.bundle import IndexBundle
 from app.models import AbstentionSignals, Evidence, ScoredPassage, ScoredSentence
 from app.normalize import terms
@@ -33,6 +34,8 @@ class RetrievalParams:
     passage_own_weight: float = 0.3
     candidates: int = 200
     max_shared_sentences: int = 1
+    ranked_passages: int = 50  # how many passages, best first, the evidence carries (the answer uses the first few)
+    ranked_sentences: int = 100  # the best sentences it carries, plus every sentence of those passages
     answer_type_bonus: float = 0.05
     fusion: Literal["weighted", "rrf"] = "weighted"
     rrf_k: float = 60.0
@@ -129,6 +132,34 @@ def _fuse(dense: FloatArray, lexical: FloatArray, weight: float, params: Retriev
     return np.asarray(dense + weight * lexical, dtype=np.float32)
 
 
+def _ranked_sentences(
+    bundle: IndexBundle,
+    rows: npt.NDArray[np.int64],
+    scores: FloatArray,
+    passage_rows: npt.NDArray[np.int64],
+    params: RetrievalParams,
+) -> tuple[ScoredSentence, ...]:
+    """Sentences best first: the `ranked_sentences` best and every sentence of the ranked passages.
+
+    Only these become objects; the rest of the scored candidates (a thousand in a large corpus) cannot be
+    quoted, since quotes come from the top passages.
+    """
+    order = np.argsort(-scores, kind="stable")
+    keep = np.zeros(len(rows), dtype=np.bool_)
+    keep[order[: params.ranked_sentences]] = True
+    keep[np.searchsorted(rows, bundle.sentences_in(passage_rows)[0])] = True
+    kept = order[keep[order]]
+    return tuple(
+        ScoredSentence(bundle.sentences[row], score)
+        for row, score in zip(rows[kept].tolist(), scores[kept].tolist(), strict=True)
+    )
+
+
+@lru_cache(maxsize=8192)  # the top passage of one question is often the top passage of the next
+def _passage_terms(section: str, text: str) -> frozenset[str]:
+    return frozenset(terms(f"{section} {text}"))
+
+
 def _signals(
     question: str, bundle: IndexBundle, top: ScoredPassage | None, best_dense: float,
     word_vectors: Mapping[str, FloatArray],
@@ -136,7 +167,7 @@ def _signals(
     vocabulary = bundle.vocabulary_of(top.passage.doc_id if top else None)
     unknown_terms, unknown_mass, unknown_names = question_signals(question, vocabulary, word_vectors)
     all_terms = list(dict.fromkeys(terms(question)))
-    covered = set(terms(f"{top.passage.section} {top.passage.text}")) if top else set()
+    covered = _passage_terms(top.passage.section, top.passage.text) if top else frozenset()
     return AbstentionSignals(
         unknown_term_share=min(1.0, unknown_mass / len(all_terms)) if all_terms else 1.0,
         unknown_proper_nouns=unknown_names,
@@ -169,33 +200,31 @@ def retrieve(
     sentence_dense_ids = _dense_candidates(bundle, "sentence", query_vector, limit, s_allowed)
     passage_rows = _candidate_rows(passage_dense_ids, passage_lexical, limit)
     sentence_rows = _candidate_rows(sentence_dense_ids, sentence_lexical, limit)
-    inside = [bundle.passage_sentence_rows[p] for p in passage_rows]  # their sentences need scores too
-    sentence_rows = np.union1d(sentence_rows, np.concatenate(inside) if inside else np.zeros(0, dtype=np.int64))
+    inside, inside_starts = bundle.sentences_in(passage_rows)  # their sentences need scores too
+    sentence_rows = np.union1d(sentence_rows, inside)
 
     sentence_dense = _dense_scores(bundle, "sentence", query_vector, sentence_rows)
     sentence_score = _fuse(sentence_dense, sentence_lexical[sentence_rows], params.sentence_lexical_weight, params)
     kind = question_type(question)
     if kind != "other" and params.answer_type_bonus:
-        typed = np.array([offers(bundle.sentences[r].text, kind) for r in sentence_rows.tolist()], dtype=bool)
+        typed = bundle.offers_answer_type(kind)[sentence_rows]
         sentence_score = (sentence_score + params.answer_type_bonus * typed).astype(np.float32)
-    score_of = dict(zip(sentence_rows.tolist(), sentence_score.tolist(), strict=True))
 
     passage_dense = _dense_scores(bundle, "passage", query_vector, passage_rows)
     passage_own = _fuse(passage_dense, passage_lexical[passage_rows], params.passage_lexical_weight, params)
-    best_inside = np.array([max(score_of[s] for s in rows) for rows in inside], dtype=np.float32)
+    if len(passage_rows):  # every passage has at least one sentence, so no run is empty
+        inside_scores = sentence_score[np.searchsorted(sentence_rows, inside)]
+        best_inside = np.maximum.reduceat(inside_scores, inside_starts)
+    else:
+        best_inside = np.zeros(0, dtype=np.float32)
     passage_score = params.passage_own_weight * passage_own + (1 - params.passage_own_weight) * best_inside
 
+    passage_order = np.argsort(-passage_score, kind="stable")[: params.ranked_passages]
     ranked_passages = diversify(
-        [
-            ScoredPassage(bundle.passages[int(passage_rows[i])], float(passage_score[i]))
-            for i in np.argsort(-passage_score, kind="stable")
-        ],
+        [ScoredPassage(bundle.passages[int(passage_rows[i])], float(passage_score[i])) for i in passage_order],
         params.max_shared_sentences,
     )
-    ranked_sentences = tuple(
-        ScoredSentence(bundle.sentences[int(sentence_rows[i])], float(sentence_score[i]))
-        for i in np.argsort(-sentence_score, kind="stable")
-    )
+    ranked_sentences = _ranked_sentences(bundle, sentence_rows, sentence_score, passage_rows[passage_order], params)
     best_dense = float(sentence_dense.max()) if len(sentence_dense) else 0.0
     top = ranked_passages[0] if ranked_passages else None
     signals = _signals(question, bundle, top, best_dense, word_vectors or {})

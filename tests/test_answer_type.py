@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from app.answer_type import AnswerType, offers, question_type
+from app.answer_type import AnswerType, offering_rows, offers, question_type
+from app.chunk import parse_document
+from app.ingest import make_document
+from tests.briefs_generator import generate_briefs
 
 
 @pytest.mark.parametrize(
@@ -49,3 +54,17 @@ def test_question_type(question: str, kind: AnswerType) -> None:
 )
 def test_offers(sentence: str, kind: AnswerType, expected: bool) -> None:
     assert offers(sentence, kind) is expected
+
+
+@pytest.mark.parametrize("kind", ["when", "quantity", "where", "who", "other"])
+def test_one_scan_over_all_sentences_agrees_with_offers_sentence_by_sentence(kind: AnswerType) -> None:
+    """offering_rows joins the texts and scans once; a match must never cross from one sentence to the next."""
+    article = Path("corpus/pakistan-afghanistan-talks.txt").read_text(encoding="utf-8")
+    sentences = [s.text for s in parse_document(make_document("a", article)).sentences]
+    sentences += [b.text for b in generate_briefs(20, seed=3)]  # whole briefs: many lines, figures and names
+    edges = ["", "in", "Istanbul", "2025", "in\nParis", "Ali\x00Khan", "at the", "The", "Ahmed Khan"]  # a match
+    # that could only form across a boundary ("at the" + "Istanbul", "The" + "Ahmed Khan") must not count
+    texts = sentences + edges + ["at the", "Istanbul talks", "Ahmed", "Khan said"]
+    flags = offering_rows(texts, kind)
+    assert flags.tolist() == [offers(t, kind) for t in texts]
+    assert offering_rows([], kind).tolist() == []

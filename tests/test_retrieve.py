@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from app.answer_type import offers
@@ -95,3 +96,32 @@ def test_diversify_keeps_other_documents_apart() -> None:
     a = ScoredPassage(Passage(0, "a", "s", 0, 1, "x", (1, 2, 3)), 0.9)
     b = ScoredPassage(Passage(0, "b", "s", 0, 1, "x", (1, 2, 3)), 0.8)
     assert diversify([a, b], max_shared=1) == (a, b)
+
+
+def test_sentences_in_gives_each_passage_its_own_sentence_rows(bundle: IndexBundle) -> None:
+    row_of = {(s.doc_id, s.sentence_id): row for row, s in enumerate(bundle.sentences)}
+    chosen = np.array([5, 0, len(bundle.passages) - 1, 5], dtype=np.int64)  # any order, repeats allowed
+    flat, starts = bundle.sentences_in(chosen)
+    ends = [*starts[1:].tolist(), len(flat)]
+    for p, begin, end in zip(chosen.tolist(), starts.tolist(), ends, strict=True):
+        passage = bundle.passages[p]
+        assert flat[begin:end].tolist() == [row_of[(passage.doc_id, sid)] for sid in passage.sentence_ids]
+    empty_flat, empty_starts = bundle.sentences_in(np.zeros(0, dtype=np.int64))
+    assert len(empty_flat) == 0 and len(empty_starts) == 0
+
+
+def test_evidence_is_bounded_but_keeps_every_sentence_of_its_passages(
+    bundle: IndexBundle, embedder: Embedder
+) -> None:
+    """Only the best passages and sentences become objects; the passages' sentences are always among them."""
+    params = RetrievalParams(ranked_passages=5, ranked_sentences=3)
+    evidence = retrieve(STICKING, embedder.embed_query(STICKING), bundle, params)
+    full = evidence_for(STICKING, bundle, embedder)
+    assert len(evidence.passages) == 5 < len(full.passages)
+    assert [p.passage for p in evidence.passages[:3]] == [p.passage for p in full.passages[:3]]
+    scored = {s.sentence.sentence_id for s in evidence.sentences}
+    assert {s.sentence.sentence_id for s in full.sentences[:3]} <= scored
+    for ranked in evidence.passages:
+        assert set(ranked.passage.sentence_ids) <= scored
+    assert len(scored) < len(full.sentences)
+    assert evidence.sentences[0] == full.sentences[0]
