@@ -215,6 +215,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # sync routes (every question) run in anyio's worker threads: a few, so that the event loop keeps the GIL
+        # often enough to read requests and shed the excess instead of letting them queue unseen in the sockets
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         loading = asyncio.create_task(_load(runtime, loader, settings)) if runtime.service is None else None
         watching = asyncio.create_task(_watch(runtime, settings.reload_seconds)) if settings.reload_seconds else None
         yield

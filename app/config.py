@@ -84,6 +84,13 @@ class Settings(BaseSettings):
         2.0, ge=0, description="After SIGTERM, seconds /readyz says 503 while requests are still served."
     )
     graceful_timeout_seconds: int = Field(15, ge=0, description="Seconds in-flight requests get to finish on SIGTERM.")
+    worker_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Threads that answer requests at once; more requests wait in the app, where the concurrency "
+        "limit sheds them (a large pool would make dozens of threads fight the event loop for the GIL).",
+    )
     encoder_threads: int = Field(
         2, ge=1, le=64, description="ONNX Runtime intra-op threads; above 1, encoder calls take turns (see README)."
     )

@@ -24,7 +24,7 @@ from app.config import PROJECT_ROOT, Settings
 from app.embed import MODEL_NAME, Embedder, Vectors
 from app.errors import IndexCorruptError
 from app.models import Answer
-from app.onnx_encoder import MAX_SEQUENCE_LENGTH, OnnxEncoder
+from app.onnx_encoder import MAX_SEQUENCE_LENGTH, SMALL_BATCH, OnnxEncoder
 from app.service import QAService, load_or_build_index, query_encoder, stale_reason
 from app.store import encoder_files, load_bundle, read_manifest
 
@@ -179,6 +179,24 @@ def test_tokenizer_pads_to_the_longest_text_of_the_batch(
     assert [len(e.ids) for e in encodings] == [real[1], real[1]]  # not 128, not 256
     assert [sum(e.attention_mask) for e in encodings] == real
     assert len(fp32.tokenizer.encode(short).ids) == real[0]  # a lone text is not padded at all
+
+
+def test_a_few_texts_get_exactly_the_features_encode_batch_gives(
+    fp32: OnnxEncoder, untruncated: Tokenizer, sentence_texts: list[str]
+) -> None:
+    """Up to SMALL_BATCH texts skip the tokenizer's thread pool and are padded here: the same arrays either way."""
+    long_text = text_of_length(sentence_texts, untruncated, more_than=320)  # truncated at 256
+    for texts in (["Who mediated?"], ["Who mediated?", long_text, "talks"], sentence_texts[:SMALL_BATCH]):
+        assert len(texts) <= SMALL_BATCH
+        encodings = fp32.tokenizer.encode_batch(texts)
+        small = fp32._features(texts)
+        assert small["input_ids"].tolist() == [e.ids for e in encodings]
+        assert small["attention_mask"].tolist() == [e.attention_mask for e in encodings]
+        assert small["token_type_ids"].tolist() == [e.type_ids for e in encodings]
+    many = sentence_texts[: SMALL_BATCH + 1]
+    np.testing.assert_allclose(
+        fp32.embed_documents(many), np.stack([fp32.embed_query(t) for t in many]), atol=1e-6
+    )
 
 
 # --- the int8 graph ------------------------------------------------------------------------------------------
