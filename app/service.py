@@ -24,7 +24,7 @@ from app.onnx_export import TOKENIZER_FILE, export_encoders
 from app.prompts import Prompts
 from app.question import clean_question
 from app.retrieve import RetrievalParams, RowFilter, retrieve
-from app.signals import words_to_embed
+from app.signals import lexicon_vectors, words_to_embed
 from app.sources import IncomingBrief
 from app.store import (
     FORMAT_VERSION,
@@ -292,9 +292,10 @@ class QAService:
         """Ranked evidence and abstention signals for already-cleaned questions (used by ask and calibration)."""
         bundle = bundle or self.index.bundle
         unknown = list(dict.fromkeys(w for q in questions for w in words_to_embed(q, bundle)))
-        # one encoder call: the questions, then the words the synonym check may need
+        # one encoder call: the questions, then the words the synonym check may need that the lexicon lacks
         vectors = self.embedder.embed_documents([*questions, *unknown], batch_size=32)
-        word_vectors = dict(zip(unknown, vectors[len(questions) :], strict=True))
+        word_vectors = {w: v for q in questions for w, v in lexicon_vectors(q, bundle).items()}
+        word_vectors.update(zip(unknown, vectors[len(questions) :], strict=True))
         return [
             retrieve(q, vectors[i], bundle, self.retrieval, word_vectors, rows) for i, q in enumerate(questions)
         ]

@@ -33,14 +33,23 @@ def unknown_words(question: str, vocabulary: Vocabulary) -> list[str]:
 
 
 def words_to_embed(question: str, bundle: IndexBundle) -> list[str]:
-    """The question words whose embeddings the synonym check may need, known before retrieval runs.
+    """The question words whose embeddings the synonym check may need and the index does not hold already.
 
-    With one document that is the words it lacks; with many, any content word (which document's vocabulary
-    counts is only known once the top passage is).
+    With one document that is the words it lacks. With many, any content word may be missing from the document
+    that answers (known only once the top passage is), but a word some brief uses has its vector in the corpus
+    lexicon (`lexicon_vectors`): only words no brief uses are embedded with the question.
     """
     if len(bundle.documents) == 1:
         return unknown_words(question, bundle.corpus_vocabulary)
-    return content_words(question)
+    return [w for w in content_words(question) if w not in bundle.lexicon_row]
+
+
+def lexicon_vectors(question: str, bundle: IndexBundle) -> dict[str, npt.NDArray[np.float32]]:
+    """The corpus lexicon's vectors of the question's content words (with several documents; see above)."""
+    if len(bundle.documents) == 1:
+        return {}
+    rows = {w: bundle.lexicon_row[w] for w in content_words(question) if w in bundle.lexicon_row}
+    return {w: bundle.lexicon_matrix[row] for w, row in rows.items()}
 
 
 def unknownness(vector: npt.NDArray[np.float32] | None, vocabulary: Vocabulary) -> float:
