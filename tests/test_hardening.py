@@ -265,3 +265,16 @@ def test_requests_past_the_concurrency_limit_are_shed_at_once() -> None:
     assert (b"retry-after", b"1") in second[0]["headers"]
     assert b'"error": "overloaded"' in second[1]["body"]
     assert shed == [1] and guarded.in_flight == 0
+
+
+def test_questions_are_answered_by_a_pool_of_the_configured_size(settings: Settings, service: QAService) -> None:
+    """Sync routes run in anyio's default pool; its size is NEWSQA_WORKER_THREADS, not anyio's forty."""
+    import anyio.to_thread
+
+    with app_client(settings, service, worker_threads=3) as client:
+        assert client.post("/ask", json={"question": "Who mediated the talks?"}).status_code == 200
+        assert client.portal is not None
+        tokens = client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+    assert tokens == 3
+    with pytest.raises(ValidationError):
+        get_settings(worker_threads=0)
