@@ -25,11 +25,23 @@ class LexicalIndex:
         return cls(bm25)
 
     def scores(self, query_terms: list[str]) -> npt.NDArray[np.float32]:
-        """BM25 score of every row for the (already normalized) query terms; zeros when none is known."""
-        known = [t for t in query_terms if t in self.bm25.vocab_dict]
+        """BM25 score of every row for the (already normalized) query terms; zeros when none is known.
+
+        The sum bm25s computes, term by term over its precomputed postings, with a plain indexed add instead of
+        its `np.add.at`: a term's postings name each row once, so the two agree bit for bit, and the indexed
+        add is several times faster on the long postings of a common word in a large corpus.
+        """
+        known = [self.bm25.vocab_dict[t] for t in query_terms if t in self.bm25.vocab_dict]
+        out = np.zeros(self.size, dtype=np.float32)
         if not known:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+            return out
+        data, indices, indptr = self.bm25.scores["data"], self.bm25.scores["indices"], self.bm25.scores["indptr"]
+        for term in known:
+            begin, end = int(indptr[term]), int(indptr[term + 1])
+            out[indices[begin:end]] += data[begin:end]
+        if self.bm25.nonoccurrence_array is not None:  # BM25L/BM25+ only; the default variant has none
+            out += self.bm25.nonoccurrence_array[known].sum()
+        return out
 
     @property
     def size(self) -> int:
