@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -186,6 +187,11 @@ async def _load(runtime: Runtime, loader: Loader, settings: Settings) -> None:
         log.exception("the service failed to load")
         runtime.reason = f"the service failed to load: {exc}"
     else:
+        # the index is hundreds of thousands of long-lived objects: out of the collector's sight, a full
+        # collection no longer walks all of them while a question waits (they are still freed by reference
+        # counting when an update replaces the index)
+        gc.collect()
+        gc.freeze()
         log.info("the service is ready")
 
 
