@@ -89,6 +89,7 @@ _CALENDAR = frozenset(
 )  # "may" left out: far more often the verb
 
 
+@lru_cache(maxsize=8192)  # a frozenset keeps its hash: looking a word set up again is cheap
 def _facts(shingles: frozenset[str]) -> frozenset[str]:
     """The figures and dates of a text: where two tellings of one story disagree."""
     return frozenset(w for w in shingles if w in _CALENDAR or any(c.isdigit() for c in w))
