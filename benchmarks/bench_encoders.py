@@ -9,11 +9,11 @@ below loads it, started as `python -m app serve` with NEWSQA_ENCODER=<variant> o
      ratio is against its p50. Next to it the same call on OnnxEncoder fp32 and int8 (1 intra-op thread, as
      served) and on fp32 with 2 threads; all four interleaved in small blocks;
   2. cold start: subprocess start to the first 200 from GET /readyz, median of 3, the variants alternating;
-  3. one server per variant, all three up at once: POST /ask p50/p99 (one keep-alive httpx.Client, warm-up,
+  3. one server per variant, all three up at once: POST /ask p50/p99 (one keep-alive http.client connection, warm-up,
      the servers interleaved in blocks), the dev set (tests/data/dev.jsonl, top_k 10, scored by
      app.evaluate), then more questions until each server has answered 1,000; then its VmRSS, and whether
      libtorch is mapped in its /proc/<pid>/maps;
-  4. ONNX intra-op threads 1 vs 2 under load: 8 client threads, each with its own httpx.Client, sending
+  4. ONNX intra-op threads 1 vs 2 under load: 8 client threads, each with its own keep-alive connection, sending
      POST /ask to an onnx server per setting; rounds alternate between the two servers;
   5. index-build throughput: embed_documents of ~2,000 passage-like texts in batches of 64.
 A missed target is reported, never a failure.
@@ -36,12 +36,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
 from bench_ask import (
     ARTICLE,
     FLOOR_QUESTION,
     QUESTIONS,
     ROOT,
+    LoopbackClient,
+    LoopbackResponse,
     cold_start_s,
     interleaved,
     local_client,
@@ -187,11 +188,11 @@ class Server:
     base_url: str
     asked: int = 0
 
-    def ask(self, client: httpx.Client, question: str, top_k: int = 3) -> httpx.Response:
+    def ask(self, client: LoopbackClient, question: str, top_k: int = 3) -> LoopbackResponse:
         self.asked += 1
         return client.post(f"{self.base_url}/ask", json={"question": question, "top_k": top_k})
 
-    def ask_ok(self, client: httpx.Client, question: str) -> None:
+    def ask_ok(self, client: LoopbackClient, question: str) -> None:
         response = self.ask(client, question)
         if response.status_code != 200:
             raise RuntimeError(f"{self.name}: POST /ask {question!r}: {response.status_code} {response.text[:300]}")
@@ -212,7 +213,7 @@ def running_servers(
         yield servers
 
 
-def warm_up(client: httpx.Client, servers: Sequence[Server]) -> None:
+def warm_up(client: LoopbackClient, servers: Sequence[Server]) -> None:
     for _ in range(WARMUP_ROUNDS):
         for server in servers:
             for question in QUESTIONS:
@@ -249,7 +250,7 @@ def to_answer(body: AskResponse) -> Answer:
 
 
 def dev_report(
-    client: httpx.Client, server: Server, gold: Sequence[GoldRow], documents: Mapping[str, str]
+    client: LoopbackClient, server: Server, gold: Sequence[GoldRow], documents: Mapping[str, str]
 ) -> EvalReport:
     answers: list[Answer | None] = []
     for row in gold:

@@ -10,7 +10,7 @@ interleaved blocks with the order rotated each round (bench_ask.interleaved), sa
   3. POST /slack/commands as Mattermost (`Authorization: Token`, Markdown reply);
   4. POST /slack/events with an app_mention: time to the acknowledgement;
   5. the same, until the fake Slack Web API has received the threaded chat.postMessage (the user-visible delay).
-Request signing happens before the clock starts; the HTTP client is one keep-alive httpx.Client.
+Request signing happens before the clock starts; the HTTP client is one keep-alive http.client connection.
 Targets: slash command p50 ≤ 1.3× the /ask p50, and far inside Slack's 3-second window.
 """
 
@@ -32,14 +32,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlencode
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_ask  # noqa: E402
-from bench_ask import ARTICLE, HOST, QUESTIONS, interleaved, local_client, percentiles_ms  # noqa: E402
+from bench_ask import (  # noqa: E402
+    ARTICLE,
+    HOST,
+    QUESTIONS,
+    LoopbackResponse,
+    interleaved,
+    local_client,
+    percentiles_ms,
+)
 
 from app.config import get_settings  # noqa: E402
 from app.embed import Embedder  # noqa: E402
@@ -116,7 +122,7 @@ def measure(samples: int, base_url: str, fake: FakeSlack) -> list[Row]:
     def question(n: int) -> str:
         return QUESTIONS[n % len(QUESTIONS)]
 
-    def check(response: httpx.Response, what: str) -> httpx.Response:
+    def check(response: LoopbackResponse, what: str) -> LoopbackResponse:
         if response.status_code != 200:
             raise RuntimeError(f"{what}: {response.status_code} {response.text[:300]}")
         return response
