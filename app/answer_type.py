@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 AnswerType = Literal["when", "quantity", "where", "who", "other"]
+ANSWER_TYPES: tuple[AnswerType, ...] = ("when", "quantity", "where", "who")  # the types a sentence can offer
 
 _MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
 _DAYS = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"

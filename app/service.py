@@ -216,7 +216,8 @@ class QAService:
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.index = index
+        self._index = index
+        index.bundle.prepare()
         self.prompts = prompts
         self.retrieval = retrieval or RetrievalParams()
         self.answering = answering or AnswerParams(threshold=settings.answer_threshold)
@@ -224,6 +225,16 @@ class QAService:
         self.reference = reference or (lambda: Embedder.load(settings.model_dir, settings.torch_threads))
         self._updates = threading.Lock()
         self._document_encoder: Encoder | None = None
+
+    @property
+    def index(self) -> LoadedIndex:
+        return self._index
+
+    @index.setter
+    def index(self, loaded: LoadedIndex) -> None:
+        """Swap in a new snapshot, prepared first so that no question waits on its first use."""
+        loaded.bundle.prepare()
+        self._index = loaded
 
     @classmethod
     def load(

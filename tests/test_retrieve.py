@@ -125,3 +125,10 @@ def test_evidence_is_bounded_but_keeps_every_sentence_of_its_passages(
         assert set(ranked.passage.sentence_ids) <= scored
     assert len(scored) < len(full.sentences)
     assert evidence.sentences[0] == full.sentences[0]
+
+
+def test_a_serving_bundle_has_its_answer_types_ready(service: QAService) -> None:
+    """Prepared when the service takes the index (and at every swap), so no question pays for the scan."""
+    assert set(service.bundle.answer_type_cache) == {"when", "quantity", "where", "who"}
+    flags = service.bundle.offers_answer_type("when")
+    assert flags.tolist() == [offers(s.text, "when") for s in service.bundle.sentences]
