@@ -222,8 +222,10 @@ def render(rows: list[SizeRow]) -> str:
             f"| {r.target_passages:,} | {r.passages:,} | {r.sentences:,} | {r.documents:,} | {r.vector_index} | "
             f"{r.ingest_s:.1f} | {r.passages_per_s:.0f} | {r.index_mb:.1f} | {r.rss_mb:.0f} | {r.ask_p50_ms:.2f} | "
             f"{r.ask_p99_ms:.2f} | {r.ratio_p50:.2f}× | {r.add_10_briefs_s:.2f} |"
-            + (" (ingest figures from the cached build)" if r.build_cached else "")
         )
+    cached = [f"{r.target_passages:,}" for r in rows if r.build_cached]
+    if cached:
+        lines.append(f"\ningest figures of {', '.join(cached)}: those of the cached build (--cache), not this run")
     return "\n".join(lines)
 
 
