@@ -47,6 +47,10 @@ class OnnxEncoder:
         # A session with several intra-op threads already uses every core for one call: running two such calls
         # at once (uvicorn's threadpool would) oversubscribes the cores, so calls then take turns.
         self._turns = threading.Lock() if threads > 1 else contextlib.nullcontext()
+        # A dynamically quantized graph picks each activation's int8 scale from the whole batch, padding included:
+        # batched, a question's vector (and, at a near tie, its answer) would depend on the questions beside it,
+        # so the CLI's batches and the API's single questions could disagree. It runs one text per call instead.
+        self._one_text_per_run = variant == "onnx-int8"
 
     @classmethod
     def load(cls, model_file: Path, tokenizer_file: Path, variant: str, threads: int = 1) -> OnnxEncoder:
@@ -111,6 +115,8 @@ class OnnxEncoder:
         return feeds
 
     def _run(self, texts: list[str]) -> Vectors:
+        if self._one_text_per_run and len(texts) > 1:
+            return np.vstack([self._run([text]) for text in texts])
         feeds = self._features(texts)
         with self._turns:
             result = self.session.run(None, feeds)[0]
