@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     torch_threads: int = Field(0, ge=0, description="Intra-op threads for torch (index builds); 0 = torch's default.")
     encoder: Literal["onnx", "onnx-int8", "sentence-transformers"] = Field(
-        "onnx", description="Query encoder: ONNX Runtime fp32 or int8 graph, or the sentence-transformers reference."
+        "onnx-int8",
+        description="Query encoder: ONNX Runtime int8 (default: fastest, same dev score) or fp32 graph, or the "
+        "sentence-transformers reference.",
     )
     public_url: str | None = Field(
         None, description="Base URL users reach the service at, for links in chat replies; default http://host:port."

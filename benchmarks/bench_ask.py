@@ -11,7 +11,7 @@ One run on the default article (corpus/pakistan-afghanistan-talks.txt, copied in
      index folder (the server builds it), 3 times each, median reported.
 Rows 1-3 (plus an informational row: embed_query over the same question set as ask) are sampled in small
 interleaved blocks, the order rotated each round, so drift on a shared machine hits all of them alike.
-Rows 1-3 use the encoder the settings choose (NEWSQA_ENCODER, default onnx). Then, on the same index,
+Rows 1-3 use the encoder the settings choose (NEWSQA_ENCODER, default onnx-int8). Then, on the same index,
 `bench_encoders.py` puts sentence-transformers, onnx and onnx-int8 side by side (see its docstring).
 This is a measurement, not a test: a missed target is reported, never a failure.
 """

@@ -101,9 +101,9 @@ def prefix_of(text: str, tokenizer: Tokenizer, tokens: int) -> str:
 # --- parity with sentence-transformers ----------------------------------------------------------------------
 
 
-def test_the_served_encoder_is_the_fp32_graph(service: QAService, settings: Settings) -> None:
-    assert settings.encoder == "onnx"
-    assert isinstance(service.embedder, OnnxEncoder) and service.embedder.variant == "onnx"
+def test_the_served_encoder_is_the_int8_graph_by_default(service: QAService, settings: Settings) -> None:
+    assert settings.encoder == "onnx-int8"
+    assert isinstance(service.embedder, OnnxEncoder) and service.embedder.variant == "onnx-int8"
     assert service.embedder.name == MODEL_NAME == service.index.manifest.model_name
 
 
@@ -211,6 +211,19 @@ def test_int8_stays_close_to_the_reference_on_every_sentence(
     )
 
 
+
+def test_an_int8_vector_does_not_depend_on_the_texts_embedded_beside_it(
+    int8: OnnxEncoder, sentence_texts: list[str]
+) -> None:
+    """Dynamic quantization scales activations per batch: the encoder runs the int8 graph one text at a time so
+    that a question gets the same vector (and answer) from the CLI's batches as from a single API call."""
+    question = "What did Pakistan demand?"
+    beside = [question, max(sentence_texts, key=len), "Who mediated?"]
+    np.testing.assert_array_equal(int8.embed_documents(beside)[0], int8.embed_query(question))
+    # and the rule is needed: the same three run as one padded batch give the question another vector
+    batched = np.asarray(int8.session.run(None, int8._features(beside))[0], dtype=np.float32)[0]
+    assert not np.array_equal(batched, int8.embed_query(question))
+
 # --- same retrieval ------------------------------------------------------------------------------------------
 
 
@@ -247,7 +260,7 @@ def run_python(code: str, settings: Settings) -> list[str]:
         **os.environ,
         "NEWSQA_INDEX_DIR": str(settings.index_dir),
         "NEWSQA_CORPUS_DIR": str(settings.corpus_dir),
-        "NEWSQA_ENCODER": "onnx",
+        "NEWSQA_ENCODER": settings.encoder,
     }
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
@@ -293,8 +306,12 @@ def test_manifest_without_the_configured_encoder_is_stale(service: QAService, se
     manifest = service.index.manifest
     assert set(manifest.encoders) == {"onnx", "onnx-int8"}
     assert stale_reason(manifest, settings) == ""
+    only_fp32 = manifest.model_copy(update={"encoders": {"onnx": manifest.encoders["onnx"]}})
+    assert settings.encoder == "onnx-int8"
+    assert stale_reason(only_fp32, settings) == "the index holds no onnx-int8 encoder"
     only_int8 = manifest.model_copy(update={"encoders": {"onnx-int8": manifest.encoders["onnx-int8"]}})
-    assert stale_reason(only_int8, settings) == "the index holds no onnx encoder"
+    fp32 = settings.model_copy(update={"encoder": "onnx"})
+    assert stale_reason(only_int8, fp32) == "the index holds no onnx encoder"
     reference = settings.model_copy(update={"encoder": "sentence-transformers"})
     assert stale_reason(only_int8, reference) == ""  # the reference model needs no graph
     with pytest.raises(IndexCorruptError, match="holds no onnx encoder"):
@@ -363,10 +380,11 @@ def test_a_damaged_graph_of_the_configured_encoder_triggers_a_rebuild(
     index_copy: Path, service: QAService, settings: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
     manifest = service.index.manifest
-    flip_byte(index_copy / manifest.build_dir / manifest.encoders["onnx"])
+    damaged = manifest.encoders[settings.encoder]
+    flip_byte(index_copy / manifest.build_dir / damaged)
     copied = settings.model_copy(update={"index_dir": index_copy})
     with caplog.at_level("WARNING", logger="newsqa.service"):
         loaded = load_or_build_index(copied, lambda: embedder)
     assert loaded.rebuilt
-    assert "encoder.onnx is truncated or corrupt" in caplog.text
+    assert f"{damaged} is truncated or corrupt" in caplog.text
     assert loaded.encoder_files is not None and loaded.encoder_files[0].parent.name == loaded.manifest.build_dir
