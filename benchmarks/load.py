@@ -59,6 +59,9 @@ class Run:
     ok: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    error_seconds: set[int] = field(default_factory=set)  # which seconds of the run saw errors (one burst or many)
+    send_lag_ms: float = 0.0  # open loop: how far behind its schedule the generator sent a request, at worst
 
     def row(self) -> dict[str, object]:
         lat = np.asarray(self.latencies_ms or [float("nan")])
@@ -73,6 +76,8 @@ class Run:
             "sent": self.sent,
             "errors": sum(errors.values()),
             "error_kinds": dict(errors),
+            "max_send_lag_ms": round(self.send_lag_ms, 1),
+            "error_seconds": sorted(self.error_seconds),
         }
 
 
@@ -87,6 +92,8 @@ async def one(session: aiohttp.ClientSession, url: str, n: int, run: Run, schedu
     except aiohttp.ClientError as exc:
         status = type(exc).__name__
     run.statuses[status] += 1
+    if status != "200":
+        run.error_seconds.add(int(time.perf_counter() - run.started))
     if status == "200":
         run.ok += 1
         run.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
@@ -125,6 +132,8 @@ async def open_loop(url: str, rate: float, seconds: float, name: str) -> Run:
             delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+            # a generator that falls behind (it shares the cores) sends what it owes in a burst: worth seeing
+            run.send_lag_ms = max(run.send_lag_ms, (time.perf_counter() - scheduled) * 1000)
             tasks.append(asyncio.create_task(one(http, url, n, run, scheduled)))
         await asyncio.gather(*tasks)
     return run
@@ -172,14 +181,15 @@ async def measure(url: str, pid: int, step: float, soak: float) -> dict[str, obj
 
 def render(report: dict[str, object]) -> str:
     lines = [
-        "| run | offered | throughput req/s | p50 ms | p95 ms | p99 ms | sent | errors |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | offered | throughput req/s | p50 ms | p95 ms | p99 ms | sent | errors | generator late, max ms |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["runs"]:  # type: ignore[attr-defined]
         kinds = ", ".join(f"{k}: {v}" for k, v in r["error_kinds"].items())
         lines.append(
             f"| {r['run']} | {r['offered']} | {r['throughput_rps']} | {r['p50_ms']} | {r['p95_ms']} | "
-            f"{r['p99_ms']} | {r['sent']} | {r['errors']}{f' ({kinds})' if kinds else ''} |"
+            f"{r['p99_ms']} | {r['sent']} | {r['errors']}{f' ({kinds})' if kinds else ''} | "
+            f"{r['max_send_lag_ms'] if r['offered'].endswith('req/s') else '—'} |"
         )
     return "\n".join(lines)
 
@@ -216,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         f"shed at 100%: {report['shed_at_capacity']}; "
         f"RSS over the soak: {rss['soak_start']} → {rss['soak_end']} MB"  # type: ignore[index]
     )
+    for r in report["runs"]:  # type: ignore[attr-defined]
+        if r["errors"] and not r["run"].startswith("open loop, 1"):
+            print(f"{r['run']}: errors in second(s) {r['error_seconds']} of the run")
     return 0
 
 
