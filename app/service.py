@@ -10,6 +10,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from app.answer import AnswerParams, ConfidenceModel, compose_answer
 from app.bundle import IndexBundle, ProgressFn, build_bundle
 from app.chunk import CHUNKER_VERSION, parse_document
@@ -37,6 +40,8 @@ from app.store import (
 )
 
 log = logging.getLogger("newsqa.service")
+
+WORD_VECTOR_CACHE = 2048  # question words the lexicon lacks, kept with their vectors (384 floats each)
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def update_encoder(settings: Settings, manifest: IndexManifest, reference: Calla
     reference, no torch in the server), else the reference model. Never the int8 graph: its vectors differ."""
     if "onnx" in manifest.encoders:
         graph, tokenizer = encoder_files(settings.index_dir, manifest, "onnx")
-        return OnnxEncoder.load(graph, tokenizer, "onnx", settings.encoder_threads)
+        return OnnxEncoder.load(graph, tokenizer, "onnx", settings.onnx_threads("onnx"))
     return reference()
 
 
@@ -184,7 +189,7 @@ def query_encoder(settings: Settings, index: LoadedIndex, reference: Callable[[]
     if settings.encoder == "sentence-transformers":
         return reference()
     graph, tokenizer = index.encoder_files or encoder_files(settings.index_dir, index.manifest, settings.encoder)
-    return OnnxEncoder.load(graph, tokenizer, settings.encoder, settings.encoder_threads)
+    return OnnxEncoder.load(graph, tokenizer, settings.encoder, settings.onnx_threads(settings.encoder))
 
 
 @dataclass(frozen=True)
@@ -225,6 +230,9 @@ class QAService:
         self.reference = reference or (lambda: Embedder.load(settings.model_dir, settings.torch_threads))
         self._updates = threading.Lock()
         self._document_encoder: Encoder | None = None
+        # vectors of question words the lexicon lacks: they depend on the encoder only, never on the index, and
+        # questions reuse the same few words, each of which would otherwise cost one more encoder run
+        self._word_vectors: dict[str, npt.NDArray[np.float32]] = {}
 
     @property
     def index(self) -> LoadedIndex:
@@ -302,11 +310,18 @@ class QAService:
     ) -> list[Evidence]:
         """Ranked evidence and abstention signals for already-cleaned questions (used by ask and calibration)."""
         bundle = bundle or self.index.bundle
-        unknown = list(dict.fromkeys(w for q in questions for w in words_to_embed(q, bundle)))
-        # one encoder call: the questions, then the words the synonym check may need that the lexicon lacks
+        needed = dict.fromkeys(w for q in questions for w in words_to_embed(q, bundle))
+        cached = {w: v for w in needed if (v := self._word_vectors.get(w)) is not None}
+        unknown = [w for w in needed if w not in cached]
+        # one encoder call: the questions, then the words the synonym check may need that neither the lexicon
+        # nor earlier questions hold
         vectors = self.embedder.embed_documents([*questions, *unknown], batch_size=32)
         word_vectors = {w: v for q in questions for w, v in lexicon_vectors(q, bundle).items()}
+        word_vectors.update(cached)
         word_vectors.update(zip(unknown, vectors[len(questions) :], strict=True))
+        if len(self._word_vectors) + len(unknown) > WORD_VECTOR_CACHE:
+            self._word_vectors = {}  # crude but bounded (3 MB); a dict swap is atomic for concurrent readers
+        self._word_vectors.update(zip(unknown, vectors[len(questions) :], strict=True))
         return [
             retrieve(q, vectors[i], bundle, self.retrieval, word_vectors, rows) for i, q in enumerate(questions)
         ]

@@ -376,6 +376,16 @@ def test_configured_thread_count_reaches_the_session(service: QAService, setting
         assert (options.intra_op_num_threads, options.inter_op_num_threads) == (threads, 1)
 
 
+
+def test_default_thread_counts_are_the_faster_ones_per_graph(service: QAService, settings: Settings) -> None:
+    """Unset, the int8 graph gets 1 intra-op thread and fp32 2 (see Settings.onnx_threads for the timings)."""
+    assert settings.encoder_threads is None
+    expected = {"onnx-int8": 1, "onnx": min(2, os.cpu_count() or 1)}
+    for variant, threads in expected.items():
+        configured = settings.model_copy(update={"encoder": variant})
+        encoder = query_encoder(configured, service.index, lambda: pytest.fail("no reference model for ONNX"))
+        assert encoder.session.get_session_options().intra_op_num_threads == threads  # type: ignore[union-attr]
+
 def test_a_damaged_graph_of_the_configured_encoder_triggers_a_rebuild(
     index_copy: Path, service: QAService, settings: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from app.bundle import IndexBundle
@@ -100,3 +101,32 @@ def test_words_of_other_briefs_do_not_make_a_question_covered(bundle: IndexBundl
     question = "What is the population of Kabul?"
     assert unknown_words(question, article) == ["population"]
     assert unknown_words(question, crowded) == []
+
+
+class CountingEncoder:
+    """The service's real encoder, counting the texts it is given (a spy, not a mock: vectors are real)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+
+    def embed_documents(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> object:
+        self.texts += texts
+        return self.inner.embed_documents(texts, batch_size=batch_size)  # type: ignore[attr-defined]
+
+
+def test_words_the_lexicon_lacks_are_embedded_once_then_reused(
+    service: QAService, bundle: IndexBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = "How many soldiers perished in the skirmishes?"
+    lacking = unknown_words(question, bundle.corpus_vocabulary)
+    assert lacking, "the question must hold words the article never uses"
+    first = service.ask(question)
+    spy = CountingEncoder(service.embedder)
+    monkeypatch.setattr(service, "embedder", spy)
+    again = service.ask(question)
+    assert spy.texts == [question]  # the words' vectors came from the first question
+    assert again == first
+    fresh = spy.inner.embed_documents(lacking)  # type: ignore[attr-defined]
+    for word, vector in zip(lacking, fresh, strict=True):
+        np.testing.assert_array_equal(service._word_vectors[word], vector)
