@@ -6,15 +6,16 @@ Usage: .venv/bin/python benchmarks/bench_encoders.py [--quick] [--json]
 One index is built with the default settings in a temporary folder (it holds both ONNX graphs); every server
 below loads it, started as `python -m app serve` with NEWSQA_ENCODER=<variant> on 127.0.0.1:
   1. the reference: sentence-transformers `Embedder.embed_query` of one short question, in-process. Every
-     ratio is against its p50. Next to it the same call on OnnxEncoder fp32 and int8 (1 intra-op thread, as
-     served) and on fp32 with 2 threads; all four interleaved in small blocks;
+     ratio is against its p50. Next to it the same call on OnnxEncoder fp32 and int8, each with 1 and with 2
+     intra-op threads (the served rows use the service's default for that graph); each in a process of its own,
+     rounds alternating;
   2. cold start: subprocess start to the first 200 from GET /readyz, median of 3, the variants alternating;
   3. one server per variant, all three up at once: POST /ask p50/p99 (one keep-alive http.client connection, warm-up,
      the servers interleaved in blocks), the dev set (tests/data/dev.jsonl, top_k 10, scored by
      app.evaluate), then more questions until each server has answered 1,000; then its VmRSS, and whether
      libtorch is mapped in its /proc/<pid>/maps;
-  4. ONNX intra-op threads 1 vs 2 under load: 8 client threads, each with its own keep-alive connection, sending
-     POST /ask to an onnx server per setting; rounds alternate between the two servers;
+  4. ONNX intra-op threads 1 vs 2, per graph, under load: 8 client threads, each with its own keep-alive
+     connection, sending POST /ask to one server per (graph, threads); rounds alternate between the servers;
   5. index-build throughput: embed_documents of ~2,000 passage-like texts in batches of 64.
 A missed target is reported, never a failure.
 """
@@ -65,6 +66,7 @@ from app.service import QAService
 from app.store import encoder_files, read_manifest
 
 VARIANTS = ("sentence-transformers", "onnx", "onnx-int8")
+ONNX_VARIANTS = ("onnx", "onnx-int8")
 DEV_SET = ROOT / "tests" / "data" / "dev.jsonl"
 DEV_TOP_K = 10
 WARMUP_ROUNDS = 3  # passes over QUESTIONS before anything is timed
@@ -126,6 +128,7 @@ class VariantResult:
 
 @dataclass(frozen=True)
 class ThreadsResult:
+    variant: str
     threads: int
     encode: Latency  # in-process, one question
     requests_per_s: float  # `clients` concurrent clients against the server
@@ -278,7 +281,7 @@ def encode_worker(variant: str, index_dir: Path, samples: int) -> list[int]:
         encoder = Embedder.load()
     else:
         name, _, threads = variant.partition("@")
-        encoder = onnx_encoder(index_dir, name, int(threads) if threads else get_settings().encoder_threads)
+        encoder = onnx_encoder(index_dir, name, int(threads) if threads else get_settings().onnx_threads(name))
     for question in QUESTIONS * 3:
         encoder.embed_query(question)
     timings = []
@@ -294,9 +297,10 @@ def encode_latencies(index_dir: Path, samples: int) -> dict[str, Latency]:
 
     Measuring torch and ONNX Runtime in one process interleaved inflates both (torch's OpenMP threads keep
     spinning after a call and compete with ONNX Runtime's): about 3.2 → 6.4 ms for onnx, 8 → 10 ms for torch.
-    "onnx" and "onnx-int8" use the service's default thread count; "onnx@1" is fp32 with 1 intra-op thread.
+    "onnx@2" is the fp32 graph with 2 intra-op threads; "onnx" and "onnx-int8" (the service's default thread
+    count for each) are copied from the matching row, not measured twice.
     """
-    names = ["sentence-transformers", "onnx", "onnx-int8", "onnx@1"]
+    names = ["sentence-transformers", *(f"{variant}@{threads}" for variant in ONNX_VARIANTS for threads in (1, 2))]
     timings: dict[str, list[int]] = {name: [] for name in names}
     per_round = max(1, samples // ENCODE_ROUNDS)
     for _ in range(ENCODE_ROUNDS):
@@ -305,7 +309,9 @@ def encode_latencies(index_dir: Path, samples: int) -> dict[str, Latency]:
                        "--index-dir", str(index_dir), "--samples", str(per_round)]
             out = subprocess.run(command, capture_output=True, text=True, check=True)
             timings[name].extend(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {name: latency(values) for name, values in timings.items()}
+    measured = {name: latency(values) for name, values in timings.items()}
+    defaults = {variant: measured[f"{variant}@{get_settings().onnx_threads(variant)}"] for variant in ONNX_VARIANTS}
+    return {**measured, **defaults}
 
 
 def cold_starts(corpus_dir: Path, index_dir: Path, log_path: Path, repeats: int) -> dict[str, float]:
@@ -393,24 +399,25 @@ def load_test(server: Server, clients: int, per_client: int) -> tuple[list[int],
 def thread_results(
     corpus_dir: Path, index_dir: Path, log_path: Path, plan: Plan, encode: Mapping[str, Latency]
 ) -> list[ThreadsResult]:
-    """Part 4: the onnx encoder with 1 and 2 intra-op threads, in-process and under concurrent load."""
-    settings = (1, 2)
-    envs = {str(threads): encoder_env("onnx", threads) for threads in settings}
-    timings: dict[int, list[int]] = {threads: [] for threads in settings}
-    wall: dict[int, float] = dict.fromkeys(settings, 0.0)
+    """Part 4: each ONNX graph with 1 and 2 intra-op threads, in-process and under concurrent load."""
+    settings = [(variant, threads) for variant in ONNX_VARIANTS for threads in (1, 2)]
+    envs = {f"{variant}@{threads}": encoder_env(variant, threads) for variant, threads in settings}
+    timings: dict[str, list[int]] = {name: [] for name in envs}
+    wall: dict[str, float] = dict.fromkeys(envs, 0.0)
     per_round = max(1, plan.requests_per_client // plan.rounds)
     with running_servers(corpus_dir, index_dir, log_path, envs) as servers:
         with local_client(30.0) as client:
             warm_up(client, list(servers.values()))
         for round_no in range(plan.rounds):
-            for threads in settings if round_no % 2 == 0 else settings[::-1]:
-                times, seconds = load_test(servers[str(threads)], plan.clients, per_round)
-                timings[threads] += times
-                wall[threads] += seconds
-    in_process = {1: encode["onnx@1"], 2: encode["onnx"]}
+            for name in envs if round_no % 2 == 0 else list(envs)[::-1]:
+                times, seconds = load_test(servers[name], plan.clients, per_round)
+                timings[name] += times
+                wall[name] += seconds
     return [
-        ThreadsResult(threads, in_process[threads], len(timings[threads]) / wall[threads], latency(timings[threads]))
-        for threads in settings
+        ThreadsResult(
+            variant, threads, encode[f"{variant}@{threads}"], len(timings[name]) / wall[name], latency(timings[name])
+        )
+        for (variant, threads), name in zip(settings, envs, strict=True)
     ]
 
 
@@ -547,13 +554,15 @@ def render(report: EncoderReport) -> str:
     requests = plan.clients * max(1, plan.requests_per_client // plan.rounds) * plan.rounds
     lines += [
         "",
-        f"| onnx intra-op threads | in-process encode p50 / p99 ms | {plan.clients} clients × "
+        f"| encoder | intra-op threads | in-process encode p50 / p99 ms | {plan.clients} clients × "
         f"{requests // plan.clients} POST /ask: requests/s | p50 ms | p99 ms |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
     for t in report.threads:
+        served = " (default)" if t.threads == get_settings().onnx_threads(t.variant) else ""
         lines.append(
-            f"| {t.threads} | {t.encode.p50_ms:.2f} / {t.encode.p99_ms:.2f} | {t.requests_per_s:.0f} | "
+            f"| {t.variant} | {t.threads}{served} | {t.encode.p50_ms:.2f} / {t.encode.p99_ms:.2f} | "
+            f"{t.requests_per_s:.0f} | "
             f"{t.http.p50_ms:.2f} | {t.http.p99_ms:.2f} |"
         )
     base = report.batches[0].per_second
