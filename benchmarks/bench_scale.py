@@ -40,6 +40,7 @@ from app.chunk import parse_document  # noqa: E402
 from app.config import get_settings  # noqa: E402
 from app.embed import Embedder  # noqa: E402
 from app.ingest import make_document  # noqa: E402
+from app.onnx_export import FP32_FILE, INT8_FILE, TOKENIZER_FILE  # noqa: E402
 from app.service import QAService, load_or_build_index  # noqa: E402
 from app.sources import BriefMetadata, make_brief  # noqa: E402
 from tests.briefs_generator import SyntheticBrief, generate_briefs  # noqa: E402
@@ -57,7 +58,7 @@ QUESTIONS = (
     "What did the researchers discover?",
     "What is the capital of France?",
 )
-ONNX_FILES = ("encoder.onnx", "encoder-int8.onnx", "tokenizer.json")
+ONNX_FILES = (FP32_FILE, INT8_FILE, TOKENIZER_FILE)  # the same at every size: reported apart
 
 
 @dataclass(frozen=True)
