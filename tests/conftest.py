@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from app.bundle import IndexBundle
 from app.config import PROJECT_ROOT, Settings, get_settings
-from app.embed import Embedder
+from app.embed import Embedder, Encoder, Vectors
 from app.service import QAService
 
 
@@ -101,3 +101,24 @@ def same_vectors(before: IndexBundle, after: IndexBundle, doc_id: str) -> bool:
         and before.passage_matrix[old.passage_start : old.passage_end].tobytes()
         == after.passage_matrix[new.passage_start : new.passage_end].tobytes()
     )
+
+
+class CountingEncoder:
+    """A spy, not a mock: it delegates every call to the real encoder and records the texts it embedded."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.texts: list[str] = []
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed_documents(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> Vectors:
+        self.texts.extend(texts)
+        return self.inner.embed_documents(texts, batch_size=batch_size, show_progress=show_progress)
+
+    def embed_query(self, text: str) -> Vectors:
+        self.texts.append(text)
+        return self.inner.embed_query(text)

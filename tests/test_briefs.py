@@ -24,7 +24,7 @@ from app.bundle import IndexBundle, passage_match_text, sentence_contexts
 from app.chunk import parse_document
 from app.config import Settings, get_settings
 from app.corpus import META_SUFFIX, delete_document, document_paths, read_document, write_document
-from app.embed import Embedder, Encoder, Vectors
+from app.embed import Embedder
 from app.errors import DocumentNotFoundError, IndexWriteError, InvalidDocumentError
 from app.ingest import make_document
 from app.models import Answer, CitedPassage, DocumentFilter, DocumentMeta, Quote
@@ -32,7 +32,7 @@ from app.service import DocumentChange, QAService, load_or_build_index
 from app.sources import BriefMetadata, IncomingBrief, decode, format_of, make_brief
 from app.store import LOCK, MANIFEST, read_manifest, verify_files
 from tests.briefs_generator import generate_briefs
-from tests.conftest import ARTICLE, DOC_ID, same_vectors
+from tests.conftest import ARTICLE, DOC_ID, CountingEncoder, same_vectors
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -181,27 +181,6 @@ def copy_service(source: Path, target: Path, embedder: Embedder) -> QAService:
     service = QAService.load(settings_in(target), embedder=embedder)
     assert not service.index.rebuilt
     return service
-
-
-class CountingEncoder:
-    """A spy, not a mock: it delegates every call to the real encoder and records the texts it embedded."""
-
-    def __init__(self, inner: Encoder) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.texts: list[str] = []
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
-
-    def embed_documents(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> Vectors:
-        self.texts.extend(texts)
-        return self.inner.embed_documents(texts, batch_size=batch_size, show_progress=show_progress)
-
-    def embed_query(self, text: str) -> Vectors:
-        self.texts.append(text)
-        return self.inner.embed_query(text)
 
 
 def spy_on_updates(service: QAService) -> CountingEncoder:

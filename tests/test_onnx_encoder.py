@@ -211,7 +211,6 @@ def test_int8_stays_close_to_the_reference_on_every_sentence(
     )
 
 
-
 def test_an_int8_vector_does_not_depend_on_the_texts_embedded_beside_it(
     int8: OnnxEncoder, sentence_texts: list[str]
 ) -> None:
@@ -223,6 +222,7 @@ def test_an_int8_vector_does_not_depend_on_the_texts_embedded_beside_it(
     # and the rule is needed: the same three run as one padded batch give the question another vector
     batched = np.asarray(int8.session.run(None, int8._features(beside))[0], dtype=np.float32)[0]
     assert not np.array_equal(batched, int8.embed_query(question))
+
 
 # --- same retrieval ------------------------------------------------------------------------------------------
 
@@ -376,7 +376,6 @@ def test_configured_thread_count_reaches_the_session(service: QAService, setting
         assert (options.intra_op_num_threads, options.inter_op_num_threads) == (threads, 1)
 
 
-
 def test_default_thread_counts_are_the_faster_ones_per_graph(service: QAService, settings: Settings) -> None:
     """Unset, the int8 graph gets 1 intra-op thread and fp32 2 (see Settings.onnx_threads for the timings)."""
     assert settings.encoder_threads is None
@@ -385,6 +384,7 @@ def test_default_thread_counts_are_the_faster_ones_per_graph(service: QAService,
         configured = settings.model_copy(update={"encoder": variant})
         encoder = query_encoder(configured, service.index, lambda: pytest.fail("no reference model for ONNX"))
         assert encoder.session.get_session_options().intra_op_num_threads == threads  # type: ignore[union-attr]
+
 
 def test_a_damaged_graph_of_the_configured_encoder_triggers_a_rebuild(
     index_copy: Path, service: QAService, settings: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture

@@ -10,6 +10,7 @@ from app.embed import Embedder
 from app.normalize import stem
 from app.service import QAService
 from app.signals import question_signals, question_term_count, unknown_words
+from tests.conftest import CountingEncoder
 
 
 @pytest.fixture(scope="module")
@@ -103,18 +104,6 @@ def test_words_of_other_briefs_do_not_make_a_question_covered(bundle: IndexBundl
     assert unknown_words(question, crowded) == []
 
 
-class CountingEncoder:
-    """The service's real encoder, counting the texts it is given (a spy, not a mock: vectors are real)."""
-
-    def __init__(self, inner: object) -> None:
-        self.inner = inner
-        self.texts: list[str] = []
-
-    def embed_documents(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> object:
-        self.texts += texts
-        return self.inner.embed_documents(texts, batch_size=batch_size)  # type: ignore[attr-defined]
-
-
 def test_words_the_lexicon_lacks_are_embedded_once_then_reused(
     service: QAService, bundle: IndexBundle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,6 +116,6 @@ def test_words_the_lexicon_lacks_are_embedded_once_then_reused(
     again = service.ask(question)
     assert spy.texts == [question]  # the words' vectors came from the first question
     assert again == first
-    fresh = spy.inner.embed_documents(lacking)  # type: ignore[attr-defined]
+    fresh = spy.inner.embed_documents(lacking)
     for word, vector in zip(lacking, fresh, strict=True):
         np.testing.assert_array_equal(service._word_vectors[word], vector)
