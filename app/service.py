@@ -316,12 +316,12 @@ class QAService:
         # one encoder call: the questions, then the words the synonym check may need that neither the lexicon
         # nor earlier questions hold
         vectors = self.embedder.embed_documents([*questions, *unknown], batch_size=32)
-        word_vectors = {w: v for q in questions for w, v in lexicon_vectors(q, bundle).items()}
-        word_vectors.update(cached)
-        word_vectors.update(zip(unknown, vectors[len(questions) :], strict=True))
-        if len(self._word_vectors) + len(unknown) > WORD_VECTOR_CACHE:
+        embedded = dict(zip(unknown, vectors[len(questions) :], strict=True))
+        if len(self._word_vectors) + len(embedded) > WORD_VECTOR_CACHE:
             self._word_vectors = {}  # crude but bounded (3 MB); a dict swap is atomic for concurrent readers
-        self._word_vectors.update(zip(unknown, vectors[len(questions) :], strict=True))
+        self._word_vectors.update(embedded)
+        word_vectors = {w: v for q in questions for w, v in lexicon_vectors(q, bundle).items()}
+        word_vectors |= cached | embedded
         return [
             retrieve(q, vectors[i], bundle, self.retrieval, word_vectors, rows) for i, q in enumerate(questions)
         ]
