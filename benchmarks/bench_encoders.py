@@ -130,6 +130,7 @@ class VariantResult:
 class ThreadsResult:
     variant: str
     threads: int
+    served: bool  # the service's default thread count for this graph
     encode: Latency  # in-process, one question
     requests_per_s: float  # `clients` concurrent clients against the server
     http: Latency  # per-request latency seen by those clients
@@ -400,8 +401,8 @@ def thread_results(
     corpus_dir: Path, index_dir: Path, log_path: Path, plan: Plan, encode: Mapping[str, Latency]
 ) -> list[ThreadsResult]:
     """Part 4: each ONNX graph with 1 and 2 intra-op threads, in-process and under concurrent load."""
-    settings = [(variant, threads) for variant in ONNX_VARIANTS for threads in (1, 2)]
-    envs = {f"{variant}@{threads}": encoder_env(variant, threads) for variant, threads in settings}
+    configurations = [(variant, threads) for variant in ONNX_VARIANTS for threads in (1, 2)]
+    envs = {f"{variant}@{threads}": encoder_env(variant, threads) for variant, threads in configurations}
     timings: dict[str, list[int]] = {name: [] for name in envs}
     wall: dict[str, float] = dict.fromkeys(envs, 0.0)
     per_round = max(1, plan.requests_per_client // plan.rounds)
@@ -413,12 +414,17 @@ def thread_results(
                 times, seconds = load_test(servers[name], plan.clients, per_round)
                 timings[name] += times
                 wall[name] += seconds
-    return [
-        ThreadsResult(
-            variant, threads, encode[f"{variant}@{threads}"], len(timings[name]) / wall[name], latency(timings[name])
-        )
-        for (variant, threads), name in zip(settings, envs, strict=True)
-    ]
+    served = get_settings()
+    results = []
+    for variant, threads in configurations:
+        name = f"{variant}@{threads}"
+        results.append(
+            ThreadsResult(
+                variant, threads, threads == served.onnx_threads(variant), encode[name],
+                len(timings[name]) / wall[name], latency(timings[name]),
+            )
+        )  # fmt: skip
+    return results
 
 
 def passage_texts(corpus_dir: Path, count: int) -> list[str]:
@@ -559,10 +565,9 @@ def render(report: EncoderReport) -> str:
         "|---|---|---|---|---|---|",
     ]
     for t in report.threads:
-        served = " (default)" if t.threads == get_settings().onnx_threads(t.variant) else ""
         lines.append(
-            f"| {t.variant} | {t.threads}{served} | {t.encode.p50_ms:.2f} / {t.encode.p99_ms:.2f} | "
-            f"{t.requests_per_s:.0f} | "
+            f"| {t.variant} | {t.threads}{' (default)' if t.served else ''} | "
+            f"{t.encode.p50_ms:.2f} / {t.encode.p99_ms:.2f} | {t.requests_per_s:.0f} | "
             f"{t.http.p50_ms:.2f} | {t.http.p99_ms:.2f} |"
         )
     base = report.batches[0].per_second
