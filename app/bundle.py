@@ -23,6 +23,7 @@ from app.index import VectorIndex
 from app.lexical import LexicalIndex
 from app.models import Document, ParsedDocument, Passage, Sentence
 from app.normalize import STOPWORDS, content_stems, words
+from app.typos import buckets_by_initial, corrected_text
 
 ProgressFn = Callable[[str, int], None]
 VOCABULARY_CACHE = 256
@@ -149,10 +150,19 @@ class Vocabulary:
     surface_words: frozenset[str]
     sorted_words: tuple[str, ...]
     lexicon_matrix: Vectors  # rows: this collection's lexicon words (synonym candidates)
+    by_initial: dict[str, tuple[str, ...]] = field(default_factory=dict)  # for typo correction
 
     @classmethod
     def of_words(cls, surface: frozenset[str], lexicon_matrix: Vectors) -> Vocabulary:
-        return cls(frozenset(content_stems(surface)), surface, tuple(sorted(surface)), lexicon_matrix)
+        return cls(
+            frozenset(content_stems(surface)), surface, tuple(sorted(surface)), lexicon_matrix,
+            buckets_by_initial(surface),
+        )
+
+
+    def corrected(self, text: str) -> str:
+        """The text with words this vocabulary lacks replaced by the one vocabulary word they misspell."""
+        return corrected_text(text, self.surface_words, self.by_initial, STOPWORDS)
 
     def has_word_starting(self, prefix: str) -> bool:
         """True when some word starts with prefix (binary search, not a scan of the vocabulary)."""

@@ -10,6 +10,7 @@ the question is about something else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -21,6 +22,7 @@ from app.normalize import STOPWORDS, stem, terms, words
 SYNONYM_SIMILARITY = 0.8
 UNRELATED_SIMILARITY = 0.5
 _STRIP = "?!.,;:\"'()\u201c\u201d\u2018\u2019"
+_DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]\.?")
 
 
 def content_words(question: str) -> list[str]:
@@ -60,15 +62,27 @@ def unknownness(vector: npt.NDArray[np.float32] | None, vocabulary: Vocabulary) 
     return min(1.0, max(0.0, (SYNONYM_SIMILARITY - best) / (SYNONYM_SIMILARITY - UNRELATED_SIMILARITY)))
 
 
+def _known_form(word: str, vocabulary: Vocabulary) -> bool:
+    """A folded name word the corpus uses in some form: itself, a word starting with its stem ("Turks" →
+    "Turkey"), or a word sharing all but its last three letters (demonyms: "Australian" → "Australia",
+    "Turkish" → "Turkey")."""
+    if word in vocabulary.surface_words:
+        return True
+    root = stem(word)
+    if len(root) >= 4 and vocabulary.has_word_starting(root):
+        return True
+    return len(word) >= 5 and vocabulary.has_word_starting(word[: max(4, len(word) - 3)])
+
+
 def _known_name(word: str, vocabulary: Vocabulary) -> bool:
-    """A capitalised question word is known if the corpus has it, or (stems of 4+ letters) a word starting
-    with its stem ("Turks" → "Turkey"). Only the capitalised parts of a hyphenated word count."""
+    """A capitalised question word is known if the corpus uses it in some form (`_known_form`). A dotted
+    abbreviation ("U.S", its final dot stripped with the punctuation) is one word, "us". Only the capitalised
+    parts of a hyphenated word count."""
+    if _DOTTED.fullmatch(word):
+        return word.replace(".", "").lower() in vocabulary.surface_words
     capitalised = " ".join(part for part in word.split("-") if part[:1].isupper())
     folded = words(capitalised)
-    if not folded or all(w in vocabulary.surface_words for w in folded):
-        return True
-    stems = [stem(w) for w in folded]
-    return all(len(s) >= 4 and vocabulary.has_word_starting(s) for s in stems)
+    return not folded or all(_known_form(w, vocabulary) for w in folded)
 
 
 def question_signals(
