@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -27,11 +28,13 @@ from app.embed import Embedder
 from app.errors import InvalidDocumentError, InvalidQuestionError, NewsQAError
 from app.evaluate import RANK_DEPTH, GoldRow, evaluate, parse_gold
 from app.models import Answer
+from app.normalize import terms
 from app.prompts import Prompts
 from app.question import clean_question
 from app.schemas import AskResponse, document_filter
 from app.service import DocumentChange, QAService, load_or_build_index
 from app.sources import SUPPORTED_SUFFIXES, BriefMetadata, decode, format_of, make_brief, metadata
+from app.squad import baseline_rows, is_squad, parse_squad, score_squad
 
 EmbedderLoader = Callable[[Settings], Embedder]
 
@@ -447,31 +450,41 @@ def serve(
         run_server(settings)
 
 
-@app.command("eval", short_help="Score the service on a gold set.")
+@app.command("eval", short_help="Score the service on a gold set (JSONL) or a SQuAD 2.0 file.")
 def eval_command(
     ctx: typer.Context,
     gold: Annotated[
-        Path, typer.Argument(metavar="GOLD.jsonl", exists=True, dir_okay=False, help="Gold questions, JSONL.")
+        Path,
+        typer.Argument(metavar="GOLD", exists=True, dir_okay=False, help="Gold questions: JSONL, or SQuAD 2.0 JSON."),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
 ) -> None:
     """Score the service on a gold set (recall, MRR, quotes, abstention, offsets).
 
-    Prints recall@1/3/5, MRR@10, answer-quote accuracy, false abstention, out-of-scope abstention, the
-    number of cited spans that are not verbatim, and every miss.
+    A JSONL gold file is asked of the configured corpus. Each line is {"id", "question", "evidence":
+    [verbatim substrings]}; an empty evidence list marks a question the corpus does not answer. Prints
+    recall@1/3/5, MRR@10, answer-quote accuracy, false abstention, out-of-scope abstention, the number of cited
+    spans that are not verbatim, and every miss. Exit code 1 if any cited text is not verbatim or a gold
+    question was rejected.
 
-    Each line of GOLD.jsonl is {"id", "question", "evidence": [verbatim substrings]}; an empty evidence
-    list marks a question the corpus does not answer. Exit code 1 if any cited text is not verbatim or a
-    gold question was rejected.
+    A SQuAD 2.0 file (several articles, impossible questions) brings its own documents: they are indexed as
+    briefs in a temporary folder, every question is asked, and the first quote, the passages, the abstentions
+    and the AUROC of `confidence` are printed beside BM25, dense and hybrid rankings of the same sentences.
 
     \b
     Examples:
       newsqa eval tests/data/gold.jsonl
       newsqa eval --json tests/data/gold.jsonl | jq .recall_at_1
+      newsqa eval tests/data/squad/squad2-dev-2articles.json
     """
     state = _state(ctx)
     with core_errors():
-        rows = parse_gold(*read_lines(str(gold)))
+        lines, name = read_lines(str(gold))
+        raw = "\n".join(lines)
+        if is_squad(raw):
+            _eval_squad(state, raw, gold, as_json)
+            return
+        rows = parse_gold(lines, name)
         service = state.service(state.settings())
         texts = {doc_id: parsed.document.text for doc_id, parsed in service.bundle.documents.items()}
         report = evaluate(rows, answer_gold(service, rows), texts)
@@ -481,6 +494,37 @@ def eval_command(
             typer.echo(service.prompts.render("cli_eval.txt", report=report, gold=gold))
         if not report.passed:
             raise typer.Exit(1)
+
+
+def _eval_squad(state: CliState, raw: str, gold: Path, as_json: bool) -> None:
+    """Index a SQuAD file's articles in a temporary folder, ask every question, print the table."""
+    articles, questions = parse_squad(raw)
+    with tempfile.TemporaryDirectory(prefix="newsqa-eval-") as work:
+        corpus = Path(work) / "corpus"
+        corpus.mkdir()
+        for article in articles:
+            (corpus / f"{article.doc_id}.txt").write_text(article.text, encoding="utf-8", newline="")
+        service = state.service(state.settings(corpus_dir=corpus, index_dir=Path(work) / "index"))
+        inputs = [QuestionInput(f"question {q.qid}", q.question) for q in questions]
+        valid, rejected = split_valid(inputs, service.settings.max_question_chars)
+        kept = [questions[i] for i in valid]
+        answers = service.ask_many([q.question for q in kept], RANK_DEPTH)
+        report = score_squad(kept, answers)
+        bundle = service.bundle
+        vectors = service.embedder.embed_documents([clean_question(q.question, 10_000) for q in kept])
+        baselines = baseline_rows(
+            kept,
+            [(s.doc_id, s.start, s.end) for s in bundle.sentences],
+            [bundle.sentence_lexical.scores(terms(q.question)) for q in kept],
+            [bundle.sentence_matrix @ v for v in vectors],
+        )
+        if as_json:
+            typer.echo(json.dumps({**report.model_dump(), "baselines": [b.model_dump() for b in baselines],
+                                   "rejected": len(rejected)}))
+        else:
+            typer.echo(service.prompts.render(
+                "cli_eval_squad.txt", report=report, baselines=baselines, gold=gold, skipped=len(rejected)
+            ))
 
 
 def main() -> None:
