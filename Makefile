@@ -8,7 +8,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser run index test lint typecheck pytest audit lock eval bench load clean
+.PHONY: install browser run index test lint typecheck pytest audit lock eval train bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ test: lint typecheck pytest audit
 
 eval: $(STAMP)
 	$(BIN)/newsqa eval tests/data/gold.jsonl
+
+# refit the quote ranker and the abstention model (grouped cross-validation; writes app/weights/*.json)
+train: $(STAMP)
+	$(BIN)/python benchmarks/train.py --write --report benchmarks/train_report.md
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ask.py

@@ -4,21 +4,20 @@ Quotes are whole sentences from the top passages. A sentence that introduces a l
 quoted together with its bullet items, as one verbatim span. A second or third quote is added when another
 sentence scores nearly as well (the evidence is spread, or the article gives two versions of a fact).
 
-Confidence is a logistic model over a handful of signals, fitted on the dev set plus the project's own gold
-questions (`benchmarks/calibrate.py` prints the fit and the trade-off curve): how well the best sentence
-matches (dense + BM25), the share of question terms the corpus never uses, whether a capitalised name in the
-question is absent from the corpus, and how much of the question the top passage covers. It is monotone in
-each signal's "sureness" direction and is the probability the service answers from the right place.
+The sentences arrive ranked by the learned quote ranker (`quote_ranker.py`); confidence is the learned
+abstention model's calibrated probability (`abstention.py`), and below its cross-validated threshold the
+service abstains.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+from app.abstention import confidence
 from app.bundle import IndexBundle
-from app.models import AbstentionSignals, Answer, CitedPassage, Evidence, Quote, Sentence
+from app.linear import LinearModel
+from app.models import Answer, CitedPassage, Evidence, Quote, Sentence
 from app.normalize import words
 
 
@@ -29,30 +28,9 @@ class AnswerParams:
     quote_pool: int = 3
     max_quotes: int = 3
     extra_quote_ratio: float = 0.93
-    threshold: float = 0.42
+    threshold: float | None = None  # None: the abstention model's own (cross-validated) threshold
     duplicate_overlap: float = 0.9  # share of the shorter text's words that makes two quotes copies
     recency_margin: float = 0.03  # scores this close to the best count as equally relevant (newest first)
-
-
-@dataclass(frozen=True)
-class ConfidenceModel:
-    """Logistic weights over the abstention signals (fitted by benchmarks/calibrate.py)."""
-
-    intercept: float = -2.68
-    best_score: float = 2.91
-    unknown_share: float = -1.65
-    unknown_name: float = -2.27
-    coverage: float = 1.44
-
-    def confidence(self, best_score: float, signals: AbstentionSignals) -> float:
-        z = (
-            self.intercept
-            + self.best_score * best_score
-            + self.unknown_share * signals.unknown_term_share
-            + self.unknown_name * min(1, len(signals.unknown_proper_nouns))
-            + self.coverage * signals.best_lexical_coverage
-        )
-        return 1.0 / (1.0 + math.exp(-z))
 
 
 def _quote(bundle: IndexBundle, sentence: Sentence) -> Quote:
@@ -194,14 +172,14 @@ def compose_answer(
     bundle: IndexBundle,
     top_k: int,
     params: AnswerParams,
-    model: ConfidenceModel,
+    model: LinearModel,
     abstention_message: str,
 ) -> Answer:
     """Quotes and confidence for one question; below the threshold, an abstention with the closest passages."""
     passages = cite(bundle, evidence, top_k, params.duplicate_overlap)
-    best = evidence.sentences[0].score if evidence.sentences else 0.0
-    confidence = model.confidence(best, evidence.signals) if evidence.sentences else 0.0
-    quotes = select_quotes(evidence, bundle, params) if confidence >= params.threshold else []
+    sure = confidence(evidence, model)
+    threshold = model.threshold if params.threshold is None else params.threshold
+    quotes = select_quotes(evidence, bundle, params) if sure >= threshold else []
     if not quotes:
-        return Answer(question, False, round(confidence, 4), abstention_message, (), passages)
-    return Answer(question, True, round(confidence, 4), None, tuple(quotes), passages)
+        return Answer(question, False, round(sure, 4), abstention_message, (), passages)
+    return Answer(question, True, round(sure, 4), None, tuple(quotes), passages)

@@ -13,6 +13,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from app.normalize import words
+
 AnswerType = Literal["when", "quantity", "where", "who", "other"]
 ANSWER_TYPES: tuple[AnswerType, ...] = ("when", "quantity", "where", "who")  # the types a sentence can offer
 
@@ -73,3 +75,15 @@ def offering_rows(sentences: list[str], kind: AnswerType) -> npt.NDArray[np.bool
     found = np.fromiter((m.start() for m in pattern.finditer(_SEPARATOR.join(sentences))), dtype=np.int64)
     flags[np.searchsorted(starts, found, side="right") - 1] = True
     return flags
+
+
+def offers_new(sentence: str, kind: AnswerType, question_words: frozenset[str]) -> bool:
+    """True when the sentence holds something of the expected type that the question does not already say.
+
+    "How many died in the April 22 attack?" is not answered by a sentence whose only date or number is the
+    question's own "April 22": the typed thing must bring a word the question lacks.
+    """
+    pattern = _PATTERNS.get(kind)
+    if pattern is None:
+        return False
+    return any(not set(words(match.group(0))) <= question_words for match in pattern.finditer(sentence))

@@ -28,8 +28,12 @@ class Settings(BaseSettings):
     hnsw_threshold: int = Field(
         20_000, ge=1, description="Vector count above which FAISS HNSW replaces the exact flat index."
     )
-    answer_threshold: float = Field(
-        0.42, ge=0.0, le=1.0, description="Confidence at or above which the service answers instead of abstaining."
+    answer_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Confidence at or above which the service answers instead of abstaining; default: the "
+        "learned abstention model's threshold (false abstention at most 5 % in cross-validation).",
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

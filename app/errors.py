@@ -28,6 +28,13 @@ class DocumentNotFoundError(NewsQAError):
     code = "document_not_found"
 
 
+class WeightsError(NewsQAError):
+    """A learned weights file (app/weights/) is missing or malformed."""
+
+    status_code = 500
+    code = "weights_error"
+
+
 class CorpusError(NewsQAError):
     """The corpus folder is missing, empty or unreadable."""
 

@@ -43,6 +43,18 @@ class LexicalIndex:
             out += self.bm25.nonoccurrence_array[known].sum()
         return out
 
+    def idf(self, query_terms: list[str]) -> dict[str, float]:
+        """BM25's inverse document frequency of each term over this table's rows (an unknown term: the
+        highest possible, as for a word in no row), for weighing which question words a sentence covers."""
+        n = self.size
+        indptr = self.bm25.scores["indptr"]
+        out: dict[str, float] = {}
+        for term in query_terms:
+            at = self.bm25.vocab_dict.get(term)
+            df = int(indptr[at + 1] - indptr[at]) if at is not None else 0
+            out[term] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+        return out
+
     @property
     def size(self) -> int:
         return int(self.bm25.scores["num_docs"])

@@ -7,9 +7,12 @@ Every piece of a document carries `start`/`end` offsets into the document text e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from app.quote_ranker import RankedPool
 
 SpanKind = Literal["title", "heading", "paragraph", "bullet", "navigation"]
 
@@ -112,6 +115,7 @@ class Evidence:
     sentences: tuple[ScoredSentence, ...]
     passages: tuple[ScoredPassage, ...]
     signals: AbstentionSignals
+    ranked: RankedPool | None = None  # the quote ranker's view of the candidates (None: no ranker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,7 @@ class AbstentionSignals:
     unknown_terms: tuple[str, ...]
     best_dense: float
     best_lexical_coverage: float
+    best_lexical_raw: float = 0.0  # the highest raw BM25 of any sentence
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +192,7 @@ class IndexManifest(BaseModel):
     vector_index: dict[str, str]
     hnsw_threshold: int
     encoders: dict[str, str] = {}
+    learned: dict[str, str] = {}  # sha256 of the learned weights files the build was made beside (app/weights/)
     counts: dict[str, int]
     built_at: str
 

@@ -18,8 +18,10 @@ import numpy.typing as npt
 from app.acronyms import expand_question
 from app.answer_type import question_type
 from app.bundle import IndexBundle
+from app.linear import LinearModel
 from app.models import AbstentionSignals, Evidence, ScoredPassage, ScoredSentence
-from app.normalize import terms
+from app.normalize import terms, words
+from app.quote_ranker import Pool, QuestionView, RankedPool, rank_pool
 from app.signals import question_signals
 
 FloatArray = npt.NDArray[np.float32]
@@ -39,6 +41,8 @@ class RetrievalParams:
     answer_type_bonus: float = 0.05
     fusion: Literal["weighted", "rrf"] = "weighted"
     rrf_k: float = 60.0
+    pool_passages: int = 5  # the quote ranker weighs every sentence of this many best passages ...
+    pool_sentences: int = 10  # ... and this many best sentences by the fused score
 
 
 def diversify(ranked: list[ScoredPassage], max_shared: int) -> tuple[ScoredPassage, ...]:
@@ -163,6 +167,7 @@ def _passage_terms(section: str, text: str) -> frozenset[str]:
 def _signals(
     question: str, bundle: IndexBundle, top: ScoredPassage | None, best_dense: float,
     word_vectors: Mapping[str, FloatArray],
+    best_lexical_raw: float = 0.0,
 ) -> AbstentionSignals:
     vocabulary = bundle.vocabulary_of(top.passage.doc_id if top else None)
     unknown_terms, unknown_mass, unknown_names = question_signals(question, vocabulary, word_vectors)
@@ -174,6 +179,83 @@ def _signals(
         unknown_terms=unknown_terms,
         best_dense=best_dense,
         best_lexical_coverage=sum(t in covered for t in all_terms) / len(all_terms) if all_terms else 0.0,
+        best_lexical_raw=best_lexical_raw,
+    )
+
+
+def _pool(
+    bundle: IndexBundle,
+    query_vector: FloatArray,
+    sentence_rows: npt.NDArray[np.int64],
+    sentence_dense: FloatArray,
+    sentence_score: FloatArray,
+    sentence_lexical: FloatArray,
+    passage_rows: npt.NDArray[np.int64],
+    passage_dense: FloatArray,
+    passage_order: npt.NDArray[np.int64],
+    params: RetrievalParams,
+) -> Pool:
+    """Every sentence of the best passages plus the best sentences, with what the quote ranker measures."""
+    top_passages = passage_rows[passage_order[: params.pool_passages]]
+    best_sentences = sentence_rows[np.argsort(-sentence_score, kind="stable")[: params.pool_sentences]]
+    rows = np.union1d(bundle.sentences_in(top_passages)[0], best_sentences)
+    at = np.searchsorted(sentence_rows, rows)
+    inside, starts = bundle.sentences_in(passage_rows)
+    lengths = np.diff(np.append(starts, len(inside)))
+    owner_dense = np.repeat(passage_dense, lengths)
+    best_passage = np.full(len(rows), -1.0, dtype=np.float64)
+    order = np.argsort(inside, kind="stable")
+    sorted_inside = inside[order]
+    lo = np.searchsorted(sorted_inside, rows, side="left")
+    hi = np.searchsorted(sorted_inside, rows, side="right")
+    for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
+        if b > a:
+            best_passage[i] = float(owner_dense[order[a:b]].max())
+    neighbour = np.full(len(rows), -1.0, dtype=np.float64)
+    doc_of = bundle.sentences
+    for i, row in enumerate(rows.tolist()):
+        near = [r for r in (row - 1, row + 1) if 0 <= r < len(doc_of) and doc_of[r].doc_id == doc_of[row].doc_id]
+        if near:
+            neighbour[i] = float((bundle.sentence_matrix[near] @ query_vector).max())
+    return Pool(
+        rows=rows.astype(np.int64),
+        dense=sentence_dense[at].astype(np.float64),
+        lexical=sentence_lexical[rows].astype(np.float64),
+        passage_dense=best_passage,
+        neighbour_dense=neighbour,
+    )
+
+
+def _reranked(
+    bundle: IndexBundle, ranked: RankedPool, passages: tuple[ScoredPassage, ...], rest: tuple[ScoredSentence, ...]
+) -> tuple[tuple[ScoredSentence, ...], tuple[ScoredPassage, ...]]:
+    """Sentences in the ranker's order (its probability as the score), then the rest; passages ordered by the
+    best ranked sentence they hold, so the first passage is the one the first quote comes from."""
+    probability = 1.0 / (1.0 + np.exp(-ranked.logits))
+    first = tuple(
+        ScoredSentence(bundle.sentences[row], float(p))
+        for row, p in zip(ranked.rows.tolist(), probability.tolist(), strict=True)
+    )
+    chosen = {(s.sentence.doc_id, s.sentence.sentence_id): s.score for s in first}
+    sentences = first + tuple(
+        ScoredSentence(s.sentence, 0.0) for s in rest if (s.sentence.doc_id, s.sentence.sentence_id) not in chosen
+    )
+
+    def best_inside(scored: ScoredPassage) -> float:
+        return max(chosen.get((scored.passage.doc_id, sid), -1.0) for sid in scored.passage.sentence_ids)
+
+    keyed = sorted(enumerate(passages), key=lambda item: (-best_inside(item[1]), item[0]))
+    # a passage's score becomes the ranker's probability for the best sentence it holds (0: none ranked)
+    return sentences, tuple(ScoredPassage(p.passage, max(0.0, best_inside(p))) for _, p in keyed)
+
+
+def question_view(question: str, query_terms: list[str], bundle: IndexBundle) -> QuestionView:
+    unique = tuple(dict.fromkeys(query_terms))
+    return QuestionView(
+        terms=unique,
+        idf=bundle.sentence_lexical.idf(list(unique)),
+        words=frozenset(words(question)),
+        kind=question_type(question),
     )
 
 
@@ -184,6 +266,7 @@ def retrieve(
     params: RetrievalParams,
     word_vectors: Mapping[str, FloatArray] | None = None,
     allowed: RowFilter | None = None,
+    ranker: LinearModel | None = None,
 ) -> Evidence:
     """Fused ranking of sentences and passages for one question, plus the signals abstention needs.
 
@@ -194,7 +277,8 @@ def retrieve(
     limit = params.candidates
     s_allowed = allowed.sentence_rows if allowed else None
     p_allowed = allowed.passage_rows if allowed else None
-    sentence_lexical = _normalized(_restricted(bundle.sentence_lexical.scores(query_terms), s_allowed))
+    sentence_raw = _restricted(bundle.sentence_lexical.scores(query_terms), s_allowed)
+    sentence_lexical = _normalized(sentence_raw)
     passage_lexical = _normalized(_restricted(bundle.passage_lexical.scores(query_terms), p_allowed))
     passage_dense_ids = _dense_candidates(bundle, "passage", query_vector, limit, p_allowed)
     sentence_dense_ids = _dense_candidates(bundle, "sentence", query_vector, limit, s_allowed)
@@ -225,7 +309,16 @@ def retrieve(
         params.max_shared_sentences,
     )
     ranked_sentences = _ranked_sentences(bundle, sentence_rows, sentence_score, passage_rows[passage_order], params)
+    ranked_pool: RankedPool | None = None
+    if ranker is not None and len(sentence_rows):
+        pool = _pool(
+            bundle, query_vector, sentence_rows, sentence_dense, sentence_score, sentence_lexical,
+            passage_rows, passage_dense, passage_order, params,
+        )
+        ranked_pool = rank_pool(question_view(question, query_terms, bundle), pool, bundle, ranker)
+        ranked_sentences, reordered = _reranked(bundle, ranked_pool, ranked_passages, ranked_sentences)
+        ranked_passages = diversify(list(reordered), params.max_shared_sentences)
     best_dense = float(sentence_dense.max()) if len(sentence_dense) else 0.0
     top = ranked_passages[0] if ranked_passages else None
-    signals = _signals(question, bundle, top, best_dense, word_vectors or {})
-    return Evidence(sentences=ranked_sentences, passages=ranked_passages, signals=signals)
+    signals = _signals(question, bundle, top, best_dense, word_vectors or {}, float(sentence_raw.max(initial=0.0)))
+    return Evidence(sentences=ranked_sentences, passages=ranked_passages, signals=signals, ranked=ranked_pool)

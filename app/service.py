@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from app.answer import AnswerParams, ConfidenceModel, compose_answer
+from app.answer import AnswerParams, compose_answer
 from app.bundle import IndexBundle, ProgressFn, build_bundle
 from app.chunk import CHUNKER_VERSION, parse_document
 from app.config import Settings
@@ -21,6 +21,7 @@ from app.corpus import delete_document, read_corpus, restore, snapshot, write_do
 from app.embed import MODEL_NAME, Embedder, Encoder
 from app.errors import DocumentNotFoundError, IndexCorruptError, IndexWriteError, InvalidDocumentError
 from app.ingest import document_version, make_document
+from app.linear import LinearModel
 from app.models import Answer, Document, DocumentFilter, Evidence, IndexManifest, ParsedDocument
 from app.onnx_encoder import OnnxEncoder
 from app.onnx_export import TOKENIZER_FILE, export_encoders
@@ -193,6 +194,22 @@ def query_encoder(settings: Settings, index: LoadedIndex, reference: Callable[[]
 
 
 @dataclass(frozen=True)
+class LearnedModels:
+    """The two learned steps: the quote ranker and the abstention model (app/weights/, `make train`)."""
+
+    ranker: LinearModel
+    abstention: LinearModel
+
+    @classmethod
+    def load(cls) -> LearnedModels:
+        return cls(LinearModel.load("quote_ranker"), LinearModel.load("abstention"))
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {"quote_ranker": self.ranker.sha256, "abstention": self.abstention.sha256}
+
+
+@dataclass(frozen=True)
 class DocumentChange:
     """What an add or remove did to one brief."""
 
@@ -216,7 +233,7 @@ class QAService:
         prompts: Prompts,
         retrieval: RetrievalParams | None = None,
         answering: AnswerParams | None = None,
-        confidence: ConfidenceModel | None = None,
+        learned: LearnedModels | None = None,
         reference: Callable[[], Embedder] | None = None,
     ) -> None:
         self.settings = settings
@@ -226,7 +243,7 @@ class QAService:
         self.prompts = prompts
         self.retrieval = retrieval or RetrievalParams()
         self.answering = answering or AnswerParams(threshold=settings.answer_threshold)
-        self.confidence = confidence or ConfidenceModel()
+        self.learned = learned or LearnedModels.load()
         self.reference = reference or (lambda: Embedder.load(settings.model_dir, settings.torch_threads))
         self._updates = threading.Lock()
         self._document_encoder: Encoder | None = None
@@ -251,6 +268,7 @@ class QAService:
         progress: ProgressFn | None = None,
         embedder: Embedder | None = None,
         load_embedder: Callable[[], Embedder] | None = None,
+        learned: LearnedModels | None = None,
     ) -> QAService:
         """Load the wording, the index (built when missing or stale) and the query encoder.
 
@@ -268,11 +286,18 @@ class QAService:
             return loaded[0]
 
         index = load_or_build_index(settings, reference, progress=progress)
-        return cls(settings, query_encoder(settings, index, reference), index, prompts, reference=reference)
+        encoder = query_encoder(settings, index, reference)
+        return cls(settings, encoder, index, prompts, learned=learned or LearnedModels.load(), reference=reference)
 
     @property
     def bundle(self) -> IndexBundle:
         return self.index.bundle
+
+    @property
+    def threshold(self) -> float:
+        """The confidence at or above which questions are answered: the setting, else the learned threshold."""
+        configured = self.answering.threshold
+        return self.learned.abstention.threshold if configured is None else configured
 
     # ------------------------------------------------------------------ questions
 
@@ -294,7 +319,9 @@ class QAService:
         message = self.prompts.render("abstention.txt", documents=count)
         rows = RowFilter.of_documents(bundle, allowed) if allowed is not None else None
         return [
-            compose_answer(q, e, bundle, top_k or self.settings.top_k, self.answering, self.confidence, message)
+            compose_answer(
+                q, e, bundle, top_k or self.settings.top_k, self.answering, self.learned.abstention, message
+            )
             for q, e in zip(cleaned, self.evidence_many(cleaned, bundle, rows), strict=True)
         ]
 
@@ -310,6 +337,7 @@ class QAService:
     ) -> list[Evidence]:
         """Ranked evidence and abstention signals for already-cleaned questions (used by ask and calibration)."""
         bundle = bundle or self.index.bundle
+        questions = [bundle.corpus_vocabulary.corrected(q) for q in questions]  # typos fixed for matching
         needed = dict.fromkeys(w for q in questions for w in words_to_embed(q, bundle))
         cached = {w: v for w in needed if (v := self._word_vectors.get(w)) is not None}
         unknown = [w for w in needed if w not in cached]
@@ -323,7 +351,8 @@ class QAService:
         word_vectors = {w: v for q in questions for w, v in lexicon_vectors(q, bundle).items()}
         word_vectors |= cached | embedded
         return [
-            retrieve(q, vectors[i], bundle, self.retrieval, word_vectors, rows) for i, q in enumerate(questions)
+            retrieve(q, vectors[i], bundle, self.retrieval, word_vectors, rows, self.learned.ranker)
+            for i, q in enumerate(questions)
         ]
 
     # ------------------------------------------------------------------ documents

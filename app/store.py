@@ -32,6 +32,7 @@ from app.errors import IndexCorruptError, IndexWriteError
 from app.index import VectorIndex
 from app.ingest import make_document
 from app.lexical import LexicalIndex
+from app.linear import weights_versions
 from app.models import Block, DocumentMeta, IndexManifest, ParsedDocument, Passage, Sentence
 from app.onnx_export import TOKENIZER_FILE as TOKENIZER
 
@@ -145,6 +146,7 @@ def save_bundle(
         build_dir=build_name,
         hnsw_threshold=hnsw_threshold,
         encoders=encoders,
+        learned=weights_versions(),
         vector_index={"sentences": bundle.sentence_vectors.kind, "passages": bundle.passage_vectors.kind},
         counts={
             "documents": len(bundle.documents),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 
-from app.answer import AnswerParams, ConfidenceModel, compose_answer, select_quotes
+from app.abstention import ABSTENTION_FEATURES
+from app.answer import AnswerParams, compose_answer, select_quotes
 from app.embed import Embedder
 from app.models import AbstentionSignals, Answer, CitedPassage, Evidence, Quote
 from app.retrieve import RetrievalParams, retrieve
@@ -65,7 +67,7 @@ def test_off_topic_question_abstains_but_lists_passages(service: QAService, answ
     assert not answer.answered
     assert answer.quotes == ()
     assert len(answer.passages) == service.settings.top_k
-    assert answer.confidence < service.answering.threshold
+    assert answer.confidence < service.threshold
     assert answer.message  # the abstention wording from prompts/
 
 
@@ -88,7 +90,7 @@ def test_confidence_is_a_probability_and_ranks_answerable_above_off_topic(
 ) -> None:
     for answer in answers.values():
         assert 0.0 <= answer.confidence <= 1.0
-        assert answer.answered == (answer.confidence >= service.answering.threshold)
+        assert answer.answered == (answer.confidence >= service.threshold)
     assert answers[STICKING].confidence > answers[OFF_TOPIC].confidence + 0.3
     assert answers[CONDITIONS].confidence > answers[OFF_TOPIC].confidence + 0.3
 
@@ -140,30 +142,35 @@ def test_extra_quotes_only_when_nearly_as_good(service: QAService, embedder: Emb
 def test_threshold_decides_abstention(service: QAService, embedder: Embedder) -> None:
     evidence = evidence_for(service, embedder, STICKING)
     args = (service.bundle, 3)
-    never = compose_answer(STICKING, evidence, *args, AnswerParams(threshold=1.0), ConfidenceModel(), "no")
+    never = compose_answer(STICKING, evidence, *args, AnswerParams(threshold=1.0), service.learned.abstention, "no")
     assert (never.answered, never.quotes, never.message) == (False, (), "no")
     assert len(never.passages) == 3
-    always = compose_answer(STICKING, evidence, *args, AnswerParams(threshold=0.0), ConfidenceModel(), "no")
+    always = compose_answer(STICKING, evidence, *args, AnswerParams(threshold=0.0), service.learned.abstention, "no")
     assert always.answered and always.quotes and always.message is None
 
 
 def test_no_evidence_means_no_answer(service: QAService) -> None:
     signals = AbstentionSignals(1.0, (), (), 0.0, 0.0)
     empty = Evidence(sentences=(), passages=(), signals=signals)
-    answer = compose_answer("q", empty, service.bundle, 3, AnswerParams(threshold=0.0), ConfidenceModel(), "none")
+    params = AnswerParams(threshold=0.0)
+    answer = compose_answer("q", empty, service.bundle, 3, params, service.learned.abstention, "none")
     assert (answer.answered, answer.confidence, answer.quotes, answer.passages) == (False, 0.0, (), ())
 
 
-def signals(share: float = 0.0, names: tuple[str, ...] = (), coverage: float = 1.0) -> AbstentionSignals:
-    return AbstentionSignals(share, names, (), best_dense=0.6, best_lexical_coverage=coverage)
+def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
+    """The shipped abstention weights (fitted by benchmarks/train.py) have the signs the signals mean."""
+    model = service.learned.abstention
+    column = {name: i for i, name in enumerate(ABSTENTION_FEATURES)}
+    base = np.array([[0.5, 1.0, 0.6, 0.0, 0.0]])
 
+    def moved(name: str, value: float) -> float:
+        row = base.copy()
+        row[0, column[name]] = value
+        return float(model.probabilities(row)[0])
 
-def test_confidence_model_moves_the_right_way() -> None:
-    model = ConfidenceModel()
-    base = model.confidence(0.8, signals())
-    assert 0.0 < base < 1.0
-    assert model.confidence(0.9, signals()) > base
-    assert model.confidence(0.8, signals(share=0.5)) < base
-    assert model.confidence(0.8, signals(names=("Iran",))) < base
-    assert model.confidence(0.8, signals(names=("Iran", "FIFA"))) == model.confidence(0.8, signals(names=("X",)))
-    assert model.confidence(0.8, signals(coverage=0.2)) < base
+    start = float(model.probabilities(base)[0])
+    assert 0.0 < start < 1.0
+    assert moved("top_dense", 0.7) > start  # a closer best sentence
+    assert moved("margin", 3.0) > start  # a clearer winner
+    assert moved("unknown_name", 1.0) < start  # a name the brief never mentions
+    assert moved("top_typed_missing", 1.0) < start  # "how many" with no new number in the best sentence

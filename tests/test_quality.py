@@ -50,7 +50,9 @@ def test_dev_recall_at_3(dev: EvalReport) -> None:
 
 
 def test_dev_abstains_on_out_of_scope_questions(dev: EvalReport) -> None:
-    assert dev.oos_abstention >= 0.75, misses(dev)
+    # 0.75 was the floor while the threshold was fitted on these very questions; the learned threshold is now
+    # set by cross-validation grouped by document (benchmarks/train.py), and these questions are in-sample
+    assert dev.oos_abstention >= 0.6, misses(dev)
 
 
 def test_dev_rarely_abstains_on_answerable_questions(dev: EvalReport) -> None:
@@ -59,3 +61,19 @@ def test_dev_rarely_abstains_on_answerable_questions(dev: EvalReport) -> None:
 
 def test_gold_recall_at_3(gold: EvalReport) -> None:
     assert gold.recall_at_3 >= 0.85, misses(gold)
+
+
+def test_learned_models_answer_the_default_article(service: QAService) -> None:
+    """The shipped weights come from `make train`: they name their training data and the article is in it."""
+    import json
+
+    from app.linear import WEIGHTS_DIR
+
+    for name in ("quote_ranker", "abstention"):
+        data = json.loads((WEIGHTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+        assert "corpus/pakistan-afghanistan-talks.txt" in data["training_data"]
+        assert "tests/data/squad/squad2-dev-2articles.json" in data["training_data"]
+    assert service.index.manifest.learned == {
+        "abstention": service.learned.abstention.sha256,
+        "quote_ranker": service.learned.ranker.sha256,
+    }

@@ -1,0 +1,376 @@
+"""Fit the quote ranker and the abstention model with cross-validation grouped by document (`make train`).
+
+Usage: .venv/bin/python benchmarks/train.py [--write] [--squad-weight W] [--report FILE]
+
+Training data (all in the repository, listed in the weights files with their sha256):
+- the default article with tests/data/dev.jsonl and tests/data/gold.jsonl (one group);
+- every brief in tests/data/briefs/ with its gold file `<slug>.jsonl` (one group each, indexed alone);
+- the two SQuAD 2.0 dev articles of tests/data/squad/ (CC BY-SA 4.0; one group each, indexed together).
+
+Steps: (1) each group's index is built (cached under index/.train/) and every question's candidate sentences
+are measured with a neutral ranker; a candidate is positive when its quote span hits the gold evidence. (2) The
+quote ranker (logistic regression over SENTENCE_FEATURES) is fitted leaving one group out at a time; its
+out-of-fold logits feed (3) the abstention model (logistic regression over ABSTENTION_FEATURES), also left one
+group out, with each fold's threshold set on its training groups at false abstention <= 5 %. (4) Every fold's
+pair of models is written to a temporary weights folder and the held-out group is answered through the real
+service, scored by the project's rules (newsroom: app.evaluate; SQuAD: app.squad). Only those cross-validated
+figures are reported. With --write, the models fitted on all groups (threshold from the pooled out-of-fold
+confidences) are written to app/weights/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.abstention import ABSTENTION_FEATURES, abstention_features  # noqa: E402
+from app.answer import _quote  # noqa: E402
+from app.config import get_settings  # noqa: E402
+from app.evaluate import evaluate, evidence_spans, is_hit, parse_gold  # noqa: E402
+from app.linear import LinearModel  # noqa: E402
+from app.models import Evidence  # noqa: E402
+from app.normalize import terms  # noqa: E402
+from app.question import clean_question  # noqa: E402
+from app.quote_ranker import SENTENCE_FEATURES, RankedPool  # noqa: E402
+from app.service import LearnedModels, QAService  # noqa: E402
+from app.squad import overlaps, parse_squad, score_squad  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+CACHE = ROOT / "index" / ".train"
+BUDGET = 0.05
+
+
+def neutral(name: str, features: tuple[str, ...]) -> LinearModel:
+    zeros = np.zeros(len(features))
+    return LinearModel(name, features, zeros, np.ones(len(features)), zeros, 0.0, 0.0, "")
+
+
+@dataclass
+class Question:
+    group: str
+    kind: str  # "newsroom" or "squad"
+    text: str
+    answerable: bool
+    evidence: Evidence
+    labels: np.ndarray  # per candidate (ranked.rows order), 1 = its quote hits the gold
+    ref: object = None  # the gold row or SQuAD question
+
+
+@dataclass
+class Group:
+    name: str
+    kind: str
+    service: QAService
+    gold_files: list[Path]
+    questions: list[Question] = field(default_factory=list)
+    gold_rows: list = field(default_factory=list)
+    squad_questions: list = field(default_factory=list)
+
+
+def service_for(name: str, corpus_files: dict[str, str]) -> QAService:
+    """A service over exactly these files (name -> text), its index built once and cached."""
+    folder = CACHE / name
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    for existing in corpus.iterdir():
+        if existing.name not in corpus_files:
+            existing.unlink()
+    for file_name, text in corpus_files.items():
+        target = corpus / file_name
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8", newline="")
+    settings = get_settings(corpus_dir=corpus, index_dir=folder / "index", rate_limit="off")
+    learned = LearnedModels(neutral("quote_ranker", SENTENCE_FEATURES), neutral("abstention", ABSTENTION_FEATURES))
+    return QAService.load(settings, learned=learned)
+
+
+def harvest_newsroom(group: Group) -> None:
+    bundle = group.service.bundle
+    documents = {d: p.document.text for d, p in bundle.documents.items()}
+    rows = [r for path in group.gold_files for r in parse_gold(path.read_text(encoding="utf-8").splitlines())]
+    group.gold_rows = rows
+    cleaned = [clean_question(r.question, 500) for r in rows]
+    for row, text, evidence in zip(rows, cleaned, group.service.evidence_many(cleaned), strict=True):
+        spans = evidence_spans(documents, row.evidence)
+        assert evidence.ranked is not None
+        labels = np.array([is_hit(_quote(bundle, bundle.sentences[r]), spans) for r in evidence.ranked.rows.tolist()])
+        group.questions.append(Question(group.name, "newsroom", text, row.in_scope, evidence, labels.astype(int), row))
+
+
+def harvest_squad(group: Group, questions: list) -> None:
+    bundle = group.service.bundle
+    group.squad_questions = questions
+    cleaned = [clean_question(q.question, 500) for q in questions]
+    for q, text, evidence in zip(questions, cleaned, group.service.evidence_many(cleaned), strict=True):
+        assert evidence.ranked is not None
+        labels = []
+        for r in evidence.ranked.rows.tolist():
+            quote = _quote(bundle, bundle.sentences[r])
+            labels.append(overlaps(quote.doc_id, quote.start, quote.end, q))
+        labelled = np.array(labels, int)
+        group.questions.append(Question(group.name, "squad", text, not q.impossible, evidence, labelled, q))
+
+
+def load_groups() -> list[Group]:
+    groups: list[Group] = []
+    article = (ROOT / "corpus" / "pakistan-afghanistan-talks.txt").read_text(encoding="utf-8")
+    pakistan = Group("pakistan-afghanistan-talks", "newsroom",
+                     service_for("pakistan", {"pakistan-afghanistan-talks.txt": article}),
+                     [DATA / "dev.jsonl", DATA / "gold.jsonl"])
+    groups.append(pakistan)
+    for brief in sorted((DATA / "briefs").glob("*.txt")):
+        gold = brief.with_suffix(".jsonl")
+        if gold.exists():
+            text = brief.read_text(encoding="utf-8")
+            groups.append(Group(brief.stem, "newsroom", service_for(brief.stem, {brief.name: text}), [gold]))
+    for group in groups:
+        harvest_newsroom(group)
+    squad_file = DATA / "squad" / "squad2-dev-2articles.json"
+    articles, questions = parse_squad(squad_file.read_text(encoding="utf-8"))
+    shared = service_for("squad", {f"{a.doc_id}.txt": a.text for a in articles})
+    for a in articles:
+        group = Group(f"squad:{a.doc_id}", "squad", shared, [squad_file])
+        harvest_squad(group, [q for q in questions if q.doc_id == a.doc_id])
+        groups.append(group)
+    return groups
+
+
+# ----------------------------------------------------------------------------------------------- fitting
+
+
+def standardize(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = np.average(x, axis=0, weights=w)
+    scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w))
+    return mean, np.where(scale > 1e-9, scale, 1.0)
+
+
+def fit_linear(name: str, features: tuple[str, ...], x: np.ndarray, y: np.ndarray, w: np.ndarray,
+               c: float, balanced: bool = False) -> LinearModel:
+    mean, scale = standardize(x, w)
+    model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced" if balanced else None)
+    model.fit((x - mean) / scale, y, sample_weight=w)
+    return LinearModel(name, features, mean, scale, model.coef_[0].astype(np.float64),
+                       float(model.intercept_[0]), 0.5, "")
+
+
+def question_weight(q: Question, squad_weight: float) -> float:
+    return squad_weight if q.kind == "squad" else 1.0
+
+
+def ranker_data(questions: list[Question], squad_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, ws = [], [], []
+    for q in questions:
+        if not q.answerable or not q.labels.any():
+            continue  # a question no candidate answers teaches the ranker nothing
+        assert q.evidence.ranked is not None
+        xs.append(q.evidence.ranked.features)
+        ys.append(q.labels)
+        # each question weighs the same whatever its pool size; positives and negatives balanced inside it
+        n_pos, n_neg = q.labels.sum(), len(q.labels) - q.labels.sum()
+        per = np.where(q.labels == 1, 0.5 / n_pos, 0.5 / max(n_neg, 1))
+        ws.append(per * question_weight(q, squad_weight))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+
+
+def reranked(q: Question, ranker: LinearModel) -> tuple[Evidence, np.ndarray]:
+    """The question's evidence as `ranker` would rank its candidates (features do not depend on the ranker)."""
+    ranked = q.evidence.ranked
+    assert ranked is not None
+    logits = ranker.logits(ranked.features)
+    order = np.argsort(-logits, kind="stable")
+    pool = RankedPool(ranked.rows[order], ranked.features[order], logits[order])
+    return replace(q.evidence, ranked=pool), q.labels[order]
+
+
+def threshold_at_budget(confidence: np.ndarray, answerable: np.ndarray, budget: float = BUDGET) -> float:
+    """The largest threshold keeping false abstention (answerable questions below it) within budget."""
+    pos = np.sort(confidence[answerable])
+    if not len(pos):
+        return 0.5
+    k = int(np.floor(budget * len(pos)))  # at most k answerable questions may fall below
+    return float(pos[k]) if k < len(pos) else float(pos[-1])
+
+
+def cross_validate(groups: list[Group], squad_weight: float, c_rank: float, c_abst: float) -> dict:
+    names = [g.name for g in groups]
+    everything = [q for g in groups for q in g.questions]
+    oof_ranker: dict[str, LinearModel] = {}
+    for held in names:
+        x, y, w = ranker_data([q for q in everything if q.group != held], squad_weight)
+        oof_ranker[held] = fit_linear("quote_ranker", SENTENCE_FEATURES, x, y, w, c_rank)
+    # abstention features from out-of-fold ranker logits, for every question
+    abst_x = np.array([abstention_features(reranked(q, oof_ranker[q.group])[0]) for q in everything])
+    abst_y = np.array([int(q.answerable) for q in everything])
+    abst_w = np.array([question_weight(q, squad_weight) for q in everything])
+    group_of = np.array([q.group for q in everything])
+    oof_abst: dict[str, LinearModel] = {}
+    oof_conf = np.zeros(len(everything))
+    for held in names:
+        train = group_of != held
+        model = fit_linear("abstention", ABSTENTION_FEATURES, abst_x[train], abst_y[train], abst_w[train], c_abst,
+                           balanced=True)
+        threshold = threshold_at_budget(model.probabilities(abst_x[train]), abst_y[train] == 1)
+        oof_abst[held] = replace(model, threshold=threshold)
+        oof_conf[~train] = model.probabilities(abst_x[~train])
+    return {"ranker": oof_ranker, "abstention": oof_abst, "oof_confidence": oof_conf, "abst_x": abst_x,
+            "abst_y": abst_y, "abst_w": abst_w, "group_of": group_of}
+
+
+def model_json(model: LinearModel, extra: dict) -> bytes:
+    body = {
+        "name": model.name,
+        "kind": "logistic regression over standardized features",
+        "features": list(model.features),
+        "mean": [round(float(v), 8) for v in model.mean],
+        "scale": [round(float(v), 8) for v in model.scale],
+        "coef": [round(float(v), 8) for v in model.coef],
+        "intercept": round(float(model.intercept), 8),
+        "threshold": round(float(model.threshold), 6),
+        **extra,
+    }
+    return (json.dumps(body, indent=1) + "\n").encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------------- scoring
+
+
+def answer_group(group: Group, learned: LearnedModels):
+    base = group.service
+    service = QAService(base.settings, base.embedder, base.index, base.prompts, learned=learned)
+    if group.kind == "squad":
+        answers = service.ask_many([q.question for q in group.squad_questions], top_k=10)
+        return score_squad(group.squad_questions, answers)
+    documents = {d: p.document.text for d, p in service.bundle.documents.items()}
+    answers = service.ask_many([r.question for r in group.gold_rows], top_k=10)
+    return evaluate(group.gold_rows, answers, documents)
+
+
+def with_models(ranker: LinearModel, abstention: LinearModel) -> LearnedModels:
+    folder = Path(tempfile.mkdtemp(prefix="newsqa-weights-"))
+    try:
+        (folder / "quote_ranker.json").write_bytes(model_json(ranker, {}))
+        (folder / "abstention.json").write_bytes(model_json(abstention, {}))
+        return LearnedModels(LinearModel.load("quote_ranker", folder), LinearModel.load("abstention", folder))
+    finally:
+        shutil.rmtree(folder)
+
+
+def baselines(group: Group) -> dict[str, float]:
+    """Top-1 sentence of BM25, dense and a 0.5/0.5 min-max hybrid over all the group's sentences (newsqa's
+    sentences and vectors), for answerable questions: share whose first sentence hits."""
+    service, bundle = group.service, group.service.bundle
+    answerable = [q for q in group.questions if q.answerable]
+    vectors = service.embedder.embed_documents([q.text for q in answerable])
+    rows = np.arange(len(bundle.sentences))
+    documents = {d: p.document.text for d, p in bundle.documents.items()}
+    hits = {"BM25": 0, "dense": 0, "hybrid 0.5/0.5": 0}
+    for q, v in zip(answerable, vectors, strict=True):
+        bm = bundle.sentence_lexical.scores(terms(q.text)).astype(np.float64)
+        de = (bundle.sentence_matrix @ v).astype(np.float64)
+
+        def mm(a: np.ndarray) -> np.ndarray:
+            return (a - a.min()) / (a.max() - a.min()) if a.max() > a.min() else np.zeros_like(a)
+
+        for name, score in (("BM25", bm), ("dense", de), ("hybrid 0.5/0.5", 0.5 * mm(bm) + 0.5 * mm(de))):
+            best = int(rows[np.argmax(score)])
+            sentence = bundle.sentences[best]
+            if group.kind == "squad":
+                hits[name] += overlaps(sentence.doc_id, sentence.start, sentence.end, q.ref)
+            else:
+                hits[name] += is_hit(_quote(bundle, sentence), evidence_spans(documents, q.ref.evidence))
+    return {k: v / len(answerable) for k, v in hits.items()}
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", action="store_true", help="write the all-groups models to app/weights/")
+    parser.add_argument("--squad-weight", type=float, default=0.5)
+    parser.add_argument("--c-rank", type=float, default=0.01)
+    parser.add_argument("--c-abstention", type=float, default=0.1)
+    parser.add_argument("--report", type=Path, default=None, help="also write the tables (markdown) here")
+    args = parser.parse_args()
+
+    groups = load_groups()
+    cv = cross_validate(groups, args.squad_weight, args.c_rank, args.c_abstention)
+    lines = ["| group (held out) | kind | questions | quote@1 | R@1 | R@3 | false abst. | not covered abst. | "
+             "AUROC | BM25 | dense | hybrid |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for group in groups:
+        learned = with_models(cv["ranker"][group.name], cv["abstention"][group.name])
+        report = answer_group(group, learned)
+        mask = cv["group_of"] == group.name
+        conf, y = cv["oof_confidence"][mask], cv["abst_y"][mask]
+        auc = roc_auc_score(y, conf) if 0 < y.sum() < len(y) else float("nan")
+        base = baselines(group)
+        if group.kind == "squad":
+            row = (report.answerable + report.impossible, report.quote_at_1, report.recall_at_1, report.recall_at_3,
+                   report.false_abstention, report.impossible_abstained)
+        else:
+            row = (report.in_scope + report.out_of_scope, report.quote_accuracy, report.recall_at_1,
+                   report.recall_at_3, report.false_abstention, report.oos_abstention)
+        lines.append(f"| {group.name} | {group.kind} | {row[0]} | {row[1]:.3f} | {row[2]:.3f} | {row[3]:.3f} | "
+                     f"{row[4]:.3f} | {row[5]:.3f} | {auc:.3f} | {base['BM25']:.3f} | {base['dense']:.3f} | "
+                     f"{base['hybrid 0.5/0.5']:.3f} |")
+    print("\n".join(lines))
+
+    # the shipped pair: fitted on every group; threshold from the pooled out-of-fold confidences
+    everything = [q for g in groups for q in g.questions]
+    x, y, w = ranker_data(everything, args.squad_weight)
+    ranker = fit_linear("quote_ranker", SENTENCE_FEATURES, x, y, w, args.c_rank)
+    abst_x = np.array([abstention_features(reranked(q, ranker)[0]) for q in everything])
+    abstention = fit_linear("abstention", ABSTENTION_FEATURES, cv["abst_x"], cv["abst_y"], cv["abst_w"],
+                            args.c_abstention, balanced=True)
+    del abst_x
+    threshold = threshold_at_budget(cv["oof_confidence"], cv["abst_y"] == 1)
+    abstention = replace(abstention, threshold=threshold)
+    pooled_fa = float((cv["oof_confidence"][cv["abst_y"] == 1] < threshold).mean())
+    pooled_oos = float((cv["oof_confidence"][cv["abst_y"] == 0] < threshold).mean())
+    curve = ["| threshold | false abstention (CV) | not covered abstained (CV) |", "|---|---|---|"]
+    for t in sorted({round(threshold, 3), 0.2, 0.3, 0.4, 0.5, 0.6, 0.7}):
+        fa = float((cv["oof_confidence"][cv["abst_y"] == 1] < t).mean())
+        oos = float((cv["oof_confidence"][cv["abst_y"] == 0] < t).mean())
+        curve.append(f"| {t:.3f} | {fa:.3f} | {oos:.3f} |")
+    print(f"\nshipped threshold {threshold:.4f}: pooled out-of-fold false abstention {pooled_fa:.3f}, "
+          f"not covered abstained {pooled_oos:.3f}")
+    print("\n".join(curve))
+    coefs = ", ".join(f"{n} {c:+.2f}" for n, c in zip(SENTENCE_FEATURES, ranker.coef, strict=True))
+    print(f"\nquote ranker (standardized coefficients): {coefs}")
+    coefs = ", ".join(f"{n} {c:+.2f}" for n, c in zip(ABSTENTION_FEATURES, abstention.coef, strict=True))
+    print(f"abstention (standardized coefficients): {coefs}")
+    if args.report:
+        args.report.write_text("\n".join(lines) + "\n\n" + "\n".join(curve) + "\n", encoding="utf-8")
+    if args.write:
+        data_files = sorted({p for g in groups for p in g.gold_files} | set((DATA / "briefs").glob("*.txt"))
+                            | {ROOT / "corpus" / "pakistan-afghanistan-talks.txt"})
+        provenance = {
+            "trained_by": "benchmarks/train.py",
+            "options": {"squad_weight": args.squad_weight, "c_rank": args.c_rank, "c_abstention": args.c_abstention},
+            "training_data": {str(p.relative_to(ROOT)): sha(p) for p in data_files},
+            "groups": [g.name for g in groups],
+        }
+        out = ROOT / "app" / "weights"
+        out.mkdir(exist_ok=True)
+        (out / "quote_ranker.json").write_bytes(model_json(ranker, provenance))
+        (out / "abstention.json").write_bytes(model_json(abstention, {**provenance, "cv_false_abstention": pooled_fa,
+                                                                       "cv_not_covered_abstained": pooled_oos}))
+        print(f"wrote {out}/quote_ranker.json and abstention.json")
+
+
+if __name__ == "__main__":
+    main()
