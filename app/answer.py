@@ -30,7 +30,7 @@ class AnswerParams:
     extra_quote_ratio: float = 0.93
     threshold: float | None = None  # None: the abstention model's own (cross-validated) threshold
     duplicate_overlap: float = 0.9  # share of the shorter text's words that makes two quotes copies
-    recency_margin: float = 0.03  # scores this close to the best count as equally relevant (newest first)
+    recency_margin: float = 0.05  # ranker probabilities this close to the best count as equally relevant (newest first)
 
 
 def _quote(bundle: IndexBundle, sentence: Sentence) -> Quote:
