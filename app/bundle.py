@@ -9,6 +9,7 @@ span is always the text alone.
 from __future__ import annotations
 
 import bisect
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from app.normalize import STOPWORDS, content_stems, words
 from app.typos import buckets_by_initial, corrected_text
 
 ProgressFn = Callable[[str, int], None]
+_LETTERS = re.compile(r"[a-z]+")
 VOCABULARY_CACHE = 256
 
 
@@ -162,6 +164,8 @@ class Vocabulary:
 
     def corrected(self, text: str) -> str:
         """The text with words this vocabulary lacks replaced by the one vocabulary word they misspell."""
+        if all(w in self.surface_words or w in STOPWORDS for w in _LETTERS.findall(text.lower())):
+            return text  # the common case: nothing to correct, no edit distances computed
         return corrected_text(text, self.surface_words, self.by_initial, STOPWORDS)
 
     def has_word_starting(self, prefix: str) -> bool:

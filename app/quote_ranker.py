@@ -100,11 +100,16 @@ def _covered(question: QuestionView, present: frozenset[str]) -> float:
 def _context_terms(bundle: IndexBundle, row: int) -> frozenset[str]:
     """Terms of the sentence, its neighbours in the same document and its section heading."""
     sentence = bundle.sentences[row]
-    found = set(sentence_terms(sentence.text)) | sentence_terms(sentence.section)
+    texts = [sentence.section, sentence.text]
     for other in (row - 1, row + 1):
         if 0 <= other < len(bundle.sentences) and bundle.sentences[other].doc_id == sentence.doc_id:
-            found |= sentence_terms(bundle.sentences[other].text)
-    return frozenset(found)
+            texts.append(bundle.sentences[other].text)
+    return _union_terms(tuple(texts))
+
+
+@lru_cache(maxsize=65536)  # a sentence's context is the same every time it is a candidate
+def _union_terms(texts: tuple[str, ...]) -> frozenset[str]:
+    return frozenset().union(*(sentence_terms(t) for t in texts))
 
 
 def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> FloatArray:

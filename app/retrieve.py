@@ -211,12 +211,7 @@ def _pool(
     for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
         if b > a:
             best_passage[i] = float(owner_dense[order[a:b]].max())
-    neighbour = np.full(len(rows), -1.0, dtype=np.float64)
-    doc_of = bundle.sentences
-    for i, row in enumerate(rows.tolist()):
-        near = [r for r in (row - 1, row + 1) if 0 <= r < len(doc_of) and doc_of[r].doc_id == doc_of[row].doc_id]
-        if near:
-            neighbour[i] = float((bundle.sentence_matrix[near] @ query_vector).max())
+    neighbour = _neighbour_dense(bundle, rows, query_vector)
     return Pool(
         rows=rows.astype(np.int64),
         dense=sentence_dense[at].astype(np.float64),
@@ -224,6 +219,22 @@ def _pool(
         passage_dense=best_passage,
         neighbour_dense=neighbour,
     )
+
+
+def _neighbour_dense(bundle: IndexBundle, rows: npt.NDArray[np.int64], query: FloatArray) -> npt.NDArray[np.float64]:
+    """Best cosine of the previous or next sentence of the same document (-1 when there is none)."""
+    last = len(bundle.sentences) - 1
+    best = np.full(len(rows), -1.0, dtype=np.float64)
+    for step in (-1, 1):
+        other = np.clip(rows + step, 0, last)
+        same = np.array(
+            [o != r and bundle.sentences[o].doc_id == bundle.sentences[r].doc_id
+             for o, r in zip(other.tolist(), rows.tolist(), strict=True)],
+            dtype=np.bool_,
+        )
+        cosine = (bundle.sentence_matrix[other] @ query).astype(np.float64)
+        best = np.where(same, np.maximum(best, cosine), best)
+    return best
 
 
 def _reranked(
