@@ -32,6 +32,10 @@ class AnswerParams:
     duplicate_overlap: float = 0.9  # share of the shorter text's words that makes two quotes copies
     recency_margin: float = 0.05  # ranker probabilities this close to the best count as equally relevant (newest first)
 
+    def threshold_for(self, model: LinearModel) -> float:
+        """The confidence at or above which a question is answered: this setting, else the model's own."""
+        return model.threshold if self.threshold is None else self.threshold
+
 
 def _quote(bundle: IndexBundle, sentence: Sentence) -> Quote:
     """A sentence as a quote; a list-introducing sentence takes its bullet items along in one span."""
@@ -178,8 +182,7 @@ def compose_answer(
     """Quotes and confidence for one question; below the threshold, an abstention with the closest passages."""
     passages = cite(bundle, evidence, top_k, params.duplicate_overlap)
     sure = confidence(evidence, model)
-    threshold = model.threshold if params.threshold is None else params.threshold
-    quotes = select_quotes(evidence, bundle, params) if sure >= threshold else []
+    quotes = select_quotes(evidence, bundle, params) if sure >= params.threshold_for(model) else []
     if not quotes:
         return Answer(question, False, round(sure, 4), abstention_message, (), passages)
     return Answer(question, True, round(sure, 4), None, tuple(quotes), passages)

@@ -9,7 +9,6 @@ span is always the text alone.
 from __future__ import annotations
 
 import bisect
-import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from app.normalize import STOPWORDS, content_stems, words
 from app.typos import buckets_by_initial, corrected_text
 
 ProgressFn = Callable[[str, int], None]
-_LETTERS = re.compile(r"[a-z]+")
 VOCABULARY_CACHE = 256
 
 
@@ -52,6 +50,7 @@ class IndexBundle:
     passage_sentence_offsets: npt.NDArray[np.int64] = field(init=False)  # passage p: flat[offsets[p]:offsets[p+1]]
     passage_sentence_flat: npt.NDArray[np.int64] = field(init=False)
     doc_rows: dict[str, DocRows] = field(init=False)
+    sentence_document: npt.NDArray[np.int64] = field(init=False)  # per sentence row: its document's position
     lexicon_row: dict[str, int] = field(init=False)
     vocabulary_cache: dict[str, Vocabulary] = field(init=False)
     answer_type_cache: dict[AnswerType, npt.NDArray[np.bool_]] = field(init=False)
@@ -70,6 +69,10 @@ class IndexBundle:
             )
             self.doc_rows[doc_id] = rows
             sentence_at, passage_at = rows.sentence_end, rows.passage_end
+        self.sentence_document = np.repeat(
+            np.arange(len(self.documents), dtype=np.int64),
+            [len(parsed.sentences) for parsed in self.documents.values()],
+        )
         texts = [d.document.text for d in self.documents.values()]
         surface = frozenset(w for text in texts for w in words(text))
         self.corpus_vocabulary = Vocabulary.of_words(surface, self.lexicon_matrix)
@@ -161,11 +164,8 @@ class Vocabulary:
             buckets_by_initial(surface),
         )
 
-
     def corrected(self, text: str) -> str:
         """The text with words this vocabulary lacks replaced by the one vocabulary word they misspell."""
-        if all(w in self.surface_words or w in STOPWORDS for w in _LETTERS.findall(text.lower())):
-            return text  # the common case: nothing to correct, no edit distances computed
         return corrected_text(text, self.surface_words, self.by_initial, STOPWORDS)
 
     def has_word_starting(self, prefix: str) -> bool:

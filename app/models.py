@@ -7,12 +7,11 @@ Every piece of a document carries `start`/`end` offsets into the document text e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
-
-if TYPE_CHECKING:
-    from app.quote_ranker import RankedPool
 
 SpanKind = Literal["title", "heading", "paragraph", "bullet", "navigation"]
 
@@ -108,6 +107,19 @@ class ScoredSentence:
     score: float
 
 
+@dataclass(frozen=True)
+class RankedPool:
+    """The quote ranker's candidates best first: sentence rows, each one's features and logit."""
+
+    rows: npt.NDArray[np.int64]
+    features: npt.NDArray[np.float64]
+    logits: npt.NDArray[np.float64]
+
+    @property
+    def probabilities(self) -> npt.NDArray[np.float64]:
+        return np.asarray(1.0 / (1.0 + np.exp(-self.logits)), dtype=np.float64)
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What retrieval hands to the answer stage: ranked sentences and passages plus abstention signals."""
@@ -127,7 +139,6 @@ class AbstentionSignals:
     unknown_terms: tuple[str, ...]
     best_dense: float
     best_lexical_coverage: float
-    best_lexical_raw: float = 0.0  # the highest raw BM25 of any sentence
 
 
 @dataclass(frozen=True, slots=True)

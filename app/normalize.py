@@ -71,6 +71,12 @@ def terms(text: str) -> list[str]:
     return content_stems(words(text))
 
 
+@lru_cache(maxsize=65536)  # the same sentences and passages come up question after question
+def term_set(*texts: str) -> frozenset[str]:
+    """The distinct terms of the texts together (a str caches its own hash, so a repeat look-up is cheap)."""
+    return frozenset(terms(" ".join(texts)))
+
+
 def stem(word: str) -> str:
     """The stem of one folded word."""
     return str(_stemmer().stemWord(word))

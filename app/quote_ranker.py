@@ -21,7 +21,8 @@ import numpy.typing as npt
 from app.answer_type import AnswerType, offers_new
 from app.bundle import IndexBundle
 from app.linear import LinearModel
-from app.normalize import terms
+from app.models import RankedPool
+from app.normalize import term_set, terms
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -71,16 +72,10 @@ class QuestionView:
     kind: AnswerType
 
 
-@lru_cache(maxsize=65536)  # the same sentences are candidates question after question
-def sentence_terms(text: str) -> frozenset[str]:
-    return frozenset(terms(text))
-
-
 @lru_cache(maxsize=65536)
 def sentence_bigrams(text: str) -> frozenset[tuple[str, str]]:
     """Pairs of consecutive content terms: a question that copies a phrase matches its pair."""
-    found = terms(text)
-    return frozenset(itertools.pairwise(found))
+    return frozenset(itertools.pairwise(terms(text)))
 
 
 def _rank_feature(values: FloatArray) -> FloatArray:
@@ -90,26 +85,20 @@ def _rank_feature(values: FloatArray) -> FloatArray:
     return np.asarray(1.0 / (1.0 + ranks), dtype=np.float64)
 
 
-def _covered(question: QuestionView, present: frozenset[str]) -> float:
-    total = sum(question.idf.get(t, 0.0) for t in question.terms)
-    if total <= 0:
-        return 0.0
-    return sum(question.idf.get(t, 0.0) for t in question.terms if t in present) / total
-
-
 def _context_terms(bundle: IndexBundle, row: int) -> frozenset[str]:
     """Terms of the sentence, its neighbours in the same document and its section heading."""
     sentence = bundle.sentences[row]
     texts = [sentence.section, sentence.text]
     for other in (row - 1, row + 1):
-        if 0 <= other < len(bundle.sentences) and bundle.sentences[other].doc_id == sentence.doc_id:
+        if 0 <= other < len(bundle.sentences) and bundle.sentence_document[other] == bundle.sentence_document[row]:
             texts.append(bundle.sentences[other].text)
-    return _union_terms(tuple(texts))
+    return term_set(*texts)
 
 
-@lru_cache(maxsize=65536)  # a sentence's context is the same every time it is a candidate
-def _union_terms(texts: tuple[str, ...]) -> frozenset[str]:
-    return frozenset().union(*(sentence_terms(t) for t in texts))
+_AT = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+# the hand-set fusion the ranker replaced (cosine + 0.3 · BM25/max + 0.05 for the asked type), kept as a feature
+HAND_SET_LEXICAL_WEIGHT = 0.3
+HAND_SET_TYPE_BONUS = 0.05
 
 
 def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> FloatArray:
@@ -118,49 +107,48 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     out = np.zeros((n, len(SENTENCE_FEATURES)), dtype=np.float64)
     if not n:
         return out
+    column = {name: out[:, i] for name, i in _AT.items()}  # views: writing one fills `out`
     question_terms = frozenset(question.terms)
-    question_pairs = frozenset(zip(question.terms, question.terms[1:], strict=False))
+    question_pairs = frozenset(itertools.pairwise(question.terms))
+    weight = {t: question.idf.get(t, 0.0) for t in question.terms}
+    total = sum(weight.values())
+
+    def covered(present: frozenset[str]) -> float:
+        """The share of the question's IDF weight whose terms are present."""
+        return sum(w for t, w in weight.items() if t in present) / total if total > 0 else 0.0
+
+    typed_kind = question.kind != "other"
+    offers = bundle.offers_answer_type(question.kind)[pool.rows] if typed_kind else np.zeros(n, dtype=np.bool_)
     paragraph_best: dict[tuple[str, int], float] = {}
     for row, dense in zip(pool.rows.tolist(), pool.dense.tolist(), strict=True):
         key = (bundle.sentences[row].doc_id, bundle.sentences[row].paragraph)
         paragraph_best[key] = max(dense, paragraph_best.get(key, -1.0))
     for i, row in enumerate(pool.rows.tolist()):
         sentence = bundle.sentences[row]
-        own = sentence_terms(sentence.text)
-        typed = question.kind != "other" and offers_new(sentence.text, question.kind, question.words)
-        out[i, 9] = _covered(question, own)
-        context = _context_terms(bundle, row)
-        out[i, 10] = _covered(question, context)
-        out[i, 11] = len(own - question_terms) / len(own) if own else 0.0
-        out[i, 12] = float(typed)
-        out[i, 13] = float(question.kind != "other" and not typed)
-        out[i, 14] = float(np.log1p(len(sentence.text.split())))
-        out[i, 15] = float(sentence.is_bullet or sentence.introduces_list)
+        own = term_set(sentence.text)
+        # only a sentence offering the type at all (the bundle's flags) can offer a new thing of it
+        typed = bool(offers[i]) and offers_new(sentence.text, question.kind, question.words)
+        column["coverage"][i] = covered(own)
+        column["context_coverage"][i] = covered(_context_terms(bundle, row))
+        column["novelty"][i] = len(own - question_terms) / len(own) if own else 0.0
+        column["typed_answer"][i] = float(typed)
+        column["typed_missing"][i] = float(typed_kind and not typed)
+        column["log_words"][i] = float(np.log1p(len(sentence.text.split())))
+        column["in_list"][i] = float(sentence.is_bullet or sentence.introduces_list)
         if question_pairs:
-            out[i, 17] = len(question_pairs & sentence_bigrams(sentence.text)) / len(question_pairs)
-        out[i, 18] = pool.dense[i] - paragraph_best[(sentence.doc_id, sentence.paragraph)]
-    out[:, 0] = pool.dense
-    out[:, 1] = pool.dense - pool.dense.max()
-    out[:, 2] = _rank_feature(pool.dense)
-    out[:, 3] = pool.lexical
-    out[:, 4] = pool.lexical - pool.lexical.max()
-    out[:, 5] = _rank_feature(pool.lexical)
-    out[:, 6] = pool.passage_dense
-    out[:, 7] = pool.passage_dense - pool.passage_dense.max()
-    out[:, 8] = pool.neighbour_dense
-    out[:, 16] = out[:, 9] - out[:, 9].max()
-    out[:, 19] = pool.dense + 0.3 * pool.lexical + 0.05 * out[:, 12]  # the hand-set fusion it replaces
-    out[:, 20] = out[:, 19] - out[:, 19].max()
+            column["bigrams"][i] = len(question_pairs & sentence_bigrams(sentence.text)) / len(question_pairs)
+        column["paragraph_dense_gap"][i] = pool.dense[i] - paragraph_best[(sentence.doc_id, sentence.paragraph)]
+    for name, values in (("dense", pool.dense), ("lexical", pool.lexical), ("passage_dense", pool.passage_dense)):
+        column[name][:] = values
+        column[f"{name}_gap"][:] = values - values.max()
+    column["dense_rank"][:] = _rank_feature(pool.dense)
+    column["lexical_rank"][:] = _rank_feature(pool.lexical)
+    column["neighbour_dense"][:] = pool.neighbour_dense
+    column["coverage_gap"][:] = column["coverage"] - column["coverage"].max()
+    hand_set = pool.dense + HAND_SET_LEXICAL_WEIGHT * pool.lexical + HAND_SET_TYPE_BONUS * column["typed_answer"]
+    column["fused"][:] = hand_set
+    column["fused_gap"][:] = column["fused"] - column["fused"].max()
     return out
-
-
-@dataclass(frozen=True)
-class RankedPool:
-    """The pool best first by the ranker, with each sentence's features and logit (abstention reads them)."""
-
-    rows: npt.NDArray[np.int64]
-    features: FloatArray
-    logits: FloatArray
 
 
 def rank_pool(question: QuestionView, pool: Pool, bundle: IndexBundle, model: LinearModel) -> RankedPool:

@@ -1,15 +1,15 @@
-"""Question → ranked sentences and passages: dense (FAISS) and BM25 scores fused by a tuned weighted sum.
+"""Question → ranked sentences and passages: dense (FAISS) and BM25 candidates, then the learned quote ranker.
 
-Sentence score = dense cosine + w_s · BM25/max(BM25). Passage score = a blend of the passage's own fused
-score and the best sentence score inside it, so a passage with one sentence that nails the question wins
-over one that is vaguely about everything. The weights were measured on the dev set (see README).
+Candidates come from a weighted sum (sentence: cosine + w_s · BM25/max(BM25); passage: a blend of its own
+fused score and its best sentence's). With a ranker (the service always passes one), every sentence of the
+best passages and the best sentences are re-ranked by it (`quote_ranker.py`), and passages follow the best
+ranked sentence they hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -19,9 +19,9 @@ from app.acronyms import expand_question
 from app.answer_type import question_type
 from app.bundle import IndexBundle
 from app.linear import LinearModel
-from app.models import AbstentionSignals, Evidence, ScoredPassage, ScoredSentence
-from app.normalize import terms, words
-from app.quote_ranker import Pool, QuestionView, RankedPool, rank_pool
+from app.models import AbstentionSignals, Evidence, RankedPool, ScoredPassage, ScoredSentence
+from app.normalize import term_set, terms, words
+from app.quote_ranker import Pool, QuestionView, rank_pool
 from app.signals import question_signals
 
 FloatArray = npt.NDArray[np.float32]
@@ -159,27 +159,20 @@ def _ranked_sentences(
     )
 
 
-@lru_cache(maxsize=8192)  # the top passage of one question is often the top passage of the next
-def _passage_terms(section: str, text: str) -> frozenset[str]:
-    return frozenset(terms(f"{section} {text}"))
-
-
 def _signals(
     question: str, bundle: IndexBundle, top: ScoredPassage | None, best_dense: float,
     word_vectors: Mapping[str, FloatArray],
-    best_lexical_raw: float = 0.0,
 ) -> AbstentionSignals:
     vocabulary = bundle.vocabulary_of(top.passage.doc_id if top else None)
     unknown_terms, unknown_mass, unknown_names = question_signals(question, vocabulary, word_vectors)
     all_terms = list(dict.fromkeys(terms(question)))
-    covered = _passage_terms(top.passage.section, top.passage.text) if top else frozenset()
+    covered = term_set(top.passage.section, top.passage.text) if top else frozenset()
     return AbstentionSignals(
         unknown_term_share=min(1.0, unknown_mass / len(all_terms)) if all_terms else 1.0,
         unknown_proper_nouns=unknown_names,
         unknown_terms=unknown_terms,
         best_dense=best_dense,
         best_lexical_coverage=sum(t in covered for t in all_terms) / len(all_terms) if all_terms else 0.0,
-        best_lexical_raw=best_lexical_raw,
     )
 
 
@@ -201,16 +194,11 @@ def _pool(
     rows = np.union1d(bundle.sentences_in(top_passages)[0], best_sentences)
     at = np.searchsorted(sentence_rows, rows)
     inside, starts = bundle.sentences_in(passage_rows)
-    lengths = np.diff(np.append(starts, len(inside)))
-    owner_dense = np.repeat(passage_dense, lengths)
+    owner_dense = np.repeat(passage_dense, np.diff(np.append(starts, len(inside)))).astype(np.float64)
+    where = np.minimum(np.searchsorted(rows, inside), len(rows) - 1)
+    pooled = rows[where] == inside  # the scored passages' sentences that are in the pool
     best_passage = np.full(len(rows), -1.0, dtype=np.float64)
-    order = np.argsort(inside, kind="stable")
-    sorted_inside = inside[order]
-    lo = np.searchsorted(sorted_inside, rows, side="left")
-    hi = np.searchsorted(sorted_inside, rows, side="right")
-    for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
-        if b > a:
-            best_passage[i] = float(owner_dense[order[a:b]].max())
+    np.maximum.at(best_passage, where[pooled], owner_dense[pooled])
     neighbour = _neighbour_dense(bundle, rows, query_vector)
     return Pool(
         rows=rows.astype(np.int64),
@@ -223,15 +211,10 @@ def _pool(
 
 def _neighbour_dense(bundle: IndexBundle, rows: npt.NDArray[np.int64], query: FloatArray) -> npt.NDArray[np.float64]:
     """Best cosine of the previous or next sentence of the same document (-1 when there is none)."""
-    last = len(bundle.sentences) - 1
     best = np.full(len(rows), -1.0, dtype=np.float64)
     for step in (-1, 1):
-        other = np.clip(rows + step, 0, last)
-        same = np.array(
-            [o != r and bundle.sentences[o].doc_id == bundle.sentences[r].doc_id
-             for o, r in zip(other.tolist(), rows.tolist(), strict=True)],
-            dtype=np.bool_,
-        )
+        other = np.clip(rows + step, 0, len(bundle.sentences) - 1)
+        same = (other != rows) & (bundle.sentence_document[other] == bundle.sentence_document[rows])
         cosine = (bundle.sentence_matrix[other] @ query).astype(np.float64)
         best = np.where(same, np.maximum(best, cosine), best)
     return best
@@ -242,22 +225,19 @@ def _reranked(
 ) -> tuple[tuple[ScoredSentence, ...], tuple[ScoredPassage, ...]]:
     """Sentences in the ranker's order (its probability as the score), then the rest; passages ordered by the
     best ranked sentence they hold, so the first passage is the one the first quote comes from."""
-    probability = 1.0 / (1.0 + np.exp(-ranked.logits))
     first = tuple(
         ScoredSentence(bundle.sentences[row], float(p))
-        for row, p in zip(ranked.rows.tolist(), probability.tolist(), strict=True)
+        for row, p in zip(ranked.rows.tolist(), ranked.probabilities.tolist(), strict=True)
     )
     chosen = {(s.sentence.doc_id, s.sentence.sentence_id): s.score for s in first}
     sentences = first + tuple(
         ScoredSentence(s.sentence, 0.0) for s in rest if (s.sentence.doc_id, s.sentence.sentence_id) not in chosen
     )
 
-    def best_inside(scored: ScoredPassage) -> float:
-        return max(chosen.get((scored.passage.doc_id, sid), -1.0) for sid in scored.passage.sentence_ids)
-
-    keyed = sorted(enumerate(passages), key=lambda item: (-best_inside(item[1]), item[0]))
+    best_inside = [max(chosen.get((p.passage.doc_id, sid), -1.0) for sid in p.passage.sentence_ids) for p in passages]
+    order = sorted(range(len(passages)), key=lambda i: (-best_inside[i], i))
     # a passage's score becomes the ranker's probability for the best sentence it holds (0: none ranked)
-    return sentences, tuple(ScoredPassage(p.passage, max(0.0, best_inside(p))) for _, p in keyed)
+    return sentences, tuple(ScoredPassage(passages[i].passage, max(0.0, best_inside[i])) for i in order)
 
 
 def question_view(question: str, query_terms: list[str], bundle: IndexBundle) -> QuestionView:
@@ -288,8 +268,7 @@ def retrieve(
     limit = params.candidates
     s_allowed = allowed.sentence_rows if allowed else None
     p_allowed = allowed.passage_rows if allowed else None
-    sentence_raw = _restricted(bundle.sentence_lexical.scores(query_terms), s_allowed)
-    sentence_lexical = _normalized(sentence_raw)
+    sentence_lexical = _normalized(_restricted(bundle.sentence_lexical.scores(query_terms), s_allowed))
     passage_lexical = _normalized(_restricted(bundle.passage_lexical.scores(query_terms), p_allowed))
     passage_dense_ids = _dense_candidates(bundle, "passage", query_vector, limit, p_allowed)
     sentence_dense_ids = _dense_candidates(bundle, "sentence", query_vector, limit, s_allowed)
@@ -331,5 +310,5 @@ def retrieve(
         ranked_passages = diversify(list(reordered), params.max_shared_sentences)
     best_dense = float(sentence_dense.max()) if len(sentence_dense) else 0.0
     top = ranked_passages[0] if ranked_passages else None
-    signals = _signals(question, bundle, top, best_dense, word_vectors or {}, float(sentence_raw.max(initial=0.0)))
+    signals = _signals(question, bundle, top, best_dense, word_vectors or {})
     return Evidence(sentences=ranked_sentences, passages=ranked_passages, signals=signals, ranked=ranked_pool)

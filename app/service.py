@@ -204,10 +204,6 @@ class LearnedModels:
     def load(cls) -> LearnedModels:
         return cls(LinearModel.load("quote_ranker"), LinearModel.load("abstention"))
 
-    @property
-    def versions(self) -> dict[str, str]:
-        return {"quote_ranker": self.ranker.sha256, "abstention": self.abstention.sha256}
-
 
 @dataclass(frozen=True)
 class DocumentChange:
@@ -287,7 +283,7 @@ class QAService:
 
         index = load_or_build_index(settings, reference, progress=progress)
         encoder = query_encoder(settings, index, reference)
-        return cls(settings, encoder, index, prompts, learned=learned or LearnedModels.load(), reference=reference)
+        return cls(settings, encoder, index, prompts, learned=learned, reference=reference)
 
     @property
     def bundle(self) -> IndexBundle:
@@ -296,8 +292,7 @@ class QAService:
     @property
     def threshold(self) -> float:
         """The confidence at or above which questions are answered: the setting, else the learned threshold."""
-        configured = self.answering.threshold
-        return self.learned.abstention.threshold if configured is None else configured
+        return self.answering.threshold_for(self.learned.abstention)
 
     # ------------------------------------------------------------------ questions
 
@@ -335,7 +330,7 @@ class QAService:
     def evidence_many(
         self, questions: Sequence[str], bundle: IndexBundle | None = None, rows: RowFilter | None = None
     ) -> list[Evidence]:
-        """Ranked evidence and abstention signals for already-cleaned questions (used by ask and calibration)."""
+        """Ranked evidence and abstention signals for already-cleaned questions (used by ask and by training)."""
         bundle = bundle or self.index.bundle
         questions = [bundle.corpus_vocabulary.corrected(q) for q in questions]  # typos fixed for matching
         needed = dict.fromkeys(w for q in questions for w in words_to_embed(q, bundle))

@@ -185,6 +185,21 @@ class BaselineRow(BaseModel):
     auroc: float
 
 
+BASELINES = ("BM25", "dense", "hybrid 0.5/0.5")
+
+
+def plain_top_sentences(lexical: np.ndarray, dense: np.ndarray) -> dict[str, tuple[int, float]]:
+    """(row, score) of the top sentence of each plain ranking: BM25, dense, and their 0.5/0.5 min-max sum."""
+
+    def minmax(a: np.ndarray) -> np.ndarray:
+        low, high = float(a.min()), float(a.max())
+        return (a - low) / (high - low) if high > low else np.zeros_like(a)
+
+    bm, de = np.asarray(lexical, np.float64), np.asarray(dense, np.float64)
+    scores = dict(zip(BASELINES, (bm, de, 0.5 * minmax(bm) + 0.5 * minmax(de)), strict=True))
+    return {name: (int(np.argmax(s)), float(s.max())) for name, s in scores.items()}
+
+
 def baseline_rows(
     questions: Sequence[SquadQuestion],
     sentences: Sequence[tuple[str, int, int]],
@@ -196,20 +211,15 @@ def baseline_rows(
     `sentences` are (doc_id, start, end); `lexical[i]` and `dense[i]` score every sentence for question i.
     """
 
-    def minmax(a: np.ndarray) -> np.ndarray:
-        low, high = float(a.min()), float(a.max())
-        return (a - low) / (high - low) if high > low else np.zeros_like(a)
-
+    picks = [plain_top_sentences(bm, de) for bm, de in zip(lexical, dense, strict=True)]
     rows = []
-    for name in ("BM25", "dense", "hybrid 0.5/0.5"):
+    for name in BASELINES:
         hits = 0
         positive: list[float] = []
         negative: list[float] = []
-        for question, bm, de in zip(questions, lexical, dense, strict=True):
-            bm, de = np.asarray(bm, np.float64), np.asarray(de, np.float64)
-            score = bm if name == "BM25" else de if name == "dense" else 0.5 * minmax(bm) + 0.5 * minmax(de)
-            best = int(np.argmax(score))
-            (negative if question.impossible else positive).append(float(score[best]))
+        for question, pick in zip(questions, picks, strict=True):
+            best, top_score = pick[name]
+            (negative if question.impossible else positive).append(top_score)
             if not question.impossible:
                 doc_id, start, end = sentences[best]
                 hits += overlaps(doc_id, start, end, question)

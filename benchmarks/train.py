@@ -41,12 +41,12 @@ from app.answer import _quote  # noqa: E402
 from app.config import get_settings  # noqa: E402
 from app.evaluate import evaluate, evidence_spans, is_hit, parse_gold  # noqa: E402
 from app.linear import LinearModel  # noqa: E402
-from app.models import Evidence  # noqa: E402
+from app.models import Evidence, RankedPool  # noqa: E402
 from app.normalize import terms  # noqa: E402
 from app.question import clean_question  # noqa: E402
-from app.quote_ranker import SENTENCE_FEATURES, RankedPool  # noqa: E402
+from app.quote_ranker import SENTENCE_FEATURES  # noqa: E402
 from app.service import LearnedModels, QAService  # noqa: E402
-from app.squad import overlaps, parse_squad, score_squad  # noqa: E402
+from app.squad import BASELINES, overlaps, parse_squad, plain_top_sentences, score_squad  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 CACHE = ROOT / "index" / ".train"
@@ -274,18 +274,11 @@ def baselines(group: Group) -> dict[str, float]:
     service, bundle = group.service, group.service.bundle
     answerable = [q for q in group.questions if q.answerable]
     vectors = service.embedder.embed_documents([q.text for q in answerable])
-    rows = np.arange(len(bundle.sentences))
     documents = {d: p.document.text for d, p in bundle.documents.items()}
-    hits = {"BM25": 0, "dense": 0, "hybrid 0.5/0.5": 0}
+    hits = dict.fromkeys(BASELINES, 0)
     for q, v in zip(answerable, vectors, strict=True):
-        bm = bundle.sentence_lexical.scores(terms(q.text)).astype(np.float64)
-        de = (bundle.sentence_matrix @ v).astype(np.float64)
-
-        def mm(a: np.ndarray) -> np.ndarray:
-            return (a - a.min()) / (a.max() - a.min()) if a.max() > a.min() else np.zeros_like(a)
-
-        for name, score in (("BM25", bm), ("dense", de), ("hybrid 0.5/0.5", 0.5 * mm(bm) + 0.5 * mm(de))):
-            best = int(rows[np.argmax(score)])
+        picks = plain_top_sentences(bundle.sentence_lexical.scores(terms(q.text)), bundle.sentence_matrix @ v)
+        for name, (best, _) in picks.items():
             sentence = bundle.sentences[best]
             if group.kind == "squad":
                 hits[name] += overlaps(sentence.doc_id, sentence.start, sentence.end, q.ref)
@@ -333,10 +326,8 @@ def main() -> None:
     everything = [q for g in groups for q in g.questions]
     x, y, w = ranker_data(everything, args.squad_weight)
     ranker = fit_linear("quote_ranker", SENTENCE_FEATURES, x, y, w, args.c_rank)
-    abst_x = np.array([abstention_features(reranked(q, ranker)[0]) for q in everything])
     abstention = fit_linear("abstention", ABSTENTION_FEATURES, cv["abst_x"], cv["abst_y"], cv["abst_w"],
                             args.c_abstention, balanced=True)
-    del abst_x
     threshold = threshold_at_budget(cv["oof_confidence"], cv["abst_y"] == 1)
     abstention = replace(abstention, threshold=threshold)
     pooled_fa = float((cv["oof_confidence"][cv["abst_y"] == 1] < threshold).mean())

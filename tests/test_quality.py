@@ -6,11 +6,13 @@ occurrence of an evidence string by at least half of that string's length.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from app.evaluate import EvalReport, evaluate, parse_gold
+from app.linear import WEIGHTS_DIR
 from app.service import QAService
 
 DATA = Path(__file__).parent / "data"
@@ -65,10 +67,6 @@ def test_gold_recall_at_3(gold: EvalReport) -> None:
 
 def test_learned_models_answer_the_default_article(service: QAService) -> None:
     """The shipped weights come from `make train`: they name their training data and the article is in it."""
-    import json
-
-    from app.linear import WEIGHTS_DIR
-
     for name in ("quote_ranker", "abstention"):
         data = json.loads((WEIGHTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
         assert "corpus/pakistan-afghanistan-talks.txt" in data["training_data"]
