@@ -9,6 +9,7 @@ span is always the text alone.
 from __future__ import annotations
 
 import bisect
+import functools
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from app.typos import buckets_by_initial, corrected_text
 
 ProgressFn = Callable[[str, int], None]
 VOCABULARY_CACHE = 256
+LEXICON_ROWS_CACHE = 200_000  # sentences whose lexicon rows are kept (a few tens of MB at most)
 
 
 @dataclass
@@ -55,9 +57,11 @@ class IndexBundle:
     vocabulary_cache: dict[str, Vocabulary] = field(init=False)
     answer_type_cache: dict[AnswerType, npt.NDArray[np.bool_]] = field(init=False)
     answer_type_lock: threading.Lock = field(init=False)
+    lexicon_rows_cache: dict[int, tuple[int, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.lexicon_row = {w: i for i, w in enumerate(self.lexicon)}
+        self.lexicon_rows_cache = {}
         self.vocabulary_cache = {}
         self.answer_type_cache = {}
         self.answer_type_lock = threading.Lock()
@@ -119,6 +123,19 @@ class IndexBundle:
                     flags = offering_rows([s.text for s in self.sentences], kind)
                     self.answer_type_cache[kind] = flags
         return flags
+
+    def sentence_lexicon_rows(self, row: int) -> tuple[int, ...]:
+        """The corpus-lexicon rows of a sentence's words (their word vectors: soft coverage), kept once asked.
+
+        Bounded: past LEXICON_ROWS_CACHE sentences the table starts afresh (a dict swap, safe for readers)."""
+        found = self.lexicon_rows_cache.get(row)
+        if found is None:
+            known = self.lexicon_row
+            found = tuple(sorted(known[w] for w in lexicon_words_of(self.sentences[row].text) if w in known))
+            if len(self.lexicon_rows_cache) >= LEXICON_ROWS_CACHE:
+                self.lexicon_rows_cache = {}
+            self.lexicon_rows_cache[row] = found
+        return found
 
     @property
     def vocabulary(self) -> frozenset[str]:
@@ -227,12 +244,20 @@ def sentence_vectors(embedder: Encoder, sentences: list[Sentence], show_progress
     return np.ascontiguousarray(mean / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
+def is_lexicon_word(word: str) -> bool:
+    """A folded word the corpus lexicon holds a vector for: alphabetic, 3+ letters, no stopword."""
+    return word.isalpha() and len(word) >= 3 and word not in STOPWORDS
+
+
+@functools.lru_cache(maxsize=65536)
+def lexicon_words_of(text: str) -> frozenset[str]:
+    """The words of a (sentence or heading) text that can be in the corpus lexicon."""
+    return frozenset(w for w in words(text) if is_lexicon_word(w))
+
+
 def lexicon_words(documents: Iterable[ParsedDocument]) -> list[str]:
-    """Distinct content words of the corpus (folded, alphabetic, 3+ letters): what synonyms are sought among."""
-    found = {
-        w for d in documents for w in words(d.document.text) if w.isalpha() and len(w) >= 3 and w not in STOPWORDS
-    }
-    return sorted(found)
+    """Distinct content words of the corpus: what synonyms are sought among, and soft coverage compares."""
+    return sorted({w for d in documents for w in words(d.document.text) if is_lexicon_word(w)})
 
 
 def _vectors(

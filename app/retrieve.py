@@ -20,7 +20,7 @@ from app.answer_type import question_type
 from app.bundle import IndexBundle
 from app.linear import LinearModel
 from app.models import AbstentionSignals, Evidence, RankedPool, ScoredPassage, ScoredSentence
-from app.normalize import term_set, terms, words
+from app.normalize import stem, term_set, terms, words
 from app.quote_ranker import Pool, QuestionView, rank_pool
 from app.signals import question_signals
 
@@ -240,13 +240,39 @@ def _reranked(
     return sentences, tuple(ScoredPassage(passages[i].passage, max(0.0, best_inside[i])) for i in order)
 
 
-def question_view(question: str, query_terms: list[str], bundle: IndexBundle) -> QuestionView:
+def term_vectors(
+    expanded: str, unique_terms: tuple[str, ...], bundle: IndexBundle, word_vectors: Mapping[str, FloatArray]
+) -> FloatArray | None:
+    """One word vector per question term: of a question word with that stem, from the corpus lexicon or the
+    words embedded with the question (zeros when neither holds one: the term then counts only when present)."""
+    if not unique_terms or not len(bundle.lexicon_matrix):
+        return None
+    at = {t: i for i, t in enumerate(unique_terms)}
+    out = np.zeros((len(unique_terms), bundle.lexicon_matrix.shape[1]), dtype=np.float32)
+    filled: set[int] = set()
+    for word in words(expanded):
+        i = at.get(stem(word))
+        if i is None or i in filled:
+            continue
+        row = bundle.lexicon_row.get(word)
+        vector = bundle.lexicon_matrix[row] if row is not None else word_vectors.get(word)
+        if vector is not None:
+            out[i] = vector
+            filled.add(i)
+    return out
+
+
+def question_view(
+    question: str, query_terms: list[str], bundle: IndexBundle, word_vectors: Mapping[str, FloatArray] | None = None,
+    expanded: str | None = None,
+) -> QuestionView:
     unique = tuple(dict.fromkeys(query_terms))
     return QuestionView(
         terms=unique,
         idf=bundle.sentence_lexical.idf(list(unique)),
         words=frozenset(words(question)),
         kind=question_type(question),
+        term_vectors=term_vectors(expanded or question, unique, bundle, word_vectors or {}),
     )
 
 
@@ -264,7 +290,8 @@ def retrieve(
     With `allowed`, only those rows compete (a question asked of some briefs only); the dense side is then an
     exact search over them, so a filter never loses an answer to the approximate index.
     """
-    query_terms = terms(expand_question(question, bundle.acronyms))
+    expanded = expand_question(question, bundle.acronyms)
+    query_terms = terms(expanded)
     limit = params.candidates
     s_allowed = allowed.sentence_rows if allowed else None
     p_allowed = allowed.passage_rows if allowed else None
@@ -305,7 +332,8 @@ def retrieve(
             bundle, query_vector, sentence_rows, sentence_dense, sentence_score, sentence_lexical,
             passage_rows, passage_dense, passage_order, params,
         )
-        ranked_pool = rank_pool(question_view(question, query_terms, bundle), pool, bundle, ranker)
+        view = question_view(question, query_terms, bundle, word_vectors, expanded)
+        ranked_pool = rank_pool(view, pool, bundle, ranker)
         ranked_sentences, reordered = _reranked(bundle, ranked_pool, ranked_passages, ranked_sentences)
         ranked_passages = diversify(list(reordered), params.max_shared_sentences)
     best_dense = float(sentence_dense.max()) if len(sentence_dense) else 0.0

@@ -8,14 +8,14 @@ Training data (all in the repository, listed in the weights files with their sha
 - the two SQuAD 2.0 dev articles of tests/data/squad/ (CC BY-SA 4.0; one group each, indexed together).
 
 Steps: (1) each group's index is built (cached under index/.train/) and every question's candidate sentences
-are measured with a neutral ranker; a candidate is positive when its quote span hits the gold evidence. (2) The
-quote ranker (logistic regression over SENTENCE_FEATURES) is fitted leaving one group out at a time; its
-out-of-fold logits feed (3) the abstention model (logistic regression over ABSTENTION_FEATURES), also left one
-group out, with each fold's threshold set on its training groups at false abstention <= 5 %. (4) Every fold's
-pair of models is written to a temporary weights folder and the held-out group is answered through the real
-service, scored by the project's rules (newsroom: app.evaluate; SQuAD: app.squad). Only those cross-validated
-figures are reported. With --write, the models fitted on all groups (threshold from the pooled out-of-fold
-confidences) are written to app/weights/.
+are measured with a neutral ranker; a candidate is positive when its quote span hits the gold evidence.
+(2) The quote ranker (pairwise logistic regression over SENTENCE_FEATURES, then Platt-scaled) is fitted leaving
+one group out at a time; its out-of-fold logits feed (3) the abstention model (logistic regression over
+ABSTENTION_FEATURES), also left one group out, with each fold's threshold set on its training groups at false
+abstention <= 5 %. (4) Every fold's pair of models is written to a temporary weights folder and the held-out
+group is answered through the real service, scored by the project's rules (newsroom: app.evaluate; SQuAD:
+app.squad). Only those cross-validated figures are reported. With --write, the models fitted on all groups
+(threshold from the pooled out-of-fold confidences) are written to app/weights/.
 """
 
 from __future__ import annotations
@@ -166,13 +166,41 @@ def fit_linear(name: str, features: tuple[str, ...], x: np.ndarray, y: np.ndarra
                        float(model.intercept_[0]), 0.5, "")
 
 
+def fit_pairwise(name: str, features: tuple[str, ...], x: np.ndarray, y: np.ndarray, w: np.ndarray,
+                 question: np.ndarray, c: float) -> LinearModel:
+    """A ranker fitted on pairs: logistic regression on (answering - other) feature differences within each
+    question, both signs, so it learns which of two candidates answers rather than how answer-like one looks
+    against every other question's candidates. The pairwise scores are then Platt-scaled on the pointwise labels
+    (one slope, one intercept), so `RankedPool.probabilities` stays a probability."""
+    mean, scale = standardize(x, w)
+    z = (x - mean) / scale
+    diffs, weights = [], []
+    for q in np.unique(question):
+        rows = np.flatnonzero(question == q)
+        pos, neg = rows[y[rows] == 1], rows[y[rows] == 0]
+        if not len(pos) or not len(neg):
+            continue
+        pairs = (z[pos][:, None, :] - z[neg][None, :, :]).reshape(-1, z.shape[1])
+        diffs.append(pairs)
+        weights.append(np.full(len(pairs), w[rows].sum() / len(pairs)))  # each question weighs what it did
+    d, dw = np.concatenate(diffs), np.concatenate(weights)
+    pairwise = LogisticRegression(C=c, max_iter=5000, fit_intercept=False)
+    pairwise.fit(np.concatenate([d, -d]), np.r_[np.ones(len(d)), np.zeros(len(d))], sample_weight=np.r_[dw, dw])
+    direction = pairwise.coef_[0].astype(np.float64)
+    platt = LogisticRegression(C=1e6, max_iter=5000).fit((z @ direction)[:, None], y, sample_weight=w)
+    slope, intercept = float(platt.coef_[0][0]), float(platt.intercept_[0])
+    return LinearModel(name, features, mean, scale, direction * slope, intercept, 0.5, "")
+
+
 def question_weight(q: Question, squad_weight: float) -> float:
     return squad_weight if q.kind == "squad" else 1.0
 
 
-def ranker_data(questions: list[Question], squad_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    xs, ys, ws = [], [], []
-    for q in questions:
+def ranker_data(
+    questions: list[Question], squad_weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, ws, ids = [], [], [], []
+    for number, q in enumerate(questions):
         if not q.answerable or not q.labels.any():
             continue  # a question no candidate answers teaches the ranker nothing
         assert q.evidence.ranked is not None
@@ -182,7 +210,8 @@ def ranker_data(questions: list[Question], squad_weight: float) -> tuple[np.ndar
         n_pos, n_neg = q.labels.sum(), len(q.labels) - q.labels.sum()
         per = np.where(q.labels == 1, 0.5 / n_pos, 0.5 / max(n_neg, 1))
         ws.append(per * question_weight(q, squad_weight))
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+        ids.append(np.full(len(q.labels), number))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws), np.concatenate(ids)
 
 
 def reranked(q: Question, ranker: LinearModel) -> tuple[Evidence, np.ndarray]:
@@ -209,8 +238,8 @@ def cross_validate(groups: list[Group], squad_weight: float, c_rank: float, c_ab
     everything = [q for g in groups for q in g.questions]
     oof_ranker: dict[str, LinearModel] = {}
     for held in names:
-        x, y, w = ranker_data([q for q in everything if q.group != held], squad_weight)
-        oof_ranker[held] = fit_linear("quote_ranker", SENTENCE_FEATURES, x, y, w, c_rank)
+        x, y, w, ids = ranker_data([q for q in everything if q.group != held], squad_weight)
+        oof_ranker[held] = fit_pairwise("quote_ranker", SENTENCE_FEATURES, x, y, w, ids, c_rank)
     # abstention features from out-of-fold ranker logits, for every question
     abst_x = np.array([abstention_features(reranked(q, oof_ranker[q.group])[0]) for q in everything])
     abst_y = np.array([int(q.answerable) for q in everything])
@@ -232,7 +261,7 @@ def cross_validate(groups: list[Group], squad_weight: float, c_rank: float, c_ab
 def model_json(model: LinearModel, extra: dict) -> bytes:
     body = {
         "name": model.name,
-        "kind": "logistic regression over standardized features",
+        "kind": "linear model over standardized features (logit = coef · (x - mean) / scale + intercept)",
         "features": list(model.features),
         "mean": [round(float(v), 8) for v in model.mean],
         "scale": [round(float(v), 8) for v in model.scale],
@@ -295,7 +324,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="write the all-groups models to app/weights/")
     parser.add_argument("--squad-weight", type=float, default=0.5)
-    parser.add_argument("--c-rank", type=float, default=0.01)
+    parser.add_argument("--c-rank", type=float, default=0.1)
     parser.add_argument("--c-abstention", type=float, default=0.1)
     parser.add_argument("--report", type=Path, default=None, help="also write the tables (markdown) here")
     args = parser.parse_args()
@@ -324,8 +353,8 @@ def main() -> None:
 
     # the shipped pair: fitted on every group; threshold from the pooled out-of-fold confidences
     everything = [q for g in groups for q in g.questions]
-    x, y, w = ranker_data(everything, args.squad_weight)
-    ranker = fit_linear("quote_ranker", SENTENCE_FEATURES, x, y, w, args.c_rank)
+    x, y, w, ids = ranker_data(everything, args.squad_weight)
+    ranker = fit_pairwise("quote_ranker", SENTENCE_FEATURES, x, y, w, ids, args.c_rank)
     abstention = fit_linear("abstention", ABSTENTION_FEATURES, cv["abst_x"], cv["abst_y"], cv["abst_w"],
                             args.c_abstention, balanced=True)
     threshold = threshold_at_budget(cv["oof_confidence"], cv["abst_y"] == 1)
