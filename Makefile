@@ -54,9 +54,11 @@ test: lint typecheck pytest audit
 eval: $(STAMP)
 	$(BIN)/newsqa eval tests/data/gold.jsonl
 
-# refit the quote ranker and the abstention model (grouped cross-validation; writes app/weights/*.json)
+# refit the quote ranker and the abstention model, then the rival-version model that answers with them
+# (grouped cross-validation; writes app/weights/*.json and the reports beside the scripts)
 train: $(STAMP)
 	$(BIN)/python benchmarks/train.py --write --report benchmarks/train_report.md
+	$(BIN)/python benchmarks/train_versions.py --write --report benchmarks/versions_report.md
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ask.py

@@ -11,14 +11,24 @@ service abstains.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from app.abstention import confidence
 from app.bundle import IndexBundle
 from app.linear import LinearModel
-from app.models import Answer, CitedPassage, Evidence, Quote, Sentence
-from app.normalize import words
+from app.models import Answer, CitedPassage, Evidence, Quote, Sentence, Version
+from app.normalize import term_set, words
+from app.versions import (
+    Rivals,
+    TextVectors,
+    accepted,
+    group_versions,
+    quotes_with_versions,
+    split_rivals,
+    stated_values,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,7 @@ class AnswerParams:
     threshold: float | None = None  # None: the abstention model's own (cross-validated) threshold
     duplicate_overlap: float = 0.9  # share of the shorter text's words that makes two quotes copies
     recency_margin: float = 0.05  # ranker probabilities this close to the best count as equally relevant (newest first)
+    version_pool: int = 5  # versions of the asked fact are sought among the sentences of this many best passages
 
     def threshold_for(self, model: LinearModel) -> float:
         """The confidence at or above which a question is answered: this setting, else the model's own."""
@@ -170,6 +181,59 @@ def cite(
     return tuple(cited)
 
 
+def version_candidates(evidence: Evidence, bundle: IndexBundle, params: AnswerParams) -> list[tuple[Quote, float]]:
+    """The sentences of the best passages, best first, as quotes with their ranker score."""
+    pool = {
+        (p.passage.doc_id, sid) for p in evidence.passages[: params.version_pool] for sid in p.passage.sentence_ids
+    }
+    return [
+        (_quote(bundle, s.sentence), s.score)
+        for s in evidence.sentences
+        if (s.sentence.doc_id, s.sentence.sentence_id) in pool
+    ]
+
+
+def rival_candidates(
+    question: str, evidence: Evidence, bundle: IndexBundle, best: Quote, params: AnswerParams,
+    vectors: TextVectors,
+) -> Rivals | None:
+    """The candidates agreeing with the best answer and the measured rivals (see `versions.py`)."""
+    if evidence.query is None:
+        return None
+    stated = stated_values(question, version_candidates(evidence, bundle, params), best)
+    question_terms = list(term_set(question))
+    return split_rivals(stated, best, vectors, evidence.query, bundle.sentence_lexical.idf(question_terms))
+
+
+def syndicated_copy(params: AnswerParams) -> Callable[[Quote, Quote], bool]:
+    """Whether two quotes in two briefs are one wire sentence, for counting sources: the near-duplicate rule in
+    both directions (a short sentence that a longer one merely contains is another telling, not a copy)."""
+
+    def is_copy(a: Quote, b: Quote) -> bool:
+        if a.doc_id == b.doc_id:
+            return False
+        left, right = _shingles(a.text), _shingles(b.text)
+        overlap = params.duplicate_overlap
+        return near_duplicate(left, right, overlap) and len(left & right) / max(len(left), len(right)) >= overlap
+
+    return is_copy
+
+
+def answer_versions(
+    question: str, evidence: Evidence, bundle: IndexBundle, best: Quote, params: AnswerParams,
+    rival_model: LinearModel | None, vectors: TextVectors,
+) -> tuple[Version, ...]:
+    """The versions of the asked fact among the sentences of the best passages (see `versions.py`)."""
+    rivals = rival_candidates(question, evidence, bundle, best, params, vectors)
+    if rivals is None:
+        return ()
+    return group_versions(accepted(rivals, rival_model), syndicated_copy(params), best)
+
+
+def no_versions_message(versions: Sequence[Version]) -> str | None:
+    return None
+
+
 def compose_answer(
     question: str,
     evidence: Evidence,
@@ -178,11 +242,23 @@ def compose_answer(
     params: AnswerParams,
     model: LinearModel,
     abstention_message: str,
+    versions_message: Callable[[Sequence[Version]], str | None] = no_versions_message,
+    rival_model: LinearModel | None = None,
+    vectors: TextVectors | None = None,
 ) -> Answer:
-    """Quotes and confidence for one question; below the threshold, an abstention with the closest passages."""
+    """Quotes and confidence for one question; below the threshold, an abstention with the closest passages.
+
+    When the quotes give two or more versions of the asked fact, one quote per version comes first and
+    `versions_message` says so (it also words corroboration: one version from several sources)."""
     passages = cite(bundle, evidence, top_k, params.duplicate_overlap)
     sure = confidence(evidence, model)
     quotes = select_quotes(evidence, bundle, params) if sure >= params.threshold_for(model) else []
     if not quotes:
         return Answer(question, False, round(sure, 4), abstention_message, (), passages)
-    return Answer(question, True, round(sure, 4), None, tuple(quotes), passages)
+    versions = (
+        answer_versions(question, evidence, bundle, quotes[0], params, rival_model, vectors)
+        if vectors is not None
+        else ()
+    )
+    shown = quotes_with_versions(quotes, versions, params.max_quotes)
+    return Answer(question, True, round(sure, 4), versions_message(versions), tuple(shown), passages, versions)

@@ -36,11 +36,14 @@ _PATTERNS: dict[AnswerType, re.Pattern[str]] = {
         r"spokesman|spokeswoman|spokesperson|economist|negotiators?|delegation|envoy|leaders?)\b"
     ),
 }
+_LEAD = r"^\s*(?:(?:by|in|on|at|for|from|to|until|since|of|with)\s+)?"  # "by how much", "on what date", "to whom"
 _QUESTION_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
-    (re.compile(r"^\s*(?:when|what (?:date|day|time|year|month)|since when)\b", re.I), "when"),
-    (re.compile(r"^\s*(?:how (?:many|much|long|often)|what (?:percentage|share|number|amount))\b", re.I), "quantity"),
-    (re.compile(r"^\s*(?:where|in which (?:city|country|place))\b", re.I), "where"),
-    (re.compile(r"^\s*(?:who|whom|whose)\b", re.I), "who"),
+    (re.compile(_LEAD + r"(?:when|what (?:date|day|time|year|month)|which (?:date|day|year|month)|since when)\b",
+                re.I), "when"),
+    (re.compile(_LEAD + r"(?:how (?:many|much|long|often)|what (?:percentage|share|number|amount))\b", re.I),
+     "quantity"),
+    (re.compile(_LEAD + r"(?:where|which (?:city|country|place|town))\b", re.I), "where"),
+    (re.compile(_LEAD + r"(?:who|whom|whose)\b", re.I), "who"),
 ]
 
 

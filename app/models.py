@@ -128,6 +128,7 @@ class Evidence:
     passages: tuple[ScoredPassage, ...]
     signals: AbstentionSignals
     ranked: RankedPool | None = None  # the quote ranker's view of the candidates (None: no ranker)
+    query: npt.NDArray[np.float32] | None = None  # the question's vector (the versions step compares to it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +177,40 @@ class CitedPassage:
     published: str | None = None
 
 
+ValueKind = Literal["date", "number", "name", "place"]  # what a version's value is (claims.py reads them)
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A quote and the value it states for the asked type, with the value's own span in the document."""
+
+    quote: Quote
+    value_text: str  # exactly document[value_start:value_end]
+    value_start: int
+    value_end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One value the briefs give for the asked fact, the quotes stating it and how many sources do.
+
+    Syndicated copies of one sentence (the near-duplicate rule) count once; `sources` counts distinct sources
+    (a brief without a source counts as its own).
+    """
+
+    kind: ValueKind
+    value: str  # normalized for display: "October 15", "80 percent"
+    sources: int
+    statements: tuple[Statement, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The service's reply to one question: quotes (empty when abstaining) and the passages it looked at."""
+    """The service's reply to one question: quotes (empty when abstaining) and the passages it looked at.
+
+    `versions` lists the values the quotes give for a when / how many / who / where question: two or more
+    when the briefs disagree (one quote per version comes first), one when they agree.
+    """
 
     question: str
     answered: bool
@@ -186,6 +218,7 @@ class Answer:
     message: str | None
     quotes: tuple[Quote, ...]
     passages: tuple[CitedPassage, ...]
+    versions: tuple[Version, ...] = ()
 
 
 class IndexManifest(BaseModel):

@@ -11,6 +11,7 @@ from app.errors import TemplateError
 REQUIRED = (
     "abstention.txt",
     "abstention_no_match.txt",
+    "answer_versions.txt",
     "cli_answer.txt",
     "cli_abstention.txt",
     "cli_index.txt",
@@ -19,6 +20,7 @@ REQUIRED = (
     "chat_abstention.txt",
     "chat_closest.txt",
     "chat_citation.txt",
+    "chat_version.txt",
     "chat_truncated.txt",
     "chat_help.txt",
     "chat_not_ready.txt",

@@ -339,4 +339,6 @@ def retrieve(
     best_dense = float(sentence_dense.max()) if len(sentence_dense) else 0.0
     top = ranked_passages[0] if ranked_passages else None
     signals = _signals(question, bundle, top, best_dense, word_vectors or {})
-    return Evidence(sentences=ranked_sentences, passages=ranked_passages, signals=signals, ranked=ranked_pool)
+    return Evidence(
+        sentences=ranked_sentences, passages=ranked_passages, signals=signals, ranked=ranked_pool, query=query_vector
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
@@ -70,15 +71,41 @@ class PassageOut(QuoteOut):
     score: float = Field(..., description="Fused retrieval score; higher is better (not a probability).")
 
 
+class StatementOut(BaseModel):
+    quote: QuoteOut
+    value_text: str = Field(..., description="The value as written: exactly document[value_start:value_end].")
+    value_start: int = Field(..., description="Offset of the value's first character in the document text.")
+    value_end: int = Field(..., description="Offset just past the value's last character.")
+
+
+class VersionOut(BaseModel):
+    """One value the briefs give for the asked fact (a date, number, name or place), and who states it."""
+
+    kind: Literal["date", "number", "name", "place"]
+    value: str = Field(..., description="The value normalized for display ('October 15', '80 percent').")
+    sources: int = Field(..., ge=1, description="Distinct sources stating it (syndicated copies count once).")
+    statements: list[StatementOut] = Field(..., description="The quotes stating it, newest source first.")
+
+
 class AskResponse(BaseModel):
     """The answer: verbatim quotes with their location, or an abstention with the closest passages."""
 
     question: str
     answered: bool
     confidence: float = Field(..., ge=0.0, le=1.0, description="How sure the service is that it answers well.")
-    message: str | None = Field(None, description="Set when the service abstains (wording from prompts/).")
+    message: str | None = Field(
+        None,
+        description="Set when the service abstains, when the briefs disagree on the asked fact, or when several "
+        "sources agree on it (wording from prompts/).",
+    )
     quotes: list[QuoteOut]
     passages: list[PassageOut]
+    versions: list[VersionOut] = Field(
+        default_factory=list,
+        description="For a when / how many / who / where question: the values the quotes give. Two or more: "
+        "the briefs disagree, and one quote per version comes first in `quotes`. One: they agree, and "
+        "`sources` says how many do. Empty when abstaining or when the question asks for no such value.",
+    )
 
     @classmethod
     def from_answer(cls, answer: Answer) -> AskResponse:
@@ -89,6 +116,21 @@ class AskResponse(BaseModel):
             message=answer.message,
             quotes=[QuoteOut.model_validate(q, from_attributes=True) for q in answer.quotes],
             passages=[PassageOut.model_validate(p, from_attributes=True) for p in answer.passages],
+            versions=[
+                VersionOut(
+                    kind=v.kind,
+                    value=v.value,
+                    sources=v.sources,
+                    statements=[
+                        StatementOut(
+                            quote=QuoteOut.model_validate(st.quote, from_attributes=True),
+                            value_text=st.value_text, value_start=st.value_start, value_end=st.value_end,
+                        )
+                        for st in v.statements
+                    ],
+                )
+                for v in answer.versions
+            ],
         )
 
 

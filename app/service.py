@@ -22,7 +22,7 @@ from app.embed import MODEL_NAME, Embedder, Encoder
 from app.errors import DocumentNotFoundError, IndexCorruptError, IndexWriteError, InvalidDocumentError
 from app.ingest import document_version, make_document
 from app.linear import LinearModel
-from app.models import Answer, Document, DocumentFilter, Evidence, IndexManifest, ParsedDocument
+from app.models import Answer, Document, DocumentFilter, Evidence, IndexManifest, ParsedDocument, Version
 from app.onnx_encoder import OnnxEncoder
 from app.onnx_export import TOKENIZER_FILE, export_encoders
 from app.prompts import Prompts
@@ -195,14 +195,16 @@ def query_encoder(settings: Settings, index: LoadedIndex, reference: Callable[[]
 
 @dataclass(frozen=True)
 class LearnedModels:
-    """The two learned steps: the quote ranker and the abstention model (app/weights/, `make train`)."""
+    """The learned steps: the quote ranker, the abstention model and the rival-version model (app/weights/,
+    `make train`). Without a rival model no rival version is accepted (agreeing sources are still counted)."""
 
     ranker: LinearModel
     abstention: LinearModel
+    rival: LinearModel | None = None
 
     @classmethod
     def load(cls) -> LearnedModels:
-        return cls(LinearModel.load("quote_ranker"), LinearModel.load("abstention"))
+        return cls(LinearModel.load("quote_ranker"), LinearModel.load("abstention"), LinearModel.load("version_rival"))
 
 
 @dataclass(frozen=True)
@@ -315,10 +317,25 @@ class QAService:
         rows = RowFilter.of_documents(bundle, allowed) if allowed is not None else None
         return [
             compose_answer(
-                q, e, bundle, top_k or self.settings.top_k, self.answering, self.learned.abstention, message
+                q, e, bundle, top_k or self.settings.top_k, self.answering, self.learned.abstention, message,
+                self.versions_message, self.learned.rival, self.text_vectors,
             )
             for q, e in zip(cleaned, self.evidence_many(cleaned, bundle, rows), strict=True)
         ]
+
+    def text_vectors(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Unit vectors of short texts (the windows around rival values: one encoder call per answer)."""
+        return np.asarray(self.embedder.embed_documents(list(texts)), dtype=np.float32)
+
+    def versions_message(self, versions: Sequence[Version]) -> str | None:
+        """What the answer says about the versions of the asked fact: that the briefs disagree (two or more),
+        or how many sources agree (one, from several); None otherwise."""
+        if len(versions) < 2 and (not versions or versions[0].sources < 2):
+            return None
+        documents = len({s.quote.doc_id for v in versions for s in v.statements})
+        return self.prompts.render(
+            "answer_versions.txt", versions=versions, documents=documents, sources=versions[0].sources
+        ) or None
 
     @staticmethod
     def allowed_documents(bundle: IndexBundle, where: DocumentFilter | None) -> list[str] | None:

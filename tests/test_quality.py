@@ -71,7 +71,11 @@ def test_learned_models_answer_the_default_article(service: QAService) -> None:
         data = json.loads((WEIGHTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
         assert "corpus/pakistan-afghanistan-talks.txt" in data["training_data"]
         assert "tests/data/squad/squad2-dev-2articles.json" in data["training_data"]
+    rival = json.loads((WEIGHTS_DIR / "version_rival.json").read_text(encoding="utf-8"))
+    assert "tests/data/claims/ceasefire/questions.jsonl" in rival["training_data"]
+    assert service.learned.rival is not None
     assert service.index.manifest.learned == {
         "abstention": service.learned.abstention.sha256,
         "quote_ranker": service.learned.ranker.sha256,
+        "version_rival": service.learned.rival.sha256,
     }

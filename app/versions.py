@@ -1,0 +1,221 @@
+"""Pure: who says what. The versions of the asked fact among the answering sentences, each with its sources.
+
+The sentences of the best passages are read for the value each states next to a question word the best
+answer shares (`claims.claim`). Candidates stating the best answer's value corroborate it. A candidate
+stating another value is a rival, and most rivals are not about the asked fact at all ("41 people were taken
+to hospital" beside "19 people remain missing"): a rival becomes a version only when the learned rival model
+(`app/weights/version_rival.json`, fitted by `benchmarks/train_versions.py` with cross-validation grouped by
+document) accepts it, from how close the words around its value are to the question (MiniLM cosine of a
+window of WINDOW_WORDS words each side), alone and against the best answer's window.
+
+A month or a part of one ("mid-October") joins the one specific date of that month when there is exactly one,
+and is left out when there are several (it cannot say which it supports). Syndicated copies of one sentence
+count once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from app.answer_type import question_type
+from app.claims import ANCHOR_WINDOW, KIND_OF, Value, claim, display, same_value, vague_fits
+from app.linear import LinearModel
+from app.models import Quote, Statement, Version
+from app.normalize import term_set, words
+
+WINDOW_WORDS = 6
+RIVAL_FEATURES = (
+    "window_cosine", "window_cosine_gap", "frame_cosine", "frame_overlap", "unit_match", "window_coverage_gap",
+    "adjacent_weight", "neighbour_words", "same_document",
+)
+NEIGHBOURS = 2  # words each side of a value that say what it is ("agreed on …", "… hospitals and")
+TextVectors = Callable[[Sequence[str]], npt.NDArray[np.float32]]  # texts -> unit vectors (the MiniLM encoder)
+_CURRENCY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|pounds?|yuan|rupees?)\b", re.IGNORECASE)
+_TOKEN = re.compile(r"\w+(?:[’'-]\w+)*")
+
+
+@dataclass(frozen=True)
+class Stated:
+    """A candidate quote, its ranker score and the value it states."""
+
+    quote: Quote
+    score: float
+    value: Value
+
+    @property
+    def statement(self) -> Statement:
+        start = self.quote.start + self.value.start
+        return Statement(self.quote, self.value.text, start, start + len(self.value.text))
+
+
+def stated_values(question: str, candidates: Sequence[tuple[Quote, float]], best: Quote) -> list[Stated]:
+    """The candidates (best first) that state a value of the asked type next to a question word that the best
+    answer uses too. Empty for a question of no such type, or when the best answer states no value itself."""
+    kind = KIND_OF.get(question_type(question))
+    if kind is None:
+        return []
+    question_words = frozenset(words(question))
+    anchors = term_set(question) & term_set(best.text) or term_set(question)
+    found: list[Stated] = []
+    for quote, score in candidates:
+        # the best answer is known to answer: its value may lie further from the question's words
+        value = claim(quote.text, kind, anchors, question_words, None if quote == best else ANCHOR_WINDOW)
+        if value is not None:
+            found.append(Stated(quote, score, value))
+    return found
+
+
+def value_window(text: str, value: Value, width: int = WINDOW_WORDS) -> tuple[str, str]:
+    """The value with up to `width` words either side of it, cut from the sentence (what it is said about),
+    and the same window without the value (its frame: "shares fell … in New York on Tuesday")."""
+    tokens = list(_TOKEN.finditer(text))
+    inside = [i for i, m in enumerate(tokens) if m.start() < value.end and value.start < m.end()]
+    if not inside:
+        return value.text, ""
+    low, high = max(0, inside[0] - width), min(len(tokens) - 1, inside[-1] + width)
+    start, end = tokens[low].start(), tokens[high].end()
+    window = text[start:end]
+    frame = (text[start : value.start] + " " + text[value.end : end]).strip()
+    return window, frame
+
+
+def neighbours(text: str, value: Value) -> tuple[list[str], list[str]]:
+    """The NEIGHBOURS words right before and right after the value, folded."""
+    before = [m.group(0).lower() for m in _TOKEN.finditer(text[: value.start])][-NEIGHBOURS:]
+    after = [m.group(0).lower() for m in _TOKEN.finditer(text[value.end :])][:NEIGHBOURS]
+    return before, after
+
+
+def unit_of(text: str, value: Value) -> tuple[bool, bool]:
+    """What a number counts: whether money is named next to it, whether it is a percentage."""
+    before, after = text[max(0, value.start - 2) : value.start], text[value.end : value.end + 12]
+    money = bool(_CURRENCY.search(before) or _CURRENCY.match(after.lstrip()))
+    return money, value.kind == "number" and value.key[2] == "percent"
+
+
+@dataclass(frozen=True)
+class Rivals:
+    """The candidates stating another value than the best answer, with the rival model's features."""
+
+    best: Stated
+    agreeing: list[Stated]  # the best answer and every candidate stating its value (or fitting it, if vague)
+    rivals: list[Stated]
+    features: npt.NDArray[np.float64]  # one row of RIVAL_FEATURES per rival
+
+
+def split_rivals(
+    stated: Sequence[Stated], best: Quote, vectors: TextVectors, query: npt.NDArray[np.float32],
+    weight: Mapping[str, float],
+) -> Rivals | None:
+    """Candidates that agree with the best answer, and rivals measured for the rival model (None: the best
+    answer states no value). Per rival: how close its window is to the question, alone and against the best
+    answer's; how close its frame is to the best answer's frame, by MiniLM cosine and by shared terms; and
+    whether it counts the same thing (money or not, a percentage or not); and how much more or less of the
+    question's weight (`weight`: IDF per question term) its window holds than the best answer's (a rival
+    about another subject lacks the question's own names); how weighty a question word right next to it is
+    ("an October 16 ceasefire"; "41 people" is next to a common one); and how many of the words right around
+    it are the best answer's ("agreed on …", "… hospitals and"); and whether it is in the best answer's own
+    brief (one article seldom contradicts itself: another number there is most often another fact)."""
+    top = next((s for s in stated if s.quote == best), None)
+    if top is None:
+        return None
+    rivals = [s for s in stated if s.value.specific and top.value.specific and not same_value(s.value, top.value)]
+    agreeing = [s for s in stated if s not in rivals]
+    features = np.zeros((len(rivals), len(RIVAL_FEATURES)), dtype=np.float64)
+    if rivals:
+        cut = [value_window(s.quote.text, s.value) for s in (top, *rivals)]
+        embedded = np.asarray(vectors([w for w, _ in cut] + [f for _, f in cut]), dtype=np.float64)
+        windows, frames = embedded[: len(cut)], embedded[len(cut) :]
+        to_question = windows @ np.asarray(query, dtype=np.float64)
+        features[:, 0] = to_question[1:]
+        features[:, 1] = to_question[1:] - to_question[0]
+        features[:, 2] = frames[1:] @ frames[0]
+        top_terms = term_set(cut[0][1])
+        total = sum(weight.values())
+
+        def covered(window: str) -> float:
+            present = term_set(window)
+            return sum(w for t, w in weight.items() if t in present) / total if total > 0 else 0.0
+
+        top_covered = covered(cut[0][0])
+        heaviest = max(weight.values(), default=0.0)
+        top_before, top_after = neighbours(top.quote.text, top.value)
+        top_near = {("b", w) for w in top_before} | {("a", w) for w in top_after}
+        for i, (rival, (window, frame)) in enumerate(zip(rivals, cut[1:], strict=True)):
+            before, after = neighbours(rival.quote.text, rival.value)
+            near = {("b", w) for w in before} | {("a", w) for w in after}
+            features[i, 7] = len(near & top_near) / (2 * NEIGHBOURS)
+            features[i, 8] = float(rival.quote.doc_id == top.quote.doc_id)
+            close = term_set(" ".join(before[-1:] + after[:1])) | term_set(" ".join(before + after[:1]))
+            if heaviest > 0:
+                features[i, 6] = max((weight.get(t, 0.0) for t in close), default=0.0) / heaviest
+            terms_here = term_set(frame)
+            union = top_terms | terms_here
+            features[i, 3] = len(top_terms & terms_here) / len(union) if union else 0.0
+            features[i, 4] = float(unit_of(top.quote.text, top.value) == unit_of(rival.quote.text, rival.value))
+            features[i, 5] = covered(window) - top_covered
+    return Rivals(top, agreeing, rivals, features)
+
+
+def accepted(rivals: Rivals, model: LinearModel | None) -> list[Stated]:
+    """The agreeing candidates plus the rivals the model accepts (none without a model)."""
+    if model is None or not rivals.rivals:
+        return list(rivals.agreeing)
+    keep = model.probabilities(rivals.features) >= model.threshold
+    return list(rivals.agreeing) + [r for r, k in zip(rivals.rivals, keep.tolist(), strict=True) if k]
+
+
+def _same_span(a: Quote, b: Quote) -> bool:
+    return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
+
+
+def group_versions(
+    stated: Sequence[Stated], is_copy: Callable[[Quote, Quote], bool], best: Quote | None = None
+) -> tuple[Version, ...]:
+    """Versions, the best answer's first, then in the order of their best candidate; statements newest source
+    first (then by score)."""
+    groups: list[list[Stated]] = []
+    for item in (s for s in stated if s.value.specific):
+        home = next((g for g in groups if same_value(g[0].value, item.value)), None)
+        if home is None:
+            groups.append([item])
+        elif not any(_same_span(o.quote, item.quote) for o in home):
+            home.append(item)
+    for item in (s for s in stated if not s.value.specific):
+        fitting = [g for g in groups if g[0].value.specific and vague_fits(item.value, g[0].value)]
+        vague_home = next((g for g in groups if not g[0].value.specific and same_value(g[0].value, item.value)), None)
+        if len(fitting) == 1:
+            fitting[0].append(item)
+        elif not fitting and not any(g[0].value.specific for g in groups):
+            if vague_home is None:
+                groups.append([item])
+            else:
+                vague_home.append(item)
+    # the best answer's version first (it holds the first quote), then by the best candidate of each
+    groups.sort(key=lambda g: (not any(s.quote == best for s in g), -max(s.score for s in g)))
+    versions: list[Version] = []
+    for group in groups:
+        kept: list[Stated] = []
+        for item in group:  # a syndicated copy of a statement already kept counts once
+            if not any(is_copy(item.quote, other.quote) for other in kept):
+                kept.append(item)
+        kept.sort(key=lambda s: (s.quote.published or "", s.score), reverse=True)
+        sources = len({s.quote.source or f"doc:{s.quote.doc_id}" for s in kept})
+        specific = next((s.value for s in kept if s.value.specific), kept[0].value)
+        versions.append(Version(specific.kind, display(specific), sources, tuple(s.statement for s in kept)))
+    return tuple(versions)
+
+
+def quotes_with_versions(quotes: Sequence[Quote], versions: Sequence[Version], limit: int) -> list[Quote]:
+    """With two or more versions: one quote per version first (its newest statement), then the other quotes,
+    at most max(limit, number of versions). With one version or none: the quotes as chosen."""
+    if len(versions) < 2:
+        return list(quotes)
+    first = [v.statements[0].quote for v in versions]
+    rest = [q for q in quotes if not any(_same_span(q, f) for f in first)]
+    return (first + rest)[: max(limit, len(versions))]

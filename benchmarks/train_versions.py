@@ -1,0 +1,293 @@
+"""Fit the rival-version model (who says what) with cross-validation grouped by document (`make train`).
+
+Usage: .venv/bin/python benchmarks/train_versions.py [--write] [--report FILE]
+
+Training data (in the repository; listed in app/weights/version_rival.json with their sha256):
+- tests/data/claims/<set>/: briefs that disagree or agree on facts (each set indexed on its own; the corpus
+  layout: `<doc_id>.txt` and its `<doc_id>.meta.json` with source and date) with
+  `questions.jsonl`: for each question the versions the briefs give, each as evidence strings a quote must
+  contain, and for one version how many distinct sources state it;
+- the when / how many / who / where questions of tests/data/briefs/<slug>.jsonl, each brief indexed alone:
+  one source, so every rival value found there is a false one.
+Groups are documents: a claims set and the single-brief questions about the brief it builds on are one group.
+
+Each question is answered through the real service (shipped ranker and abstention); the answer's rival
+candidates (`app.answer.rival_candidates`) are measured once. A rival is positive when its value lies inside
+the evidence of a gold version other than the best answer's. Held out one group at a time: a logistic
+regression over RIVAL_FEATURES (balanced classes) is fitted on the other groups, with the decision threshold
+that maximizes question-level F0.5 of "the briefs disagree" on those groups (telling a reader that the briefs
+disagree when they do not is the worse error); then the held-out questions' versions are rebuilt with that
+model and scored. Only those cross-validated figures are reported. With --write, the model fitted on every
+group (threshold chosen the same way over all of them) goes to app/weights/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from train import model_json, service_for, sha, standardize  # noqa: E402
+
+from app.abstention import confidence  # noqa: E402
+from app.answer import AnswerParams, rival_candidates, select_quotes, syndicated_copy  # noqa: E402
+from app.answer_type import question_type  # noqa: E402
+from app.linear import LinearModel  # noqa: E402
+from app.models import Quote, Version  # noqa: E402
+from app.question import clean_question  # noqa: E402
+from app.service import LearnedModels, QAService  # noqa: E402
+from app.versions import RIVAL_FEATURES, Rivals, accepted, group_versions, quotes_with_versions  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+CLAIMS = DATA / "claims"
+# a claims set builds on one brief: both are one group (one document's questions never train its own fold)
+BUILDS_ON = {
+    "ceasefire": "pakistan-afghanistan-talks",
+    "landslide": "varosh-landslide-kelvara",
+    "metro": "castlebridge-green-line-delay",
+    "ceo": "kestrel-ceo-resigns",
+    "vaccine": "rsv-nasal-vaccine-trial",
+    "recount": "port-alder-mayor-recount",
+}
+
+
+@dataclass
+class Asked:
+    group: str
+    question: str
+    gold: list[list[str]]  # versions, each as evidence strings (one must be inside a quote)
+    sources: int | None  # for one gold version: how many sources state it (None: not checked)
+    quotes: list[Quote]  # the answer's quotes before versions (empty: abstained)
+    rivals: Rivals | None
+    labels: np.ndarray  # per rival: 1 = a true other version
+
+
+def version_of(text: str, gold: list[list[str]], value_span: tuple[int, int] | None = None) -> int | None:
+    """The gold version whose evidence the text holds (with a value span: an occurrence that contains it)."""
+    for i, version in enumerate(gold):
+        for evidence in version:
+            at = text.find(evidence)
+            while at >= 0:
+                if value_span is None or (at <= value_span[0] and value_span[1] <= at + len(evidence)):
+                    return i
+                at = text.find(evidence, at + 1)
+    return None
+
+
+def harvest(group: str, service: QAService, rows: list[dict], single_source: bool) -> list[Asked]:
+    """Answer every question once and measure its rivals (with one source, every rival is a false one)."""
+    bundle, params = service.bundle, service.answering
+    texts = [clean_question(r["question"], 500) for r in rows]
+    out: list[Asked] = []
+    for row, text, evidence in zip(rows, texts, service.evidence_many(texts), strict=True):
+        gold = row.get("versions", [])
+        answered = confidence(evidence, service.learned.abstention) >= params.threshold_for(service.learned.abstention)
+        quotes = select_quotes(evidence, bundle, params) if answered else []
+        rivals = rival_candidates(text, evidence, bundle, quotes[0], params, service.text_vectors) if quotes else None
+        labels = np.zeros(0, dtype=int)
+        if rivals is not None:
+            best_version = version_of(rivals.best.quote.text, gold)
+            labels = np.array(  # a true rival states, in its gold evidence, another version than the best answer's
+                [
+                    int(single_source is False and (v := version_of(r.quote.text, gold, (r.value.start, r.value.end)))
+                        is not None and v != best_version)
+                    for r in rivals.rivals
+                ],
+                dtype=int,
+            )
+        out.append(Asked(group, text, gold, row.get("sources"), quotes, rivals, labels))
+    return out
+
+
+def load() -> list[Asked]:
+    # the shipped ranker and abstention model; the rival model is what is being fitted
+    learned = LearnedModels(LinearModel.load("quote_ranker"), LinearModel.load("abstention"))
+    asked: list[Asked] = []
+    for folder in sorted(p for p in CLAIMS.iterdir() if p.is_dir()):
+        # the corpus layout: each brief's text and its `<doc_id>.meta.json` (source, published, title)
+        files = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))}
+        files |= {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.meta.json"))}
+        base = service_for(f"claims-{folder.name}", files)
+        service = QAService(base.settings, base.embedder, base.index, base.prompts, learned=learned)
+        rows = [json.loads(line) for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+        asked += harvest(BUILDS_ON[folder.name], service, rows, single_source=False)
+    for brief in sorted((DATA / "briefs").glob("*.txt")):
+        gold_file = brief.with_suffix(".jsonl")
+        rows = [json.loads(line) for line in gold_file.read_text(encoding="utf-8").splitlines()]
+        typed = [r for r in rows if r.get("evidence") and question_type(r["question"]) in ("when", "quantity", "who",
+                                                                                             "where")]
+        base = service_for(brief.stem, {brief.name: brief.read_text(encoding="utf-8")})
+        service = QAService(base.settings, base.embedder, base.index, base.prompts, learned=learned)
+        # one brief, one source: whatever it answers is its one version (its gold evidence), no rival is true
+        for r in typed:
+            r["versions"] = [r["evidence"]]
+        asked += harvest(brief.stem, service, typed, single_source=True)
+    return asked
+
+
+IS_COPY = syndicated_copy(AnswerParams())
+
+
+def versions_kept(a: Asked, keep: np.ndarray) -> tuple[Version, ...]:
+    """The question's versions with exactly these rivals accepted."""
+    if a.rivals is None:
+        return ()
+    chosen = [r for r, k in zip(a.rivals.rivals, keep.tolist(), strict=True) if k]
+    return group_versions(list(a.rivals.agreeing) + chosen, IS_COPY, a.rivals.best.quote)
+
+
+def versions_with(a: Asked, model: LinearModel | None) -> tuple[Version, ...]:
+    """The question's versions as the service would build them with this rival model."""
+    if a.rivals is None:
+        return ()
+    return group_versions(accepted(a.rivals, model), IS_COPY, a.rivals.best.quote)
+
+
+@dataclass
+class Scores:
+    questions: int = 0
+    disagree_true: int = 0  # gold has two or more versions
+    disagree_said: int = 0
+    disagree_both: int = 0
+    versions_gold: int = 0  # versions of the disagree questions
+    versions_shown: int = 0  # of those, present among the quotes
+    single: int = 0  # one gold version, sources given
+    sources_right: int = 0
+
+    def add(self, a: Asked, versions: tuple[Version, ...]) -> None:
+        self.questions += 1
+        truth, said = len(a.gold) >= 2, len(versions) >= 2
+        self.disagree_true += truth
+        self.disagree_said += said
+        self.disagree_both += truth and said
+        if truth:
+            shown = quotes_with_versions(a.quotes, versions, 3)
+            self.versions_gold += len(a.gold)
+            self.versions_shown += sum(any(any(e in q.text for e in v) for q in shown) for v in a.gold)
+        elif a.sources is not None:
+            self.single += 1
+            self.sources_right += len(versions) == 1 and versions[0].sources == a.sources
+
+    def row(self, name: str) -> str:
+        p = self.disagree_both / self.disagree_said if self.disagree_said else float("nan")
+        r = self.disagree_both / self.disagree_true if self.disagree_true else float("nan")
+        vr = self.versions_shown / self.versions_gold if self.versions_gold else float("nan")
+        false = (self.disagree_said - self.disagree_both) / max(1, self.questions - self.disagree_true)
+        src = self.sources_right / self.single if self.single else float("nan")
+        return (f"| {name} | {self.questions} | {self.disagree_true} | {p:.3f} | {r:.3f} | {false:.3f} | {vr:.3f} | "
+                f"{src:.3f} |")
+
+
+HEADER = ("| group (held out) | questions | disagree (gold) | disagree precision | disagree recall | "
+          "false disagree | versions shown | sources right |\n|---|---|---|---|---|---|---|---|")
+
+
+def f_half(s: Scores) -> float:
+    """F0.5 of "the briefs disagree": precision weighs double."""
+    denominator = 0.25 * s.disagree_true + s.disagree_said
+    return 1.25 * s.disagree_both / denominator if denominator else 0.0
+
+
+def scored(asked: list[Asked], model: LinearModel) -> Scores:
+    s = Scores()
+    for a in asked:
+        s.add(a, versions_with(a, model))
+    return s
+
+
+def best_threshold(asked: list[Asked], model: LinearModel) -> float:
+    """The threshold with the best question-level F0.5 over these questions (ties: the higher)."""
+    candidates = sorted({float(p) for a in asked if a.rivals and len(a.rivals.rivals)
+                         for p in model.probabilities(a.rivals.features)})
+    best, best_f = 1.01, -1.0
+    for t in candidates:
+        f = f_half(scored(asked, replace(model, threshold=t)))
+        if f > best_f or (f == best_f and t > best):
+            best, best_f = t, f
+    return best
+
+
+def fit(asked: list[Asked]) -> LinearModel:
+    rows = [a for a in asked if a.rivals is not None and len(a.labels)]
+    x = np.concatenate([a.rivals.features for a in rows if a.rivals is not None])
+    y = np.concatenate([a.labels for a in rows])
+    weights = np.ones(len(y))
+    mean, scale = standardize(x, weights)
+    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000).fit((x - mean) / scale, y)
+    fitted = LinearModel("version_rival", RIVAL_FEATURES, mean, scale, model.coef_[0].astype(np.float64),
+                         float(model.intercept_[0]), 0.5, "")
+    return replace(fitted, threshold=best_threshold(asked, fitted))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", action="store_true", help="write the all-groups model to app/weights/")
+    parser.add_argument("--report", type=Path, default=None, help="also write the table (markdown) here")
+    args = parser.parse_args()
+    asked = load()
+    groups = sorted({a.group for a in asked})
+    lines = [HEADER]
+    pooled, none, every = Scores(), Scores(), Scores()
+    zeros = np.zeros(len(RIVAL_FEATURES))
+    accept_all = LinearModel("all", RIVAL_FEATURES, zeros, np.ones(len(RIVAL_FEATURES)), zeros, 0.0, 0.0, "")
+    for held in groups:
+        model = fit([a for a in asked if a.group != held])
+        scores = Scores()
+        for a in (a for a in asked if a.group == held):
+            versions = versions_with(a, model)
+            scores.add(a, versions)
+            pooled.add(a, versions)
+            none.add(a, versions_with(a, None))
+            every.add(a, versions_with(a, accept_all))
+        lines.append(scores.row(held))
+    lines.append(pooled.row("**all groups, cross-validated**"))
+    # out-of-fold rival probabilities, pooled: the trade-off curve of the rival model's threshold
+    oof: list[tuple[Asked, np.ndarray]] = []
+    for held in groups:
+        model = fit([a for a in asked if a.group != held])
+        for a in (a for a in asked if a.group == held):
+            has = a.rivals is not None and len(a.rivals.rivals) > 0
+            oof.append((a, model.probabilities(a.rivals.features) if has and a.rivals else np.zeros(0)))
+    curve = ["| threshold (out-of-fold probability) | disagree precision | disagree recall | false disagree |",
+             "|---|---|---|---|"]
+    for t in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
+        at_t = Scores()
+        for a, probabilities in oof:
+            at_t.add(a, versions_kept(a, probabilities >= t))
+        p = at_t.disagree_both / at_t.disagree_said if at_t.disagree_said else float("nan")
+        r = at_t.disagree_both / at_t.disagree_true if at_t.disagree_true else float("nan")
+        f = (at_t.disagree_said - at_t.disagree_both) / max(1, at_t.questions - at_t.disagree_true)
+        curve.append(f"| {t:.2f} | {p:.3f} | {r:.3f} | {f:.3f} |")
+    lines.append(none.row("no rival ever accepted (agreeing sources only)"))
+    lines.append(every.row("every rival accepted (the anchor rule alone)"))
+    print("\n".join(lines))
+    print("\n" + "\n".join(curve))
+    shipped = fit(asked)
+    coefs = ", ".join(f"{n} {c:+.2f}" for n, c in zip(RIVAL_FEATURES, shipped.coef, strict=True))
+    print(f"\nshipped rival model: {coefs}, intercept {shipped.intercept:+.2f}, threshold {shipped.threshold:.3f}")
+    if args.report:
+        args.report.write_text("\n".join(lines) + "\n\n" + "\n".join(curve) + "\n", encoding="utf-8")
+    if args.write:
+        files = sorted(set(CLAIMS.glob("*/*.txt")) | set(CLAIMS.glob("*/*.json")) | set(CLAIMS.glob("*/*.jsonl"))
+                       | set((DATA / "briefs").glob("*.jsonl")) | set((DATA / "briefs").glob("*.txt")))
+        provenance = {
+            "trained_by": "benchmarks/train_versions.py",
+            "training_data": {str(p.relative_to(ROOT)): sha(p) for p in files},
+            "groups": groups,
+        }
+        out = ROOT / "app" / "weights" / "version_rival.json"
+        out.write_bytes(model_json(shipped, provenance))
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Value extraction and normalization (`app/claims.py`): pure, on sentence shapes the briefs really use."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.claims import claim, dates_in, display, names_in, number_value, numbers_in, same_value, vague_fits
+from app.normalize import term_set
+
+
+def date_keys(text: str) -> list[tuple[object, ...]]:
+    return [v.key for v in dates_in(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["agreed on October 15", "agreed on Oct. 15", "agreed on 15 October", "agreed on October 15th", "on Oct 15"],
+)
+def test_one_date_however_it_is_written(text: str) -> None:
+    assert date_keys(text) == [(None, 10, 15, None)]
+
+
+def test_a_year_is_kept_and_never_invented() -> None:
+    assert date_keys("signed on October 15, 2025 in Doha") == [(2025, 10, 15, None)]
+    assert date_keys("signed on 15 October 2025") == [(2025, 10, 15, None)]
+    with_year, without = dates_in("October 15, 2025")[0], dates_in("October 15")[0]
+    assert same_value(with_year, without)  # a missing year is no conflict
+    assert not same_value(dates_in("October 15, 2025")[0], dates_in("October 15, 2024")[0])
+
+
+def test_ranges_vague_parts_and_years() -> None:
+    assert date_keys("talks ran October 15-17") == [(None, 10, 15, 17)]
+    assert display(dates_in("talks ran October 15-17")[0]) == "October 15–17"
+    mid = dates_in("border skirmishes in mid-October")[0]
+    assert mid.key == (None, 10, None, "mid") and not mid.specific
+    assert vague_fits(mid, dates_in("on October 16")[0])
+    assert not vague_fits(mid, dates_in("on November 16")[0])
+    assert date_keys("since the Taliban’s return to power in 2021") == [(2021, None, None, "year")]
+    assert date_keys("prices rose in October 2025") == [(2025, 10, None, None)]
+
+
+@pytest.mark.parametrize("text", ["on Saturday", "last week", "earlier this month", "yesterday", "May be later"])
+def test_relative_dates_and_weekdays_are_left_alone(text: str) -> None:
+    assert dates_in(text) == []
+
+
+def test_numbers_in_digits_and_words() -> None:
+    assert [v.key for v in numbers_in("cut 1,200 jobs")] == [(1200.0, None, "")]
+    assert [v.key for v in numbers_in("twenty-three soldiers died")] == [(23.0, None, "")]
+    assert [v.key for v in numbers_in("two hundred people")] == [(200.0, None, "")]
+    assert [v.key for v in numbers_in("a dozen villages")] == [(12.0, None, "")]
+    assert [v.key for v in numbers_in("about 3.5 million euros")] == [(3_500_000.0, None, "")]
+    assert [v.key for v in numbers_in("80 percent of points")] == [(80.0, None, "percent")]
+    assert [v.key for v in numbers_in("up 9%")] == [(9.0, None, "percent")]
+    assert [v.key for v in numbers_in("20 to 30 dead")] == [(20.0, 30.0, "")]
+    assert number_value("forty-two") == 42.0 and number_value("dozens") is None
+
+
+@pytest.mark.parametrize("text", ["dozens of people", "several hundred", "hundreds were hurt", "in 2021"])
+def test_not_numbers(text: str) -> None:
+    assert numbers_in(text) == []
+
+
+def test_a_percentage_is_not_a_count() -> None:
+    assert not same_value(numbers_in("80 percent")[0], numbers_in("80 people")[0])
+    assert same_value(numbers_in("80 percent")[0], numbers_in("80%")[0])
+
+
+def test_numbers_inside_dates_are_not_counts() -> None:
+    assert [v.text for v in numbers_in("agreed on October 15 after 3 days")] == ["3"]
+
+
+def test_names_drop_determiners_possessives_and_the_question_own_words() -> None:
+    asked = frozenset({"who", "led", "pakistan's", "delegation"})
+    text = "During the Istanbul talks, Pakistan’s delegation—led by Defence Minister Khawaja Asif—submitted it."
+    names = [v.text for v in names_in(text, "name", asked)]
+    assert names == ["Defence Minister Khawaja Asif"]
+    assert same_value(names_in("led by Khawaja Asif", "name", frozenset())[0],
+                      names_in("said Defence Minister Khawaja Asif", "name", frozenset())[0])
+
+
+def test_a_place_may_be_one_word_after_a_preposition() -> None:
+    assert [v.text for v in names_in("The round was held in Istanbul.", "place", frozenset({"where"}))] == ["Istanbul"]
+    assert names_in("The round was held in Istanbul.", "name", frozenset({"who"})) == []
+
+
+def test_the_claim_is_the_value_next_to_the_question_words() -> None:
+    question = "When was the ceasefire agreed?"
+    text = "Following the ceasefire agreed on October 15, renewed on October 17 and October 19, both sides met."
+    value = claim(text, "date", term_set(question), frozenset(question.lower().split()))
+    assert value is not None and value.text == "October 15"
+    assert text[value.start : value.end] == "October 15"
+
+
+def test_a_value_far_from_every_question_word_is_no_claim() -> None:
+    question = "When was the ceasefire agreed?"
+    text = "The ceasefire held, officials said, and in a separate development a trade fair opened on March 3."
+    assert claim(text, "date", term_set(question), frozenset()) is None
+    assert claim(text, "date", term_set(question), frozenset(), window=None) is not None  # the best answer's rule
+
+
+def test_the_question_own_value_is_not_an_answer() -> None:
+    question = "how many died in the April 22 attack"
+    text = "Twelve people died in the April 22 attack."
+    value = claim(text, "date", term_set(question), frozenset(question.lower().split()))
+    assert value is None
+    count = claim(text, "number", term_set(question), frozenset(question.lower().split()))
+    assert count is not None and count.key == (12.0, None, "")
