@@ -183,14 +183,18 @@ def compose_chat_message(
     `dialect.total_chars`, so a long list quote is cut (verbatim, at a sentence) rather than the message refused.
     """
     tools: dict[str, Any] = {"bold": dialect.bold, "link": dialect.link, "platform": dialect.platform}
+    disagree = answer.answered and len(answer.versions) > 1
     if answer.answered:
         head = [ChatPart("text", prompts.render("chat_answered.txt", quotes=len(answer.quotes), **tools))]
+        if answer.message:  # the briefs disagree, or several sources agree
+            head.append(ChatPart("text", dialect.escape(answer.message)))
     else:
         message = dialect.escape(answer.message or prompts.render("abstention.txt", documents=documents))
         head = [ChatPart("text", prompts.render("chat_abstention.txt", message=message, **tools))]
         if answer.passages:
             head.append(ChatPart("text", prompts.render("chat_closest.txt", passages=len(answer.passages), **tools)))
-    items = _cited(answer)[: max(0, (dialect.max_parts - len(head)) // 2)]
+    # a version heading before each of the first quotes (one per version) when the briefs disagree
+    items = _cited(answer)[: max(0, (dialect.max_parts - len(head)) // (3 if disagree else 2))]
     citations = []
     for item in items:
         url = passage_url(public_url, item.doc_id, item.start, item.end)
@@ -198,6 +202,8 @@ def compose_chat_message(
             "chat_citation.txt",
             title=dialect.escape(item.title),
             section=dialect.escape(item.section),
+            source=dialect.escape(item.source or ""),
+            published=item.published or "",
             url=url,
             doc_id=item.doc_id,
             start=item.start,
@@ -205,10 +211,16 @@ def compose_chat_message(
             **tools,
         )
         citations.append((url, citation))
-    fixed = sum(len(p.text) for p in head) + sum(len(c) for _, c in citations)
+    headings = [
+        prompts.render("chat_version.txt", number=n, value=dialect.escape(v.value), sources=v.sources, **tools)
+        for n, v in enumerate(answer.versions[: len(items)] if disagree else (), 1)
+    ]
+    fixed = sum(len(p.text) for p in head) + sum(len(c) for _, c in citations) + sum(len(h) for h in headings)
     share = max(200, (dialect.total_chars - fixed) // max(1, len(items)))
     parts = list(head)
-    for item, (url, citation) in zip(items, citations, strict=True):
+    for number, (item, (url, citation)) in enumerate(zip(items, citations, strict=True)):
+        if number < len(headings):
+            parts.append(ChatPart("text", headings[number]))
         more = prompts.render("chat_truncated.txt", url=url, **tools)
         parts.append(ChatPart("quote", fit_quote(item.text, min(dialect.part_chars, share), dialect, more)))
         parts.append(ChatPart("citation", citation))

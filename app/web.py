@@ -125,6 +125,41 @@ def citations(service: QAService, answer: Answer) -> list[ShownCitation]:
     return shown
 
 
+@dataclass(frozen=True)
+class ShownStatement:
+    """One quote stating a version: the sentence with its value marked, and where it is from."""
+
+    title: str
+    source: str | None
+    published: str | None
+    segments: tuple[Segment, ...]
+    url: str
+
+
+@dataclass(frozen=True)
+class ShownVersion:
+    value: str
+    sources: int
+    statements: list[ShownStatement]
+
+
+def shown_versions(answer: Answer) -> list[ShownVersion]:
+    """The versions of the asked fact, each quote with its value marked (shown side by side when two or more)."""
+    out: list[ShownVersion] = []
+    for version in answer.versions:
+        statements = []
+        for st in version.statements:
+            q = st.quote
+            lo, hi = st.value_start - q.start, st.value_end - q.start
+            pieces = (Segment(q.text[:lo], False), Segment(q.text[lo:hi], True), Segment(q.text[hi:], False))
+            statements.append(
+                ShownStatement(q.title, q.source, q.published, tuple(p for p in pieces if p.text),
+                               view_url(q.doc_id, q.start, q.end))
+            )
+        out.append(ShownVersion(version.value, version.sources, statements))
+    return out
+
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -151,13 +186,15 @@ def search_page(
         return _not_ready(request)
     sources = sorted({d.document.meta.source for d in service.documents() if d.document.meta.source})
     form = {"q": q or "", "source": source or "", "from": published_from or "", "to": published_to or ""}
-    values: dict[str, object] = {"form": form, "sources": sources, "answer": None, "error": None, "shown": []}
+    values: dict[str, object] = {
+        "form": form, "sources": sources, "answer": None, "error": None, "shown": [], "versions": [],
+    }
     status = 200
     if q is not None and q.strip():
         try:
             where = document_filter(None, source or None, _date(published_from), _date(published_to))
             answer = service.ask(q, where=where)
-            values.update(answer=answer, shown=citations(service, answer))
+            values.update(answer=answer, shown=citations(service, answer), versions=shown_versions(answer))
         except (InvalidQuestionError, InvalidFilterError) as exc:
             values["error"], status = exc.message, 422
     return _page(request, "web/search.html", status, **values)

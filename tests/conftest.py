@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def running_uvicorn(app: FastAPI) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
+    for _ in range(600):  # until uvicorn accepts connections (at most 30 s): a bounded wait, not a race
+        if server.started or not thread.is_alive():
+            break
+        time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

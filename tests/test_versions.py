@@ -1,0 +1,206 @@
+"""Who says what, end to end: briefs that disagree on a fact show every version with its source, on every edge.
+
+Real model, real index, briefs added the way `newsqa add` adds them, real uvicorn on 127.0.0.1 and Debian's
+chromium for the page. The briefs are tests/data/claims/ (written for this; see benchmarks/train_versions.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, sync_playwright
+
+from app.api import create_app
+from app.chat import MATTERMOST, SLACK, compose_chat_message, mattermost_text, slack_blocks
+from app.config import PROJECT_ROOT, get_settings
+from app.embed import Embedder
+from app.models import Answer
+from app.service import QAService
+from app.sources import BriefMetadata, make_brief
+from tests.conftest import ARTICLE, running_uvicorn
+
+CLAIMS = PROJECT_ROOT / "tests" / "data" / "claims"
+CHROMIUM = Path("/usr/bin/chromium")  # as in test_web.py: Debian's, installed by `make browser`
+CEASEFIRE = "When was the ceasefire agreed?"
+ADDED = dt.datetime(2025, 10, 30, 9, 0, tzinfo=dt.UTC)
+
+
+def add_claims_briefs(service: QAService, folder: Path, skip: set[str] | None = None) -> None:
+    """Add every brief of a claims folder with its metadata (source, date, title), as `newsqa add` would."""
+    briefs = []
+    for path in sorted(folder.glob("*.txt")):
+        if path.stem in (skip or set()):
+            continue
+        meta = BriefMetadata.model_validate(json.loads(path.with_suffix(".meta.json").read_text(encoding="utf-8")))
+        briefs.append(make_brief(path.read_text(encoding="utf-8"), "text", meta, path.stem, path.name, ADDED))
+    changes = service.add_documents(briefs)
+    assert {c.status for c in changes} <= {"added", "replaced"}
+
+
+@pytest.fixture(scope="module")
+def two_sources(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
+    """The default article (no source or date) plus a newer wire brief that dates the ceasefire differently."""
+    root = tmp_path_factory.mktemp("versions")
+    (root / "corpus").mkdir()
+    shutil.copy(ARTICLE, root / "corpus" / ARTICLE.name)
+    service = QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=embedder)
+    add_claims_briefs(service, CLAIMS / "ceasefire", skip={"pakistan-afghanistan-talks"})
+    return service
+
+
+@pytest.fixture(scope="module")
+def landslide(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
+    """Three briefs on one landslide: two sources, and a syndicated copy of one of them under a third name."""
+    root = tmp_path_factory.mktemp("landslide")
+    (root / "corpus").mkdir()
+    for path in (CLAIMS / "landslide").iterdir():  # the corpus layout: each text beside its .meta.json
+        if path.name != "questions.jsonl":
+            shutil.copy(path, root / "corpus" / path.name)
+    return QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=embedder)
+
+
+def check_statements(service: QAService, answer: Answer) -> None:
+    """Every statement is a verbatim quote, and its value is verbatim at its own offsets."""
+    for version in answer.versions:
+        for st in version.statements:
+            text = service.bundle.documents[st.quote.doc_id].document.text
+            assert text[st.quote.start : st.quote.end] == st.quote.text
+            assert text[st.value_start : st.value_end] == st.value_text
+            assert st.quote.start <= st.value_start < st.value_end <= st.quote.end
+
+
+def test_two_briefs_that_disagree_show_each_version_with_its_source(two_sources: QAService) -> None:
+    answer = two_sources.ask(CEASEFIRE)
+    assert answer.answered
+    values = [v.value for v in answer.versions]
+    assert "October 14" in values and "October 15" in values, values
+    assert answer.message and "disagree" in answer.message
+    check_statements(two_sources, answer)
+    wire = next(v for v in answer.versions if v.value == "October 14")
+    assert [(s.quote.source, s.quote.published) for s in wire.statements] == [("Gulf Wire", "2025-10-29")]
+    article = next(v for v in answer.versions if v.value == "October 15")
+    assert all(s.quote.doc_id == "pakistan-afghanistan-talks" for s in article.statements)
+    # one quote per version comes first, in the versions' order
+    firsts = [v.statements[0].quote for v in answer.versions]
+    assert list(answer.quotes[: len(firsts)]) == firsts
+
+
+def test_the_article_alone_gives_one_dated_answer_and_no_false_conflict(service: QAService) -> None:
+    answer = service.ask(CEASEFIRE)
+    assert answer.answered and [v.value for v in answer.versions] == ["October 15"]
+    assert answer.versions[0].sources == 1 and answer.message is None
+    check_statements(service, answer)
+
+
+def test_a_number_that_is_about_something_else_is_no_conflict(service: QAService, landslide: QAService) -> None:
+    answer = service.ask("How many points of the first-round agreement were implemented?")
+    assert answer.answered and len(answer.versions) <= 1 and answer.message is None
+    # the brief lists 5, 4 and 3 million euros right under the 12 million total
+    funding = landslide.ask("how much emergency funding did the government approve")
+    assert [v.value for v in funding.versions] == ["12 million"], [v.value for v in funding.versions]
+
+
+def test_agreeing_sources_are_counted_and_a_syndicated_copy_counts_once(landslide: QAService) -> None:
+    answer = landslide.ask("how many people are in temporary shelters")
+    assert [v.value for v in answer.versions] == ["3,400"]
+    version = answer.versions[0]
+    sources = {s.quote.source for s in version.statements}
+    assert "Kelvara Times" in sources
+    assert not {"Balkan Wire", "Lisko Daily"} <= sources  # the Lisko Daily text is the Balkan Wire's, reprinted
+    assert version.sources == 2
+    assert answer.message == "2 sources agree: 3,400."
+    check_statements(landslide, answer)
+
+
+def test_http_answer_carries_the_versions(two_sources: QAService) -> None:
+    with running_uvicorn(create_app(two_sources.settings, service=two_sources)) as url:
+        request = urllib.request.Request(
+            f"{url}/ask", json.dumps({"question": CEASEFIRE}).encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = json.loads(response.read())
+        with urllib.request.urlopen(f"{url}/openapi.json", timeout=60) as response:
+            schema = json.loads(response.read())
+    values = [v["value"] for v in body["versions"]]
+    assert {"October 14", "October 15"} <= set(values)
+    first = body["versions"][0]
+    assert set(first) == {"kind", "value", "sources", "statements"} and first["kind"] == "date"
+    statement = first["statements"][0]
+    assert set(statement) == {"quote", "value_text", "value_start", "value_end"}
+    assert statement["quote"]["text"] == body["quotes"][0]["text"]
+    assert "VersionOut" in schema["components"]["schemas"]
+    assert "versions" in schema["components"]["schemas"]["AskResponse"]["properties"]
+
+
+def test_chat_shows_one_section_per_version(two_sources: QAService) -> None:
+    answer = two_sources.ask(CEASEFIRE)
+    for dialect in (SLACK, MATTERMOST):
+        message = compose_chat_message(answer, two_sources.prompts, dialect, "https://n.example", documents=2)
+        texts = [p.text for p in message.parts]
+        headings = [t for t in texts if "Version " in t]
+        assert len(headings) == len(answer.versions) >= 2
+        assert any("disagree" in t for t in texts)
+        assert any("Gulf Wire" in t and "2025-10-29" in t for t in texts if "characters" in t)
+    slack_blocks(compose_chat_message(answer, two_sources.prompts, SLACK, "https://n.example", documents=2))
+    post = mattermost_text(compose_chat_message(answer, two_sources.prompts, MATTERMOST, "https://x", documents=2))
+    assert "Version 1" in post and "Version 2" in post
+
+
+def test_cli_prints_the_versions(two_sources: QAService) -> None:
+    env = {**os.environ, "NEWSQA_CORPUS_DIR": str(two_sources.settings.corpus_dir),
+           "NEWSQA_INDEX_DIR": str(two_sources.settings.index_dir)}
+    human = subprocess.run([sys.executable, "-m", "app", "ask", CEASEFIRE], env=env, capture_output=True,
+                           text=True, timeout=300, check=True).stdout
+    assert "disagree" in human and "[1] October" in human and "[2] October" in human and "Gulf Wire" in human
+    raw = subprocess.run([sys.executable, "-m", "app", "ask", "--json", CEASEFIRE], env=env, capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    assert {"October 14", "October 15"} <= {v["value"] for v in json.loads(raw)["versions"]}
+
+
+def test_page_shows_the_versions_side_by_side(two_sources: QAService) -> None:
+    with TestClient(create_app(two_sources.settings, service=two_sources)) as client:
+        html = client.get("/", params={"q": CEASEFIRE}).text
+    assert "The briefs disagree" in html and "Gulf Wire" in html and "<mark>October 14</mark>" in html
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM}: run `make test`", pytrace=False)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def test_page_in_a_browser_puts_each_version_in_its_own_column(two_sources: QAService, browser: Browser) -> None:
+    with running_uvicorn(create_app(two_sources.settings, service=two_sources)) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            page.goto(f"{url}/")
+            page.get_by_role("searchbox", name="Ask the briefs a question").fill(CEASEFIRE)
+            page.get_by_role("button", name="Ask").click()
+            page.get_by_role("heading", name="The briefs disagree").wait_for()
+            columns = page.locator("article.version")
+            assert columns.count() >= 2
+            boxes = [columns.nth(i).bounding_box() for i in range(2)]
+            assert boxes[0] and boxes[1] and abs(boxes[0]["y"] - boxes[1]["y"]) < 5  # side by side
+            assert "Gulf Wire" in columns.nth(0).inner_text() + columns.nth(1).inner_text()
+            assert page.locator("article.version mark").count() >= 2
+        finally:
+            context.close()
