@@ -158,10 +158,12 @@ class QuestionLogger:
 
     def fields(self, question: str) -> dict[str, object]:
         normalized = " ".join(question.casefold().split())
-        digest = hmac.new(self.key, normalized.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+        # a refused question may hold lone surrogates (JSON allows "\ud800"): hash and log them, never fail on them
+        encoded = normalized.encode("utf-8", errors="surrogatepass")
+        digest = hmac.new(self.key, encoded, hashlib.sha256).hexdigest()[:16]
         fields: dict[str, object] = {"question_hash": digest, "question_chars": len(question)}
         if self.raw:
-            fields["question"] = question
+            fields["question"] = question.encode("utf-8", errors="backslashreplace").decode("utf-8")
         return fields
 
 

@@ -18,6 +18,9 @@ def clean_question(raw: str, max_chars: int) -> str:
     bad = sorted({f"U+{ord(c):04X}" for c in normalized if unicodedata.category(c) in ("Cc", "Cs")})
     if bad:
         raise InvalidQuestionError(f"the question contains control characters ({', '.join(bad)})")
+    # format characters (zero-width space and joiners, soft hyphens, the byte-order mark, bidi marks) are
+    # invisible: a question made only of them is empty, and inside a word they would only hide it from matching
+    normalized = "".join(c for c in normalized if unicodedata.category(c) != "Cf")
     question = " ".join(normalized.split())
     if not question:
         raise InvalidQuestionError("the question is empty")

@@ -217,6 +217,8 @@ def parse_form(body: bytes) -> SlashCommandForm:
 def parse_envelope(body: bytes) -> SlackEnvelope:
     try:
         return SlackEnvelope.model_validate(json.loads(body))
+    except RecursionError:  # nested thousands of levels deep: json.loads gives up on the stack, not a bug here
+        raise BadRequestError("the event is not a Slack Events API JSON body: nested too deeply") from None
     except (ValueError, ValidationError) as exc:
         raise BadRequestError(f"the event is not a Slack Events API JSON body: {str(exc).splitlines()[0]}") from None
 

@@ -239,7 +239,7 @@ def document_page(
 def _span(span: str | None, length: int) -> tuple[int, int]:
     """(start, end) of a `START-END` parameter inside a text of `length` characters; (0, 0) when absent or invalid."""
     start, _, end = (span or "").partition("-")
-    if not (start.isdigit() and end.isdigit()):
+    if not (start.isascii() and start.isdigit() and end.isascii() and end.isdigit()):  # not "²" or "٣"
         return 0, 0
     lo, hi = int(start), int(end)
     return (lo, hi) if 0 <= lo < hi <= length else (0, 0)

@@ -1,0 +1,61 @@
+"""Hardening, round two: inputs anyone can send that were 500s (or silently wrong) get a clear 4xx.
+
+Each test reproduces an outside probe's finding against a real uvicorn on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.service import QAService
+from tests.conftest import DOC_ID
+from tests.test_slack import chat_settings, serving, sign
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def http(settings: Settings, service: QAService) -> Iterator[httpx.Client]:
+    with serving(settings, service) as client:
+        yield client
+
+
+def test_a_lone_surrogate_in_the_question_is_a_422_not_a_500(http: httpx.Client) -> None:
+    response = http.post("/ask", content=b'{"question": "\\ud800 what happened"}', headers=JSON)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid_question"
+    assert "U+D800" in response.json()["message"]
+
+
+@pytest.mark.parametrize("question", ["\u200b", "\u200b\u200d\ufeff", " \u2060 \u200e "])
+def test_a_question_of_invisible_characters_is_empty(http: httpx.Client, question: str) -> None:
+    response = http.post("/ask", json={"question": question})
+    assert response.status_code == 422
+    assert response.json() == {"error": "invalid_question", "message": "the question is empty"}
+
+
+def test_invisible_characters_inside_a_word_do_not_hide_it(http: httpx.Client) -> None:
+    plain = http.post("/ask", json={"question": "What did Pakistan demand?"}).json()
+    hidden = http.post("/ask", json={"question": "What did Paki\u200bstan de\u00admand?"}).json()
+    assert [q["text"] for q in hidden["quotes"]] == [q["text"] for q in plain["quotes"]]
+
+
+@pytest.mark.parametrize("span", ["%C2%B2-5", "1-%D9%A3", "%EF%BC%91-%EF%BC%95"])
+def test_a_span_of_non_ascii_digits_shows_the_whole_brief(http: httpx.Client, span: str) -> None:
+    response = http.get(f"/documents/{DOC_ID}/view?span={span}")
+    assert response.status_code == 200
+    assert "<mark" not in response.text
+
+
+def test_a_signed_slack_event_nested_deeply_is_a_400(settings: Settings, service: QAService) -> None:
+    body = b'{"type": "event_callback", "event": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
+    with serving(chat_settings(settings, "http://127.0.0.1:9", slack_max_body_bytes=256 * 1024), service) as client:
+        response = client.post("/slack/events", content=body, headers={**sign(body), **JSON})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "bad_request"
+    assert "nested too deeply" in json.dumps(response.json())
