@@ -268,7 +268,11 @@ def create_app(
             allow_headers=["Content-Type", "X-Request-ID"],
         )
     if settings.rate_limit != "off":
-        app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit, on_limited=app.state.counters.limited)
+        admin = settings.admin_api_key.get_secret_value().encode() if settings.admin_api_key else None
+        app.add_middleware(
+            RateLimitMiddleware, rate=settings.rate_limit, on_limited=app.state.counters.limited,
+            valid_key=admin or None,
+        )
     counters: Counters = app.state.counters
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.limit_concurrency, on_shed=counters.shed_one)
     app.add_middleware(RequestIdMiddleware)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import hmac
 import json
 import logging
 import math
@@ -147,11 +148,13 @@ class BodyLimitMiddleware:
         await self.app(scope, counted, guarded_send)
 
 
-def client_key(scope: Scope) -> str:
-    """Who a request counts against: its API key (hashed: never kept in clear) or else its IP address."""
+def client_key(scope: Scope, valid_key: bytes | None = None) -> str:
+    """Who a request counts against: the admin key when the request carries exactly that key (its own bucket),
+    else its IP address. An unchecked key never buys a bucket: a client sending a new made-up key on every
+    request would otherwise never be limited."""
     key = _header(scope, b"x-api-key")
-    if key:
-        return "key:" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:16]
+    if key and valid_key and hmac.compare_digest(key.encode("utf-8", "replace"), valid_key):
+        return "key:" + hashlib.sha256(valid_key).hexdigest()[:16]
     client = scope.get("client")
     return "ip:" + (client[0] if client else "unknown")
 
@@ -159,8 +162,11 @@ def client_key(scope: Scope) -> str:
 class RateLimitMiddleware:
     """Per-client moving-window limit (e.g. 20/second): 429 with Retry-After; probes and metrics never limited."""
 
-    def __init__(self, app: ASGIApp, rate: str, on_limited: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, rate: str, on_limited: Callable[[], None] | None = None, valid_key: bytes | None = None
+    ) -> None:
         self.app = app
+        self.valid_key = valid_key
         self.item: RateLimitItem = parse(rate)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.on_limited = on_limited
@@ -169,7 +175,7 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
-        key = client_key(scope)
+        key = client_key(scope, self.valid_key)
         if not self.limiter.hit(self.item, key):
             reset = self.limiter.get_window_stats(self.item, key).reset_time
             retry = max(1, math.ceil(reset - time.time()))

@@ -10,12 +10,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from app.api import create_app
 from app.config import Settings, get_settings
 from app.service import QAService
 from tests.test_api import assert_error
+from tests.test_slack import serving
 
 QUESTION = "What did Pakistan demand?"
 JSON = {"Content-Type": "application/json"}
@@ -67,10 +68,23 @@ def test_clients_past_their_rate_get_429_with_retry_after(settings: Settings, se
         assert "3 per 1 minute" in body["message"]
         for probe in ("/healthz", "/readyz", "/metrics"):  # never limited
             assert client.get(probe).status_code == 200
-        other_key = client.get("/ask", params={"q": QUESTION}, headers={"X-API-Key": "someone-else"})
-        assert other_key.status_code == 200  # counted per API key, not against this IP
+        made_up = client.get("/ask", params={"q": QUESTION}, headers={"X-API-Key": "someone-else"})
+        assert_error(made_up, 429, "rate_limited")  # an unchecked key buys no bucket of its own
         metrics = client.get("/metrics").text
-        assert re.search(r"^newsqa_rate_limited_requests_total 1\.0$", metrics, re.M)
+        assert re.search(r"^newsqa_rate_limited_requests_total 2\.0$", metrics, re.M)
+
+
+def test_a_new_made_up_key_on_every_request_does_not_bypass_the_limit(settings: Settings, service: QAService) -> None:
+    """The probe: 60 requests, each with a different X-API-Key, all 200. Now the IP's bucket counts them all,
+    and only the real admin key has a bucket of its own."""
+    with serving(settings.model_copy(update={"rate_limit": "5/minute", "admin_api_key": SecretStr("the-admin")}),
+                 service) as http:
+        codes = [
+            http.get("/ask", params={"q": QUESTION}, headers={"X-API-Key": f"made-up-{i}"}).status_code
+            for i in range(60)
+        ]
+        assert codes.count(200) == 5 and codes.count(429) == 55
+        assert http.get("/ask", params={"q": QUESTION}, headers={"X-API-Key": "the-admin"}).status_code == 200
 
 
 def test_the_default_rate_is_on_and_generous(settings: Settings) -> None:
@@ -211,13 +225,15 @@ def test_openapi_declares_the_guard_errors(client: TestClient) -> None:
 def test_guards_hold_over_a_real_uvicorn(settings: Settings, service: QAService) -> None:
     from tests.conftest import running_uvicorn
 
-    app = create_app(settings.model_copy(update={"reload_seconds": 0, "rate_limit": "2/minute"}), service=service)
+    limited = {"reload_seconds": 0, "rate_limit": "2/minute", "admin_api_key": SecretStr("the-admin")}
+    app = create_app(settings.model_copy(update=limited), service=service)
     with running_uvicorn(app) as url, httpx.Client(base_url=url, timeout=30) as http:
         assert http.get("/ask", params={"q": QUESTION}).status_code == 200
         assert http.get("/ask", params={"q": QUESTION}).status_code == 200
         refused = http.get("/ask", params={"q": QUESTION})
         assert refused.status_code == 429 and refused.headers["retry-after"]
-        big = http.post("/ask", content=b"x" * (70 * 1024), headers={**JSON, "X-API-Key": "another-client"})
+        # the admin key has a bucket of its own (a made-up key would be limited with this address)
+        big = http.post("/ask", content=b"x" * (70 * 1024), headers={**JSON, "X-API-Key": "the-admin"})
         assert big.status_code == 413 and big.json()["error"] == "payload_too_large"
 
 
