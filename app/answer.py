@@ -231,6 +231,7 @@ def answer_versions(
 
 
 def no_versions_message(versions: Sequence[Version]) -> str | None:
+    """The default wording about versions: none (the service passes its own, from prompts/)."""
     return None
 
 

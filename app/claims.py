@@ -41,12 +41,13 @@ _MONTH = (
     r"Jan\.?|Feb\.?|Mar\.?|Apr\.?|Jun\.?|Jul\.?|Aug\.?|Sept?\.?|Oct\.?|Nov\.?|Dec\.?)"
 )
 _DAY = r"(?P<{g}>[0-3]?\d)(?:st|nd|rd|th)?"
+_YEAR_WORDS = "in|In|since|Since|by|until|before|after|from|of|during|early|late|mid|spring|summer|autumn|fall|winter"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
 _DATE = re.compile(
     "|".join(
         (
             # October 15, October 15-17, October 15 to 17, Oct. 15, 2025
-            rf"\b{_MONTH.format(g='m1')}\s+{_DAY.format(g='d1')}(?:\s*(?:-|–|to|and)\s*{_DAY.format(g='d1b')})?"
+            rf"\b{_MONTH.format(g='m1')}\s+{_DAY.format(g='d1')}(?:\s*(?:-|–|to)\s*{_DAY.format(g='d1b')})?"
             rf"(?!\d)(?:,?\s+(?P<y1>(?:19|20)\d\d))?\b",
             # 15 October, 15 October 2025
             rf"\b{_DAY.format(g='d2')}\s+{_MONTH.format(g='m2')}(?:,?\s+(?P<y2>(?:19|20)\d\d))?\b",
@@ -54,8 +55,8 @@ _DATE = re.compile(
             rf"\b(?P<part>mid|early|late)[-\s]+{_MONTH.format(g='m3')}(?:\s+(?P<y3>(?:19|20)\d\d))?",
             # October 2025
             rf"\b{_MONTH.format(g='m4')}\s+{_YEAR}\b",
-            # in 2021 (a year alone)
-            r"(?<![\w$.,])(?P<y5>(?:19|20)\d\d)(?![\w%]|\s*(?:percent|per cent))",
+            # in 2021 (a year alone, after a word that dates: "About 2000 people" is a count)
+            rf"\b(?:{_YEAR_WORDS})\s+(?P<y5>(?:19|20)\d\d)(?![\w%]|\s*(?:percent|per cent))",
         )
     )
 )
@@ -65,18 +66,23 @@ _SMALL = {
     "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
     "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
 }
-_SCALE = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+_SCALE = {"dozen": 12, "hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+_UNITS = "|".join(k for k, v in _SMALL.items() if v < 10)
+_NUMBER_WORD = r"(?:(?:" + "|".join(_SMALL) + r")(?:[-\s](?:" + _UNITS + r"))?)"
+# "twenty-three", "two hundred", "three hundred and fifty", "a dozen", "two dozen"
 _WORD_NUMBER = (
-    r"(?:a\s+dozen|(?:(?:" + "|".join(_SMALL) + r")(?:[-\s](?:" + "|".join(k for k, v in _SMALL.items() if v < 10)
-    + r"))?)(?:\s+(?:" + "|".join(_SCALE) + r"))*)"
+    r"(?:(?:a|" + _NUMBER_WORD + r")\s+dozen|" + _NUMBER_WORD + r"(?:\s+(?:" + "|".join(_SCALE)
+    + r")(?:\s+and\s+" + _NUMBER_WORD + r")?)*)"
 )
+LARGEST = 1e15  # past this a run of digits is an identifier or noise, not a count
 _DIGITS = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _AMOUNT = rf"(?:{_DIGITS})(?:\s+(?:{'|'.join(_SCALE)}))?|{_WORD_NUMBER}"
 _NUMBER = re.compile(
     rf"(?<![\w.,])(?P<a>{_AMOUNT})(?:\s*(?:-|–|to)\s*(?P<b>{_AMOUNT}))?(?![\w])(?P<unit>\s*(?:%|percent|per cent))?",
     re.IGNORECASE,
 )
-_NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+(?:of|al|bin|de|van|von|the)?\s*[A-Z][\w’'-]*)*")
+_UPPER = "A-Z" + "".join(c for c in map(chr, range(0xC0, 0x250)) if c.isupper())  # "Çavuşoğlu", "Šerić"
+_NAME = re.compile(rf"\b[{_UPPER}][\w’'-]*(?:\s+(?:of|al|bin|de|van|von|the)?\s*[{_UPPER}][\w’'-]*)*")
 _WORD = re.compile(r"\w+(?:[’'-]\w+)*")
 
 
@@ -92,13 +98,16 @@ class Value:
 
     @property
     def specific(self) -> bool:
-        """A date with its day, a year alone, or any other value (a month, a part of one, is vague)."""
-        return self.kind != "date" or self.key[2] is not None or self.key[3] == "year"
+        """A date with its day, or any other value (a year alone, a month, a part of one are vague)."""
+        return self.kind != "date" or self.key[2] is not None
 
 
 def _month(token: str) -> int:
     folded = token.lower().rstrip(".")
     return _MONTH_OF.get(folded) or _MONTH_OF[folded[:3]]
+
+
+_DAYS_IN = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
 
 
 def dates_in(text: str) -> list[Value]:
@@ -117,10 +126,13 @@ def dates_in(text: str) -> list[Value]:
             year, month, day, extra = g["year"], _month(g["m4"]), None, None
         else:
             year, month, day, extra = g["y5"], None, None, "year"
-        if day is not None and not 1 <= day <= 31:
-            continue
+        if day is not None and (month is None or not 1 <= day <= _DAYS_IN[month]):
+            continue  # "February 31", "October 0": not a date
+        if isinstance(extra, int) and not (day is not None and day < extra <= _DAYS_IN[month or 1]):
+            continue  # "October 15-39", "October 17-15": not a range of days
         key = (int(year) if year else None, month, day, extra)
-        found.append(Value("date", key, m.group(0), m.start(), m.end()))
+        group = "y5" if g["y5"] else 0  # a year alone: the year, without the word that dates it
+        found.append(Value("date", key, m.group(group), m.start(group), m.end(group)))
     return found
 
 
@@ -128,22 +140,26 @@ def number_value(words_text: str) -> float | None:
     """The value of "1,200", "3.5", "2 million", "twenty-three", "two hundred", "a dozen" (None: not a number)."""
     cleaned = words_text.lower().replace(",", "").strip()
     if re.fullmatch(r"\d+(?:\.\d+)?", cleaned):
-        return float(cleaned)
-    parts = re.split(r"[-\s]+", cleaned)
-    if parts[:2] == ["a", "dozen"]:
-        return 12.0
+        value = float(cleaned)
+        return value if value <= LARGEST else None
+    parts = [p for p in re.split(r"[-\s]+", cleaned) if p and p != "and"]
+    if not parts:
+        return None
     head = re.fullmatch(r"\d+(?:\.\d+)?", parts[0])
     total, current = 0.0, float(parts[0]) if head else 0.0
     for part in parts[1:] if head else parts:
         if part in _SMALL:
             current += _SMALL[part]
+        elif part == "a" and current == 0:
+            current = 1.0  # "a dozen", "a million"
         elif part in _SCALE:
-            current = max(current, 1.0) * _SCALE[part]
+            current = (current or 1.0) * _SCALE[part]
             if _SCALE[part] >= 1000:
                 total, current = total + current, 0.0
         else:
             return None
-    return total + current
+    value = float(f"{total + current:.12g}")  # "4.1 billion" is 4,100,000,000, not 4,099,999,999.9999995
+    return value if 0 < value <= LARGEST or (value == 0 and "zero" in parts) else None
 
 
 def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
@@ -154,8 +170,8 @@ def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
         if any(s < m.end() and m.start() < e for s, e in taken):
             continue
         first = number_value(m.group("a"))
-        if first is None or (not m.group("b") and re.fullmatch(r"(?:19|20)\d\d", m.group("a"))):
-            continue  # not a number, or a year ("in 2021"): a year is a date, not a count
+        if first is None:
+            continue
         second = number_value(m.group("b")) if m.group("b") else None
         unit = "percent" if m.group("unit") else ""
         written = m.group(0).rstrip()
@@ -166,7 +182,8 @@ def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
 _DETERMINER = re.compile(r"^(?:The|A|An|This|That|These|Those|Its|Their|His|Her)\s+")
 _POSSESSIVE = re.compile(r"[’']s$")
 _PLACE_PREPOSITION = re.compile(r"\b(?:in|at|from|near|to|inside|outside)\s+$")
-_LEADING_WORD = re.compile(r"^\w+(?:\s+(?:of|the))?\s+(?=[A-Z])")  # a sentence's capitalised first word
+_LEADING_WORD = re.compile(rf"^\w+(?:\s+(?:of|the))?\s+(?=[{_UPPER}])")  # a sentence's capitalised first word
+_OPENING = " \t\"“‘'(«-—"  # what may come before a sentence's first word
 
 
 def name_words(text: str) -> frozenset[str]:
@@ -182,14 +199,17 @@ def names_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> list
     for m in _NAME.finditer(text):
         raw = m.group(0).rstrip()
         cut = _DETERMINER.match(raw)
-        lead = _LEADING_WORD.match(raw) if cut is None and m.start() == 0 else None
+        opens = not text[: m.start()].strip(_OPENING)  # the sentence's first word (after a quotation mark, say)
+        lead = _LEADING_WORD.match(raw) if cut is None and opens else None
         if lead and raw.split()[0].lower() in STOPWORDS:
             cut = lead  # "During the Istanbul talks": the sentence's first word is not part of the name
         start = m.start() + (cut.end() if cut else 0)
         name = _POSSESSIVE.sub("", text[start : m.start() + len(raw)])
         folded = name_words(name)
-        after_preposition = kind == "place" and _PLACE_PREPOSITION.search(text[:start]) is not None
-        if not folded or folded <= asked or (" " not in name.strip() and not after_preposition):
+        after_preposition = _PLACE_PREPOSITION.search(text[:start]) is not None
+        if kind == "name" and after_preposition:
+            continue  # "at City Hall", "in New York": a place, not who
+        if not folded or folded <= asked or (" " not in name.strip() and not (kind == "place" and after_preposition)):
             continue  # one capitalised word is as often a place, a people or a sentence's first word as a name
         last = name_words(_WORD.findall(name)[-1])
         key = (*sorted(last), *sorted(folded - asked - last))  # the last word first: a surname, a city
@@ -261,8 +281,11 @@ def same_value(a: Value, b: Value) -> bool:
 
 
 def vague_fits(vague: Value, specific: Value) -> bool:
-    """A month or part of one ("mid-October") is consistent with a specific date in that month."""
-    (yv, mv, _, _), (ys, ms, _, _) = vague.key, specific.key
+    """A month or part of one ("mid-October") is consistent with a specific date in that month, a year alone
+    with any date of that year."""
+    (yv, mv, _, xv), (ys, ms, _, _) = vague.key, specific.key
+    if xv == "year":
+        return yv is not None and yv == ys
     return mv == ms and (yv is None or ys is None or yv == ys)
 
 
@@ -283,6 +306,8 @@ def display(value: Value) -> str:
 
         def plain(x: object) -> str:
             f = float(str(x))
+            if f >= 1_000_000_000:
+                return f"{f / 1_000_000_000:g} billion"
             if f >= 1_000_000:
                 return f"{f / 1_000_000:g} million"
             return f"{int(f):,}" if f.is_integer() else f"{f:,}"

@@ -61,13 +61,20 @@ class LinearModel:
         )
 
     @classmethod
-    def load(cls, name: str, folder: Path = WEIGHTS_DIR) -> LinearModel:
-        """Read `folder/name.json`; a missing or malformed file is a clear error, not a silent default."""
+    def load(cls, name: str, folder: Path = WEIGHTS_DIR, expected: tuple[str, ...] | None = None) -> LinearModel:
+        """Read `folder/name.json`; a missing or malformed file is a clear error, not a silent default. With
+        `expected`, the file must name exactly those features in that order (the code fills columns by name)."""
         path = folder / f"{name}.json"
         try:
-            return cls.from_json(name, path.read_bytes())
+            model = cls.from_json(name, path.read_bytes())
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise WeightsError(f"cannot load the learned weights {path}: {exc}; run `make train`") from None
+        if expected is not None and model.features != expected:
+            raise WeightsError(
+                f"the learned weights {path} are for features {list(model.features)}, but this code computes "
+                f"{list(expected)}; run `make train`"
+            )
+        return model
 
 
 def weights_versions(folder: Path = WEIGHTS_DIR) -> dict[str, str]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from app.errors import InvalidFilterError
-from app.models import Answer, DocumentFilter, ParsedDocument
+from app.models import Answer, DocumentFilter, ParsedDocument, ValueKind
 from app.sources import DOC_ID_PATTERN
 
 
@@ -72,6 +71,8 @@ class PassageOut(QuoteOut):
 
 
 class StatementOut(BaseModel):
+    """A quote that states a version's value, and where in the document the value itself is."""
+
     quote: QuoteOut
     value_text: str = Field(..., description="The value as written: exactly document[value_start:value_end].")
     value_start: int = Field(..., description="Offset of the value's first character in the document text.")
@@ -81,7 +82,7 @@ class StatementOut(BaseModel):
 class VersionOut(BaseModel):
     """One value the briefs give for the asked fact (a date, number, name or place), and who states it."""
 
-    kind: Literal["date", "number", "name", "place"]
+    kind: ValueKind
     value: str = Field(..., description="The value normalized for display ('October 15', '80 percent').")
     sources: int = Field(..., ge=1, description="Distinct sources stating it (syndicated copies count once).")
     statements: list[StatementOut] = Field(..., description="The quotes stating it, newest source first.")

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from app.abstention import ABSTENTION_FEATURES
 from app.answer import AnswerParams, compose_answer
 from app.bundle import IndexBundle, ProgressFn, build_bundle
 from app.chunk import CHUNKER_VERSION, parse_document
@@ -27,6 +28,7 @@ from app.onnx_encoder import OnnxEncoder
 from app.onnx_export import TOKENIZER_FILE, export_encoders
 from app.prompts import Prompts
 from app.question import clean_question
+from app.quote_ranker import SENTENCE_FEATURES
 from app.retrieve import RetrievalParams, RowFilter, retrieve
 from app.signals import lexicon_vectors, words_to_embed
 from app.sources import IncomingBrief
@@ -39,6 +41,7 @@ from app.store import (
     save_bundle,
     write_lock,
 )
+from app.versions import RIVAL_FEATURES
 
 log = logging.getLogger("newsqa.service")
 
@@ -204,7 +207,11 @@ class LearnedModels:
 
     @classmethod
     def load(cls) -> LearnedModels:
-        return cls(LinearModel.load("quote_ranker"), LinearModel.load("abstention"), LinearModel.load("version_rival"))
+        return cls(
+            LinearModel.load("quote_ranker", expected=SENTENCE_FEATURES),
+            LinearModel.load("abstention", expected=ABSTENTION_FEATURES),
+            LinearModel.load("version_rival", expected=RIVAL_FEATURES),
+        )
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ RIVAL_FEATURES = (
     "adjacent_weight", "neighbour_words", "same_document",
 )
 NEIGHBOURS = 2  # words each side of a value that say what it is ("agreed on …", "… hospitals and")
+MAX_RIVALS = 3  # the best-ranked rivals weighed (each costs two short texts in the one encoder call)
+_AT = {name: i for i, name in enumerate(RIVAL_FEATURES)}
 TextVectors = Callable[[Sequence[str]], npt.NDArray[np.float32]]  # texts -> unit vectors (the MiniLM encoder)
 _CURRENCY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|pounds?|yuan|rupees?)\b", re.IGNORECASE)
 _TOKEN = re.compile(r"\w+(?:[’'-]\w+)*")
@@ -49,6 +51,7 @@ class Stated:
 
     @property
     def statement(self) -> Statement:
+        """The candidate as the answer gives it: the quote and its value's document offsets."""
         start = self.quote.start + self.value.start
         return Statement(self.quote, self.value.text, start, start + len(self.value.text))
 
@@ -124,17 +127,21 @@ def split_rivals(
     top = next((s for s in stated if s.quote == best), None)
     if top is None:
         return None
-    rivals = [s for s in stated if s.value.specific and top.value.specific and not same_value(s.value, top.value)]
-    agreeing = [s for s in stated if s not in rivals]
+    if not top.value.specific:  # "mid-October", "in 2025": too vague to tell a rival from a detail; no versions
+        same = [s for s in stated if same_value(s.value, top.value)]
+        return Rivals(top, same, [], np.zeros((0, len(RIVAL_FEATURES))))
+    differing = [s for s in stated if s.value.specific and not same_value(s.value, top.value)]
+    rivals = differing[:MAX_RIVALS]  # candidates come best-ranked first
+    agreeing = [s for s in stated if s not in differing]
     features = np.zeros((len(rivals), len(RIVAL_FEATURES)), dtype=np.float64)
     if rivals:
         cut = [value_window(s.quote.text, s.value) for s in (top, *rivals)]
         embedded = np.asarray(vectors([w for w, _ in cut] + [f for _, f in cut]), dtype=np.float64)
         windows, frames = embedded[: len(cut)], embedded[len(cut) :]
         to_question = windows @ np.asarray(query, dtype=np.float64)
-        features[:, 0] = to_question[1:]
-        features[:, 1] = to_question[1:] - to_question[0]
-        features[:, 2] = frames[1:] @ frames[0]
+        features[:, _AT["window_cosine"]] = to_question[1:]
+        features[:, _AT["window_cosine_gap"]] = to_question[1:] - to_question[0]
+        features[:, _AT["frame_cosine"]] = frames[1:] @ frames[0]
         top_terms = term_set(cut[0][1])
         total = sum(weight.values())
 
@@ -146,19 +153,20 @@ def split_rivals(
         heaviest = max(weight.values(), default=0.0)
         top_before, top_after = neighbours(top.quote.text, top.value)
         top_near = {("b", w) for w in top_before} | {("a", w) for w in top_after}
+        top_unit = unit_of(top.quote.text, top.value)
         for i, (rival, (window, frame)) in enumerate(zip(rivals, cut[1:], strict=True)):
             before, after = neighbours(rival.quote.text, rival.value)
             near = {("b", w) for w in before} | {("a", w) for w in after}
-            features[i, 7] = len(near & top_near) / (2 * NEIGHBOURS)
-            features[i, 8] = float(rival.quote.doc_id == top.quote.doc_id)
+            features[i, _AT["neighbour_words"]] = len(near & top_near) / (2 * NEIGHBOURS)
+            features[i, _AT["same_document"]] = float(rival.quote.doc_id == top.quote.doc_id)
             close = term_set(" ".join(before[-1:] + after[:1])) | term_set(" ".join(before + after[:1]))
             if heaviest > 0:
-                features[i, 6] = max((weight.get(t, 0.0) for t in close), default=0.0) / heaviest
+                features[i, _AT["adjacent_weight"]] = max((weight.get(t, 0.0) for t in close), default=0.0) / heaviest
             terms_here = term_set(frame)
             union = top_terms | terms_here
-            features[i, 3] = len(top_terms & terms_here) / len(union) if union else 0.0
-            features[i, 4] = float(unit_of(top.quote.text, top.value) == unit_of(rival.quote.text, rival.value))
-            features[i, 5] = covered(window) - top_covered
+            features[i, _AT["frame_overlap"]] = len(top_terms & terms_here) / len(union) if union else 0.0
+            features[i, _AT["unit_match"]] = float(top_unit == unit_of(rival.quote.text, rival.value))
+            features[i, _AT["window_coverage_gap"]] = covered(window) - top_covered
     return Rivals(top, agreeing, rivals, features)
 
 
@@ -181,7 +189,9 @@ def group_versions(
     first (then by score)."""
     groups: list[list[Stated]] = []
     for item in (s for s in stated if s.value.specific):
-        home = next((g for g in groups if same_value(g[0].value, item.value)), None)
+        # a version's statements agree with each other, not only with its first ("October 15" joins either of
+        # "October 15, 2025" and "October 15, 2024", which are two versions)
+        home = next((g for g in groups if all(same_value(o.value, item.value) for o in g)), None)
         if home is None:
             groups.append([item])
         elif not any(_same_span(o.quote, item.quote) for o in home):
@@ -204,7 +214,8 @@ def group_versions(
         for item in group:  # a syndicated copy of a statement already kept counts once
             if not any(is_copy(item.quote, other.quote) for other in kept):
                 kept.append(item)
-        kept.sort(key=lambda s: (s.quote.published or "", s.score), reverse=True)
+        # newest source first; the best answer leads its own version (it is the first quote)
+        kept.sort(key=lambda s: (s.quote == best, s.quote.published or "", s.score), reverse=True)
         sources = len({s.quote.source or f"doc:{s.quote.doc_id}" for s in kept})
         specific = next((s.value for s in kept if s.value.specific), kept[0].value)
         versions.append(Version(specific.kind, display(specific), sources, tuple(s.statement for s in kept)))

@@ -138,6 +138,8 @@ class ShownStatement:
 
 @dataclass(frozen=True)
 class ShownVersion:
+    """One version of the asked fact on the page: its value, how many sources state it, and their quotes."""
+
     value: str
     sources: int
     statements: list[ShownStatement]
@@ -188,13 +190,17 @@ def search_page(
     form = {"q": q or "", "source": source or "", "from": published_from or "", "to": published_to or ""}
     values: dict[str, object] = {
         "form": form, "sources": sources, "answer": None, "error": None, "shown": [], "versions": [],
+        "version_briefs": 0,
     }
     status = 200
     if q is not None and q.strip():
         try:
             where = document_filter(None, source or None, _date(published_from), _date(published_to))
             answer = service.ask(q, where=where)
-            values.update(answer=answer, shown=citations(service, answer), versions=shown_versions(answer))
+            briefs = len({s.quote.doc_id for v in answer.versions for s in v.statements})
+            values.update(
+                answer=answer, shown=citations(service, answer), versions=shown_versions(answer), version_briefs=briefs
+            )
         except (InvalidQuestionError, InvalidFilterError) as exc:
             values["error"], status = exc.message, 422
     return _page(request, "web/search.html", status, **values)

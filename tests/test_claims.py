@@ -1,11 +1,15 @@
-"""Value extraction and normalization (`app/claims.py`): pure, on sentence shapes the briefs really use."""
+"""Value extraction and normalization (`app/claims.py`) and grouping into versions (`app/versions.py`): pure,
+on sentence shapes the briefs really use."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from app.claims import claim, dates_in, display, names_in, number_value, numbers_in, same_value, vague_fits
+from app.models import Quote
 from app.normalize import term_set
+from app.versions import Stated, group_versions, quotes_with_versions, split_rivals
 
 
 def date_keys(text: str) -> list[tuple[object, ...]]:
@@ -106,3 +110,59 @@ def test_the_question_own_value_is_not_an_answer() -> None:
     assert value is None
     count = claim(text, "number", term_set(question), frozenset(question.lower().split()))
     assert count is not None and count.key == (12.0, None, "")
+
+
+def test_review_findings_on_values() -> None:
+    assert number_value("0.5 million") == 500_000.0 and number_value("two dozen") == 24.0
+    assert number_value("three hundred and fifty") == 350.0 and number_value("9" * 400) is None
+    assert display(numbers_in("will cost $4.1 billion")[0]) == "4.1 billion"
+    assert same_value(numbers_in("$4.1 billion")[0], numbers_in("4,100 million")[0])
+    assert [v.key for v in numbers_in("About 2000 people were evacuated")] == [(2000.0, None, "")]
+    assert dates_in("About 2000 people were evacuated") == []
+    assert [v.text for v in dates_in("October 15 and 16 people died")] == ["October 15"]
+    assert dates_in("on February 31") == [] and [v.text for v in dates_in("October 15-39")] == []
+    assert [v.text for v in names_in("sworn in at City Hall, said Amara Whitfield", "name", frozenset())] == [
+        "Amara Whitfield"
+    ]
+    assert [v.text for v in names_in("“During the Istanbul talks, Mevlüt Çavuşoğlu said", "name", frozenset())] == [
+        "Mevlüt Çavuşoğlu"
+    ]
+
+
+# ----------------------------------------------------------------------------- grouping (pure, hand-made quotes)
+
+
+def stated(text: str, doc: str, score: float, published: str | None = None) -> Stated:
+    value = dates_in(text)[0]
+    return Stated(Quote(doc, doc, "", 0, len(text), text, "", doc, published), score, value)
+
+
+def no_copies(a: Quote, b: Quote) -> bool:
+    return False
+
+
+def test_a_vague_best_answer_weighs_no_rival() -> None:
+    best = stated("talks resumed in mid-October", "a", 0.9)
+    others = [stated("a fair opened on October 3", "b", 0.5), stated("boats left on November 9", "c", 0.4)]
+    rivals = split_rivals([best, *others], best.quote, lambda texts: np.zeros((len(texts), 4), np.float32),
+                          np.zeros(4, np.float32), {})
+    assert rivals is not None and rivals.rivals == [] and rivals.agreeing == [best]
+    versions = group_versions(rivals.agreeing, no_copies, best.quote)
+    assert [v.value for v in versions] == ["mid-October"]
+
+
+def test_a_version_holds_only_values_that_agree_with_each_other() -> None:
+    items = [stated("on October 15", "a", 0.9), stated("on October 15, 2025", "b", 0.8),
+             stated("on October 15, 2024", "c", 0.7)]
+    for order in (items, [items[1], items[0], items[2]]):
+        versions = group_versions(order, no_copies, order[0].quote)
+        assert all(len({st.quote.doc_id for st in v.statements}) == len(v.statements) for v in versions)
+        assert len(versions) == 2  # 2025 and 2024 are two versions whichever comes first
+
+
+def test_the_best_answer_leads_its_version_even_when_older() -> None:
+    best = stated("agreed on October 15", "a", 0.9, "2025-10-01")
+    newer = stated("signed on October 15", "b", 0.3, "2025-10-20")
+    versions = group_versions([best, newer], no_copies, best.quote)
+    assert versions[0].statements[0].quote == best.quote
+    assert quotes_with_versions([best.quote], versions, 3) == [best.quote]
