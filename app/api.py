@@ -256,8 +256,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)
-    install_metrics(app, app.state.counters)
-    # middleware: the last added is the outermost (request id, concurrency, rate limit, CORS, body cap)
+    # middleware: the last added is the outermost (metrics, request id, concurrency, rate limit, CORS, body cap)
     uploads = settings.max_upload_bytes + 65536  # room for the multipart envelope and metadata fields
     app.add_middleware(BodyLimitMiddleware, limits=BodyLimits(settings.max_body_bytes, uploads))
     if settings.cors_origins:
@@ -276,4 +275,6 @@ def create_app(
     counters: Counters = app.state.counters
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.limit_concurrency, on_shed=counters.shed_one)
     app.add_middleware(RequestIdMiddleware)
+    # outermost, so that every refusal (429, 503, 413) is in http_requests_total too
+    install_metrics(app, app.state.counters)
     return app

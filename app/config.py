@@ -85,11 +85,15 @@ class Settings(BaseSettings):
         None, description="Key of the question hashes in logs; default: random per process (hashes not comparable)."
     )
     limit_concurrency: int = Field(
-        64, ge=1, description="Requests in flight above which uvicorn answers 503 at once instead of queueing."
+        64, ge=1, description="Requests in flight above which the service answers a JSON 503 at once (no queue)."
     )
     drain_seconds: float = Field(
         2.0, ge=0, description="After SIGTERM, seconds /readyz says 503 while requests are still served."
     )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Seconds a connection gets to send a request's headers (then 408 / closed)."
+    )
+    keep_alive_seconds: int = Field(5, ge=1, le=300, description="Seconds an idle keep-alive connection stays open.")
     graceful_timeout_seconds: int = Field(15, ge=0, description="Seconds in-flight requests get to finish on SIGTERM.")
     worker_threads: int = Field(
         2,

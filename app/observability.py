@@ -46,6 +46,7 @@ class Counters:
     abstained: int = 0
     rate_limited: int = 0
     shed: int = 0
+    refused_connections: dict[int, int] = field(default_factory=dict)  # by status: 408, 431, 503
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def answer(self, answer: Answer) -> None:
@@ -63,6 +64,10 @@ class Counters:
         with self._lock:
             self.shed += 1
 
+    def refused_connection(self, status: int) -> None:
+        with self._lock:
+            self.refused_connections[status] = self.refused_connections.get(status, 0) + 1
+
 
 class ServiceCollector(Collector):
     """newsqa_* metrics read from the live service and counters when Prometheus scrapes."""
@@ -79,6 +84,15 @@ class ServiceCollector(Collector):
         yield CounterMetricFamily(
             "newsqa_rate_limited_requests", "Requests refused with 429.", value=self.counters.rate_limited
         )
+        refused = CounterMetricFamily(
+            "newsqa_refused_connections",
+            "Connections refused before a request reached the app: slow or silent headers (408), headers too "
+            "large (431), too many open connections (503).",
+            labels=["status"],
+        )
+        for status in (408, 431, 503):
+            refused.add_metric([str(status)], self.counters.refused_connections.get(status, 0))
+        yield refused
         yield CounterMetricFamily(
             "newsqa_shed_requests", "Requests refused with 503: too many in flight.", value=self.counters.shed
         )

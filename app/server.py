@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from app.api import create_app
 from app.config import Settings
-from app.observability import configure_logging
+from app.connections import guarded_protocol
+from app.observability import Counters, configure_logging
 from app.runtime import Runtime
 
 
@@ -38,19 +41,28 @@ class DrainingServer(uvicorn.Server):
         timer.start()
 
 
+def server_config(settings: Settings, application: FastAPI, **overrides: Any) -> uvicorn.Config:
+    """How newsqa runs under uvicorn: h11 with the connection guards of `app.connections` (header deadline and
+    caps, connection cap, every refusal JSON and counted); no uvicorn `limit_concurrency`, which counts idle
+    sockets (requests in flight are shed by `app.guards`)."""
+    counters: Counters = application.state.counters
+    values: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "workers": 1,
+        "log_level": settings.log_level,
+        "log_config": None,  # keep the JSON handler configure_logging installed
+        "access_log": False,  # app.guards writes the access line, without query strings
+        "http": guarded_protocol(settings.header_timeout_seconds, counters),
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        "timeout_graceful_shutdown": settings.graceful_timeout_seconds,
+        **overrides,
+    }
+    return uvicorn.Config(application, **values)
+
+
 def run_server(settings: Settings) -> None:
     configure_logging(settings)
     application = create_app(settings)
-    config = uvicorn.Config(
-        application,
-        host=settings.host,
-        port=settings.port,
-        workers=1,
-        log_level=settings.log_level,
-        log_config=None,  # keep the JSON handler configure_logging installed
-        access_log=False,  # app.guards writes the access line, without query strings
-        # app.guards sheds above NEWSQA_LIMIT_CONCURRENCY with a JSON 503; uvicorn's cap is only a backstop
-        limit_concurrency=settings.limit_concurrency * 2 + 16,
-        timeout_graceful_shutdown=settings.graceful_timeout_seconds,
-    )
+    config = server_config(settings, application)
     DrainingServer(config, application.state.runtime, settings.drain_seconds).run()

@@ -61,12 +61,15 @@ def service(settings: Settings, embedder: Embedder) -> Iterator[QAService]:
 
 
 @contextlib.contextmanager
-def running_uvicorn(app: FastAPI) -> Iterator[str]:
-    """A real uvicorn on 127.0.0.1, on a socket bound here first (port 0), so no port can be taken meanwhile."""
+def running_uvicorn(app: FastAPI, config: uvicorn.Config | None = None) -> Iterator[str]:
+    """A real uvicorn on 127.0.0.1, on a socket bound here first (port 0), so no port can be taken meanwhile.
+
+    With `config` (e.g. `app.server.server_config`, what `newsqa serve` runs), that configuration; else
+    uvicorn's defaults."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(config or uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(600):  # until uvicorn accepts connections (at most 30 s): a bounded wait, not a race

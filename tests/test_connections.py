@@ -1,0 +1,142 @@
+"""One client must not take the service down: hoarded sockets, slow or huge headers, overload (issue 13, 1-3).
+
+Every test runs the server as `newsqa serve` configures it (`app.server.server_config`: h11 with the guards
+of `app.connections`) on a real uvicorn on 127.0.0.1, and attacks it over real sockets. Loops are bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from app.api import create_app
+from app.config import Settings
+from app.server import server_config
+from app.service import QAService
+from tests.conftest import running_uvicorn
+
+HEADER_TIMEOUT = 1.0
+
+
+@contextlib.contextmanager
+def guarded(settings: Settings, service: QAService, **changes: object) -> Iterator[tuple[str, int]]:
+    """The app under the production server configuration (header deadline shortened for the test)."""
+    tuned = settings.model_copy(update={"header_timeout_seconds": HEADER_TIMEOUT, "keep_alive_seconds": 1, **changes})
+    app = create_app(tuned, service=service)
+    with running_uvicorn(app, server_config(tuned, app, log_level="warning")) as url:
+        yield url, int(url.rsplit(":", 1)[1])
+
+
+def probe(url: str) -> list[int]:
+    with httpx.Client(base_url=url, timeout=10) as http:
+        return [http.get("/healthz").status_code, http.get("/readyz").status_code,
+                http.post("/ask", json={"question": "What did Pakistan demand?"}).status_code]
+
+
+def read_all(sock: socket.socket, limit: float = 5.0) -> bytes:
+    """Everything the server sends until it closes the connection (or `limit` seconds pass)."""
+    sock.settimeout(limit)
+    chunks = []
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def metrics(url: str) -> str:
+    return httpx.get(f"{url}/metrics", timeout=10).text
+
+
+def test_hoarded_idle_connections_do_not_stop_probes_or_questions(settings: Settings, service: QAService) -> None:
+    with guarded(settings, service) as (url, port):
+        hoard = [socket.create_connection(("127.0.0.1", port)) for _ in range(150)]
+        try:
+            assert probe(url) == [200, 200, 200]
+            # the silent sockets are closed once the header deadline passes
+            time.sleep(HEADER_TIMEOUT + 1.0)
+            closed = sum(read_all(s, 2.0) == b"" for s in hoard[:10])
+            assert closed == 10
+        finally:
+            for s in hoard:
+                s.close()
+        assert re.search(r'^newsqa_refused_connections_total\{status="408"\} (\d+)', metrics(url), re.M)
+
+
+def test_slow_headers_get_a_json_408_and_probes_keep_answering(settings: Settings, service: QAService) -> None:
+    with guarded(settings, service) as (url, port):
+        slow = socket.create_connection(("127.0.0.1", port))
+        try:
+            request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+            started = time.monotonic()
+            for byte in request:  # a byte every 50 ms: never finishes in time
+                try:
+                    slow.sendall(bytes([byte]))
+                except (BrokenPipeError, ConnectionResetError):
+                    break  # the server gave up on it, as it should
+                time.sleep(0.05)
+                if time.monotonic() - started > HEADER_TIMEOUT + 3:
+                    break
+            assert probe(url) == [200, 200, 200]
+            reply = read_all(slow)
+        finally:
+            slow.close()
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408")
+        assert b"content-type: application/json" in head
+        assert json.loads(body)["error"] == "request_timeout"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(b"X-Big: " + b"a" * (1024 * 1024) + b"\r\n", id="one 1 MB header"),
+        pytest.param(b"".join(b"X-H%d: v\r\n" % i for i in range(20_000)), id="20,000 headers"),
+    ],
+)
+def test_oversized_headers_are_a_json_431(settings: Settings, service: QAService, headers: bytes) -> None:
+    with guarded(settings, service) as (url, port):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+            reply = read_all(sock)
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 431"), reply[:200]
+        assert json.loads(body)["error"] == "headers_too_large"
+        assert probe(url) == [200, 200, 200]
+        assert re.search(r'^newsqa_refused_connections_total\{status="431"\} 1\.0$', metrics(url), re.M)
+
+
+def test_ordinary_headers_and_a_large_body_still_pass(settings: Settings, service: QAService) -> None:
+    with guarded(settings, service) as (url, _):
+        headers = {f"X-Ok-{i}": "v" * 100 for i in range(40)}  # 40 headers, 4 KB: a busy proxy's worth
+        with httpx.Client(base_url=url, timeout=30) as http:
+            assert http.get("/healthz", headers=headers).status_code == 200
+            body = json.dumps({"question": "What did Pakistan demand?", "pad": "x" * 50_000})
+            response = http.post("/ask", content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422  # read whole and refused for its unknown field, not cut off as a head
+
+
+def test_idle_keep_alive_connections_are_reaped(settings: Settings, service: QAService) -> None:
+    with guarded(settings, service) as (_url, port), socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(5)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(2.0)  # keep_alive_seconds is 1 here
+        assert read_all(sock, 3.0) == b""  # closed by the server
+
+
+def test_refusals_by_the_app_are_in_http_requests_total(settings: Settings, service: QAService) -> None:
+    with guarded(settings, service, rate_limit="1/minute") as (url, _):
+        with httpx.Client(base_url=url, timeout=10) as http:
+            assert http.get("/ask", params={"q": "What did Pakistan demand?"}).status_code == 200
+            refused = http.get("/ask", params={"q": "What did Pakistan demand?"})
+            assert refused.status_code == 429 and refused.headers["retry-after"]
+        text = metrics(url)
+    assert re.search(r'^http_requests_total\{.*handler="/ask".*status="429"\} 1\.0$', text, re.M), text
