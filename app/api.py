@@ -195,15 +195,16 @@ async def _load(runtime: Runtime, loader: Loader, settings: Settings) -> None:
         log.info("the service is ready")
 
 
-async def _watch(runtime: Runtime, seconds: float) -> None:
-    """Pick up index updates made by another process (`newsqa add` next to a running server)."""
+async def _watch(runtime: Runtime, seconds: float, writes: anyio.CapacityLimiter) -> None:
+    """Pick up index updates made by another process (`newsqa add` next to a running server), on the writers'
+    thread (a reload waits on the same lock as an add)."""
     while True:
         await asyncio.sleep(seconds)
         service = runtime.service
         if service is None:
             continue
         try:
-            await anyio.to_thread.run_sync(service.refresh, abandon_on_cancel=True)
+            await anyio.to_thread.run_sync(service.refresh, abandon_on_cancel=True, limiter=writes)
         except NewsQAError as exc:  # a damaged or half-visible build: keep serving the one in memory
             log.warning("could not load the updated index: %s", exc.message)
 
@@ -224,8 +225,13 @@ def create_app(
         # sync routes (every question) run in anyio's worker threads: a few, so that the event loop keeps the GIL
         # often enough to read requests and shed the excess instead of letting them queue unseen in the sockets
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        # writes (adds, removals, reloads) get a thread of their own, one at a time: a write waiting for the
+        # one before it waits here, in the event loop, and never holds a thread that questions need
+        app.state.write_limiter = writes = anyio.CapacityLimiter(1)
         loading = asyncio.create_task(_load(runtime, loader, settings)) if runtime.service is None else None
-        watching = asyncio.create_task(_watch(runtime, settings.reload_seconds)) if settings.reload_seconds else None
+        watching = (
+            asyncio.create_task(_watch(runtime, settings.reload_seconds, writes)) if settings.reload_seconds else None
+        )
         yield
         for task in (loading, watching):  # still loading at shutdown: stop waiting; the thread is abandoned
             if task is not None:

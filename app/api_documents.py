@@ -144,15 +144,17 @@ async def add_document(request: Request, response: Response, service: ServiceDep
         brief = await _brief_from_upload(request, settings.max_upload_bytes)
     else:
         raise UnsupportedMediaError("send application/json (text + metadata) or multipart/form-data (a file)")
-    change = (await anyio.to_thread.run_sync(service.add_documents, [brief]))[0]
+    writes: anyio.CapacityLimiter = request.app.state.write_limiter  # not the questions' threads (app.api)
+    change = (await anyio.to_thread.run_sync(service.add_documents, [brief], limiter=writes))[0]
     if change.status in ("unchanged", "updated"):
         response.status_code = 200
     return DocumentChangeOut(doc_id=change.doc_id, status=change.status, sha256=change.sha256)
 
 
 @router.delete("/documents/{doc_id}", responses=error_responses(401, 404, 422, 503))
-async def delete_document(doc_id: str, service: ServiceDep, _: AdminDep) -> DocumentChangeOut:
+async def delete_document(request: Request, doc_id: str, service: ServiceDep, _: AdminDep) -> DocumentChangeOut:
     """Remove a brief from the corpus and the index (the others keep their vectors). Needs `X-API-Key`."""
-    change = await anyio.to_thread.run_sync(service.remove_document, doc_id)
+    writes: anyio.CapacityLimiter = request.app.state.write_limiter
+    change = await anyio.to_thread.run_sync(service.remove_document, doc_id, limiter=writes)
     return DocumentChangeOut(doc_id=change.doc_id, status=change.status, sha256=change.sha256)
 

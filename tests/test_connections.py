@@ -10,17 +10,20 @@ import contextlib
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from app.api import create_app
-from app.config import Settings
+from app.config import Settings, get_settings
+from app.embed import Embedder
 from app.server import server_config
 from app.service import QAService
-from tests.conftest import running_uvicorn
+from tests.conftest import indexed_article, running_uvicorn
 
 HEADER_TIMEOUT = 1.0
 
@@ -140,3 +143,54 @@ def test_refusals_by_the_app_are_in_http_requests_total(settings: Settings, serv
             assert refused.status_code == 429 and refused.headers["retry-after"]
         text = metrics(url)
     assert re.search(r'^http_requests_total\{.*handler="/ask".*status="429"\} 1\.0$', text, re.M), text
+
+
+def long_brief(n: int, topic: str) -> str:
+    """A brief of n ordinary sentences (embedding it takes seconds on two cores)."""
+    sentences = " ".join(
+        f"The {topic} council met for session {i} and discussed budget line {i * 7} with {i % 13 + 2} members."
+        for i in range(n)
+    )
+    return f"{topic.title()} Council Sessions\n\n{sentences}\n"
+
+
+def test_questions_keep_being_answered_while_writes_queue(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
+) -> None:
+    """The probe: one large add plus one small add stopped /ask for minutes (the second writer blocked a
+    question thread on the update lock). Now writers have a thread of their own and wait in the event loop:
+    every question asked while the large add runs is answered before that add finishes."""
+    root = indexed_article(tmp_path_factory.mktemp("writes"), embedder)
+    settings = get_settings(corpus_dir=root / "corpus", index_dir=root / "index", reload_seconds=0,
+                            admin_api_key=SecretStr("the-admin"), rate_limit="off", worker_threads=2)
+    service = QAService.load(settings, embedder=embedder)
+    admin = {"X-API-Key": "the-admin"}
+    finished: dict[str, float] = {}
+
+    def add(url: str, doc_id: str, text: str) -> None:
+        with httpx.Client(base_url=url, timeout=600) as http:
+            response = http.post("/documents", json={"doc_id": doc_id, "text": text}, headers=admin)
+            assert response.status_code == 201, response.text
+        finished[doc_id] = time.monotonic()
+
+    with guarded(settings, service) as (url, _):
+        large = threading.Thread(target=add, args=(url, "large", long_brief(1500, "harbour")))
+        large.start()
+        for _ in range(400):  # until the large add holds the update lock (bounded: 20 s)
+            if service._updates.locked():  # the observable sign that a write is under way
+                break
+            time.sleep(0.05)
+        assert service._updates.locked(), "the large add never started"
+        small = threading.Thread(target=add, args=(url, "small", long_brief(3, "river")))
+        small.start()
+        time.sleep(0.2)  # the small add is now waiting for the large one
+        answered: list[float] = []
+        with httpx.Client(base_url=url, timeout=600) as http:
+            for _ in range(6):
+                assert http.post("/ask", json={"question": "What did Pakistan demand?"}).status_code == 200
+                assert http.get("/documents").status_code == 200
+                answered.append(time.monotonic())
+        large.join(timeout=600)
+        small.join(timeout=600)
+    assert set(finished) == {"large", "small"}
+    assert max(answered) < finished["large"] < finished["small"]  # questions did not wait for the writes
