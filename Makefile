@@ -8,7 +8,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser run index test lint typecheck pytest audit lock eval train bench load clean
+.PHONY: install browser proxy run index test lint typecheck pytest audit lock eval train bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 	@test -x $(CHROMIUM) || { echo "chromium is needed at $(CHROMIUM) for the browser tests"; exit 1; }
 
+# the front-proxy tests run Debian's nginx in front of the service (docs/deploy/nginx-newsqa.conf)
+NGINX ?= /usr/sbin/nginx
+proxy:
+	@test -x $(NGINX) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends nginx; }
+	@test -x $(NGINX) || { echo "nginx is needed at $(NGINX) for the front-proxy tests"; exit 1; }
+
 index: $(STAMP)
 	$(BIN)/newsqa index
 
@@ -39,7 +45,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser
+pytest: $(STAMP) browser proxy
 	$(BIN)/pytest
 
 # known vulnerabilities in the exact versions installed (see SECURITY.md for what this can and cannot tell)
