@@ -13,6 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -31,6 +32,12 @@ _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 MIN_ARTICLE_WORDS = 8
 
 
+def is_web_address(url: str) -> bool:
+    """An absolute http or https URL with a host."""
+    parts = urlsplit(url.strip())
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
 class BriefMetadata(BaseModel):
     """Metadata a user may give for a brief (front matter, a sidecar, CLI options or the HTTP body)."""
 
@@ -41,6 +48,14 @@ class BriefMetadata(BaseModel):
     source: str | None = Field(None, max_length=200)
     published: dt.date | None = None
     url: str | None = Field(None, max_length=2000)
+
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        """Only an http(s) address: the staff page links to it ("javascript:" would run in the reader's page)."""
+        if value is not None and not is_web_address(value):
+            raise ValueError("url must be an http:// or https:// address")
+        return value
 
     @field_validator("published", mode="before")
     @classmethod

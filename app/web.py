@@ -23,6 +23,7 @@ from app.models import Answer, Block, ParsedDocument
 from app.runtime import runtime_of
 from app.schemas import document_filter
 from app.service import QAService
+from app.sources import is_web_address
 
 TEMPLATES = ("web/base.html", "web/search.html", "web/document.html", "web/message.html")
 
@@ -34,6 +35,9 @@ def web_templates(prompts_dir: Path) -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
+    # a link is only ever an http(s) address, whatever a sidecar on disk says (metadata given over the API or
+    # the CLI is checked when it arrives)
+    environment.tests["web_address"] = is_web_address
     for name in TEMPLATES:
         environment.get_template(name)
     return environment

@@ -6,14 +6,19 @@ Each test reproduces an outside probe's finding against a real uvicorn on 127.0.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from app.config import Settings
+from app.api import create_app
+from app.config import Settings, get_settings
+from app.embed import Embedder
 from app.service import QAService
-from tests.conftest import DOC_ID
+from app.sources import BriefMetadata
+from tests.conftest import ARTICLE, DOC_ID, running_uvicorn
 from tests.test_slack import chat_settings, serving, sign
 
 JSON = {"Content-Type": "application/json"}
@@ -59,3 +64,46 @@ def test_a_signed_slack_event_nested_deeply_is_a_400(settings: Settings, service
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "bad_request"
     assert "nested too deeply" in json.dumps(response.json())
+
+
+def test_a_javascript_url_never_becomes_a_link(tmp_path: Path, embedder: Embedder) -> None:
+    with pytest.raises(ValueError, match="http"):
+        BriefMetadata(url="javascript:alert(1)")
+    assert BriefMetadata(url="https://news.example/a").url == "https://news.example/a"
+    # a sidecar on disk is not checked on the way in: the page still refuses to link it
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "evil.txt").write_text("Evil Brief\n\nThe council met on Monday to discuss the new bridge plans.\n")
+    (corpus / "evil.meta.json").write_text(json.dumps({"url": "javascript:alert(document.cookie)"}))
+    shutil.copy(ARTICLE, corpus / ARTICLE.name)
+    local = QAService.load(get_settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=embedder)
+    with serving(local.settings, local) as client:
+        page = client.get("/documents/evil/view").text
+    assert "javascript:" not in page
+
+
+def test_pages_carry_the_security_headers(http: httpx.Client) -> None:
+    for path in ("/", "/healthz", f"/documents/{DOC_ID}/view"):
+        headers = http.get(path).headers
+        assert headers["x-content-type-options"] == "nosniff"
+        assert "script-src" not in headers["content-security-policy"]  # no script allowed at all
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["referrer-policy"] == "same-origin"
+
+
+def test_a_bug_is_a_json_500_with_the_request_id(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    """A loader that breaks the service object (a stand-in for a bug): ask raises; the 500 names the id."""
+
+    class Broken:
+        settings = None
+
+        def ask(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("a bug")
+
+    app = create_app(settings, service=Broken())  # type: ignore[arg-type]
+    with running_uvicorn(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        response = client.post("/ask", json={"question": "What did Pakistan demand?"},
+                               headers={"X-Request-ID": "trace-me-123"})
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal_error", "message": "internal error"}
+    assert response.headers["x-request-id"] == "trace-me-123"
