@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import gc
 import logging
 import time
@@ -18,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from app import __version__
 from app.api_documents import router as documents_router
@@ -38,6 +38,7 @@ from app.schemas import (
     AskResponse,
     ErrorResponse,
     HealthResponse,
+    IsoDate,
     ReadyResponse,
     document_filter,
     error_responses,
@@ -94,25 +95,31 @@ def ask_post(request: Request, body: AskRequest, service: ServiceDep) -> Respons
 def ask_get(
     request: Request,
     service: ServiceDep,
-    q: Annotated[str, Query(description="The question, 1–500 characters after NFKC normalization.")],
+    q: Annotated[
+        str,
+        Query(description="The question, 1–500 characters after NFKC normalization.",
+              json_schema_extra={"minLength": 1}),
+    ],
     top_k: Annotated[int, Query(ge=1, le=10, description="How many supporting passages to return.")] = 3,
     doc_id: Annotated[list[str] | None, Query(description="Ask only these briefs (repeat the parameter).")] = None,
     source: Annotated[str | None, Query(max_length=200, description="Ask only briefs from this source.")] = None,
-    published_from: Annotated[dt.date | None, Query(description="Only briefs published on or after.")] = None,
-    published_to: Annotated[dt.date | None, Query(description="Only briefs published on or before.")] = None,
+    published_from: Annotated[IsoDate | None, Query(description="Only briefs published on or after.")] = None,
+    published_to: Annotated[IsoDate | None, Query(description="Only briefs published on or before.")] = None,
 ) -> Response:
     """Same as `POST /ask`, with the question in the query string (`/ask?q=...&top_k=3&source=...`)."""
     where = document_filter(doc_id, source, published_from, published_to)
     return _ask(request, service, q, top_k, where)
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> HealthResponse:
     """Liveness: 200 whenever the process answers, even while the model and index are loading."""
     return HealthResponse(status="ok")
 
 
-@router.get("/readyz", responses={503: {"model": ReadyResponse}}, response_model_exclude_none=True)
+@router.api_route(
+    "/readyz", methods=["GET", "HEAD"], responses={503: {"model": ReadyResponse}}, response_model_exclude_none=True
+)
 async def readyz(request: Request, response: Response) -> ReadyResponse:
     """Readiness: 200 with the index's counts once it is loaded; 503 with the reason until then."""
     runtime: Runtime = request.app.state.runtime
@@ -166,12 +173,33 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{'query parameter ' if source == 'query' else ''}{field}: {error['msg']}"
 
 
+BODY_PARSE_ERROR = "There was an error parsing the body"  # fastapi.routing's detail for an undecodable body
+
+
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's own errors (unknown route, wrong method, ...) in the same JSON shape as ours."""
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+        # FastAPI's answer to a body it cannot decode (not UTF-8, nested too deeply for the JSON parser): the
+        # same 422 as any other body that is not valid JSON, the one status the API documents for it
+        message = "request body is not valid JSON (not UTF-8, or nested too deeply)"
+        return _error_response(422, ErrorResponse(error="validation_error", message=message))
     code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
     message = f"no route for {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-    return _error_response(exc.status_code, ErrorResponse(error=code, message=message), exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # Starlette names the first matching route's methods only (POST /ask, not GET)
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return _error_response(exc.status_code, ErrorResponse(error=code, message=message), headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts at this path (asked of each route with each method)."""
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

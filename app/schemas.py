@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from app.errors import InvalidFilterError
 from app.models import Answer, DocumentFilter, ParsedDocument, ValueKind
 from app.sources import DOC_ID_PATTERN
+
+
+def _iso_date(value: object) -> object:
+    """A date given as YYYY-MM-DD (or already a date): not a number of seconds since 1970, which pydantic's lax
+    mode would otherwise read `published_to=0` as."""
+    if isinstance(value, dt.date) or (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        return value
+    raise ValueError("a date is written YYYY-MM-DD")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
 class AskRequest(BaseModel):
@@ -27,8 +40,8 @@ class AskRequest(BaseModel):
         None, max_length=100, description="Ask only these briefs (by doc_id); unknown ids simply match nothing."
     )
     source: str | None = Field(None, max_length=200, description="Ask only briefs from this source (any case).")
-    published_from: dt.date | None = Field(None, description="Ask only briefs published on or after this date.")
-    published_to: dt.date | None = Field(None, description="Ask only briefs published on or before this date.")
+    published_from: IsoDate | None = Field(None, description="Ask only briefs published on or after this date.")
+    published_to: IsoDate | None = Field(None, description="Ask only briefs published on or before this date.")
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> AskRequest:

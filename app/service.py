@@ -46,6 +46,7 @@ from app.versions import RIVAL_FEATURES
 log = logging.getLogger("newsqa.service")
 
 WORD_VECTOR_CACHE = 2048  # question words the lexicon lacks, kept with their vectors (384 floats each)
+WINDOW_VECTOR_CACHE = 8192  # windows of brief text around values (versions), with their vectors: 12 MB at most
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,7 @@ class QAService:
         # vectors of question words the lexicon lacks: they depend on the encoder only, never on the index, and
         # questions reuse the same few words, each of which would otherwise cost one more encoder run
         self._word_vectors: dict[str, npt.NDArray[np.float32]] = {}
+        self._window_vectors: dict[str, npt.NDArray[np.float32]] = {}
 
     @property
     def index(self) -> LoadedIndex:
@@ -331,8 +333,20 @@ class QAService:
         ]
 
     def text_vectors(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Unit vectors of short texts (the windows around rival values: one encoder call per answer)."""
-        return np.asarray(self.embedder.embed_documents(list(texts)), dtype=np.float32)
+        """Unit vectors of short texts: the windows of brief text around rival values (versions).
+
+        A window depends on the sentence and its value only, not on the question, so the vectors are kept
+        (bounded) and a fact asked about again costs no encoder call; the rest go in one call."""
+        cache = self._window_vectors
+        missing = list(dict.fromkeys(t for t in texts if t not in cache))
+        if missing:
+            fresh = dict(zip(missing, self.embedder.embed_documents(missing), strict=True))
+            if len(cache) + len(fresh) > WINDOW_VECTOR_CACHE:
+                cache = self._window_vectors = {}  # crude but bounded; a dict swap is atomic for readers
+            cache.update(fresh)
+        else:
+            fresh = {}
+        return np.asarray([fresh[t] if t in fresh else cache[t] for t in texts], dtype=np.float32)
 
     def versions_message(self, versions: Sequence[Version]) -> str | None:
         """What the answer says about the versions of the asked fact: that the briefs disagree (two or more),

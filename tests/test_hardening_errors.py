@@ -107,3 +107,36 @@ def test_a_bug_is_a_json_500_with_the_request_id(settings: Settings, caplog: pyt
     assert response.status_code == 500
     assert response.json() == {"error": "internal_error", "message": "internal error"}
     assert response.headers["x-request-id"] == "trace-me-123"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"question": "\xff\xfe what"}', id="not UTF-8"),
+        pytest.param(b'{"question": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", id="nested 30,000 deep"),
+    ],
+)
+def test_an_undecodable_body_is_the_documented_422(http: httpx.Client, body: bytes) -> None:
+    response = http.post("/ask", content=body, headers=JSON)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "validation_error"
+    assert "422" in http.get("/openapi.json").json()["paths"]["/ask"]["post"]["responses"]
+
+
+@pytest.mark.parametrize("value", ["0", "1700000000", "2025-1-5", "yesterday"])
+def test_a_date_filter_must_be_written_as_a_date(http: httpx.Client, value: str) -> None:
+    response = http.get("/ask", params={"q": "What did Pakistan demand?", "published_to": value})
+    assert response.status_code == 422, response.text
+    body = http.post("/ask", json={"question": "What did Pakistan demand?", "published_to": 0})
+    assert body.status_code == 422
+    assert http.get("/ask", params={"q": "What did Pakistan demand?", "published_to": "2030-01-01"}).status_code == 200
+
+
+def test_probes_answer_head_and_the_schema_says_q_is_required(http: httpx.Client) -> None:
+    assert http.head("/healthz").status_code == 200
+    assert http.head("/readyz").status_code == 200
+    refused = http.put("/ask")
+    assert refused.status_code == 405 and "GET" in refused.headers["allow"]
+    parameters = http.get("/openapi.json").json()["paths"]["/ask"]["get"]["parameters"]
+    q = next(p for p in parameters if p["name"] == "q")
+    assert q["schema"].get("minLength") == 1
