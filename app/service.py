@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -20,7 +20,13 @@ from app.chunk import CHUNKER_VERSION, parse_document
 from app.config import Settings
 from app.corpus import delete_document, read_corpus, restore, snapshot, write_document
 from app.embed import MODEL_NAME, Embedder, Encoder
-from app.errors import DocumentNotFoundError, IndexCorruptError, IndexWriteError, InvalidDocumentError
+from app.errors import (
+    CorpusError,
+    DocumentNotFoundError,
+    IndexCorruptError,
+    IndexWriteError,
+    InvalidDocumentError,
+)
 from app.ingest import document_version, make_document
 from app.linear import LinearModel
 from app.models import Answer, Document, DocumentFilter, Evidence, IndexManifest, ParsedDocument, Version
@@ -97,6 +103,21 @@ def reparsed(documents: Sequence[Document], previous: IndexBundle | None) -> lis
     return out
 
 
+def quotable_check(
+    held: Mapping[str, ParsedDocument], removals: Sequence[str], writes: Sequence[IncomingBrief]
+) -> None:
+    """InvalidDocumentError (422) for a brief with no sentence to quote (a title alone), and for a change that
+    would leave the corpus without one (the index needs at least one sentence; bm25s cannot index none)."""
+    new = {b.doc_id: parse_document(make_document(b.doc_id, b.text, b.meta)) for b in writes}
+    for doc_id, parsed in new.items():
+        if not parsed.sentences:
+            raise InvalidDocumentError(f"brief {doc_id!r} has no sentence to quote (only a title?)")
+    gone = set(removals) | set(new)
+    left = sum(len(p.sentences) for doc_id, p in held.items() if doc_id not in gone)
+    if left + sum(len(p.sentences) for p in new.values()) == 0:
+        raise InvalidDocumentError("the change would leave no sentence to quote in the corpus")
+
+
 def in_bundle_order(documents: Sequence[Document], previous: IndexBundle | None) -> list[Document]:
     """Documents the previous bundle holds first, in its order, then the new ones: appends stay appends."""
     if previous is None:
@@ -150,6 +171,10 @@ def load_or_build_index(
         log.warning("building the index: %s", reason)
         started = time.perf_counter()
         parsed = [parse_document(d) for d in documents]
+        if not any(p.sentences for p in parsed):
+            raise CorpusError(
+                f"the corpus in {settings.corpus_dir} has no sentence to quote (only titles?): add a brief with text"
+            )
         embedder = builder()
         bundle = build_bundle(parsed, embedder, settings.hnsw_threshold, progress)
         if progress:
@@ -464,6 +489,7 @@ class QAService:
                 return changes
             if len(held) - len(removals) + sum(b.doc_id not in held for b in writes) < 1:
                 raise InvalidDocumentError("the corpus must keep at least one document")
+            quotable_check(held, removals, writes)
             touched = [*removals, *(b.doc_id for b in writes)]
             saved = {doc_id: snapshot(corpus_dir, doc_id) for doc_id in touched}
             try:

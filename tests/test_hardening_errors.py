@@ -12,10 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from app.api import create_app
 from app.config import Settings, get_settings
 from app.embed import Embedder
+from app.errors import CorpusError
 from app.service import QAService
 from app.sources import BriefMetadata
 from tests.conftest import ARTICLE, DOC_ID, running_uvicorn
@@ -140,3 +142,30 @@ def test_probes_answer_head_and_the_schema_says_q_is_required(http: httpx.Client
     parameters = http.get("/openapi.json").json()["paths"]["/ask"]["get"]["parameters"]
     q = next(p for p in parameters if p["name"] == "q")
     assert q["schema"].get("minLength") == 1
+
+
+def test_a_brief_with_nothing_to_quote_is_a_422_and_never_empties_the_corpus(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """The probe: a title-only brief, then DELETE of the last real brief: a 500 (bm25s cannot index nothing)."""
+    (tmp_path / "corpus").mkdir()
+    shutil.copy(ARTICLE, tmp_path / "corpus" / ARTICLE.name)
+    local = QAService.load(
+        get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", reload_seconds=0,
+                     admin_api_key=SecretStr("the-admin")),
+        embedder=embedder,
+    )
+    admin = {"X-API-Key": "the-admin"}
+    with serving(local.settings, local) as client:
+        title_only = client.post("/documents", json={"doc_id": "only-a-title", "text": "Just A Title\n"}, headers=admin)
+        assert title_only.status_code == 422, title_only.text
+        assert "no sentence to quote" in title_only.json()["message"]
+        assert client.delete(f"/documents/{DOC_ID}", headers=admin).status_code == 422  # the last brief stays
+        assert client.post("/ask", json={"question": "What did Pakistan demand?"}).status_code == 200
+
+
+def test_a_start_on_a_corpus_with_nothing_to_quote_says_so(tmp_path: Path, embedder: Embedder) -> None:
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "title.txt").write_text("Only A Title Here\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="no sentence to quote"):
+        QAService.load(get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index"), embedder=embedder)
