@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         None, description="Key for POST/DELETE /documents (header X-API-Key); without it those routes are off."
     )
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest brief accepted over HTTP.")
+    max_brief_sentences: int = Field(
+        5000, ge=1, description="Most sentences one brief may have (an add's work is bounded, not only its bytes)."
+    )
     reload_seconds: float = Field(
         2.0, ge=0, description="How often the server checks whether another process updated the index (0: never)."
     )

@@ -26,6 +26,7 @@ from app.errors import (
     IndexCorruptError,
     IndexWriteError,
     InvalidDocumentError,
+    PayloadTooLargeError,
 )
 from app.ingest import document_version, make_document
 from app.linear import LinearModel
@@ -104,14 +105,22 @@ def reparsed(documents: Sequence[Document], previous: IndexBundle | None) -> lis
 
 
 def quotable_check(
-    held: Mapping[str, ParsedDocument], removals: Sequence[str], writes: Sequence[IncomingBrief]
+    held: Mapping[str, ParsedDocument], removals: Sequence[str], writes: Sequence[IncomingBrief], max_sentences: int
 ) -> None:
     """InvalidDocumentError (422) for a brief with no sentence to quote (a title alone), and for a change that
-    would leave the corpus without one (the index needs at least one sentence; bm25s cannot index none)."""
+    would leave the corpus without one (the index needs at least one sentence; bm25s cannot index none);
+    PayloadTooLargeError (413) for a brief of more than `max_sentences` sentences: an add's cost is its
+    embedding, so the work is bounded, not only the bytes (a 10 MiB brief of short sentences embedded for
+    over ten minutes, holding the writer)."""
     new = {b.doc_id: parse_document(make_document(b.doc_id, b.text, b.meta)) for b in writes}
     for doc_id, parsed in new.items():
         if not parsed.sentences:
             raise InvalidDocumentError(f"brief {doc_id!r} has no sentence to quote (only a title?)")
+        if len(parsed.sentences) > max_sentences:
+            raise PayloadTooLargeError(
+                f"brief {doc_id!r} has {len(parsed.sentences)} sentences; the limit is {max_sentences} "
+                "(NEWSQA_MAX_BRIEF_SENTENCES): split it into several briefs"
+            )
     gone = set(removals) | set(new)
     left = sum(len(p.sentences) for doc_id, p in held.items() if doc_id not in gone)
     if left + sum(len(p.sentences) for p in new.values()) == 0:
@@ -489,7 +498,7 @@ class QAService:
                 return changes
             if len(held) - len(removals) + sum(b.doc_id not in held for b in writes) < 1:
                 raise InvalidDocumentError("the corpus must keep at least one document")
-            quotable_check(held, removals, writes)
+            quotable_check(held, removals, writes, self.settings.max_brief_sentences)
             touched = [*removals, *(b.doc_id for b in writes)]
             saved = {doc_id: snapshot(corpus_dir, doc_id) for doc_id in touched}
             try:

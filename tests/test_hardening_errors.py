@@ -169,3 +169,22 @@ def test_a_start_on_a_corpus_with_nothing_to_quote_says_so(tmp_path: Path, embed
     (tmp_path / "corpus" / "title.txt").write_text("Only A Title Here\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="no sentence to quote"):
         QAService.load(get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index"), embedder=embedder)
+
+
+def test_a_brief_past_the_sentence_cap_is_a_413_naming_the_limit(tmp_path: Path, embedder: Embedder) -> None:
+    """The probe: a 10 MiB brief of ordinary sentences embedded for over 11 minutes holding the writer lock.
+    The work an add costs is bounded by its sentences, refused before any embedding."""
+    (tmp_path / "corpus").mkdir()
+    shutil.copy(ARTICLE, tmp_path / "corpus" / ARTICLE.name)
+    local = QAService.load(
+        get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", reload_seconds=0,
+                     admin_api_key=SecretStr("the-admin"), max_brief_sentences=50),
+        embedder=embedder,
+    )
+    text = "Harbour Minutes\n\n" + " ".join(f"The harbour board met for the {i}th time on a Monday." for i in range(60))
+    with serving(local.settings, local) as client:
+        response = client.post("/documents", json={"doc_id": "minutes", "text": text},
+                               headers={"X-API-Key": "the-admin"})
+        assert response.status_code == 413, response.text
+        assert "60 sentences; the limit is 50" in response.json()["message"]
+        assert [d["doc_id"] for d in client.get("/documents").json()["documents"]] == [DOC_ID]
