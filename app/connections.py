@@ -1,9 +1,9 @@
-"""The HTTP connection layer: uvicorn's h11 protocol with the limits a public server needs.
+"""The HTTP connection layer: uvicorn's HTTP protocol with the limits a public server needs.
 
 uvicorn (0.54) never times out a connection that has not finished its headers, and its `limit_concurrency`
 counts open connections, so 150 idle sockets from one client turned every request, probes included, into a
-plain-text 503; with httptools (uvicorn's default when installed) headers were not capped at all. Here, on
-h11 (which caps one request's head at MAX_HEADER_BYTES):
+plain-text 503; with httptools (uvicorn's default when installed) headers were not capped at all. Here the
+guards sit in front of the parser (httptools when installed, the faster one; else h11), so they hold for both:
 
 - a connection must finish each request's headers within `header_timeout` seconds of its first byte (or of
   opening): a silent one is closed, a trickling one (slowloris) gets a JSON 408;
@@ -22,6 +22,11 @@ from typing import Any, ClassVar, Protocol
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # httptools is optional: h11 then
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+
 MAX_HEADER_BYTES = 16 * 1024  # h11's own cap on an incomplete request head, applied here with a 431
 MAX_HEADER_LINES = 100
 MAX_CONNECTIONS = 1024
@@ -32,11 +37,17 @@ class RefusalCounter(Protocol):
     def refused_connection(self, status: int) -> None: ...
 
 
-class GuardedH11Protocol(H11Protocol):
-    """H11Protocol plus a header deadline, header size and count caps and a connection cap (see above)."""
+class ConnectionGuards:
+    """A header deadline, header size and count caps and a connection cap (see above), in front of the parser
+    of the uvicorn protocol class it is mixed into (both keep `cycle`, `connections`, `loop`, `transport`)."""
 
     header_timeout: ClassVar[float] = 10.0
     counter: ClassVar[RefusalCounter | None] = None  # told the status of every refusal
+
+    cycle: Any
+    connections: Any
+    loop: Any
+    transport: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -47,8 +58,8 @@ class GuardedH11Protocol(H11Protocol):
         self._tail = b""  # the last bytes seen, to find a head's end split across two reads
 
     # ------------------------------------------------------------------ connection
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
         if len(self.connections) > MAX_CONNECTIONS:
             self._refuse(503, "overloaded", "the server has too many open connections; retry shortly", retry=1)
             return
@@ -56,7 +67,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
 
     # ------------------------------------------------------------------ reading a request head
     def _waiting_for_head(self) -> bool:
@@ -79,7 +90,7 @@ class GuardedH11Protocol(H11Protocol):
                 self._refuse(431, "headers_too_large", f"request headers are limited to {limits}")
                 return
         before = self.cycle
-        super().data_received(data)
+        super().data_received(data)  # type: ignore[misc]
         if self.cycle is not before and self.cycle is not None:  # a whole head parsed: the request is running
             self._cancel_header_timer()
             self._head_bytes = self._head_lines = 0
@@ -124,6 +135,22 @@ class GuardedH11Protocol(H11Protocol):
             self.counter.refused_connection(status)
 
 
-def guarded_protocol(header_timeout: float, counter: RefusalCounter | None) -> type[GuardedH11Protocol]:
-    """The protocol class for one server: its header deadline and where its refusals are counted."""
-    return type("ServerH11Protocol", (GuardedH11Protocol,), {"header_timeout": header_timeout, "counter": counter})
+class GuardedH11Protocol(ConnectionGuards, H11Protocol):
+    """h11 (pure Python), guarded."""
+
+
+if HttpToolsProtocol is not None:
+
+    class GuardedHttpToolsProtocol(ConnectionGuards, HttpToolsProtocol):
+        """httptools (the C parser uvicorn prefers), guarded."""
+
+
+def guarded_protocol(
+    header_timeout: float, counter: RefusalCounter | None, parser: str = "auto"
+) -> type[ConnectionGuards]:
+    """The protocol class for one server: its parser ("auto": httptools when installed, else h11), its header
+    deadline and where its refusals are counted."""
+    base: type[ConnectionGuards] = GuardedH11Protocol
+    if parser in ("auto", "httptools") and HttpToolsProtocol is not None:
+        base = GuardedHttpToolsProtocol
+    return type("ServerProtocol", (base,), {"header_timeout": header_timeout, "counter": counter})

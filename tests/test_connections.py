@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from app.api import create_app
 from app.config import Settings, get_settings
+from app.connections import guarded_protocol
 from app.embed import Embedder
 from app.server import server_config
 from app.service import QAService
@@ -29,11 +30,15 @@ HEADER_TIMEOUT = 1.0
 
 
 @contextlib.contextmanager
-def guarded(settings: Settings, service: QAService, **changes: object) -> Iterator[tuple[str, int]]:
-    """The app under the production server configuration (header deadline shortened for the test)."""
+def guarded(
+    settings: Settings, service: QAService, parser: str = "auto", **changes: object
+) -> Iterator[tuple[str, int]]:
+    """The app under the production server configuration (header deadline shortened for the test); `parser`
+    "h11" tests the guards over the pure-Python parser too ("auto" is httptools here, as in production)."""
     tuned = settings.model_copy(update={"header_timeout_seconds": HEADER_TIMEOUT, "keep_alive_seconds": 1, **changes})
     app = create_app(tuned, service=service)
-    with running_uvicorn(app, server_config(tuned, app, log_level="warning")) as url:
+    protocol = guarded_protocol(HEADER_TIMEOUT, app.state.counters, parser)
+    with running_uvicorn(app, server_config(tuned, app, log_level="warning", http=protocol)) as url:
         yield url, int(url.rsplit(":", 1)[1])
 
 
@@ -72,8 +77,11 @@ def test_hoarded_idle_connections_do_not_stop_probes_or_questions(settings: Sett
         assert re.search(r'^newsqa_refused_connections_total\{status="408"\} (\d+)', metrics(url), re.M)
 
 
-def test_slow_headers_get_a_json_408_and_probes_keep_answering(settings: Settings, service: QAService) -> None:
-    with guarded(settings, service) as (url, port):
+@pytest.mark.parametrize("parser", ["auto", "h11"])
+def test_slow_headers_get_a_json_408_and_probes_keep_answering(
+    settings: Settings, service: QAService, parser: str
+) -> None:
+    with guarded(settings, service, parser) as (url, port):
         slow = socket.create_connection(("127.0.0.1", port))
         try:
             request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
@@ -103,8 +111,9 @@ def test_slow_headers_get_a_json_408_and_probes_keep_answering(settings: Setting
         pytest.param(b"".join(b"X-H%d: v\r\n" % i for i in range(20_000)), id="20,000 headers"),
     ],
 )
-def test_oversized_headers_are_a_json_431(settings: Settings, service: QAService, headers: bytes) -> None:
-    with guarded(settings, service) as (url, port):
+@pytest.mark.parametrize("parser", ["auto", "h11"])
+def test_oversized_headers_are_a_json_431(settings: Settings, service: QAService, headers: bytes, parser: str) -> None:
+    with guarded(settings, service, parser) as (url, port):
         with socket.create_connection(("127.0.0.1", port)) as sock:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
