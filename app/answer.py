@@ -42,6 +42,7 @@ class AnswerParams:
     duplicate_overlap: float = 0.9  # share of the shorter text's words that makes two quotes copies
     recency_margin: float = 0.05  # ranker probabilities this close to the best count as equally relevant (newest first)
     version_pool: int = 5  # versions of the asked fact are sought among the sentences of this many best passages
+    version_candidates: int = 8  # ... the best-ranked of them (reading values costs regexes per sentence)
 
     def threshold_for(self, model: LinearModel) -> float:
         """The confidence at or above which a question is answered: this setting, else the model's own."""
@@ -186,11 +187,8 @@ def version_candidates(evidence: Evidence, bundle: IndexBundle, params: AnswerPa
     pool = {
         (p.passage.doc_id, sid) for p in evidence.passages[: params.version_pool] for sid in p.passage.sentence_ids
     }
-    return [
-        (_quote(bundle, s.sentence), s.score)
-        for s in evidence.sentences
-        if (s.sentence.doc_id, s.sentence.sentence_id) in pool
-    ]
+    inside = [s for s in evidence.sentences if (s.sentence.doc_id, s.sentence.sentence_id) in pool]
+    return [(_quote(bundle, s.sentence), s.score) for s in inside[: params.version_candidates]]
 
 
 def rival_candidates(

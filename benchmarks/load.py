@@ -13,8 +13,12 @@ cores with the server, so a heavy client would lower the capacity it measures an
      earlier ones returned, and latency is measured from the scheduled send time, so queueing shows in the
      tail (no coordinated omission). Past capacity the server should shed load (503 from uvicorn's
      --limit-concurrency, 429) quickly rather than queue until timeouts;
-  4. soak: open loop at 50% of capacity for --soak-seconds; resident memory (VmRSS) at start and end.
-Targets: no errors below capacity; p99 at 50% of capacity ≤ 3× the single-request p50; RSS flat over the soak.
+  4. soak: open loop at 50% of capacity for --soak-seconds; resident memory (VmRSS) at start and end;
+  5. attacks: the 50%-of-capacity open loop again while one client (a) hoards 150 idle connections, (b) keeps
+     20 connections sending their headers a byte every 0.5 s (slowloris), (c) streams adds of 60-sentence
+     briefs through POST /documents one after another; each row counts refusals that are not JSON.
+Targets: no errors below capacity; p99 at 50% of capacity ≤ 3× the single-request p50; RSS flat over the soak;
+under each attack, /ask p99 ≤ 3× its p99 at rest (the 50% row) and no non-JSON refusal.
 A measurement, not a test: a missed target is reported, never a failure.
 """
 
@@ -90,6 +94,8 @@ async def one(session: aiohttp.ClientSession, url: str, n: int, run: Run, schedu
         async with session.post(f"{url}/ask", json={"question": QUESTIONS[n % len(QUESTIONS)]}) as response:
             await response.read()
             status = str(response.status)
+            if status != "200" and not response.headers.get("content-type", "").startswith("application/json"):
+                status += " (not JSON)"
     except TimeoutError:
         status = "timeout"
     except aiohttp.ClientError as exc:
@@ -186,6 +192,8 @@ async def measure(url: str, pid: int, step: float, soak: float) -> dict[str, obj
     soak_run = await open_loop(url, capacity * 0.5, soak, f"soak, 50% of capacity, {soak:.0f} s")
     rss_end = rss_mb(pid)
     runs.append(soak_run)
+    attacks = await under_attack(url, capacity * 0.5, step)
+    runs += attacks
     half = next(r for r in runs if r.name == "open loop, 50% of capacity")
     p99_half = float(np.percentile(half.latencies_ms, 99))
     # below capacity: half load and the soak; the closed loops never offer more than is served. At exactly 100 %
@@ -200,7 +208,83 @@ async def measure(url: str, pid: int, step: float, soak: float) -> dict[str, obj
         "errors_below_capacity": sum(int(r.row()["errors"]) for r in below),  # type: ignore[call-overload]
         "shed_at_capacity": int(at.row()["errors"]),  # type: ignore[call-overload]
         "rss_mb": {"soak_start": round(rss_start), "soak_end": round(rss_end)},
+        "attacks": [
+            {
+                "attack": r.name,
+                "p99_over_rest": round(float(np.percentile(r.latencies_ms or [float("nan")], 99)) / p99_half, 2),
+                "not_json": sum(v for k, v in r.statuses.items() if "not JSON" in k),
+            }
+            for r in attacks
+        ],
     }
+
+
+ADMIN_KEY = "load-benchmark-admin"
+
+
+async def hoard(url: str, stop: asyncio.Event, count: int = 150) -> None:
+    """Keep `count` idle connections open (reopened when the server closes them)."""
+    host, port = url.removeprefix("http://").split(":")
+    held: list[asyncio.StreamWriter] = []
+    while not stop.is_set():
+        held = [w for w in held if not w.is_closing()]
+        while len(held) < count:
+            with contextlib.suppress(OSError):
+                held.append((await asyncio.open_connection(host, int(port)))[1])
+        await asyncio.sleep(0.2)
+    for writer in held:
+        writer.close()
+
+
+async def slow_headers(url: str, stop: asyncio.Event, count: int = 20) -> None:
+    """`count` connections each sending a request head a byte every 0.5 s (a new one when one is cut off)."""
+    host, port = url.removeprefix("http://").split(":")
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 4000
+
+    async def one_slow() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection(host, int(port))
+                for byte in head:
+                    if stop.is_set() or writer.is_closing():
+                        break
+                    writer.write(bytes([byte]))
+                    with contextlib.suppress(OSError):
+                        await writer.drain()
+                    await asyncio.sleep(0.5)
+                writer.close()
+
+    await asyncio.gather(*(one_slow() for _ in range(count)))
+
+
+async def stream_adds(url: str, stop: asyncio.Event) -> None:
+    """Adds of 60-sentence briefs, one after another, for as long as the run lasts."""
+    n = 0
+    async with client(2) as http:
+        while not stop.is_set():
+            text = f"Council Minutes {n}\n\n" + " ".join(
+                f"The council met on day {i} of session {n} and approved item {i * 3}." for i in range(60)
+            )
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with http.post(f"{url}/documents", json={"doc_id": f"minutes-{n % 5}", "text": text},
+                                     headers={"X-API-Key": ADMIN_KEY}, timeout=aiohttp.ClientTimeout(total=120)) as r:
+                    await r.read()
+            n += 1
+
+
+async def under_attack(url: str, rate: float, seconds: float) -> list[Run]:
+    """The half-capacity open loop while each attack runs."""
+    runs = []
+    for name, attack in (("hoarded connections (150 idle)", hoard), ("slow headers (20 slowloris)", slow_headers),
+                         ("writes during reads (adds streamed)", stream_adds)):
+        stop = asyncio.Event()
+        attacker = asyncio.create_task(attack(url, stop))
+        await asyncio.sleep(1.0)
+        runs.append(await open_loop(url, rate, seconds, f"attack: {name}"))
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(attacker, 30)
+    return runs
 
 
 def render(report: dict[str, object]) -> str:
@@ -231,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         corpus_dir.mkdir()
         shutil.copy2(ARTICLE, corpus_dir / ARTICLE.name)
         QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=index_dir), embedder=Embedder.load())
-        env = {"NEWSQA_RATE_LIMIT": "off", "NEWSQA_RELOAD_SECONDS": "0", "NEWSQA_LOG_LEVEL": "warning"}
+        env = {"NEWSQA_RATE_LIMIT": "off", "NEWSQA_RELOAD_SECONDS": "0", "NEWSQA_LOG_LEVEL": "warning",
+               "NEWSQA_ADMIN_API_KEY": ADMIN_KEY}
         with bench_ask.running_server(corpus_dir, index_dir, log, env) as (process, url):
             bench_ask.wait_ready(process, url, log)
             report = asyncio.run(measure(url, process.pid, args.step_seconds, args.soak_seconds))
@@ -250,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         f"shed at 100%: {report['shed_at_capacity']}; "
         f"RSS over the soak: {rss['soak_start']} → {rss['soak_end']} MB"  # type: ignore[index]
     )
+    for a in report["attacks"]:  # type: ignore[attr-defined]
+        print(f"{a['attack']}: /ask p99 = {a['p99_over_rest']}× its p99 at rest (target ≤ 3×); "
+              f"non-JSON refusals: {a['not_json']} (target 0)")
     for r in report["runs"]:  # type: ignore[attr-defined]
         if r["errors"] and not r["run"].startswith(("open loop, 100%", "open loop, 150%")):  # past capacity: expected
             print(f"{r['run']}: errors in second(s) {r['error_seconds']} of the run")
