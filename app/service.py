@@ -206,8 +206,10 @@ def _update(
     documents: Sequence[Document],
     encoder: Encoder,
     progress: ProgressFn | None = None,
+    reexport: Callable[[Path], dict[str, str]] | None = None,
 ) -> tuple[IndexBundle, IndexManifest]:
-    """A new build holding exactly `documents`, reusing the previous build's vectors and encoder graphs."""
+    """A new build holding exactly `documents`, reusing the previous build's vectors and encoder graphs (each
+    checked first; a damaged one is exported afresh with `reexport`, or the update fails)."""
     ordered = in_bundle_order(documents, previous)
     bundle = build_bundle(reparsed(ordered, previous), encoder, settings.hnsw_threshold, progress, previous)
     try:
@@ -216,7 +218,7 @@ def _update(
             settings.index_dir,
             corpus_versions(bundle),
             settings.hnsw_threshold,
-            copy_encoders(settings.index_dir, manifest),
+            copy_encoders(settings.index_dir, manifest, reexport),
         )
     except OSError as exc:
         raise IndexWriteError(f"the index could not be written ({exc.strerror or exc}); nothing changed") from exc
@@ -511,7 +513,8 @@ class QAService:
                 documents += [make_document(b.doc_id, b.text, b.meta) for b in writes]
                 encoder = self._encoder_for_updates(current.manifest)
                 bundle, manifest = _update(
-                    self.settings, current.bundle, current.manifest, documents, encoder, progress
+                    self.settings, current.bundle, current.manifest, documents, encoder, progress,
+                    lambda folder: export_encoders(self.reference(), folder),
                 )
             except BaseException as exc:
                 for doc_id, previous in saved.items():

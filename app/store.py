@@ -160,17 +160,26 @@ def save_bundle(
     return manifest
 
 
-def copy_encoders(index_dir: Path, manifest: IndexManifest) -> EncoderWriter:
+def copy_encoders(index_dir: Path, manifest: IndexManifest, reexport: EncoderWriter | None = None) -> EncoderWriter:
     """An encoder writer that reuses the graphs of an existing build (hard links when possible).
 
-    An incremental update changes no model, so re-exporting the graphs (seconds) would be wasted work.
+    An incremental update changes no model, so re-exporting the graphs (seconds) would be wasted work. Each
+    graph is checked against the build's manifest first: a corrupt one must not be linked into the new build
+    and recorded there under its new hash (that would launder it). On a mismatch the graphs are exported
+    afresh with `reexport`, or the update fails with IndexCorruptError (and the next start rebuilds).
     """
     source = index_dir / manifest.build_dir
 
     def write(staging: Path) -> dict[str, str]:
-        for name in {*manifest.encoders.values(), TOKENIZER}:
-            if not (source / name).is_file():
-                raise IndexCorruptError(f"index file {manifest.build_dir}/{name} is missing")
+        names = sorted({*manifest.encoders.values(), TOKENIZER})
+        try:
+            verify_files(index_dir, manifest, names)
+        except IndexCorruptError as exc:
+            if reexport is None:
+                raise
+            log.warning("%s: exporting the query encoders afresh instead of reusing them", exc.message)
+            return reexport(staging)
+        for name in names:
             try:
                 os.link(source / name, staging / name)
             except OSError:

@@ -5,6 +5,8 @@ Each test reproduces an outside probe's finding against a real uvicorn on 127.0.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import shutil
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from app.config import Settings, get_settings
 from app.embed import Embedder
 from app.errors import CorpusError
 from app.service import QAService
-from app.sources import BriefMetadata
+from app.sources import BriefMetadata, make_brief
 from tests.conftest import ARTICLE, DOC_ID, running_uvicorn
 from tests.test_slack import chat_settings, serving, sign
 
@@ -188,3 +190,28 @@ def test_a_brief_past_the_sentence_cap_is_a_413_naming_the_limit(tmp_path: Path,
         assert response.status_code == 413, response.text
         assert "60 sentences; the limit is 50" in response.json()["message"]
         assert [d["doc_id"] for d in client.get("/documents").json()["documents"]] == [DOC_ID]
+
+
+def test_an_update_never_launders_a_corrupt_encoder_graph(tmp_path: Path, embedder: Embedder) -> None:
+    """The probe: flip a byte of the live build's int8 graph, add any brief: the new build hard-linked the
+    corrupt file and recorded its new hash, and the next start loaded it silently. Now the graphs are checked
+    against the old manifest before reuse, and a damaged one is exported afresh."""
+    (tmp_path / "corpus").mkdir()
+    shutil.copy(ARTICLE, tmp_path / "corpus" / ARTICLE.name)
+    settings = get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", reload_seconds=0)
+    local = QAService.load(settings, embedder=embedder)
+    manifest = local.index.manifest
+    graph = tmp_path / "index" / manifest.build_dir / manifest.encoders["onnx-int8"]
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    graph.unlink()  # a new inode: the hard-linked copies of earlier builds (if any) keep their bytes
+    graph.write_bytes(bytes(data))
+    corrupt = hashlib.sha256(bytes(data)).hexdigest()
+    local.add_documents([make_brief("Harbour Notes\n\nThe harbour reopened on Monday after the storm.\n", "text",
+                                    BriefMetadata(), "harbour", "harbour.txt", dt.datetime.now(dt.UTC))])
+    after = local.index.manifest
+    assert after.build_dir != manifest.build_dir
+    fresh = tmp_path / "index" / after.build_dir / after.encoders["onnx-int8"]
+    assert after.files[after.encoders["onnx-int8"]] == hashlib.sha256(fresh.read_bytes()).hexdigest() != corrupt
+    again = QAService.load(settings, embedder=embedder)  # the next start loads the clean build as it is
+    assert not again.index.rebuilt and again.ask("When did the harbour reopen?").answered
