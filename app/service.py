@@ -142,7 +142,7 @@ def update_encoder(settings: Settings, manifest: IndexManifest, reference: Calla
     reference, no torch in the server), else the reference model. Never the int8 graph: its vectors differ."""
     if "onnx" in manifest.encoders:
         graph, tokenizer = encoder_files(settings.index_dir, manifest, "onnx")
-        return OnnxEncoder.load(graph, tokenizer, "onnx", settings.onnx_threads("onnx"))
+        return OnnxEncoder.load(graph, tokenizer, "onnx", settings.write_threads)  # a core left for questions
     return reference()
 
 
@@ -469,8 +469,11 @@ class QAService:
 
     def _encoder_for_updates(self, manifest: IndexManifest) -> Encoder:
         if self._document_encoder is None:
-            if isinstance(self.embedder, OnnxEncoder) and self.embedder.variant == "onnx":
-                self._document_encoder = self.embedder  # the same fp32 graph: no second session
+            if (
+                isinstance(self.embedder, OnnxEncoder) and self.embedder.variant == "onnx"
+                and self.settings.onnx_threads("onnx") <= self.settings.write_threads
+            ):
+                self._document_encoder = self.embedder  # the same fp32 graph and threads: no second session
             else:
                 self._document_encoder = update_encoder(self.settings, manifest, self.reference)
         return self._document_encoder

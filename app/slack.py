@@ -8,6 +8,7 @@ afterwards in the message's thread through `chat.postMessage`; retries and repea
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -242,6 +243,13 @@ async def slash_command(request: Request) -> ChatCommandResponse:
     platform = gateway.authenticate_command(request.headers, body)
     form = parse_form(body)
     if form.ssl_check:  # Slack's certificate probe carries no command
+        return ChatCommandResponse(response_type="ephemeral", text="")
+    # a signed command replayed byte for byte (same timestamp, same body) within the replay window is answered
+    # once, like a retried event: the signature makes the pair unique to one real command
+    stamp = request.headers.get("x-slack-request-timestamp", "")
+    replay_key = "command:" + hashlib.sha256(stamp.encode() + b":" + body).hexdigest()
+    if platform == "slack" and not gateway.dedup.first_time(replay_key):
+        log.info("replayed slash command ignored")
         return ChatCommandResponse(response_type="ephemeral", text="")
     intent = parse_intent(form.text)
     message = await anyio.to_thread.run_sync(gateway.reply, runtime_of(request).service, intent, platform)

@@ -166,10 +166,13 @@ def command_body(text: str, **extra: str) -> bytes:
         "command": "/newsqa",
         "text": text,
         "response_url": RESPONSE_URL,
-        "trigger_id": "1.2.3",
+        "trigger_id": f"1.{next(TRIGGERS)}.3",  # unique per command, as Slack's are
         **extra,
     }
     return urlencode(fields).encode()
+
+
+TRIGGERS = itertools.count(1)
 
 
 def event_body(event: dict[str, Any], event_id: str | None = None) -> bytes:
@@ -920,3 +923,15 @@ def test_event_while_loading_is_503_and_its_retry_is_answered(
     finally:
         loader.gate.set()
     assert len(fake_slack.posts()) == 1
+
+
+@pytest.mark.e2e
+def test_a_slash_command_replayed_byte_for_byte_is_answered_once(shared_http: httpx.Client) -> None:
+    body = command_body(ANSWERED)
+    headers = {**sign(body), "Content-Type": "application/x-www-form-urlencoded"}
+    first = shared_http.post("/slack/commands", content=body, headers=headers)
+    replay = shared_http.post("/slack/commands", content=body, headers=headers)
+    assert first.status_code == replay.status_code == 200
+    assert first.json()["blocks"] and replay.json() == {"response_type": "ephemeral", "text": ""}
+    fresh = post_command(shared_http, ANSWERED)  # the same question asked again is a new command
+    assert fresh.json()["blocks"]
