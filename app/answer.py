@@ -135,7 +135,7 @@ def select_quotes(evidence: Evidence, bundle: IndexBundle, params: AnswerParams)
             if new_documents_only and scored.sentence.doc_id in quoted_docs:
                 continue
             quote = _quote(bundle, scored.sentence)
-            if any(q.doc_id == quote.doc_id and q.start < quote.end and quote.start < q.end for q, _ in chosen):
+            if any(q.overlaps(quote) for q, _ in chosen):
                 continue
             shingles = _shingles(quote.text)
             if any(
@@ -211,8 +211,10 @@ def syndicated_copy(params: AnswerParams) -> Callable[[Quote, Quote], bool]:
         if a.doc_id == b.doc_id:
             return False
         left, right = _shingles(a.text), _shingles(b.text)
-        overlap = params.duplicate_overlap
-        return near_duplicate(left, right, overlap) and len(left & right) / max(len(left), len(right)) >= overlap
+        # the longer text's share implies the shorter one's, which near_duplicate checks
+        return bool(left and right) and _facts(left) == _facts(right) and (
+            len(left & right) / max(len(left), len(right)) >= params.duplicate_overlap
+        )
 
     return is_copy
 

@@ -83,7 +83,7 @@ _NUMBER = re.compile(
 )
 _UPPER = "A-Z" + "".join(c for c in map(chr, range(0xC0, 0x250)) if c.isupper())  # "Çavuşoğlu", "Šerić"
 _NAME = re.compile(rf"\b[{_UPPER}][\w’'-]*(?:\s+(?:of|al|bin|de|van|von|the)?\s*[{_UPPER}][\w’'-]*)*")
-_WORD = re.compile(r"\w+(?:[’'-]\w+)*")
+WORD = re.compile(r"\w+(?:[’'-]\w+)*")  # a word, with inner apostrophes and hyphens ("Pakistan’s", "first-round")
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ _OPENING = " \t\"“‘'(«-—"  # what may come before a sentence's first word
 
 def name_words(text: str) -> frozenset[str]:
     """Folded words of a name, possessives dropped ("Pakistan’s" is "pakistan")."""
-    return frozenset(_POSSESSIVE.sub("", w.lower().replace("’", "'")) for w in _WORD.findall(text))
+    return frozenset(_POSSESSIVE.sub("", w.lower().replace("’", "'")) for w in WORD.findall(text))
 
 
 def names_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> list[Value]:
@@ -211,7 +211,7 @@ def names_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> list
             continue  # "at City Hall", "in New York": a place, not who
         if not folded or folded <= asked or (" " not in name.strip() and not (kind == "place" and after_preposition)):
             continue  # one capitalised word is as often a place, a people or a sentence's first word as a name
-        last = name_words(_WORD.findall(name)[-1])
+        last = name_words(WORD.findall(name)[-1])
         key = (*sorted(last), *sorted(folded - asked - last))  # the last word first: a surname, a city
         found.append(Value(kind, key, name, start, start + len(name)))
     return found
@@ -240,7 +240,7 @@ def claim(
     values = values_in(text, kind, question_words)
     if not values:
         return None
-    tokens = [(m.start(), m.end(), stem(m.group(0).lower())) for m in _WORD.finditer(text)]
+    tokens = [(m.start(), m.end(), stem(m.group(0).lower())) for m in WORD.finditer(text)]
     anchor_at = [(i, s) for i, (_, _, s) in enumerate(tokens) if s in anchors]
     if not anchor_at:
         return None

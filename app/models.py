@@ -160,6 +160,10 @@ class Quote:
     source: str | None = None
     published: str | None = None
 
+    def overlaps(self, other: Quote) -> bool:
+        """Whether the two quotes share characters of one document."""
+        return self.doc_id == other.doc_id and self.start < other.end and other.start < self.end
+
 
 @dataclass(frozen=True, slots=True)
 class CitedPassage:

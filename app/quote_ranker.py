@@ -113,22 +113,23 @@ def _rank_feature(values: FloatArray) -> FloatArray:
     return np.asarray(1.0 / (1.0 + ranks), dtype=np.float64)
 
 
+def _neighbours(bundle: IndexBundle, row: int) -> list[int]:
+    """The previous and next sentence rows of the same document."""
+    same = bundle.sentence_document
+    return [o for o in (row - 1, row + 1) if 0 <= o < len(bundle.sentences) and same[o] == same[row]]
+
+
 def _context_texts(bundle: IndexBundle, row: int) -> list[str]:
     """The sentence's section heading, its text and its neighbours' in the same document."""
     sentence = bundle.sentences[row]
-    texts = [sentence.section, sentence.text]
-    for other in (row - 1, row + 1):
-        if 0 <= other < len(bundle.sentences) and bundle.sentence_document[other] == bundle.sentence_document[row]:
-            texts.append(bundle.sentences[other].text)
-    return texts
+    return [sentence.section, sentence.text, *(bundle.sentences[o].text for o in _neighbours(bundle, row))]
 
 
 def _context_lexicon_rows(bundle: IndexBundle, row: int, section: str) -> list[int]:
     """The corpus-lexicon rows of the words of a sentence, its neighbours in the same document and its heading."""
     found = set(bundle.sentence_lexicon_rows(row))
-    for other in (row - 1, row + 1):
-        if 0 <= other < len(bundle.sentences) and bundle.sentence_document[other] == bundle.sentence_document[row]:
-            found.update(bundle.sentence_lexicon_rows(other))
+    for other in _neighbours(bundle, row):
+        found.update(bundle.sentence_lexicon_rows(other))
     known = bundle.lexicon_row
     found.update(known[w] for w in lexicon_words_of(section) if w in known)
     return sorted(found)

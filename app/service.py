@@ -93,21 +93,29 @@ def corpus_versions(bundle: IndexBundle) -> dict[str, str]:
     return {doc_id: document_version(parsed.document) for doc_id, parsed in bundle.documents.items()}
 
 
-def reparsed(documents: Sequence[Document], previous: IndexBundle | None) -> list[ParsedDocument]:
-    """Parsed documents, reusing the previous parse of any text the previous bundle holds (metadata refreshed)."""
+def reparsed(
+    documents: Sequence[Document], previous: IndexBundle | None, fresh: Mapping[str, ParsedDocument] | None = None
+) -> list[ParsedDocument]:
+    """Parsed documents, reusing the previous parse of any text the previous bundle holds (metadata refreshed)
+    and the parses already made of new ones (`fresh`, by doc_id)."""
     out: list[ParsedDocument] = []
     for document in documents:
-        if previous is not None and previous.holds(document):
+        made = (fresh or {}).get(document.doc_id)
+        if made is not None and made.document == document:
+            out.append(made)
+        elif previous is not None and previous.holds(document):
             out.append(replace(previous.documents[document.doc_id], document=document))
         else:
             out.append(parse_document(document))
     return out
 
 
-def quotable_check(
+def parsed_writes(
     held: Mapping[str, ParsedDocument], removals: Sequence[str], writes: Sequence[IncomingBrief], max_sentences: int
-) -> None:
-    """InvalidDocumentError (422) for a brief with no sentence to quote (a title alone), and for a change that
+) -> dict[str, ParsedDocument]:
+    """The new briefs parsed (once: the build reuses these parses), after the checks.
+
+    InvalidDocumentError (422) for a brief with no sentence to quote (a title alone), and for a change that
     would leave the corpus without one (the index needs at least one sentence; bm25s cannot index none);
     PayloadTooLargeError (413) for a brief of more than `max_sentences` sentences: an add's cost is its
     embedding, so the work is bounded, not only the bytes (a 10 MiB brief of short sentences embedded for
@@ -125,6 +133,7 @@ def quotable_check(
     left = sum(len(p.sentences) for doc_id, p in held.items() if doc_id not in gone)
     if left + sum(len(p.sentences) for p in new.values()) == 0:
         raise InvalidDocumentError("the change would leave no sentence to quote in the corpus")
+    return new
 
 
 def in_bundle_order(documents: Sequence[Document], previous: IndexBundle | None) -> list[Document]:
@@ -207,11 +216,14 @@ def _update(
     encoder: Encoder,
     progress: ProgressFn | None = None,
     reexport: Callable[[Path], dict[str, str]] | None = None,
+    fresh: Mapping[str, ParsedDocument] | None = None,
 ) -> tuple[IndexBundle, IndexManifest]:
     """A new build holding exactly `documents`, reusing the previous build's vectors and encoder graphs (each
-    checked first; a damaged one is exported afresh with `reexport`, or the update fails)."""
+    checked first; a damaged one is exported afresh with `reexport`, or the update fails) and the parses of
+    new documents already made (`fresh`)."""
     ordered = in_bundle_order(documents, previous)
-    bundle = build_bundle(reparsed(ordered, previous), encoder, settings.hnsw_threshold, progress, previous)
+    parsed = reparsed(ordered, previous, fresh)
+    bundle = build_bundle(parsed, encoder, settings.hnsw_threshold, progress, previous)
     try:
         saved = save_bundle(
             bundle,
@@ -503,7 +515,7 @@ class QAService:
                 return changes
             if len(held) - len(removals) + sum(b.doc_id not in held for b in writes) < 1:
                 raise InvalidDocumentError("the corpus must keep at least one document")
-            quotable_check(held, removals, writes, self.settings.max_brief_sentences)
+            fresh = parsed_writes(held, removals, writes, self.settings.max_brief_sentences)
             touched = [*removals, *(b.doc_id for b in writes)]
             saved = {doc_id: snapshot(corpus_dir, doc_id) for doc_id in touched}
             try:
@@ -513,11 +525,11 @@ class QAService:
                     write_document(corpus_dir, brief.doc_id, brief.text, brief.suffix, brief.meta)
                 gone = set(touched)
                 documents = [p.document for doc_id, p in held.items() if doc_id not in gone]
-                documents += [make_document(b.doc_id, b.text, b.meta) for b in writes]
+                documents += [fresh[b.doc_id].document for b in writes]
                 encoder = self._encoder_for_updates(current.manifest)
                 bundle, manifest = _update(
                     self.settings, current.bundle, current.manifest, documents, encoder, progress,
-                    lambda folder: export_encoders(self.reference(), folder),
+                    lambda folder: export_encoders(self.reference(), folder), fresh,
                 )
             except BaseException as exc:
                 for doc_id, previous in saved.items():

@@ -5,8 +5,8 @@ answer shares (`claims.claim`). Candidates stating the best answer's value corro
 stating another value is a rival, and most rivals are not about the asked fact at all ("41 people were taken
 to hospital" beside "19 people remain missing"): a rival becomes a version only when the learned rival model
 (`app/weights/version_rival.json`, fitted by `benchmarks/train_versions.py` with cross-validation grouped by
-document) accepts it, from how close the words around its value are to the question (MiniLM cosine of a
-window of WINDOW_WORDS words each side), alone and against the best answer's window.
+document) accepts it, from how its window (WINDOW_WORDS words each side of the value) compares with the
+question and with the best answer's (features listed at `split_rivals`).
 
 A month or a part of one ("mid-October") joins the one specific date of that month when there is exactly one,
 and is left out when there are several (it cannot say which it supports). Syndicated copies of one sentence
@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.answer_type import question_type
-from app.claims import ANCHOR_WINDOW, KIND_OF, Value, claim, display, same_value, vague_fits
+from app.claims import ANCHOR_WINDOW, KIND_OF, WORD, Value, claim, display, same_value, vague_fits
 from app.linear import LinearModel
 from app.models import Quote, Statement, Version
 from app.normalize import term_set, words
@@ -38,7 +38,6 @@ MAX_RIVALS = 3  # the best-ranked rivals weighed (each costs two short texts in 
 _AT = {name: i for i, name in enumerate(RIVAL_FEATURES)}
 TextVectors = Callable[[Sequence[str]], npt.NDArray[np.float32]]  # texts -> unit vectors (the MiniLM encoder)
 _CURRENCY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|pounds?|yuan|rupees?)\b", re.IGNORECASE)
-_TOKEN = re.compile(r"\w+(?:[’'-]\w+)*")
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ def stated_values(question: str, candidates: Sequence[tuple[Quote, float]], best
 def value_window(text: str, value: Value, width: int = WINDOW_WORDS) -> tuple[str, str]:
     """The value with up to `width` words either side of it, cut from the sentence (what it is said about),
     and the same window without the value (its frame: "shares fell … in New York on Tuesday")."""
-    tokens = list(_TOKEN.finditer(text))
+    tokens = list(WORD.finditer(text))
     inside = [i for i, m in enumerate(tokens) if m.start() < value.end and value.start < m.end()]
     if not inside:
         return value.text, ""
@@ -89,8 +88,8 @@ def value_window(text: str, value: Value, width: int = WINDOW_WORDS) -> tuple[st
 
 def neighbours(text: str, value: Value) -> tuple[list[str], list[str]]:
     """The NEIGHBOURS words right before and right after the value, folded."""
-    before = [m.group(0).lower() for m in _TOKEN.finditer(text[: value.start])][-NEIGHBOURS:]
-    after = [m.group(0).lower() for m in _TOKEN.finditer(text[value.end :])][:NEIGHBOURS]
+    before = [m.group(0).lower() for m in WORD.finditer(text[: value.start])][-NEIGHBOURS:]
+    after = [m.group(0).lower() for m in WORD.finditer(text[value.end :])][:NEIGHBOURS]
     return before, after
 
 
@@ -178,10 +177,6 @@ def accepted(rivals: Rivals, model: LinearModel | None) -> list[Stated]:
     return list(rivals.agreeing) + [r for r, k in zip(rivals.rivals, keep.tolist(), strict=True) if k]
 
 
-def _same_span(a: Quote, b: Quote) -> bool:
-    return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
-
-
 def group_versions(
     stated: Sequence[Stated], is_copy: Callable[[Quote, Quote], bool], best: Quote | None = None
 ) -> tuple[Version, ...]:
@@ -194,18 +189,19 @@ def group_versions(
         home = next((g for g in groups if all(same_value(o.value, item.value) for o in g)), None)
         if home is None:
             groups.append([item])
-        elif not any(_same_span(o.quote, item.quote) for o in home):
+        elif not any(o.quote.overlaps(item.quote) for o in home):
             home.append(item)
+    specific_groups = len(groups)
     for item in (s for s in stated if not s.value.specific):
-        fitting = [g for g in groups if g[0].value.specific and vague_fits(item.value, g[0].value)]
-        vague_home = next((g for g in groups if not g[0].value.specific and same_value(g[0].value, item.value)), None)
+        fitting = [g for g in groups[:specific_groups] if vague_fits(item.value, g[0].value)]
         if len(fitting) == 1:
             fitting[0].append(item)
-        elif not fitting and not any(g[0].value.specific for g in groups):
-            if vague_home is None:
+        elif not specific_groups:  # only vague values: they group among themselves
+            home = next((g for g in groups if same_value(g[0].value, item.value)), None)
+            if home is None:
                 groups.append([item])
             else:
-                vague_home.append(item)
+                home.append(item)
     # the best answer's version first (it holds the first quote), then by the best candidate of each
     groups.sort(key=lambda g: (not any(s.quote == best for s in g), -max(s.score for s in g)))
     versions: list[Version] = []
@@ -228,5 +224,5 @@ def quotes_with_versions(quotes: Sequence[Quote], versions: Sequence[Version], l
     if len(versions) < 2:
         return list(quotes)
     first = [v.statements[0].quote for v in versions]
-    rest = [q for q in quotes if not any(_same_span(q, f) for f in first)]
+    rest = [q for q in quotes if not any(q.overlaps(f) for f in first)]
     return (first + rest)[: max(limit, len(versions))]
