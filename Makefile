@@ -3,8 +3,6 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-HOST ?= 127.0.0.1
-PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -36,8 +34,9 @@ proxy:
 index: $(STAMP)
 	$(BIN)/newsqa index
 
+# where it listens: NEWSQA_HOST / NEWSQA_PORT (environment or `make run NEWSQA_PORT=8080`), default 127.0.0.1:8000
 run: $(STAMP)
-	$(BIN)/newsqa serve --host $(HOST) --port $(PORT)
+	$(BIN)/newsqa serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests benchmarks

@@ -14,6 +14,7 @@ from app.config import Settings
 from app.connections import guarded_protocol
 from app.observability import Counters, configure_logging
 from app.runtime import Runtime
+from app.service import QAService
 
 
 class DrainingServer(uvicorn.Server):
@@ -63,6 +64,6 @@ def server_config(settings: Settings, application: FastAPI, **overrides: Any) ->
 
 def run_server(settings: Settings) -> None:
     configure_logging(settings)
-    application = create_app(settings)
+    application = create_app(settings, loader=QAService.load_serving)
     config = server_config(settings, application)
     DrainingServer(config, application.state.runtime, settings.drain_seconds).run()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -144,6 +146,31 @@ def in_bundle_order(documents: Sequence[Document], previous: IndexBundle | None)
     unchanged = [d for d in documents if previous.holds(d)]
     changed = [d for d in documents if not previous.holds(d)]
     return sorted(unchanged, key=lambda d: rank[d.doc_id]) + changed
+
+
+class ReferenceModelNeeded(Exception):
+    """Raised in a serving process where the sentence-transformers model would be loaded: build in a child."""
+
+
+def _build_index(settings: Settings) -> dict[str, int]:
+    """What the child process runs: load or build index/ with the reference model, in a fresh interpreter."""
+    from app.observability import configure_logging  # the child logs as the server does
+
+    configure_logging(settings)
+    loaded = load_or_build_index(settings, lambda: Embedder.load(settings.model_dir, settings.torch_threads))
+    return loaded.manifest.counts
+
+
+def build_in_child(settings: Settings) -> dict[str, int]:
+    """Build or update index/ in a spawned child process and wait for it; its errors are raised here.
+
+    Spawned, not forked: a fresh interpreter, so the child's torch (and its threads) never touch the parent,
+    and the parent never maps libtorch; the child's memory (1.5 GB at peak) goes back when it exits.
+    """
+    log.info("building the index in a child process (the server never loads torch)")
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_build_index, settings).result()
 
 
 def update_encoder(settings: Settings, manifest: IndexManifest, reference: Callable[[], Encoder]) -> Encoder:
@@ -343,6 +370,28 @@ class QAService:
         index = load_or_build_index(settings, reference, progress=progress)
         encoder = query_encoder(settings, index, reference)
         return cls(settings, encoder, index, prompts, learned=learned, reference=reference)
+
+    @classmethod
+    def load_serving(cls, settings: Settings) -> QAService:
+        """Load for a server: whatever needs the sentence-transformers model at start-up (a first build, a
+        rebuild, an update of a build without its fp32 graph) runs in a child process first (`build_in_child`),
+        so a serving process never maps libtorch, not even on its first start: it would keep ~650 MB of it for
+        its whole life. (`NEWSQA_ENCODER=sentence-transformers` asks for torch in the server, and gets it.)"""
+        if settings.encoder == "sentence-transformers":
+            return cls.load(settings)
+
+        def in_child() -> Embedder:
+            raise ReferenceModelNeeded
+
+        try:
+            service = cls.load(settings, load_embedder=in_child)
+        except ReferenceModelNeeded:
+            build_in_child(settings)
+            service = cls.load(settings, load_embedder=in_child)
+        # after start-up only a damaged encoder graph met during an add needs the model again (to export the
+        # graph afresh): that rare repair loads it here rather than fail the add
+        service.reference = lambda: Embedder.load(settings.model_dir, settings.torch_threads)
+        return service
 
     @property
     def bundle(self) -> IndexBundle:

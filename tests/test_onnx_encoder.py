@@ -398,3 +398,41 @@ def test_a_damaged_graph_of_the_configured_encoder_triggers_a_rebuild(
     assert loaded.rebuilt
     assert f"{damaged} is truncated or corrupt" in caplog.text
     assert loaded.encoder_files is not None and loaded.encoder_files[0].parent.name == loaded.manifest.build_dir
+
+
+# --- the export's warnings (app/onnx_export.py silences exactly these, at the calls that raise them) -----------
+
+
+def test_the_export_warnings_are_benign_for_untraced_shapes(
+    fp32: OnnxEncoder, embedder: Embedder, sentence_texts: list[str], untruncated: Tokenizer
+) -> None:
+    """The trace saw one 2 x 8 batch without padding; the two trace warnings would bite on other shapes or on
+    padded rows if they were real. Batches of 1, 3 and 17, texts of 1 to 256 tokens, short rows padded."""
+    long_text = text_of_length(sentence_texts, untruncated, more_than=320)  # truncated at 256
+    texts = ["Pakistan", "Who?", *sentence_texts[:14], long_text]
+    for batch_size in (1, 3, 17):
+        assert_parity(fp32.embed_documents(texts, batch_size=batch_size), embedder.embed_documents(texts), texts)
+
+
+def test_an_export_raises_none_of_the_warnings_found_benign(
+    embedder: Embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import warnings
+
+    from app.onnx_export import BENIGN_QUANTIZATION_LOG, BENIGN_TRACE_WARNINGS, export_encoders
+
+    with warnings.catch_warnings(record=True) as raised, caplog.at_level("WARNING"):
+        warnings.simplefilter("always")
+        files = export_encoders(embedder, tmp_path)
+    assert all((tmp_path / name).stat().st_size > 0 for name in files.values())
+    messages = [str(w.message) for w in raised]
+    for message, _module in BENIGN_TRACE_WARNINGS:
+        assert not [m for m in messages if message in m]
+    assert not [r for r in caplog.records if r.getMessage().startswith(BENIGN_QUANTIZATION_LOG)]
+    assert logging_filters_restored()
+
+
+def logging_filters_restored() -> bool:
+    import logging
+
+    return not logging.getLogger().filters

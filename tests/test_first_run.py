@@ -1,0 +1,100 @@
+"""A first start (no index yet) builds the index in a child process: the serving process never maps libtorch.
+
+Real `newsqa serve` subprocesses on 127.0.0.1, real builds; /proc/<pid>/maps is the evidence (Linux only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ARTICLE = PROJECT_ROOT / "corpus" / "pakistan-afghanistan-talks.txt"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc")]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(root: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """`newsqa serve` on root/corpus and root/index; yields the process, its URL and its log file."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "NEWSQA_CORPUS_DIR": str(root / "corpus"),
+        "NEWSQA_INDEX_DIR": str(root / "index"),
+        "NEWSQA_RELOAD_SECONDS": "0",
+        "NEWSQA_DRAIN_SECONDS": "0",
+    }
+    log_path = root / "server.log"
+    with log_path.open("wb") as log:  # a file, not a pipe: a full pipe would stall the server
+        server = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--port", str(port)],
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            yield server, f"http://127.0.0.1:{port}", log_path
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+def wait_ready(server: subprocess.Popen[bytes], url: str, log: Path, seconds: float = 300) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    with httpx.Client(base_url=url, timeout=30) as http:
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                ready = http.get("/readyz")
+                if ready.status_code == 200 or "failed" in ready.json().get("reason", ""):
+                    return ready
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+
+
+def mapped_libraries(pid: int) -> set[str]:
+    return {Path(line.split()[-1]).name for line in Path(f"/proc/{pid}/maps").read_text().splitlines() if "/" in line}
+
+
+def test_a_first_start_builds_in_a_child_and_never_maps_libtorch(tmp_path: Path) -> None:
+    (tmp_path / "corpus").mkdir()
+    shutil.copy(ARTICLE, tmp_path / "corpus")
+    (tmp_path / "index").mkdir()  # empty: the first start must build
+    with serving(tmp_path) as (server, url, log):
+        ready = wait_ready(server, url, log)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["sentences"] > 0
+        answer = httpx.post(f"{url}/ask", json={"question": "What did Pakistan demand?"}, timeout=60).json()
+        assert answer["answered"] and answer["quotes"]
+        libraries = mapped_libraries(server.pid)
+        assert any(name.startswith("libonnxruntime") for name in libraries)  # the evidence is real: ORT is there
+        assert not [name for name in libraries if "torch" in name], sorted(n for n in libraries if "torch" in n)
+        text = log.read_text()
+        assert "building the index in a child process" in text
+    assert (tmp_path / "index" / "manifest.json").exists()
+
+
+def test_a_child_build_that_fails_says_why_on_readyz(tmp_path: Path) -> None:
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "title-only.txt").write_text("Only A Title\n", encoding="utf-8")
+    with serving(tmp_path) as (server, url, log):
+        ready = wait_ready(server, url, log)
+        assert ready.status_code == 503
+        assert "no sentence to quote" in ready.json()["reason"], ready.text
+        assert not [name for name in mapped_libraries(server.pid) if "torch" in name]
