@@ -1,7 +1,9 @@
 """Pure parsing of one document's text into line-level blocks: title, headings, paragraphs, bullets.
 
-A heading is a short line without terminal punctuation; the first line is the title (when the title runs
-straight into the first sentence, as in `... warnings.Peace talks ...`, only its first sentence is the title).
+A heading is a short line without terminal punctuation; a first line of that shape is the title (when the title
+runs straight into the first sentence, as in `... warnings.Peace talks ...`, only its first sentence is the
+title). A first line that is a sentence stays a sentence, quotable like any other: the title then comes from the
+brief's metadata (front matter, sidecar, upload fields), else the document id.
 "Also Read: ..." style lines are navigation: kept as blocks so nothing spans across them, never quoted.
 """
 
@@ -74,14 +76,15 @@ def parse_blocks(text: str) -> tuple[str, tuple[Block, ...]]:
             start += heading.end()
         if not blocks:
             split = end if heading else title_end(text, start, end)
-            title = section = text[start:split].strip()
-            blocks.append(Block("title", start, split, section))
-            rest = split
-            while rest < end and text[rest].isspace():
-                rest += 1
-            if rest < end:
-                blocks.append(Block("paragraph", rest, end, section))
-            continue
+            if heading or split < end or is_heading(line):
+                title = section = text[start:split].strip()
+                blocks.append(Block("title", start, split, section))
+                rest = split
+                while rest < end and text[rest].isspace():
+                    rest += 1
+                if rest < end:
+                    blocks.append(Block("paragraph", rest, end, section))
+                continue
         if _NAVIGATION.match(line):
             blocks.append(Block("navigation", start, end, section))
         elif heading or is_heading(line):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from app.api import create_app
+from app.chunk import parse_document
 from app.config import Settings, get_settings
+from app.corpus import read_document
 from app.embed import Embedder
 from app.service import QAService
 from tests.conftest import DOC_ID, copy_folders, indexed_article
@@ -119,6 +122,63 @@ def test_upload_form_fields_override_the_file(admin: TestClient) -> None:
     doc = admin.get(f"/documents/{response.json()['doc_id']}").json()
     assert doc["source"] == "Harbour Desk"
     assert doc["text"] == "# Ferry strike\nFerries stopped on Monday.\n"  # front matter is metadata, not text
+
+
+PILOTS = "Harbour pilots walked out on Tuesday over a pay dispute.\nThe port said ships were delayed by six hours.\n"
+PILOTS_TITLE = "Pilots Strike at the Port"
+
+
+def _md_front_matter(client: TestClient) -> str:
+    files = {"file": ("pilots.md", f"---\ntitle: {PILOTS_TITLE}\n---\n{PILOTS}".encode())}
+    response = client.post("/documents", files=files, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return str(response.json()["doc_id"])
+
+
+def _json_body(client: TestClient) -> str:
+    return str(add(client, text=PILOTS, title=PILOTS_TITLE, doc_id="pilots")["doc_id"])
+
+
+def _form_upload(client: TestClient) -> str:
+    files = {"file": ("pilots.txt", PILOTS.encode(), "text/plain")}
+    response = client.post("/documents", files=files, data={"title": PILOTS_TITLE}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return str(response.json()["doc_id"])
+
+
+def _untitled_txt(client: TestClient) -> str:
+    return str(add(client, text=PILOTS, doc_id="pilots")["doc_id"])
+
+
+@pytest.mark.parametrize(
+    ("way", "title"),
+    [
+        (_md_front_matter, PILOTS_TITLE),
+        (_json_body, PILOTS_TITLE),
+        (_form_upload, PILOTS_TITLE),
+        (_untitled_txt, "pilots"),  # no title anywhere: the id, and still no sentence lost
+    ],
+    ids=["md-front-matter", "json", "form", "no-title"],
+)
+def test_a_first_line_that_is_a_sentence_stays_quotable(admin: TestClient, way: Any, title: str) -> None:
+    doc_id = way(admin)
+    doc = admin.get(f"/documents/{doc_id}").json()
+    assert doc["title"] == title
+    body = admin.post("/ask", json={"question": "why did the harbour pilots walk out?"}).json()
+    assert body["answered"], body
+    quote = body["quotes"][0]
+    assert quote["doc_id"] == doc_id
+    assert quote["text"] == "Harbour pilots walked out on Tuesday over a pay dispute."
+    assert doc["text"][quote["start"] : quote["end"]] == quote["text"]
+
+
+def test_a_txt_brief_with_a_sidecar_title_keeps_its_first_sentence(tmp_path: Path) -> None:
+    (tmp_path / "pilots.txt").write_text(PILOTS, encoding="utf-8")
+    (tmp_path / "pilots.meta.json").write_text(json.dumps({"title": PILOTS_TITLE}), encoding="utf-8")
+    parsed = parse_document(read_document(tmp_path / "pilots.txt"))
+    assert parsed.document.meta.title == PILOTS_TITLE
+    assert parsed.sentences[0].text == "Harbour pilots walked out on Tuesday over a pay dispute."
+    assert not [b for b in parsed.blocks if b.kind == "title"]
 
 
 @pytest.mark.parametrize(
