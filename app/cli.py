@@ -19,14 +19,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from app.config import Settings, get_settings
 from app.corpus import read_json_object
 from app.embed import Embedder
 from app.errors import InvalidDocumentError, InvalidQuestionError, NewsQAError
-from app.evaluate import RANK_DEPTH, GoldRow, evaluate, parse_gold
+from app.evaluate import (
+    RANK_DEPTH,
+    EvalReport,
+    GoldRow,
+    Target,
+    evaluate,
+    figure_names,
+    missed_targets,
+    parse_gold,
+    parse_target,
+    report_figures,
+)
 from app.models import Answer
 from app.normalize import terms
 from app.prompts import Prompts
@@ -34,7 +45,7 @@ from app.question import clean_question
 from app.schemas import AskResponse, document_filter
 from app.service import DocumentChange, QAService, load_or_build_index
 from app.sources import SUPPORTED_SUFFIXES, BriefMetadata, decode, format_of, make_brief, metadata
-from app.squad import baseline_rows, is_squad, parse_squad, score_squad
+from app.squad import SquadReport, baseline_rows, is_squad, parse_squad, score_squad
 
 EmbedderLoader = Callable[[Settings], Embedder]
 
@@ -149,10 +160,13 @@ def answer_gold(service: QAService, rows: Sequence[GoldRow]) -> list[Answer | No
     return answers
 
 
-def render_answer(answer: Answer, prompts: Prompts, as_json: bool) -> str:
+def render_answer(answer: Answer, prompts: Prompts, as_json: bool, show_passages: bool = False) -> str:
+    """One answer for the terminal (or its HTTP body as JSON); `show_passages` lists the supporting passages
+    under the quotes (an abstention always lists the closest ones)."""
     if as_json:
         return AskResponse.from_answer(answer).model_dump_json()
-    return prompts.render("cli_answer.txt" if answer.answered else "cli_abstention.txt", answer=answer) + "\n"
+    template = "cli_answer.txt" if answer.answered else "cli_abstention.txt"
+    return prompts.render(template, answer=answer, show_passages=show_passages) + "\n"
 
 
 def _configure_logging(verbose: int) -> None:
@@ -231,7 +245,10 @@ def ask(
     ] = None,
     top_k: Annotated[
         int | None,
-        typer.Option("--top-k", "-k", min=1, max=10, metavar="N", help="Passages to show (1-10) [default: 3]."),
+        typer.Option(
+            "--top-k", "-k", min=1, max=10, metavar="N",
+            help="Passages to retrieve and list under the quotes (1-10) [default: 3, not listed].",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line (the HTTP body).")] = False,
     doc: Annotated[
@@ -280,7 +297,7 @@ def ask(
                 published_to.date() if published_to else None,
             )
             for answer in service.ask_many([inputs[i].text for i in valid], top_k, where):
-                typer.echo(render_answer(answer, service.prompts, as_json))
+                typer.echo(render_answer(answer, service.prompts, as_json, show_passages=top_k is not None))
         if problems or rejected:
             raise typer.Exit(1)
 
@@ -458,6 +475,20 @@ def eval_command(
         typer.Argument(metavar="GOLD", exists=True, dir_okay=False, help="Gold questions: JSONL, or SQuAD 2.0 JSON."),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-under", metavar="METRIC=VALUE",
+            help="Exit 1 if a figure is below VALUE, e.g. quote_accuracy=0.7 (repeatable).",
+        ),
+    ] = None,
+    fail_over: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-over", metavar="METRIC=VALUE",
+            help="Exit 1 if a lower-is-better figure is above VALUE, e.g. false_abstention=0.05 (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Score the service on a gold set (recall, MRR, quotes, abstention, offsets).
 
@@ -472,17 +503,25 @@ def eval_command(
     and the AUROC of `confidence` are printed beside BM25, dense and hybrid rankings of the same sentences.
 
     \b
+    With --fail-under / --fail-over the exit code is also 1 when a figure misses its target (each miss is
+    printed on stderr): a newsroom can put its own gold file in its CI.
+
+    \b
     Examples:
       newsqa eval tests/data/gold.jsonl
       newsqa eval --json tests/data/gold.jsonl | jq .recall_at_1
+      newsqa eval --fail-under quote_accuracy=0.7 --fail-over false_abstention=0.05 tests/data/gold.jsonl
       newsqa eval tests/data/squad/squad2-dev-2articles.json
     """
     state = _state(ctx)
     with core_errors():
         lines, name = read_lines(str(gold))
         raw = "\n".join(lines)
-        if is_squad(raw):
-            _eval_squad(state, raw, gold, as_json)
+        squad = is_squad(raw)
+        targets = _targets(SquadReport if squad else EvalReport, fail_under or [], fail_over or [])
+        if squad:
+            squad_report = _eval_squad(state, raw, gold, as_json)
+            _check_targets(targets, squad_report)
             return
         rows = parse_gold(lines, name)
         service = state.service(state.settings())
@@ -492,11 +531,30 @@ def eval_command(
             typer.echo(report.model_dump_json())
         else:
             typer.echo(service.prompts.render("cli_eval.txt", report=report, gold=gold))
-        if not report.passed:
+        missed = _check_targets(targets, report, exit_now=False)
+        if not report.passed or missed:
             raise typer.Exit(1)
 
 
-def _eval_squad(state: CliState, raw: str, gold: Path, as_json: bool) -> None:
+def _targets(report: type[BaseModel], under: list[str], over: list[str]) -> list[Target]:
+    """The --fail-under / --fail-over targets, checked against the report's figures before anything runs."""
+    names = figure_names(report)
+    try:
+        return [parse_target(t, names) for t in under] + [parse_target(t, names, ceiling=True) for t in over]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fail-under/--fail-over") from None
+
+
+def _check_targets(targets: list[Target], report: BaseModel, exit_now: bool = True) -> list[str]:
+    missed = missed_targets(targets, report_figures(report))
+    for line in missed:
+        fail(f"target missed: {line}")
+    if missed and exit_now:
+        raise typer.Exit(1)
+    return missed
+
+
+def _eval_squad(state: CliState, raw: str, gold: Path, as_json: bool) -> SquadReport:
     """Index a SQuAD file's articles in a temporary folder, ask every question, print the table."""
     articles, questions = parse_squad(raw)
     with tempfile.TemporaryDirectory(prefix="newsqa-eval-") as work:
@@ -525,6 +583,7 @@ def _eval_squad(state: CliState, raw: str, gold: Path, as_json: bool) -> None:
             typer.echo(service.prompts.render(
                 "cli_eval_squad.txt", report=report, baselines=baselines, gold=gold, skipped=len(rejected)
             ))
+        return report
 
 
 def main() -> None:

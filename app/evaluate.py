@@ -266,3 +266,61 @@ def evaluate(gold: Sequence[GoldRow], answers: Sequence[Answer | None], document
         unmatched_evidence=unmatched,
         misses=misses,
     )
+
+
+LOWER_IS_BETTER = frozenset({"false_abstention", "not_verbatim"})
+
+
+@dataclass(frozen=True)
+class Target:
+    """One `--fail-under METRIC=VALUE` (or `--fail-over`) of `newsqa eval`: a floor, or a ceiling."""
+
+    metric: str
+    value: float
+    ceiling: bool = False
+
+    def missed_by(self, measured: float) -> bool:
+        return measured > self.value if self.ceiling else measured < self.value
+
+    def describe(self, measured: float) -> str:
+        sign = "<=" if self.ceiling else ">="
+        return f"{self.metric} = {measured:.3f}, target {sign} {self.value:g}"
+
+
+def parse_target(text: str, metrics: Iterable[str], ceiling: bool = False) -> Target:
+    """METRIC=VALUE against the figures a report has; ValueError naming what is wrong (unknown metric, a floor
+    on a lower-is-better figure or the reverse, a value that is not a number)."""
+    name, sep, raw = text.partition("=")
+    name, metrics = name.strip(), set(metrics)
+    if not sep or not name:
+        raise ValueError(f"{text!r}: expected METRIC=VALUE, e.g. quote_accuracy=0.7")
+    if name not in metrics:
+        raise ValueError(f"{name!r} is not a figure of this report; one of: {', '.join(sorted(metrics))}")
+    if name in LOWER_IS_BETTER and not ceiling:
+        raise ValueError(f"{name}: lower is better, so it takes a ceiling: --fail-over {name}={raw}")
+    if name not in LOWER_IS_BETTER and ceiling:
+        raise ValueError(f"{name}: higher is better, so it takes a floor: --fail-under {name}={raw}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{text!r}: {raw!r} is not a number") from None
+    return Target(name, value, ceiling)
+
+
+SIZES = frozenset({"in_scope", "out_of_scope", "answerable", "impossible"})  # counts of questions, not scores
+
+
+def figure_names(report: type[BaseModel]) -> list[str]:
+    """The figures of a report kind a target can name: its int and float fields, question counts left out."""
+    return [
+        name for name, field in report.model_fields.items() if field.annotation in (int, float) and name not in SIZES
+    ]
+
+
+def report_figures(report: BaseModel) -> dict[str, float]:
+    return {name: float(getattr(report, name)) for name in figure_names(type(report))}
+
+
+def missed_targets(targets: Sequence[Target], figures: Mapping[str, float]) -> list[str]:
+    """One line per target the report misses, in the order given."""
+    return [t.describe(figures[t.metric]) for t in targets if t.missed_by(figures[t.metric])]

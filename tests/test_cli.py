@@ -92,6 +92,18 @@ def test_top_k_sets_how_many_passages_come_back(newsqa: Invoke) -> None:
     assert len(json_lines(result)[0].passages) == 5
 
 
+def test_top_k_lists_that_many_supporting_passages_under_the_quotes(newsqa: Invoke, service: QAService) -> None:
+    answer = service.ask(ANSWERED_TOO, top_k=4)
+    assert answer.answered, "precondition: the service answers this question"
+    result = newsqa("ask", "--top-k", "4", ANSWERED_TOO)
+    assert_clean_exit(result, 0)
+    listed = result.stdout.split("supporting passages:\n", 1)[1]
+    for number, passage in enumerate(answer.passages, start=1):
+        assert f"[{number}] {passage.doc_id}[{passage.start}:{passage.end}] · {passage.section}\n" in listed
+    assert "[5]" not in listed
+    assert "supporting passages" not in newsqa("ask", ANSWERED_TOO).stdout  # without the flag: quotes only
+
+
 def test_human_output_shows_each_quote_with_its_offsets(newsqa: Invoke, service: QAService) -> None:
     answer = service.ask(ANSWERED_TOO)
     assert answer.answered, "precondition: the service answers this question"
@@ -235,6 +247,42 @@ def test_eval_prints_every_metric_for_the_gold_file(newsqa: Invoke) -> None:
         assert label in result.stdout
     assert "in-scope questions        40\n" in result.stdout
     assert "out-of-scope questions    20\n" in result.stdout
+
+
+def test_eval_fails_under_a_missed_target_and_passes_one_that_is_met(newsqa: Invoke) -> None:
+    report = json.loads(newsqa("eval", "--json", str(GOLD)).stdout)
+    quote, false_abstention = report["quote_accuracy"], report["false_abstention"]
+    met = newsqa(
+        "eval", "--fail-under", f"quote_accuracy={quote}", "--fail-over", f"false_abstention={false_abstention}",
+        str(GOLD),
+    )
+    assert_clean_exit(met, 0)
+    missed = newsqa(
+        "eval", "--fail-under", f"quote_accuracy={quote + 0.001}", "--fail-under", "recall_at_3=0", str(GOLD)
+    )
+    assert missed.exit_code == 1
+    assert f"target missed: quote_accuracy = {quote:.3f}, target >= {quote + 0.001:g}" in missed.stderr
+    assert "recall_at_3" not in missed.stderr  # only the missed one is named
+    over = newsqa("eval", "--fail-over", "false_abstention=-1", str(GOLD))
+    assert over.exit_code == 1 and "target missed: false_abstention" in over.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "target", "message"),
+    [
+        ("--fail-under", "bogus=1", "not a figure of this report"),
+        ("--fail-under", "false_abstention=0.1", "lower is better"),
+        ("--fail-over", "quote_accuracy=0.1", "higher is better"),
+        ("--fail-under", "quote_accuracy=high", "not a number"),
+        ("--fail-under", "quote_accuracy", "expected METRIC=VALUE"),
+    ],
+)
+def test_eval_targets_are_checked_before_anything_runs(
+    newsqa: Invoke, option: str, target: str, message: str
+) -> None:
+    result = newsqa("eval", option, target, str(GOLD))
+    assert result.exit_code == 2
+    assert message in result.stderr and "recall@1" not in result.stdout
 
 
 def test_eval_json_is_the_report_of_the_pure_scorer(newsqa: Invoke, service: QAService) -> None:
