@@ -111,15 +111,13 @@ def ask_get(
     return _ask(request, service, q, top_k, where)
 
 
-@router.api_route("/healthz", methods=["GET", "HEAD"])
+@router.get("/healthz")
 async def healthz() -> HealthResponse:
     """Liveness: 200 whenever the process answers, even while the model and index are loading."""
     return HealthResponse(status="ok")
 
 
-@router.api_route(
-    "/readyz", methods=["GET", "HEAD"], responses={503: {"model": ReadyResponse}}, response_model_exclude_none=True
-)
+@router.get("/readyz", responses={503: {"model": ReadyResponse}}, response_model_exclude_none=True)
 async def readyz(request: Request, response: Response) -> ReadyResponse:
     """Readiness: 200 with the index's counts once it is loaded; 503 with the reason until then."""
     runtime: Runtime = request.app.state.runtime
@@ -138,6 +136,15 @@ async def readyz(request: Request, response: Response) -> ReadyResponse:
         vector_index=manifest.vector_index,
         build=manifest.build_dir,
     )
+
+
+# HEAD probes (load balancers, `curl -I`) get the same answers without a body; kept out of the schema, where
+# a second operation per path would only repeat the GET (and collide with its operation id)
+router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+router.add_api_route(
+    "/readyz", readyz, methods=["HEAD"], include_in_schema=False, response_model_exclude_none=True,
+    response_model=ReadyResponse,
+)
 
 
 def _error_response(status: int, body: ErrorResponse, headers: Mapping[str, str] | None = None) -> JSONResponse:

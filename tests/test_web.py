@@ -216,13 +216,37 @@ def assert_marks_quote(marks: list[str], quoted: str) -> None:
 
 
 def cited(page: Page) -> list[tuple[str, int, int, list[str], str]]:
-    """Every quote (or closest passage) on a results page: doc_id, start, end, its marks, its 'where' line."""
+    """Every quote on a results page: doc_id, start, end, its marks, its 'where' line. Quotes from one paragraph
+    share an item (its link opens the first); each <mark> names the quote it belongs to (data-quote)."""
     out = []
     for article in page.locator("article.cite").all():
-        doc_id, start, end = span_of(article.locator("a.citation").get_attribute("href"))
-        marks = article.locator("blockquote mark").all_text_contents()
-        out.append((doc_id, start, end, marks, article.locator("p.where").inner_text()))
+        doc_id, _, _ = span_of(article.locator("a.citation").get_attribute("href"))
+        where = article.locator("p.where").inner_text()
+        by_quote: dict[str, list[str]] = {}
+        for mark in article.locator("blockquote mark").all():
+            by_quote.setdefault(mark.get_attribute("data-quote") or "", []).append(mark.text_content() or "")
+        for span, marks in by_quote.items():
+            start, end = (int(n) for n in span.split("-"))
+            out.append((doc_id, start, end, marks, where))
     return out
+
+
+def closest(page: Page) -> list[tuple[str, int, int, str, int, str]]:
+    """Every closest passage of an abstention: doc_id, start, end, its shown text, its number of <mark>s, and
+    its 'where' line."""
+    out = []
+    for article in page.locator("article.closest").all():
+        doc_id, start, end = span_of(article.locator("a.citation").get_attribute("href"))
+        shown = article.locator(".passage").text_content() or ""
+        where = article.locator("p.where").inner_text()
+        out.append((doc_id, start, end, shown, article.locator("mark").count(), where))
+    return out
+
+
+def without_layout(text: str) -> str:
+    """Text with its white space and bullet markers dropped: what a passage shown as paragraphs and list items
+    must still equal, character for character."""
+    return re.sub(r"\s", "", re.sub(r"(?m)^\s*[-*\u2022]\s+", "", text))
 
 
 def assert_no_horizontal_scroll(page: Page) -> None:
@@ -281,7 +305,7 @@ def test_citation_link_opens_the_brief_scrolled_to_the_highlighted_passage(
     link = page.get_by_role("link", name="Open in the brief").first
     doc_id, start, end = span_of(link.get_attribute("href"))
     link.click()
-    expect(page).to_have_url(re.compile(rf"/documents/{re.escape(doc_id)}/view\?span={start}-{end}#passage$"))
+    expect(page).to_have_url(re.compile(rf"/documents/{re.escape(doc_id)}/view\?span={start}-{end}&q=[^#]+#passage$"))
     passage = page.locator("#passage")
     expect(passage).to_be_visible()
     assert passage.evaluate("e => e.tagName") == "MARK"
@@ -308,11 +332,17 @@ def test_question_the_briefs_do_not_answer_abstains_with_closest_passages(
     expect(page.get_by_role("heading", name="Not covered by the briefs")).to_be_visible()
     expect(page.get_by_role("heading", name="Closest passages, not an answer")).to_be_visible()
     expect(page.get_by_role("heading", name="From the briefs, word for word")).to_have_count(0)
-    passages = cited(page)
+    passages = closest(page)
     assert passages
-    assert page.locator("article.cite.closest").count() == len(passages)
-    for doc_id, start, end, marks, _ in passages:
-        assert_marks_quote(marks, web_service.document(doc_id).document.text[start:end])
+    assert page.locator("article.cite").count() == 0  # no answer frame anywhere
+    for doc_id, start, end, shown, marks, _ in passages:
+        assert marks == 0  # not an answer: nothing highlighted
+        assert re.sub(r"\s", "", shown) == without_layout(web_service.document(doc_id).document.text[start:end])
+    for i, (doc_a, start_a, end_a, *_) in enumerate(passages):  # never the same text twice
+        for doc_b, start_b, end_b, *_ in passages[i + 1 :]:
+            assert doc_a != doc_b or end_a <= start_b or end_b <= start_a
+    style = page.locator("article.closest").first.evaluate("e => getComputedStyle(e).borderTopStyle")
+    assert style == "dashed"
 
 
 @pytest.mark.e2e
@@ -332,9 +362,9 @@ def test_source_and_date_filters_limit_the_briefs_asked(page: Page, live_url: st
     page.get_by_role("button", name="Ask").click()
     expect(page).to_have_url(re.compile(r"source=Wire"))
     expect(page.locator("#answer-heading")).to_be_visible()
-    others = cited(page)
-    assert others, "no closest passage from the Wire briefs"
-    for doc_id, _, _, _, where in others:
+    others = [(c[0], c[-1]) for c in cited(page)] + [(c[0], c[-1]) for c in closest(page)]
+    assert others, "no quote or closest passage from the Wire briefs"
+    for doc_id, where in others:
         assert doc_id != BRIDGE_ID
         assert CITY_DESK not in where
         assert f" · {WIRE} · " in where
@@ -346,9 +376,9 @@ def test_source_and_date_filters_limit_the_briefs_asked(page: Page, live_url: st
     page.get_by_role("button", name="Ask").click()
     expect(page).to_have_url(re.compile(r"from=2026-03-03"))
     expect(page.locator("#answer-heading")).to_be_visible()
-    dated = cited(page)
+    dated = [c[0] for c in cited(page)] + [c[0] for c in closest(page)]
     assert dated
-    assert {doc_id for doc_id, *_ in dated} <= {STORM_ID, NOTICE_ID}
+    assert set(dated) <= {STORM_ID, NOTICE_ID}
 
 
 @pytest.mark.e2e
