@@ -6,14 +6,14 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser proxy run index test lint typecheck pytest audit lock eval train bench load clean
+.PHONY: install browser proxy run index test lint typecheck pytest audit lock eval train bench load image clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# the CPU build of torch first (a wheel on this machine's disk), so nothing pulls the CUDA build
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[build,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -73,6 +73,15 @@ bench: $(STAMP)
 
 load: $(STAMP)
 	$(BIN)/python benchmarks/load.py
+
+# the service image (Dockerfile; two stages, no torch in the one that ships). Podman needs --format docker to
+# keep the HEALTHCHECK. Not part of `make test`: building needs a registry for the base image.
+CONTAINER ?= $(shell command -v podman || command -v docker)
+TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
+image:
+	@test -n "$(CONTAINER)" || { echo "make image needs podman or docker"; exit 1; }
+	$(CONTAINER) build $(if $(findstring podman,$(CONTAINER)),--format docker) \
+		--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) -t newsqa .
 
 clean:
 	rm -rf $(VENV) index/build-* index/.staging-* index/manifest.json index/.write.lock test-artifacts

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from app.ingest import parse_blocks
 from app.models import Block, Document, ParsedDocument, Passage, Sentence
 
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3  # 3: a first line that is a sentence stays a sentence (was always the title)
 PASSAGE_SENTENCES = 3
 PASSAGE_STRIDE = 2
 

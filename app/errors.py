@@ -124,3 +124,11 @@ class InvalidFilterError(NewsQAError):
 
     status_code = 422
     code = "invalid_filter"
+
+
+class ModelUnavailableError(NewsQAError):
+    """The reference model (torch, sentence-transformers and the packaged weights) is not installed here: a
+    serving-only install can serve a prebuilt index, never build one."""
+
+    status_code = 503
+    code = "model_unavailable"

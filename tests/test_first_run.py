@@ -98,3 +98,14 @@ def test_a_child_build_that_fails_says_why_on_readyz(tmp_path: Path) -> None:
         assert ready.status_code == 503
         assert "no sentence to quote" in ready.json()["reason"], ready.text
         assert not [name for name in mapped_libraries(server.pid) if "torch" in name]
+
+
+def test_a_serving_only_install_says_how_to_build_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit test, with sentence_transformers made unimportable (sys.modules entry None: what an install without
+    the build extra looks like to Python): torch-less serving cannot build, and says what to do instead."""
+    from app.embed import Embedder
+    from app.errors import ModelUnavailableError
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    with pytest.raises(ModelUnavailableError, match=r"newsqa\[build\].*NEWSQA_INDEX_DIR"):
+        Embedder.load()
