@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser proxy run index test lint typecheck pytest audit lock eval train bench load image clean
+.PHONY: install browser proxy run index test lint typecheck pytest audit lock eval train bench load image docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,6 +70,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ask.py
 	$(BIN)/python benchmarks/bench_slack.py
 	$(BIN)/python benchmarks/bench_scale.py
+
+# the generated parts of docs/: the CLI reference and the settings table (tests/test_docs.py checks them)
+docs: $(STAMP)
+	$(BIN)/python -m tests.docs_reference --write
 
 load: $(STAMP)
 	$(BIN)/python benchmarks/load.py

@@ -35,9 +35,9 @@ class Settings(BaseSettings):
         description="Confidence at or above which the service answers instead of abstaining; default: the "
         "learned abstention model's threshold (false abstention at most 5 % in cross-validation).",
     )
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    host: str = Field("127.0.0.1", description="Address `newsqa serve` (and `make run`) binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `newsqa serve` (and `make run`) listens on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level of the server.")
     torch_threads: int = Field(0, ge=0, description="Intra-op threads for torch (index builds); 0 = torch's default.")
     encoder: Literal["onnx", "onnx-int8", "sentence-transformers"] = Field(
         "onnx-int8",
@@ -76,7 +76,9 @@ class Settings(BaseSettings):
         2.0, ge=0, description="How often the server checks whether another process updated the index (0: never)."
     )
     rate_limit: str = Field(
-        "20/second", description="Requests per client (API key, else IP): `N/second|minute`, or `off`."
+        "20/second",
+        description="Requests per client address (the real admin key has its own bucket): `N/second|minute`, or "
+        "`off`.",
     )
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body except uploads (413 above).")
     cors_origins: list[str] = Field(
@@ -110,7 +112,7 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         description="ONNX Runtime intra-op threads; default: 1 for onnx-int8, 2 for onnx (fp32), each the faster "
-        "for that graph on 2 cores; above 1, encoder calls take turns (see README).",
+        "for that graph on 2 cores; above 1, encoder calls take turns (benchmarks/README.md).",
     )
 
     write_threads: int = Field(

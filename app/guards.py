@@ -2,7 +2,7 @@
 
 Written as plain ASGI (not BaseHTTPMiddleware) so a refused request costs microseconds and a body is never
 buffered to be measured: the cap is checked on Content-Length first, then counted as the route reads.
-Rate limits use the `limits` library (moving window, in-process memory: one uvicorn worker, see README).
+Rate limits use the `limits` library (moving window, in-process memory: one uvicorn worker, see docs/operations.md).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class OnnxEncoder:
 
     @classmethod
     def load(cls, model_file: Path, tokenizer_file: Path, variant: str, threads: int = 1) -> OnnxEncoder:
-        """Open the graph with `threads` intra-op threads and no inter-op parallelism (see README: Speed)."""
+        """Open the graph with `threads` intra-op threads and no inter-op parallelism (benchmarks/README.md: Speed)."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -29,7 +29,7 @@ FloatArray = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class RetrievalParams:
-    """Fusion weights (measured on the dev set; README has the table)."""
+    """Fusion weights (measured on the dev set; benchmarks/README.md has the tables)."""
 
     sentence_lexical_weight: float = 0.3
     passage_lexical_weight: float = 0.2

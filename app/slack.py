@@ -67,7 +67,7 @@ MAX_FORM_FIELDS = 64
 class EventDeduplicator:
     """Event keys seen in the last `seconds`, so a retried or re-delivered event is answered only once.
 
-    In memory, per process: the service runs one worker (see README), and after a restart Slack's retry window
+    In memory, per process: the service runs one worker (docs/operations.md), and after a restart Slack's retry window
     (about five minutes) is the only exposure.
     """
 
