@@ -154,3 +154,41 @@ def guarded_protocol(
     if parser in ("auto", "httptools") and HttpToolsProtocol is not None:
         base = GuardedHttpToolsProtocol
     return type("ServerProtocol", (base,), {"header_timeout": header_timeout, "counter": counter})
+
+
+class ShutdownCutoff:
+    """The outermost ASGI wrapper: a request still unanswered when uvicorn's graceful-shutdown timeout runs out
+    (its task cancelled, e.g. while the body trickles in or a write waits its turn) ends as a JSON 503 with
+    Retry-After, counted like the other refusals, instead of uvicorn's plain-text 500. A response already
+    started is left to uvicorn, which closes the connection."""
+
+    def __init__(self, app: Any, counter: RefusalCounter) -> None:
+        self.app = app
+        self.counter = counter
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if started:
+                raise
+            self.counter.refused_connection(503)
+            body = json.dumps(
+                {"error": "shutting_down", "message": "the server is restarting; try again in a moment"}
+            ).encode()
+            headers = [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"1"), (b"connection", b"close"),
+            ]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from app.api import create_app
 from app.config import Settings
-from app.connections import guarded_protocol
+from app.connections import ShutdownCutoff, guarded_protocol
 from app.observability import Counters, configure_logging
 from app.runtime import Runtime
 from app.service import QAService
@@ -59,7 +59,7 @@ def server_config(settings: Settings, application: FastAPI, **overrides: Any) ->
         "timeout_graceful_shutdown": settings.graceful_timeout_seconds,
         **overrides,
     }
-    return uvicorn.Config(application, **values)
+    return uvicorn.Config(ShutdownCutoff(application, counters), **values)
 
 
 def run_server(settings: Settings) -> None:

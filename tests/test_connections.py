@@ -203,3 +203,42 @@ def test_questions_keep_being_answered_while_writes_queue(
         small.join(timeout=600)
     assert set(finished) == {"large", "small"}
     assert max(answered) < finished["large"] < finished["small"]  # questions did not wait for the writes
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("parser", ["auto", "h11"])
+def test_a_request_cut_off_by_the_graceful_shutdown_timeout_is_a_json_503(
+    settings: Settings, service: QAService, parser: str
+) -> None:
+    """A body that trickles in past the shutdown deadline: its task is cancelled; the client gets a JSON 503
+    with Retry-After (before: uvicorn's plain-text 500)."""
+    tuned = settings.model_copy(update={"graceful_timeout_seconds": 1, "drain_seconds": 0})
+    app = create_app(tuned, service=service)
+    protocol = guarded_protocol(10, app.state.counters, parser)
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    import uvicorn
+
+    server = uvicorn.Server(server_config(tuned, app, log_level="critical", http=protocol))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    for _ in range(600):
+        if server.started:
+            break
+        time.sleep(0.05)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(
+            b"POST /ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"
+            b'{"question": '
+        )
+        time.sleep(0.3)  # the request is in the app, waiting for the rest of its body
+        server.should_exit = True  # what SIGTERM does once the drain is over
+        reply = read_all(client, limit=15)
+    thread.join(timeout=30)
+    listening.close()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), reply[:300]
+    assert re.search(rb"(?im)^retry-after: 1\r?$", head) and re.search(rb"(?im)^content-type: application/json", head)
+    assert json.loads(body)["error"] == "shutting_down"
+    assert app.state.counters.refused_connections.get(503, 0) >= 1
