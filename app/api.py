@@ -130,6 +130,7 @@ async def readyz(request: Request, response: Response) -> ReadyResponse:
     manifest = runtime.service.index.manifest
     return ReadyResponse(
         status="ready",
+        catching_up=runtime.service.index.pending or None,
         documents=manifest.counts.get("documents"),
         passages=manifest.counts.get("passages"),
         sentences=manifest.counts.get("sentences"),
@@ -215,19 +216,24 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return _error_response(500, ErrorResponse(error="internal_error", message="internal error"))
 
 
-async def _load(runtime: Runtime, loader: Loader, settings: Settings) -> None:
+async def _load(runtime: Runtime, loader: Loader, settings: Settings, writes: anyio.CapacityLimiter) -> None:
     try:
-        runtime.service = await anyio.to_thread.run_sync(loader, settings, abandon_on_cancel=True)
+        service = runtime.service = await anyio.to_thread.run_sync(loader, settings, abandon_on_cancel=True)
     except Exception as exc:  # a background task: record why, or readiness would say "loading" forever
         log.exception("the service failed to load")
         runtime.reason = f"the service failed to load: {exc}"
-    else:
-        # the index is hundreds of thousands of long-lived objects: out of the collector's sight, a full
-        # collection no longer walks all of them while a question waits (they are still freed by reference
-        # counting when an update replaces the index)
-        gc.collect()
-        gc.freeze()
-        log.info("the service is ready")
+        return
+    # the index is hundreds of thousands of long-lived objects: out of the collector's sight, a full
+    # collection no longer walks all of them while a question waits (they are still freed by reference
+    # counting when an update replaces the index)
+    gc.collect()
+    gc.freeze()
+    log.info("the service is ready")
+    if service.index.pending:  # serve the last good build now; catch up on the corpus folder on the writers' thread
+        try:
+            await anyio.to_thread.run_sync(service.catch_up, abandon_on_cancel=True, limiter=writes)
+        except NewsQAError as exc:  # the last good build keeps serving; the next start tries again
+            log.error("could not catch up on the corpus: %s", exc.message)
 
 
 async def _watch(runtime: Runtime, seconds: float, writes: anyio.CapacityLimiter) -> None:
@@ -263,7 +269,7 @@ def create_app(
         # writes (adds, removals, reloads) get a thread of their own, one at a time: a write waiting for the
         # one before it waits here, in the event loop, and never holds a thread that questions need
         app.state.write_limiter = writes = anyio.CapacityLimiter(1)
-        loading = asyncio.create_task(_load(runtime, loader, settings)) if runtime.service is None else None
+        loading = asyncio.create_task(_load(runtime, loader, settings, writes)) if runtime.service is None else None
         watching = (
             asyncio.create_task(_watch(runtime, settings.reload_seconds, writes)) if settings.reload_seconds else None
         )

@@ -233,6 +233,10 @@ class HealthResponse(BaseModel):
 
 class ReadyResponse(BaseModel):
     status: str
+    catching_up: bool | None = Field(
+        default=None, description="True while the service serves its last good build and updates the index with "
+        "corpus changes made while it was down."
+    )
     documents: int | None = None
     passages: int | None = None
     sentences: int | None = None

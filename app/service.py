@@ -64,6 +64,7 @@ class LoadedIndex:
     manifest: IndexManifest
     rebuilt: bool
     encoder_files: tuple[Path, Path] | None = None  # verified (graph, tokenizer) of settings.encoder
+    pending: bool = False  # the corpus changed since this build: being caught up on (QAService.catch_up)
 
 
 def stale_reason(manifest: IndexManifest | None, settings: Settings) -> str:
@@ -188,12 +189,15 @@ def load_or_build_index(
     force: bool = False,
     progress: ProgressFn | None = None,
     updater: Callable[[IndexManifest], Encoder] | None = None,
+    catch_up: bool = True,
 ) -> LoadedIndex:
     """Load index/ and bring it up to date with the corpus folder; build it afresh when it cannot be loaded.
 
     A loadable build whose documents differ from the corpus (a brief added, removed or changed while the
     service was down, or an update interrupted between the corpus and the index) is updated incrementally:
-    only the changed briefs are embedded. `builder` gives the sentence-transformers model; it is called only for
+    only the changed briefs are embedded; with `catch_up=False` it is returned as it is, marked `pending`, for
+    the caller to serve while it catches up (a server: a large brief dropped in the folder must not keep it
+    unready for minutes). `builder` gives the sentence-transformers model; it is called only for
     a full build (or when the build has no fp32 ONNX graph), so a process serving a prebuilt index never
     imports torch.
     """
@@ -204,7 +208,13 @@ def load_or_build_index(
         if not reason and manifest is not None:
             try:
                 bundle = load_bundle(settings.index_dir, manifest, MODEL_NAME)
-                if corpus_versions(bundle) != {d.doc_id: document_version(d) for d in documents}:
+                changed = corpus_versions(bundle) != {d.doc_id: document_version(d) for d in documents}
+                if changed and not catch_up:
+                    log.warning("the corpus changed since the index was built: serving the last good build "
+                                "while the index catches up")
+                    files = onnx_files(settings, manifest)
+                    return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files, pending=True)
+                if changed:
                     log.warning("the corpus changed since the index was built: updating the index")
                     encoder = (updater or (lambda m: update_encoder(settings, m, builder)))(manifest)
                     bundle, manifest = _update(settings, bundle, manifest, documents, encoder, progress)
@@ -351,6 +361,7 @@ class QAService:
         embedder: Embedder | None = None,
         load_embedder: Callable[[], Embedder] | None = None,
         learned: LearnedModels | None = None,
+        catch_up: bool = True,
     ) -> QAService:
         """Load the wording, the index (built when missing or stale) and the query encoder.
 
@@ -367,7 +378,7 @@ class QAService:
                 loaded.append(loader())
             return loaded[0]
 
-        index = load_or_build_index(settings, reference, progress=progress)
+        index = load_or_build_index(settings, reference, progress=progress, catch_up=catch_up)
         encoder = query_encoder(settings, index, reference)
         return cls(settings, encoder, index, prompts, learned=learned, reference=reference)
 
@@ -384,10 +395,10 @@ class QAService:
             raise ReferenceModelNeeded
 
         try:
-            service = cls.load(settings, load_embedder=in_child)
+            service = cls.load(settings, load_embedder=in_child, catch_up=False)
         except ReferenceModelNeeded:
             build_in_child(settings)
-            service = cls.load(settings, load_embedder=in_child)
+            service = cls.load(settings, load_embedder=in_child, catch_up=False)
         # after start-up only a damaged encoder graph met during an add needs the model again (to export the
         # graph afresh): that rare repair loads it here rather than fail the add
         service.reference = lambda: Embedder.load(settings.model_dir, settings.torch_threads)
@@ -527,6 +538,28 @@ class QAService:
         with self._updates, write_lock(self.settings.index_dir):
             self._reload_if_changed_locked()
         return True
+
+    def catch_up(self) -> bool:
+        """Bring a `pending` index up to date with the corpus folder (briefs added, changed or removed while the
+        service was down), embedding only what changed, while the last good build keeps serving; True when
+        an update was made. Runs on the writers' thread, like an add."""
+        with self._updates, write_lock(self.settings.index_dir):
+            self._reload_if_changed_locked()
+            current = self.index
+            documents = read_corpus(self.settings.corpus_dir)
+            if corpus_versions(current.bundle) == {d.doc_id: document_version(d) for d in documents}:
+                self.index = replace(current, pending=False)
+                return False
+            log.info("catching up on the corpus: %d briefs in the folder", len(documents))
+            encoder = self._encoder_for_updates(current.manifest)
+            bundle, manifest = _update(
+                self.settings, current.bundle, current.manifest, documents, encoder,
+                reexport=lambda folder: export_encoders(self.reference(), folder),
+            )
+            files = onnx_paths(self.settings.index_dir, manifest, self.settings.encoder)
+            self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
+            log.info("caught up on the corpus: %s", manifest.counts)
+            return True
 
     def _encoder_for_updates(self, manifest: IndexManifest) -> Encoder:
         if self._document_encoder is None:

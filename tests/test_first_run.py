@@ -109,3 +109,32 @@ def test_a_serving_only_install_says_how_to_build_the_index(monkeypatch: pytest.
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
     with pytest.raises(ModelUnavailableError, match=r"newsqa\[build\].*NEWSQA_INDEX_DIR"):
         Embedder.load()
+
+
+def test_a_start_serves_the_last_good_build_while_it_catches_up_on_the_corpus(tmp_path: Path) -> None:
+    """Briefs dropped into the corpus folder while the service was down: the next start answers from the last
+    good build at once, and brings the index up to date in the background (before: not ready until then)."""
+    from tests.briefs_generator import generate_briefs
+
+    (tmp_path / "corpus").mkdir()
+    shutil.copy(ARTICLE, tmp_path / "corpus")
+    built = subprocess.run(
+        [sys.executable, "-m", "app", "--corpus-dir", str(tmp_path / "corpus"), "--index-dir", str(tmp_path / "index"),
+         "index"], cwd=PROJECT_ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, check=False,
+    )
+    assert built.returncode == 0, built.stderr.decode()
+    big = "\n".join(b.text for b in generate_briefs(150, seed=4))  # ~10 s of embedding on one core
+    (tmp_path / "corpus" / "backlog.txt").write_text(big, encoding="utf-8")
+    with serving(tmp_path) as (server, url, log):
+        ready = wait_ready(server, url, log)
+        assert ready.status_code == 200, ready.text
+        first = ready.json()
+        assert first["documents"] == 1 and first.get("catching_up") is True, first  # the last good build
+        asked = httpx.post(f"{url}/ask", json={"question": "Who mediated the talks?"}, timeout=60)
+        assert asked.status_code == 200 and asked.json()["quotes"]
+        deadline = time.monotonic() + 300
+        while (now := httpx.get(f"{url}/readyz", timeout=30).json()).get("catching_up"):
+            assert time.monotonic() < deadline and server.poll() is None, log.read_text()
+            time.sleep(0.5)
+        assert now["documents"] == 2, now
+        assert "caught up on the corpus" in log.read_text()
