@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from app import __version__
+from app.api_documents import jobs_router
 from app.api_documents import router as documents_router
 from app.config import Settings, get_settings
 from app.errors import InvalidQuestionError, NewsQAError
@@ -30,6 +31,7 @@ from app.guards import (
     RateLimitMiddleware,
     RequestIdMiddleware,
 )
+from app.jobs import Jobs
 from app.models import Answer, DocumentFilter
 from app.observability import Counters, QuestionLogger, answer_fields, install_metrics
 from app.runtime import Runtime, ServiceDep
@@ -292,10 +294,12 @@ def create_app(
     app.state.counters = Counters()
     app.state.questions = QuestionLogger.from_settings(settings)
     app.state.settings = settings
+    app.state.jobs = Jobs()
     app.state.chat = ChatGateway.from_settings(settings)
     log.info("chat: %s", app.state.chat.describe() if app.state.chat else "off (no Slack secret, no Mattermost token)")
     app.include_router(router)
     app.include_router(documents_router)
+    app.include_router(jobs_router)
     app.include_router(web_router)
     app.state.web = web_templates(settings.prompts_dir)
     app.include_router(chat_router)

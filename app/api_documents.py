@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 import secrets
 from typing import Annotated
 
@@ -17,10 +19,14 @@ from app.errors import (
     AdminDisabledError,
     BadRequestError,
     InvalidDocumentError,
+    JobFinishedError,
+    JobNotFoundError,
+    NewsQAError,
     PayloadTooLargeError,
     UnauthorizedError,
     UnsupportedMediaError,
 )
+from app.jobs import Job, JobCancelledError, Jobs, now
 from app.runtime import ServiceDep, read_body
 from app.schemas import (
     DocumentChangeOut,
@@ -28,10 +34,14 @@ from app.schemas import (
     DocumentIn,
     DocumentPage,
     DocumentSummary,
+    JobOut,
     document_filter,
     error_responses,
 )
+from app.service import QAService
 from app.sources import IncomingBrief, decode, format_of, make_brief, metadata
+
+log = logging.getLogger("newsqa.jobs")
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The admin key (NEWSQA_ADMIN_API_KEY).")
 
@@ -127,14 +137,27 @@ _UPLOAD_SCHEMA = {
 @router.post(
     "/documents",
     status_code=201,
-    responses={200: {"model": DocumentChangeOut}, **error_responses(400, 401, 404, 413, 415, 422, 503)},
+    responses={
+        200: {"model": DocumentChangeOut}, 202: {"model": JobOut},
+        **error_responses(400, 401, 404, 413, 415, 422, 503),
+    },
     openapi_extra=_UPLOAD_SCHEMA,
 )
-async def add_document(request: Request, response: Response, service: ServiceDep, _: AdminDep) -> DocumentChangeOut:
+async def add_document(
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    _: AdminDep,
+    run_async: Annotated[
+        bool, Query(alias="async", description="Answer 202 at once with a job to poll (GET /jobs/{job_id}).")
+    ] = False,
+) -> DocumentChangeOut | JobOut:
     """Add a brief (or a new version of one): a JSON body with `text` and metadata, or a multipart file upload.
 
     The index is updated incrementally: only this brief is embedded. 201 when the brief is new or replaced,
-    200 when nothing changed (`unchanged`) or only its metadata did (`updated`). Needs `X-API-Key`.
+    200 when nothing changed (`unchanged`) or only its metadata did (`updated`). With `async=true` (for a large
+    brief): 202 with a job (`Location: /jobs/{job_id}`) once the brief passed its checks; the add runs in the
+    background, one write at a time, and can be followed and cancelled. Needs `X-API-Key`.
     """
     settings: Settings = request.app.state.settings
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -145,6 +168,14 @@ async def add_document(request: Request, response: Response, service: ServiceDep
     else:
         raise UnsupportedMediaError("send application/json (text + metadata) or multipart/form-data (a file)")
     writes: anyio.CapacityLimiter = request.app.state.write_limiter  # not the questions' threads (app.api)
+    if run_async:
+        # the checks (a parse) on an ordinary worker thread: waiting for the writes' turn here would hold
+        # this request until every queued job had finished
+        await anyio.to_thread.run_sync(service.check_briefs, [brief])
+        job = start_job(request.app.state.jobs, service, brief, writes)
+        response.status_code = 202
+        response.headers["Location"] = f"/jobs/{job.job_id}"
+        return JobOut.from_job(job)
     change = (await anyio.to_thread.run_sync(service.add_documents, [brief], limiter=writes))[0]
     if change.status in ("unchanged", "updated"):
         response.status_code = 200
@@ -158,3 +189,67 @@ async def delete_document(request: Request, doc_id: str, service: ServiceDep, _:
     change = await anyio.to_thread.run_sync(service.remove_document, doc_id, limiter=writes)
     return DocumentChangeOut(doc_id=change.doc_id, status=change.status, sha256=change.sha256)
 
+
+
+_running: set[asyncio.Task[None]] = set()  # references to the jobs' tasks, so none is collected mid-run
+
+
+def start_job(jobs: Jobs, service: QAService, brief: IncomingBrief, writes: anyio.CapacityLimiter) -> Job:
+    """Queue an add as a job and start it in the background (it waits its turn with the other writes)."""
+    job = jobs.create((brief.doc_id,))
+
+    async def run() -> None:
+        async with writes:  # its turn among the writes; a queued job holds no thread
+            if job.cancel_requested:
+                job.status, job.stage, job.finished_at = "cancelled", "cancelled", now()
+                job.error = ("job_cancelled", "the add was cancelled before it started; nothing changed")
+                return
+            job.status, job.stage, job.started_at = "running", "parsing", now()
+            try:
+                changes = await anyio.to_thread.run_sync(
+                    lambda: service.add_documents([brief], job.progress, job.watch), abandon_on_cancel=True
+                )
+            except JobCancelledError as exc:
+                job.status, job.error = "cancelled", (exc.code, exc.message)
+            except NewsQAError as exc:
+                job.status, job.error = "failed", (exc.code, exc.message)
+            except Exception as exc:  # a bug: recorded on the job (and logged), the server goes on
+                log.exception("add job %s failed", job.job_id)
+                job.status, job.error = "failed", ("internal_error", f"internal error ({type(exc).__name__})")
+            else:
+                job.status = "done"
+                job.changes = [(c.doc_id, c.status, c.sha256) for c in changes]
+            job.stage, job.finished_at = job.status, now()
+
+    task = asyncio.get_running_loop().create_task(run())
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return job
+
+
+jobs_router = APIRouter(tags=["jobs"])
+
+
+def _job(request: Request, job_id: str) -> Job:
+    job = request.app.state.jobs.get(job_id)
+    if job is None:
+        raise JobNotFoundError(f"no job with id {job_id!r}")
+    assert isinstance(job, Job)
+    return job
+
+
+@jobs_router.get("/jobs/{job_id}", responses=error_responses(401, 404))
+async def get_job(request: Request, job_id: str, _: AdminDep) -> JobOut:
+    """An asynchronous add: its status, stage, texts embedded so far, and its result or error. Needs `X-API-Key`."""
+    return JobOut.from_job(_job(request, job_id))
+
+
+@jobs_router.delete("/jobs/{job_id}", responses=error_responses(401, 404, 409))
+async def cancel_job(request: Request, job_id: str, _: AdminDep) -> JobOut:
+    """Cancel an asynchronous add: a queued one never starts; a running one stops at its next batch of
+    embeddings, and its corpus files are put back (nothing changed). 409 when it has already finished."""
+    job = _job(request, job_id)
+    if job.finished:
+        raise JobFinishedError(f"job {job_id!r} has already finished ({job.status})")
+    job.cancel_requested = True
+    return JobOut.from_job(job)

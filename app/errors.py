@@ -132,3 +132,17 @@ class ModelUnavailableError(NewsQAError):
 
     status_code = 503
     code = "model_unavailable"
+
+
+class JobNotFoundError(NewsQAError):
+    """No asynchronous job with that id (never made, or dropped from memory long after it finished)."""
+
+    status_code = 404
+    code = "job_not_found"
+
+
+class JobFinishedError(NewsQAError):
+    """A cancellation asked for a job that has already finished."""
+
+    status_code = 409
+    code = "job_finished"

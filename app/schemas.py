@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from app.errors import InvalidFilterError
+from app.jobs import Job
 from app.models import Answer, DocumentFilter, ParsedDocument, ValueKind
 from app.sources import DOC_ID_PATTERN
 
@@ -204,6 +205,38 @@ class DocumentChangeOut(BaseModel):
     doc_id: str
     status: str
     sha256: str
+
+
+class JobOut(BaseModel):
+    """An asynchronous add (`POST /documents?async=true`): poll `GET /jobs/{job_id}`, cancel with DELETE.
+
+    `status`: queued, running, done, failed or cancelled. `embedded` / `to_embed` count the texts embedded so
+    far (sentences and passages; `to_embed` grows as each stage starts). `changes` once done, `error` once
+    failed or cancelled."""
+
+    job_id: str
+    status: str
+    doc_ids: list[str]
+    stage: str
+    embedded: int
+    to_embed: int
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    cancel_requested: bool = False
+    changes: list[DocumentChangeOut] | None = None
+    error: ErrorResponse | None = None
+
+    @classmethod
+    def from_job(cls, job: Job) -> JobOut:
+        return cls(
+            job_id=job.job_id, status=job.status, doc_ids=list(job.doc_ids), stage=job.stage,
+            embedded=job.embedded, to_embed=job.to_embed, created_at=job.created_at, started_at=job.started_at,
+            finished_at=job.finished_at, cancel_requested=job.cancel_requested,
+            changes=[DocumentChangeOut(doc_id=d, status=st, sha256=h) for d, st, h in job.changes]
+            if job.changes is not None else None,
+            error=ErrorResponse(error=job.error[0], message=job.error[1]) if job.error else None,
+        )
 
 
 class DocumentDetail(DocumentSummary):

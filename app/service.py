@@ -511,19 +511,28 @@ class QAService:
             raise DocumentNotFoundError(f"no document with id {doc_id!r}") from None
 
     def add_documents(
-        self, briefs: Sequence[IncomingBrief], progress: ProgressFn | None = None
+        self,
+        briefs: Sequence[IncomingBrief],
+        progress: ProgressFn | None = None,
+        watch: Callable[[Encoder], Encoder] | None = None,
     ) -> list[DocumentChange]:
         """Store briefs and update the index with them, embedding only their text.
 
         Re-adding a brief with the same text and metadata changes nothing; a new version of a doc_id replaces
         the old one. The corpus files are written first, then a new index build; if anything fails, the corpus
-        files are put back and the previous index keeps serving.
+        files are put back and the previous index keeps serving. `watch` wraps the encoder that embeds them
+        (an asynchronous job counts batches and stops there when cancelled: app/jobs.py).
         """
         ids = [b.doc_id for b in briefs]
         if len(set(ids)) != len(ids):
             raise InvalidDocumentError("two briefs in one request share a doc_id")
         with self._updates:
-            return self._apply(briefs, [], progress)
+            return self._apply(briefs, [], progress, watch)
+
+    def check_briefs(self, briefs: Sequence[IncomingBrief]) -> None:
+        """The checks an add makes before any work (a sentence to quote, the sentence cap), for a caller that
+        queues the add: a bad brief is refused at once, not as a failed job."""
+        parsed_writes(self.index.bundle.documents, [], briefs, self.settings.max_brief_sentences)
 
     def remove_document(self, doc_id: str) -> DocumentChange:
         """Delete a brief from the corpus and the index (the other briefs keep their vectors)."""
@@ -573,7 +582,11 @@ class QAService:
         return self._document_encoder
 
     def _apply(
-        self, briefs: Sequence[IncomingBrief], removals: Sequence[str], progress: ProgressFn | None = None
+        self,
+        briefs: Sequence[IncomingBrief],
+        removals: Sequence[str],
+        progress: ProgressFn | None = None,
+        watch: Callable[[Encoder], Encoder] | None = None,
     ) -> list[DocumentChange]:
         corpus_dir, index_dir = self.settings.corpus_dir, self.settings.index_dir
         with write_lock(index_dir):
@@ -609,6 +622,8 @@ class QAService:
                 documents = [p.document for doc_id, p in held.items() if doc_id not in gone]
                 documents += [fresh[b.doc_id].document for b in writes]
                 encoder = self._encoder_for_updates(current.manifest)
+                if watch is not None:
+                    encoder = watch(encoder)
                 bundle, manifest = _update(
                     self.settings, current.bundle, current.manifest, documents, encoder, progress,
                     lambda folder: export_encoders(self.reference(), folder), fresh,
