@@ -34,6 +34,7 @@ from app.guards import (
 from app.jobs import Jobs
 from app.models import Answer, DocumentFilter
 from app.observability import Counters, QuestionLogger, answer_fields, install_metrics
+from app.question import question_pattern
 from app.runtime import Runtime, ServiceDep
 from app.schemas import (
     AskRequest,
@@ -51,6 +52,7 @@ from app.slack import router as chat_router
 from app.web import router as web_router
 from app.web import web_templates
 
+QUESTION_PATTERN = question_pattern()  # the schema states what clean_question checks (app.question)
 log = logging.getLogger("newsqa.api")
 
 Loader = Callable[[Settings], QAService]
@@ -99,8 +101,8 @@ def ask_get(
     service: ServiceDep,
     q: Annotated[
         str,
-        Query(description="The question, 1–500 characters after NFKC normalization.",
-              json_schema_extra={"minLength": 1}),
+        Query(description="The question, 1–500 characters after NFKC normalization; no control characters.",
+              json_schema_extra={"minLength": 1, "pattern": QUESTION_PATTERN}),
     ],
     top_k: Annotated[int, Query(ge=1, le=10, description="How many supporting passages to return.")] = 3,
     doc_id: Annotated[list[str] | None, Query(description="Ask only these briefs (repeat the parameter).")] = None,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
+from collections.abc import Callable
 
 from app.errors import InvalidQuestionError
 
@@ -29,3 +31,28 @@ def clean_question(raw: str, max_chars: int) -> str:
             f"the question is {len(question)} characters long; the limit is {max_chars}"
         )
     return question
+
+
+def _char_class(keep: Callable[[str], bool]) -> str:
+    """A regex character class (ECMA-262 and Python alike) of every BMP character `keep` selects, as ranges."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x10000):
+        if 0xD800 <= code <= 0xDFFF or not keep(chr(code)):
+            continue
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+
+
+@functools.cache
+def question_pattern() -> str:
+    """The rules of clean_question a JSON Schema can state, as a pattern for the API schema (clients and the
+    fuzzer read it; the service still checks and says precisely what is wrong): no control character other
+    than tab, CR and LF, and at least one character that is neither white space nor invisible (format)."""
+    control = _char_class(lambda c: unicodedata.category(c) == "Cc" and c not in "\t\r\n")
+    blank = _char_class(lambda c: c.isspace() or unicodedata.category(c) in ("Cc", "Cf"))
+    # lone surrogates (also refused) are left out: a pattern cannot name them portably (Rust's regex, which
+    # schema validators use, has no surrogate code points), and valid JSON text cannot carry them unescaped
+    return f"^[^{control}]*[^{blank}][^{control}]*$"

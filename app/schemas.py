@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, S
 from app.errors import InvalidFilterError
 from app.jobs import Job
 from app.models import Answer, DocumentFilter, ParsedDocument, ValueKind
+from app.question import question_pattern
 from app.sources import DOC_ID_PATTERN
 
 
@@ -25,6 +26,16 @@ def _iso_date(value: object) -> object:
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
+def _whole_number(value: object) -> object:
+    """JSON Schema's `integer` admits 4.0; so does the API (as 4). Booleans and other numbers stay refused."""
+    if isinstance(value, float) and not isinstance(value, bool) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole_number)]
+
+
 class AskRequest(BaseModel):
     """A question about the corpus."""
 
@@ -34,9 +45,9 @@ class AskRequest(BaseModel):
         ...,
         description="The question, 1–500 characters after NFKC normalization; no control characters.",
         # documented for clients (and the fuzzer); enforced by the service, which says precisely what is wrong
-        json_schema_extra={"minLength": 1},
+        json_schema_extra={"minLength": 1, "pattern": question_pattern()},
     )
-    top_k: StrictInt = Field(3, ge=1, le=10, description="How many supporting passages to return.")
+    top_k: WholeNumber = Field(3, ge=1, le=10, description="How many supporting passages to return.")
     doc_ids: list[str] | None = Field(
         None, max_length=100, description="Ask only these briefs (by doc_id); unknown ids simply match nothing."
     )

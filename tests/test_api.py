@@ -325,3 +325,15 @@ def _get_or_refused(http: httpx.Client) -> Callable[[str], httpx.Response]:
             return httpx.Response(503)
 
     return get
+
+
+@pytest.mark.parametrize("given", [4.0, 4])
+def test_a_whole_top_k_written_as_a_float_is_accepted_as_json_schema_says(client: TestClient, given: float) -> None:
+    response = client.post("/ask", json={"question": "What did Pakistan demand?", "top_k": given})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["passages"]) == 4
+
+
+@pytest.mark.parametrize("given", [True, "4"])
+def test_a_boolean_or_a_string_top_k_is_still_refused(client: TestClient, given: object) -> None:
+    assert_error(client.post("/ask", json={"question": "x", "top_k": given}), 422, "validation_error")
