@@ -236,8 +236,10 @@ async def _load(runtime: Runtime, loader: Loader, settings: Settings, writes: an
     if service.index.pending:  # serve the last good build now; catch up on the corpus folder on the writers' thread
         try:
             await anyio.to_thread.run_sync(service.catch_up, abandon_on_cancel=True, limiter=writes)
-        except NewsQAError as exc:  # the last good build keeps serving; the next start tries again
-            log.error("could not catch up on the corpus: %s", exc.message)
+        except Exception as exc:  # the last good build keeps serving; the next start (or add) tries again
+            log.error("could not catch up on the corpus (serving the last good build): %s",
+                      exc.message if isinstance(exc, NewsQAError) else repr(exc))
+            service.stop_catching_up()
 
 
 async def _watch(runtime: Runtime, seconds: float, writes: anyio.CapacityLimiter) -> None:

@@ -19,7 +19,6 @@ from app.errors import (
     AdminDisabledError,
     BadRequestError,
     InvalidDocumentError,
-    JobFinishedError,
     JobNotFoundError,
     NewsQAError,
     PayloadTooLargeError,
@@ -38,7 +37,7 @@ from app.schemas import (
     document_filter,
     error_responses,
 )
-from app.service import QAService
+from app.service import DocumentChange, QAService
 from app.sources import IncomingBrief, decode, format_of, make_brief, metadata
 
 log = logging.getLogger("newsqa.jobs")
@@ -195,31 +194,30 @@ _running: set[asyncio.Task[None]] = set()  # references to the jobs' tasks, so n
 
 
 def start_job(jobs: Jobs, service: QAService, brief: IncomingBrief, writes: anyio.CapacityLimiter) -> Job:
-    """Queue an add as a job and start it in the background (it waits its turn with the other writes)."""
+    """Queue an add as a job and start it in the background. It waits its turn with the other writes for the
+    writers' thread (the limiter is taken before any thread is, so a queued job holds none, and a running one
+    uses the writers' thread, never one that questions need)."""
     job = jobs.create((brief.doc_id,))
 
+    def work() -> list[DocumentChange] | None:
+        if job.finished:  # cancelled while it queued
+            return None
+        job.status, job.stage, job.started_at = "running", "parsing", now()
+        return service.add_documents([brief], job.progress, job.watch)
+
     async def run() -> None:
-        async with writes:  # its turn among the writes; a queued job holds no thread
-            if job.cancel_requested:
-                job.status, job.stage, job.finished_at = "cancelled", "cancelled", now()
-                job.error = ("job_cancelled", "the add was cancelled before it started; nothing changed")
-                return
-            job.status, job.stage, job.started_at = "running", "parsing", now()
-            try:
-                changes = await anyio.to_thread.run_sync(
-                    lambda: service.add_documents([brief], job.progress, job.watch), abandon_on_cancel=True
-                )
-            except JobCancelledError as exc:
-                job.status, job.error = "cancelled", (exc.code, exc.message)
-            except NewsQAError as exc:
-                job.status, job.error = "failed", (exc.code, exc.message)
-            except Exception as exc:  # a bug: recorded on the job (and logged), the server goes on
-                log.exception("add job %s failed", job.job_id)
-                job.status, job.error = "failed", ("internal_error", f"internal error ({type(exc).__name__})")
-            else:
-                job.status = "done"
-                job.changes = [(c.doc_id, c.status, c.sha256) for c in changes]
-            job.stage, job.finished_at = job.status, now()
+        try:
+            changes = await anyio.to_thread.run_sync(work, limiter=writes, abandon_on_cancel=True)
+        except JobCancelledError as exc:
+            job.end("cancelled", error=(exc.code, exc.message))
+        except NewsQAError as exc:
+            job.end("failed", error=(exc.code, exc.message))
+        except Exception as exc:  # a bug: recorded on the job (and logged), the server goes on
+            log.exception("add job %s failed", job.job_id)
+            job.end("failed", error=("internal_error", f"internal error ({type(exc).__name__})"))
+        else:
+            if changes is not None:
+                job.end("done", changes=[(c.doc_id, c.status, c.sha256) for c in changes])
 
     task = asyncio.get_running_loop().create_task(run())
     _running.add(task)
@@ -246,10 +244,9 @@ async def get_job(request: Request, job_id: str, _: AdminDep) -> JobOut:
 
 @jobs_router.delete("/jobs/{job_id}", responses=error_responses(401, 404, 409))
 async def cancel_job(request: Request, job_id: str, _: AdminDep) -> JobOut:
-    """Cancel an asynchronous add: a queued one never starts; a running one stops at its next batch of
-    embeddings, and its corpus files are put back (nothing changed). 409 when it has already finished."""
+    """Cancel an asynchronous add: a queued one is cancelled at once and never starts; a running one stops at
+    its next batch of embeddings, and its corpus files are put back (nothing changed). 409 when it has
+    finished, or is past its embeddings (being written: too late to undo)."""
     job = _job(request, job_id)
-    if job.finished:
-        raise JobFinishedError(f"job {job_id!r} has already finished ({job.status})")
-    job.cancel_requested = True
+    job.cancel()
     return JobOut.from_job(job)

@@ -20,12 +20,14 @@ from typing import Literal
 import numpy as np
 
 from app.embed import Encoder, Vectors
-from app.errors import NewsQAError
+from app.errors import JobFinishedError, NewsQAError
 
 MAX_JOBS = 200
 BATCH = 64  # texts per encoder call: how often progress moves and a cancellation is noticed
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+# the stages of a write in which a cancellation still undoes it (after them, the new build is being written)
+WRITE_STAGES_BEFORE_EMBEDDED = frozenset({"queued", "parsing", "embedding sentences", "embedding passages"})
 
 
 class JobCancelledError(NewsQAError):
@@ -60,6 +62,27 @@ class Job:
     @property
     def finished(self) -> bool:
         return self.status in ("done", "failed", "cancelled")
+
+    def end(
+        self, status: JobStatus, changes: list[tuple[str, str, str]] | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> None:
+        with self._lock:
+            self.status, self.stage, self.finished_at = status, status, now()
+            self.changes, self.error = changes, error
+
+    def cancel(self) -> None:
+        """Ask for the job to stop: a queued job ends now; a running one at its next batch of embeddings.
+        JobFinishedError (409) when it has finished, or is past its embeddings and being written."""
+        with self._lock:
+            status, stage = self.status, self.stage
+            if status in ("done", "failed", "cancelled"):
+                raise JobFinishedError(f"job {self.job_id!r} has already finished ({status})")
+            if stage not in WRITE_STAGES_BEFORE_EMBEDDED:
+                raise JobFinishedError(f"job {self.job_id!r} is being written ({stage}): too late to cancel")
+            self.cancel_requested = True
+        if status == "queued":
+            self.end("cancelled", error=("job_cancelled", "the add was cancelled before it started; nothing changed"))
 
     def progress(self, stage: str, count: int) -> None:
         """The service's ProgressFn: the stage it entered (embedding sentences, passages, indexing)."""

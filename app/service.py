@@ -570,6 +570,10 @@ class QAService:
             log.info("caught up on the corpus: %s", manifest.counts)
             return True
 
+    def stop_catching_up(self) -> None:
+        """A catch-up failed: readiness stops saying one is under way (the last good build keeps serving)."""
+        self.index = replace(self.index, pending=False)
+
     def _encoder_for_updates(self, manifest: IndexManifest) -> Encoder:
         if self._document_encoder is None:
             if (

@@ -90,7 +90,8 @@ def test_a_first_start_builds_in_a_child_and_never_maps_libtorch(tmp_path: Path)
     assert (tmp_path / "index" / "manifest.json").exists()
 
 
-def test_a_child_build_that_fails_says_why_on_readyz(tmp_path: Path) -> None:
+def test_a_first_start_on_a_corpus_with_nothing_to_quote_says_why_on_readyz(tmp_path: Path) -> None:
+    """Refused before any child is spawned (the parse says so), and the server still never maps torch."""
     (tmp_path / "corpus").mkdir()
     (tmp_path / "corpus" / "title-only.txt").write_text("Only A Title\n", encoding="utf-8")
     with serving(tmp_path) as (server, url, log):

@@ -24,7 +24,7 @@ from tests.conftest import copy_folders, indexed_article, running_uvicorn
 
 KEY = "jobs-admin-key"
 ADMIN = {"X-API-Key": KEY}
-pytestmark = pytest.mark.e2e
+
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +69,13 @@ def poll(http: httpx.Client, job_id: str, until: set[str], seconds: float = 300)
         time.sleep(0.05)
 
 
+@pytest.mark.e2e
 def test_an_async_add_reports_progress_answers_questions_meanwhile_and_lands(live: tuple[httpx.Client, Path]) -> None:
     http, root = live
     job = submit(http, big_brief(120, seed=1), "backlog")
     assert job["status"] in ("queued", "running") and job["doc_ids"] == ["backlog"]
     asked = []
-    seen = poll(http, job["job_id"], {"running"})
+    seen = poll(http, job["job_id"], {"running", "done", "failed", "cancelled"})
     while seen[-1]["status"] == "running":
         asked.append(http.post("/ask", json={"question": "Who mediated the talks?"}).status_code)
         seen.append(http.get(f"/jobs/{job['job_id']}", headers=ADMIN).json())
@@ -91,13 +92,14 @@ def test_an_async_add_reports_progress_answers_questions_meanwhile_and_lands(liv
     assert (root / "corpus" / "backlog.txt").exists()
 
 
+@pytest.mark.e2e
 def test_cancelling_a_running_add_undoes_it(live: tuple[httpx.Client, Path]) -> None:
     http, root = live
     build_before = http.get("/readyz").json()["build"]
     job = submit(http, big_brief(200, seed=2), "to-cancel")
-    states = poll(http, job["job_id"], {"running", "done"})
+    states = poll(http, job["job_id"], {"running", "done", "failed", "cancelled"})
     while states[-1]["status"] == "running" and states[-1]["embedded"] == 0:
-        states = poll(http, job["job_id"], {"running", "done"})
+        states = poll(http, job["job_id"], {"running", "done", "failed", "cancelled"})
         time.sleep(0.02)
     assert states[-1]["status"] == "running", "the add finished before it could be cancelled"
     cancelled = http.delete(f"/jobs/{job['job_id']}", headers=ADMIN)
@@ -112,18 +114,21 @@ def test_cancelling_a_running_add_undoes_it(live: tuple[httpx.Client, Path]) -> 
     assert again.status_code == 409 and again.json()["error"] == "job_finished"
 
 
+@pytest.mark.e2e
 def test_a_queued_add_cancelled_never_starts(live: tuple[httpx.Client, Path]) -> None:
     http, _ = live
     first = submit(http, big_brief(120, seed=3), "first")
     second = submit(http, big_brief(5, seed=4), "second")
     assert http.get(f"/jobs/{second['job_id']}", headers=ADMIN).json()["status"] == "queued"
-    assert http.delete(f"/jobs/{second['job_id']}", headers=ADMIN).status_code == 200
+    cancelled = http.delete(f"/jobs/{second['job_id']}", headers=ADMIN)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"  # at once, not at its turn
     final = poll(http, second["job_id"], {"done", "failed", "cancelled"})[-1]
     assert final["status"] == "cancelled" and final["started_at"] is None and final["embedded"] == 0
     assert poll(http, first["job_id"], {"done", "failed", "cancelled"})[-1]["status"] == "done"
     assert http.get("/documents/second").status_code == 404
 
 
+@pytest.mark.e2e
 def test_bad_briefs_are_refused_before_any_job_and_jobs_need_the_key(live: tuple[httpx.Client, Path]) -> None:
     http, _ = live
     too_long = " ".join(f"Sentence number {i} is here." for i in range(3100))
@@ -136,3 +141,20 @@ def test_bad_briefs_are_refused_before_any_job_and_jobs_need_the_key(live: tuple
     assert http.get(f"/jobs/{job['job_id']}").status_code == 401
     assert http.delete(f"/jobs/{job['job_id']}", headers={"X-API-Key": "wrong"}).status_code == 401
     assert poll(http, job["job_id"], {"done", "failed", "cancelled"})[-1]["status"] == "done"
+
+
+def test_a_job_past_its_embeddings_or_finished_cannot_be_cancelled() -> None:
+    """The job's state machine alone (a unit test: the stages are set by hand, no add runs)."""
+    from app.errors import JobFinishedError
+    from app.jobs import Job
+
+    writing = Job("j1", ("a",), status="running", stage="indexing")
+    with pytest.raises(JobFinishedError, match="too late"):
+        writing.cancel()
+    embedding = Job("j2", ("a",), status="running", stage="embedding sentences")
+    embedding.cancel()
+    assert embedding.cancel_requested and embedding.status == "running"  # stops at its next batch
+    done = Job("j3", ("a",))
+    done.end("done", changes=[("a", "added", "0" * 64)])
+    with pytest.raises(JobFinishedError, match="already finished"):
+        done.cancel()
