@@ -115,6 +115,10 @@ class Settings(BaseSettings):
         "for that graph on 2 cores; above 1, encoder calls take turns (benchmarks/README.md).",
     )
 
+    gil_switch_ms: float = Field(
+        0.5, gt=0, le=100, description="How often (ms) the server's threads are made to hand over the GIL "
+        "(Python's default is 5): a write's Python work then delays a question's by less.",
+    )
     write_threads: int = Field(
         1,
         ge=1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from types import FrameType
 from typing import Any
@@ -64,6 +65,9 @@ def server_config(settings: Settings, application: FastAPI, **overrides: Any) ->
 
 def run_server(settings: Settings) -> None:
     configure_logging(settings)
+    # a question waits for the GIL each time it comes back from ONNX Runtime or numpy; with Python's 5 ms
+    # switch interval, a write's pure-Python work (parsing, the BM25 rebuild) made it wait up to 5 ms each time
+    sys.setswitchinterval(settings.gil_switch_ms / 1000)
     application = create_app(settings, loader=QAService.load_serving)
     config = server_config(settings, application)
     DrainingServer(config, application.state.runtime, settings.drain_seconds).run()
