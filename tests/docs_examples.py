@@ -70,7 +70,7 @@ def blocks(text: str, language: str) -> list[tuple[int, list[str]]]:
 def examples(path: Path) -> list[Example]:
     out: list[Example] = []
     for start, lines in blocks(path.read_text(encoding="utf-8"), "console"):
-        i = 0
+        i, first_of_block = 0, len(out)  # output lines belong to a command of this block only
         while i < len(lines):
             line = lines[i]
             if line.startswith("$ "):
@@ -79,7 +79,7 @@ def examples(path: Path) -> list[Example]:
                     i += 1
                     command = command[:-1] + " " + lines[i].strip()
                 out.append(Example(path, number, command))
-            elif out and out[-1].path == path and line.strip():
+            elif len(out) > first_of_block and line.strip():
                 out[-1].expected.append(line)
             i += 1
     return out
