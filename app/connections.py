@@ -22,6 +22,8 @@ from typing import Any, ClassVar, Protocol
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from app.guards import send_json_error
+
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # httptools is optional: h11 then
@@ -183,12 +185,5 @@ class ShutdownCutoff:
             if started:
                 raise
             self.counter.refused_connection(503)
-            body = json.dumps(
-                {"error": "shutting_down", "message": "the server is restarting; try again in a moment"}
-            ).encode()
-            headers = [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"retry-after", b"1"), (b"connection", b"close"),
-            ]
-            await send({"type": "http.response.start", "status": 503, "headers": headers})
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            message = "the server is restarting; try again in a moment"
+            await send_json_error(send, 503, "shutting_down", message, {"retry-after": "1", "connection": "close"})

@@ -44,7 +44,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _json_error(send: Send, status: int, error: str, message: str, headers: dict[str, str]) -> None:
+async def send_json_error(send: Send, status: int, error: str, message: str, headers: dict[str, str]) -> None:
+    """An ASGI response in the API's JSON error format, for the middleware that answers before the app does."""
     body = json.dumps({"error": error, "message": message}).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
@@ -105,7 +106,7 @@ class RequestIdMiddleware:
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             if responded:
                 raise  # too late for a response of our own: the connection is cut
-            await _json_error(send_with_id, 500, "internal_error", "internal error", {})
+            await send_json_error(send_with_id, 500, "internal_error", "internal error", {})
         finally:
             access_log.info(
                 "%s %s %s",
@@ -148,7 +149,7 @@ class BodyLimitMiddleware:
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             message = f"the request body is over {limit} bytes"
-            await _json_error(send, 413, "payload_too_large", message, {"connection": "close"})
+            await send_json_error(send, 413, "payload_too_large", message, {"connection": "close"})
             return
         seen = 0
         refused = False
@@ -163,7 +164,7 @@ class BodyLimitMiddleware:
                 if seen > limit:
                     refused = True
                     text = f"the request body is over {limit} bytes"
-                    await _json_error(send, 413, "payload_too_large", text, {"connection": "close"})
+                    await send_json_error(send, 413, "payload_too_large", text, {"connection": "close"})
                     return {"type": "http.disconnect"}
             return message
 
@@ -208,7 +209,7 @@ class RateLimitMiddleware:
             if self.on_limited:
                 self.on_limited()
             message = f"too many requests: the limit is {self.item}; retry in {retry} s"
-            await _json_error(send, 429, "rate_limited", message, {"retry-after": str(retry)})
+            await send_json_error(send, 429, "rate_limited", message, {"retry-after": str(retry)})
             return
         await self.app(scope, receive, send)
 
@@ -235,7 +236,7 @@ class ConcurrencyLimitMiddleware:
             if self.on_shed:
                 self.on_shed()
             message = f"the service is at capacity ({self.limit} requests in flight); retry shortly"
-            await _json_error(send, 503, "overloaded", message, {"retry-after": "1"})
+            await send_json_error(send, 503, "overloaded", message, {"retry-after": "1"})
             return
         self.in_flight += 1  # one event loop: no lock needed
         try:

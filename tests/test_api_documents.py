@@ -23,16 +23,7 @@ from tests.test_api import assert_error
 KEY = "test-admin-key"
 ADMIN = {"X-API-Key": KEY}
 BRIDGE = "Bridge Repairs Delayed\nThe city said the Elm Street bridge will reopen on 10 March after repairs.\n"
-HTML_PAGE = """<html><head><title>Storm hits coast | Daily Planet</title>
-<meta property="og:title" content="Storm hits the coast">
-<meta property="og:site_name" content="Daily Planet">
-<meta property="article:published_time" content="2026-10-03T08:00:00Z">
-<link rel="canonical" href="https://planet.example/storm"></head>
-<body><nav><a href="/">Home</a> <a href="/world">World news menu</a></nav>
-<article><h1>Storm hits the coast</h1>
-<p>A powerful storm hit the northern coast on Friday, cutting power to 40,000 homes across the region.</p>
-<h2>Damage</h2><p>Officials said repairs to the power lines would take at least a week to complete.</p></article>
-<footer>Copyright 2026 Daily Planet. Subscribe now for unlimited access!</footer></body></html>"""
+HTML_PAGE = (Path(__file__).parent / "data" / "docs" / "storm.html").read_text(encoding="utf-8")  # the docs' page
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ two disagreeing briefs, not covered, and the citation view (reached from an answ
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,13 +16,11 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from app.api import create_app
-from app.config import get_settings
-from app.embed import Embedder
 from app.models import Answer, Quote
 from app.service import QAService
 from app.web import STRONG_MATCH, citations, match_strength
 from tests.conftest import ARTICLE, running_uvicorn
-from tests.test_versions import CLAIMS, add_claims_briefs
+from tests.test_versions import two_sources  # noqa: F401  (the corpus: the article and a newer wire brief)
 from tests.test_web import ARTIFACTS, DESKTOP, PHONE, browser  # noqa: F401  (the browser fixture)
 
 WIDTHS: dict[str, ViewportSize] = {"1280": DESKTOP, "390": PHONE}
@@ -36,18 +33,8 @@ QUESTIONS = {
 
 
 @pytest.fixture(scope="module")
-def states_service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
-    root = tmp_path_factory.mktemp("web-states")
-    (root / "corpus").mkdir()
-    shutil.copy(ARTICLE, root / "corpus" / ARTICLE.name)
-    service = QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=embedder)
-    add_claims_briefs(service, CLAIMS / "ceasefire", skip={"pakistan-afghanistan-talks"})
-    return service
-
-
-@pytest.fixture(scope="module")
-def states_url(states_service: QAService) -> Iterator[str]:
-    with running_uvicorn(create_app(states_service.settings, service=states_service)) as url:
+def states_url(two_sources: QAService) -> Iterator[str]:  # noqa: F811
+    with running_uvicorn(create_app(two_sources.settings, service=two_sources)) as url:
         yield url
 
 
@@ -138,9 +125,9 @@ def test_match_strength_words_follow_the_calibrated_confidence() -> None:
     assert match_strength(0.4) == "weak"
 
 
-def test_two_quotes_from_one_paragraph_are_one_item_with_both_marked(states_service: QAService) -> None:
+def test_two_quotes_from_one_paragraph_are_one_item_with_both_marked(two_sources: QAService) -> None:  # noqa: F811
     """Built by hand (a unit test of the page's grouping): two sentences of one paragraph of the article."""
-    bundle = states_service.bundle
+    bundle = two_sources.bundle
     parsed = bundle.documents[ARTICLE.stem]
     first, second = next(
         (a, b) for a, b in zip(parsed.sentences, parsed.sentences[1:], strict=False)
@@ -150,7 +137,7 @@ def test_two_quotes_from_one_paragraph_are_one_item_with_both_marked(states_serv
         Quote(s.doc_id, parsed.title, s.section, s.start, s.end, s.text, parsed.document.sha256)
         for s in (first, second)
     )
-    shown = citations(states_service, Answer("q", True, 0.9, None, quotes, ()))
+    shown = citations(two_sources, Answer("q", True, 0.9, None, quotes, ()))
     assert len(shown) == 1
     marked = [seg for block in shown[0].blocks for seg in block.segments if seg.marked]
     assert [seg.text for seg in marked] == [first.text, second.text]
