@@ -52,7 +52,6 @@ from app.slack import router as chat_router
 from app.web import router as web_router
 from app.web import web_templates
 
-QUESTION_PATTERN = question_pattern()  # the schema states what clean_question checks (app.question)
 log = logging.getLogger("newsqa.api")
 
 Loader = Callable[[Settings], QAService]
@@ -102,7 +101,7 @@ def ask_get(
     q: Annotated[
         str,
         Query(description="The question, 1–500 characters after NFKC normalization; no control characters.",
-              json_schema_extra={"minLength": 1, "pattern": QUESTION_PATTERN}),
+              json_schema_extra={"minLength": 1, "pattern": question_pattern()}),
     ],
     top_k: Annotated[int, Query(ge=1, le=10, description="How many supporting passages to return.")] = 3,
     doc_id: Annotated[list[str] | None, Query(description="Ask only these briefs (repeat the parameter).")] = None,

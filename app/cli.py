@@ -520,8 +520,8 @@ def eval_command(
         squad = is_squad(raw)
         targets = _targets(SquadReport if squad else EvalReport, fail_under or [], fail_over or [])
         if squad:
-            squad_report = _eval_squad(state, raw, gold, as_json)
-            _check_targets(targets, squad_report)
+            if _missed_any(targets, _eval_squad(state, raw, gold, as_json)):
+                raise typer.Exit(1)
             return
         rows = parse_gold(lines, name)
         service = state.service(state.settings())
@@ -531,7 +531,7 @@ def eval_command(
             typer.echo(report.model_dump_json())
         else:
             typer.echo(service.prompts.render("cli_eval.txt", report=report, gold=gold))
-        missed = _check_targets(targets, report, exit_now=False)
+        missed = _missed_any(targets, report)
         if not report.passed or missed:
             raise typer.Exit(1)
 
@@ -545,13 +545,12 @@ def _targets(report: type[BaseModel], under: list[str], over: list[str]) -> list
         raise typer.BadParameter(str(exc), param_hint="--fail-under/--fail-over") from None
 
 
-def _check_targets(targets: list[Target], report: BaseModel, exit_now: bool = True) -> list[str]:
+def _missed_any(targets: list[Target], report: BaseModel) -> bool:
+    """Whether the report misses a target; each miss is one line on stderr."""
     missed = missed_targets(targets, report_figures(report))
     for line in missed:
         fail(f"target missed: {line}")
-    if missed and exit_now:
-        raise typer.Exit(1)
-    return missed
+    return bool(missed)
 
 
 def _eval_squad(state: CliState, raw: str, gold: Path, as_json: bool) -> SquadReport:

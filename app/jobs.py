@@ -88,11 +88,15 @@ class Job:
         """The service's ProgressFn: the stage it entered (embedding sentences, passages, indexing)."""
         self.stage = stage
 
+    def checkpoint(self) -> None:
+        """Where a running add stops when its cancellation was asked for (the write then undoes itself)."""
+        if self.cancel_requested:
+            raise JobCancelledError("the add was cancelled; nothing changed")
+
     def embedded_batch(self, count: int) -> None:
         with self._lock:
             self.embedded += count
-        if self.cancel_requested:
-            raise JobCancelledError("the add was cancelled; nothing changed")
+        self.checkpoint()
 
     def expect(self, count: int) -> None:
         with self._lock:
@@ -118,8 +122,7 @@ class WatchedEncoder:
 
     def embed_documents(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> Vectors:
         self.job.expect(len(texts))
-        if self.job.cancel_requested:
-            raise JobCancelledError("the add was cancelled; nothing changed")
+        self.job.checkpoint()
         parts: list[Vectors] = []
         for first in range(0, len(texts), BATCH):
             chunk = texts[first : first + BATCH]
@@ -155,7 +158,3 @@ class Jobs:
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             return self._jobs.get(job_id)
-
-    def active(self) -> int:
-        with self._lock:
-            return sum(not j.finished for j in self._jobs.values())

@@ -51,18 +51,12 @@ def _benign_trace_warnings_silenced() -> Iterator[None]:
         yield
 
 
-class _DropMessage(logging.Filter):
-    def __init__(self, prefix: str) -> None:
-        super().__init__()
-        self.prefix = prefix
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(self.prefix)
-
-
 @contextlib.contextmanager
 def _benign_quantization_log_silenced() -> Iterator[None]:
-    root, drop = logging.getLogger(), _DropMessage(BENIGN_QUANTIZATION_LOG)
+    def drop(record: logging.LogRecord) -> bool:  # a callable filter: False drops the record
+        return not record.getMessage().startswith(BENIGN_QUANTIZATION_LOG)
+
+    root = logging.getLogger()
     root.addFilter(drop)
     try:
         yield

@@ -96,6 +96,11 @@ def corpus_versions(bundle: IndexBundle) -> dict[str, str]:
     return {doc_id: document_version(parsed.document) for doc_id, parsed in bundle.documents.items()}
 
 
+def holds_corpus(bundle: IndexBundle, documents: Sequence[Document]) -> bool:
+    """Whether the bundle holds exactly these documents, each in this version (text and metadata)."""
+    return corpus_versions(bundle) == {d.doc_id: document_version(d) for d in documents}
+
+
 def reparsed(
     documents: Sequence[Document], previous: IndexBundle | None, fresh: Mapping[str, ParsedDocument] | None = None
 ) -> list[ParsedDocument]:
@@ -208,7 +213,7 @@ def load_or_build_index(
         if not reason and manifest is not None:
             try:
                 bundle = load_bundle(settings.index_dir, manifest, MODEL_NAME)
-                changed = corpus_versions(bundle) != {d.doc_id: document_version(d) for d in documents}
+                changed = not holds_corpus(bundle, documents)
                 if changed and not catch_up:
                     log.warning("the corpus changed since the index was built: serving the last good build "
                                 "while the index catches up")
@@ -556,14 +561,14 @@ class QAService:
             self._reload_if_changed_locked()
             current = self.index
             documents = read_corpus(self.settings.corpus_dir)
-            if corpus_versions(current.bundle) == {d.doc_id: document_version(d) for d in documents}:
-                self.index = replace(current, pending=False)
+            if holds_corpus(current.bundle, documents):
+                self.stop_catching_up()
                 return False
             log.info("catching up on the corpus: %d briefs in the folder", len(documents))
             encoder = self._encoder_for_updates(current.manifest)
             bundle, manifest = _update(
                 self.settings, current.bundle, current.manifest, documents, encoder,
-                reexport=lambda folder: export_encoders(self.reference(), folder),
+                reexport=self._reexport,
             )
             files = onnx_paths(self.settings.index_dir, manifest, self.settings.encoder)
             self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
@@ -571,8 +576,12 @@ class QAService:
             return True
 
     def stop_catching_up(self) -> None:
-        """A catch-up failed: readiness stops saying one is under way (the last good build keeps serving)."""
+        """No catch-up under way any more (nothing to catch up on, or it failed: the last good build serves)."""
         self.index = replace(self.index, pending=False)
+
+    def _reexport(self, folder: Path) -> dict[str, str]:
+        """Export the encoder graphs afresh into a new build (a copied graph was damaged): the reference model."""
+        return export_encoders(self.reference(), folder)
 
     def _encoder_for_updates(self, manifest: IndexManifest) -> Encoder:
         if self._document_encoder is None:
@@ -630,7 +639,7 @@ class QAService:
                     encoder = watch(encoder)
                 bundle, manifest = _update(
                     self.settings, current.bundle, current.manifest, documents, encoder, progress,
-                    lambda folder: export_encoders(self.reference(), folder), fresh,
+                    self._reexport, fresh,
                 )
             except BaseException as exc:
                 for doc_id, previous in saved.items():

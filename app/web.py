@@ -100,10 +100,23 @@ def context_blocks(parsed: ParsedDocument, start: int, end: int) -> tuple[Block,
     return touching or tuple(b for b in parsed.blocks if b.start <= start < b.end)
 
 
+def search_form(
+    q: str | None, source: str | None, published_from: str | None, published_to: str | None
+) -> dict[str, str]:
+    """The search as the form holds it (the results page fills its fields; the document view's back link and
+    every citation link carry it)."""
+    return {"q": q or "", "source": source or "", "from": published_from or "", "to": published_to or ""}
+
+
+def search_query(form: Mapping[str, str] | None) -> str:
+    """The non-empty fields of a search as a query string ("" when there are none)."""
+    return urlencode({k: v for k, v in (form or {}).items() if v})
+
+
 def view_url(doc_id: str, start: int, end: int, back: Mapping[str, str] | None = None) -> str:
     """The document view with a span highlighted and scrolled to (the fragment names the highlight); `back` is
     the search (question and filters) its back link returns to."""
-    kept = urlencode({k: v for k, v in (back or {}).items() if v})
+    kept = search_query(back)
     return f"/documents/{quote(doc_id, safe='')}/view?span={start}-{end}{'&' + kept if kept else ''}#passage"
 
 
@@ -252,7 +265,7 @@ def search_page(
     if service is None:
         return _not_ready(request)
     sources = sorted({d.document.meta.source for d in service.documents() if d.document.meta.source})
-    form = {"q": q or "", "source": source or "", "from": published_from or "", "to": published_to or ""}
+    form = search_form(q, source, published_from, published_to)
     values: dict[str, object] = {
         "form": form, "sources": sources, "answer": None, "error": None, "shown": [], "versions": [],
         "version_briefs": 0, "strength": None,
@@ -300,7 +313,7 @@ def document_page(
     except DocumentNotFoundError:
         return _page(request, "web/message.html", 404, kind="not_found", reason=doc_id)
     lo, hi = _span(span, len(parsed.document.text))
-    back = {"q": q or "", "source": source or "", "from": published_from or "", "to": published_to or ""}
+    back = search_query(search_form(q, source, published_from, published_to))
     return _page(
         request,
         "web/document.html",
@@ -309,7 +322,7 @@ def document_page(
         meta=parsed.document.meta,
         blocks=shown_blocks(parsed, parsed.blocks, [(lo, hi)]),
         highlighted=hi > lo,
-        back="/" + (f"?{kept}" if (kept := urlencode({k: v for k, v in back.items() if v})) else ""),
+        back=f"/?{back}" if back else "/",
         bad_range=span is not None and hi == lo,
     )
 
