@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from app.answer_type import AnswerType
 from app.models import ValueKind
-from app.normalize import STOPWORDS, stem
+from app.normalize import STOPWORDS, word_forms
 
 KIND_OF: dict[AnswerType, ValueKind] = {"when": "date", "quantity": "number", "who": "name", "where": "place"}
 ANCHOR_WINDOW = 5  # at most this many words between a value and a question word for the value to be the claim
@@ -162,12 +162,25 @@ def number_value(words_text: str) -> float | None:
     return value if 0 < value <= LARGEST or (value == 0 and "zero" in parts) else None
 
 
+_YEAR_ALONE = re.compile(r"(?:18|19|20)\d\d")
+_BEFORE_YEAR = re.compile(r"(?:\b(?:the|a|an|its|their|this|that)|[’']s)\s+$", re.IGNORECASE)
+_CONVERSION = re.compile(r"\d[^()]{0,40}\(\s*(?:about|approximately|around|~)?\s*$")
+
+
 def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
-    """The numbers a text states, outside its dates (key: value, range end or None, "percent" or "")."""
+    """The numbers a text states, outside its dates (key: value, range end or None, "percent" or "").
+
+    Not counts: a year said as an attribute ("the 2006 election"), and a number in parentheses right after
+    another one, which restates it in other units ("26,000 square kilometres (10,000 sq mi)")."""
     taken = [(d.start, d.end) for d in (dates if dates is not None else dates_in(text))]
     found: list[Value] = []
     for m in _NUMBER.finditer(text):
         if any(s < m.end() and m.start() < e for s, e in taken):
+            continue
+        before = text[max(0, m.start() - 60) : m.start()]
+        if _YEAR_ALONE.fullmatch(m.group(0).strip()) and _BEFORE_YEAR.search(before):
+            continue
+        if _CONVERSION.search(before):
             continue
         first = number_value(m.group("a"))
         if first is None:
@@ -226,24 +239,31 @@ def values_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> lis
     else:
         values = names_in(text, kind, question_words)
     said = name_words(" ".join(question_words))
-    return [v for v in values if not name_words(v.text) <= said]
+    # a name ending in a word of the question is the question's own subject in another form ("the
+    # Tehreek-e-Taliban Pakistan" for "who led Pakistan's delegation"), not who or where it asks about
+    named = kind in ("name", "place")
+    return [v for v in values if not name_words(v.text) <= said and not (named and v.key[0] in said)]
 
 
 def claim(
     text: str, kind: ValueKind, anchors: frozenset[str], question_words: frozenset[str],
     window: int | None = ANCHOR_WINDOW,
 ) -> Value | None:
-    """The value the text states about the question's words (stems in `anchors`): of the values with a question
+    """The value the text states about the question's words (`anchors`: their stems and verb lemmas'
+    stems, `normalize.term_forms`): of the values with a question
     word within `window` words (None: any distance, for the best answer, which is known to answer), the one
     the question's words are closest to (each distinct word counted once, 1 / (1 + words between)), then the
-    first. None when there is no such value."""
+    first. None when there is no such value. The best answer may word the question's words otherwise ("The
+    blaze broke out on March 3" for "when did the fire break out"): with no question word in it, its one value
+    of the kind is its claim."""
     values = values_in(text, kind, question_words)
     if not values:
         return None
-    tokens = [(m.start(), m.end(), stem(m.group(0).lower())) for m in WORD.finditer(text)]
-    anchor_at = [(i, s) for i, (_, _, s) in enumerate(tokens) if s in anchors]
+    tokens = [(m.start(), m.end(), word_forms(_POSSESSIVE.sub("", m.group(0).lower().replace("’", "'"))))
+              for m in WORD.finditer(text)]
+    anchor_at = [(i, min(f & anchors)) for i, (_, _, f) in enumerate(tokens) if f & anchors]
     if not anchor_at:
-        return None
+        return values[0] if window is None and len(values) == 1 else None
     limit = window if window is not None else len(tokens)
     best: tuple[float, int, Value] | None = None
     for order, value in enumerate(values):

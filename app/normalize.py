@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import Stemmer
+from lemminflect import getAllLemmas
 
 _FOLD = str.maketrans(
     {
@@ -80,3 +81,16 @@ def term_set(*texts: str) -> frozenset[str]:
 def stem(word: str) -> str:
     """The stem of one folded word."""
     return str(_stemmer().stemWord(word))
+
+
+@lru_cache(maxsize=65_536)
+def word_forms(word: str) -> frozenset[str]:
+    """The stem of a folded word and the stems of its verb lemmas ("began": begin, "broke": break, "led":
+    lead), so that an irregular verb the stemmer cannot join still meets the question's word (a value's
+    anchor in claims.py). lemminflect's dictionary loads on the first call, not at import."""
+    return frozenset({stem(word), *(stem(lemma) for lemma in getAllLemmas(word).get("VERB", ()))})
+
+
+def term_forms(text: str) -> frozenset[str]:
+    """`word_forms` of every content word of the text."""
+    return frozenset(f for w in words(text) if w not in STOPWORDS and len(w) > 1 for f in word_forms(w))

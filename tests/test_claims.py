@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.claims import claim, dates_in, display, names_in, number_value, numbers_in, same_value, vague_fits
+from app.claims import claim, dates_in, display, names_in, number_value, numbers_in, same_value, vague_fits, values_in
 from app.models import Quote
-from app.normalize import term_set
-from app.versions import Stated, group_versions, quotes_with_versions, split_rivals
+from app.normalize import term_forms, term_set, word_forms
+from app.versions import Stated, group_versions, names_question_thing, quotes_with_versions, split_rivals
 
 
 def date_keys(text: str) -> list[tuple[object, ...]]:
@@ -65,6 +65,13 @@ def test_not_numbers(text: str) -> None:
     assert numbers_in(text) == []
 
 
+def test_a_year_as_attribute_and_a_unit_conversion_are_not_counts() -> None:
+    assert [v.text for v in numbers_in("Prior to the 2006 election, the council had 44 members.")] == ["44"]
+    assert [v.text for v in numbers_in("More than 26,000 square kilometres (10,000 sq mi) of farmland")] == ["26,000"]
+    assert [v.text for v in numbers_in("It cost 5 million dollars (about 4 million euros).")] == ["5 million"]
+    assert [v.text for v in numbers_in("About 2000 people came to the hall (built for 300 people).")] == ["2000", "300"]
+
+
 def test_a_percentage_is_not_a_count() -> None:
     assert not same_value(numbers_in("80 percent")[0], numbers_in("80 people")[0])
     assert same_value(numbers_in("80 percent")[0], numbers_in("80%")[0])
@@ -101,6 +108,52 @@ def test_a_value_far_from_every_question_word_is_no_claim() -> None:
     text = "The ceasefire held, officials said, and in a separate development a trade fair opened on March 3."
     assert claim(text, "date", term_set(question), frozenset()) is None
     assert claim(text, "date", term_set(question), frozenset(), window=None) is not None  # the best answer's rule
+
+
+def test_a_name_ending_in_the_question_own_word_is_the_subject_not_the_answer() -> None:
+    asked = frozenset({"who", "led", "pakistan", "delegation"})
+    text = ("Pakistan’s delegation—led by Defence Minister Khawaja Asif—called for action against the "
+            "Tehreek-e-Taliban Pakistan (TTP).")
+    assert [v.text for v in values_in(text, "name", asked)] == ["Defence Minister Khawaja Asif"]
+    value = claim(text, "name", term_set("who led pakistan's delegation"), asked, window=None)
+    assert value is not None and value.text == "Defence Minister Khawaja Asif"
+
+
+def test_irregular_verbs_meet_the_question_word() -> None:
+    assert "begin" in word_forms("began") and "break" in word_forms("broke") and "lead" in word_forms("led")
+    question = "When did the strike begin?"
+    text = "A mediator meets both sides on Thursday, the first talks since the September 9 walkout began."
+    value = claim(text, "date", term_forms(question), frozenset(question.lower().split()))
+    assert value is not None and value.text == "September 9"
+
+
+def test_the_best_answer_worded_otherwise_states_its_one_value() -> None:
+    question = "when did the fire break out"
+    text = "The blaze started on March 3 in a conveyor gallery between the silos."
+    # no question word in it: the best answer (window None) still states its one date; a rival (window) does not
+    value = claim(text, "date", term_forms(question), frozenset(question.split()), window=None)
+    assert value is not None and value.text == "March 3"
+    assert claim(text, "date", term_forms(question), frozenset(question.split())) is None
+    two = "The blaze started on March 3 and was put out on March 5."
+    assert claim(two, "date", term_forms(question), frozenset(question.split()), window=None) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "value_text", "expected"),
+    [
+        ("Talks in Doha followed an October 16 ceasefire ending the clashes.", "October 16", True),
+        ("The 12 injured workers were taken to hospital.", "12", True),
+        ("The union's 6 percent demand would cost millions.", "6 percent", False),  # "demand" is no question word
+        ("The 14-kilometre line will link the airport.", "14", False),  # a measure, not the thing
+        ("The agency said that 41 people had been taken to hospital.", "41", False),  # "that" opens a clause
+        ("A ceasefire was agreed on October 15.", "October 15", False),  # no determiner before it
+    ],
+)
+def test_a_value_said_as_an_attribute_of_the_asked_thing(text: str, value_text: str, expected: bool) -> None:
+    question_terms = term_set("when was the ceasefire agreed how many injured workers people line")
+    values = dates_in(text) + numbers_in(text)
+    value = next(v for v in values if v.text == value_text)
+    assert names_question_thing(text, value, question_terms) is expected
 
 
 def test_the_question_own_value_is_not_an_answer() -> None:
