@@ -26,17 +26,19 @@ from app.answer_type import question_type
 from app.claims import ANCHOR_WINDOW, KIND_OF, WORD, Value, claim, display, same_value, vague_fits
 from app.linear import LinearModel
 from app.models import Quote, Statement, Version
-from app.normalize import term_set, words
+from app.normalize import term_forms, term_set, words
 
 WINDOW_WORDS = 6
 RIVAL_FEATURES = (
     "window_cosine", "window_cosine_gap", "frame_cosine", "frame_overlap", "unit_match", "window_coverage_gap",
-    "adjacent_weight", "neighbour_words", "same_document",
+    "adjacent_weight", "neighbour_words", "same_document", "names_question_thing",
 )
 NEIGHBOURS = 2  # words each side of a value that say what it is ("agreed on …", "… hospitals and")
 MAX_RIVALS = 3  # the best-ranked rivals weighed (each costs two short texts in the one encoder call)
 _AT = {name: i for i, name in enumerate(RIVAL_FEATURES)}
 TextVectors = Callable[[Sequence[str]], npt.NDArray[np.float32]]  # texts -> unit vectors (the MiniLM encoder)
+# "that" is left out: "said that 41 people" is a clause, not a determiner
+_DETERMINERS = frozenset({"a", "an", "the", "its", "their", "his", "her", "this", "these", "those"})
 _CURRENCY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|pounds?|yuan|rupees?)\b", re.IGNORECASE)
 
 
@@ -62,7 +64,7 @@ def stated_values(question: str, candidates: Sequence[tuple[Quote, float]], best
     if kind is None:
         return []
     question_words = frozenset(words(question))
-    anchors = term_set(question) & term_set(best.text) or term_set(question)
+    anchors = term_forms(question) & term_forms(best.text) or term_forms(question)
     found: list[Stated] = []
     for quote, score in candidates:
         # the best answer is known to answer: its value may lie further from the question's words
@@ -93,6 +95,18 @@ def neighbours(text: str, value: Value) -> tuple[list[str], list[str]]:
     return before, after
 
 
+def names_question_thing(text: str, value: Value, question_terms: frozenset[str]) -> bool:
+    """Whether the value is said as an attribute of something the question asks about: a determiner or a
+    possessive right before it and a question word right after it ("followed an October 16 ceasefire", "the
+    12 injured workers", "the $52 million repair"; not "the 14-kilometre line"). Such a value is the asked
+    thing's own, wherever in the brief it stands."""
+    before = [m.group(0) for m in WORD.finditer(text[: value.start])][-1:]
+    if not before or not (before[0].lower() in _DETERMINERS or before[0].lower().endswith(("'s", "’s"))):
+        return False
+    after = [m.group(0) for m in WORD.finditer(text[value.end :])][:1]
+    return bool(term_set(" ".join(after)) & question_terms)
+
+
 def unit_of(text: str, value: Value) -> tuple[bool, bool]:
     """What a number counts: whether money is named next to it, whether it is a percentage."""
     before, after = text[max(0, value.start - 2) : value.start], text[value.end : value.end + 12]
@@ -121,8 +135,9 @@ def split_rivals(
     question's weight (`weight`: IDF per question term) its window holds than the best answer's (a rival
     about another subject lacks the question's own names); how weighty a question word right next to it is
     ("an October 16 ceasefire"; "41 people" is next to a common one); and how many of the words right around
-    it are the best answer's ("agreed on …", "… hospitals and"); and whether it is in the best answer's own
-    brief (one article seldom contradicts itself: another number there is most often another fact)."""
+    it are the best answer's ("agreed on …", "… hospitals and"); whether it is in the best answer's own
+    brief (one article seldom contradicts itself: another number there is most often another fact); and
+    whether it is said as an attribute of a thing the question names ("an October 16 ceasefire")."""
     top = next((s for s in stated if s.quote == best), None)
     if top is None:
         return None
@@ -166,6 +181,9 @@ def split_rivals(
             features[i, _AT["frame_overlap"]] = len(top_terms & terms_here) / len(union) if union else 0.0
             features[i, _AT["unit_match"]] = float(top_unit == unit_of(rival.quote.text, rival.value))
             features[i, _AT["window_coverage_gap"]] = covered(window) - top_covered
+            features[i, _AT["names_question_thing"]] = float(
+                names_question_thing(rival.quote.text, rival.value, frozenset(weight))
+            )
     return Rivals(top, agreeing, rivals, features)
 
 
