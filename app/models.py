@@ -241,6 +241,7 @@ class IndexManifest(BaseModel):
     hnsw_threshold: int
     encoders: dict[str, str] = {}
     learned: dict[str, str] = {}  # sha256 of the learned weights files the build was made beside (app/weights/)
+    libraries: dict[str, str] = {}  # versions of the libraries whose saved files the build holds (bm25s, faiss)
     counts: dict[str, int]
     built_at: str
 
@@ -270,3 +271,12 @@ class DocumentFilter:
         if self.published_from and (not meta.published or meta.published < self.published_from):
             return False
         return not (self.published_to and (not meta.published or meta.published > self.published_to))
+
+
+@dataclass(frozen=True)
+class DocumentChange:
+    """What an add or remove did to one brief."""
+
+    doc_id: str
+    status: Literal["added", "replaced", "updated", "unchanged", "removed"]
+    sha256: str

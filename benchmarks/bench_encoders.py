@@ -1,6 +1,6 @@
 """Encoder comparison: sentence-transformers, ONNX fp32 and ONNX int8, in-process and behind a real uvicorn.
 
-Usage: .venv/bin/python benchmarks/bench_encoders.py [--quick] [--json]
+Usage: .venv/bin/python -m benchmarks.bench_encoders [--quick] [--json]
 (`benchmarks/bench_ask.py` runs this too, after its own table, on the index it has already built.)
 
 One index is built with the default settings in a temporary folder (it holds both ONNX graphs); every server
@@ -12,7 +12,7 @@ below loads it, started as `python -m app serve` with NEWSQA_ENCODER=<variant> o
   2. cold start: subprocess start to the first 200 from GET /readyz, median of 3, the variants alternating;
   3. one server per variant, all three up at once: POST /ask p50/p99 (one keep-alive http.client connection, warm-up,
      the servers interleaved in blocks), the dev set (tests/data/dev.jsonl, top_k 10, scored by
-     app.evaluate), then more questions until each server has answered 1,000; then its VmRSS, and whether
+     app.answer.evaluate), then more questions until each server has answered 1,000; then its VmRSS, and whether
      libtorch is mapped in its /proc/<pid>/maps;
   4. ONNX intra-op threads 1 vs 2, per graph, under load: 8 client threads, each with its own keep-alive
      connection, sending POST /ask to one server per (graph, threads); rounds alternate between the servers;
@@ -37,7 +37,17 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench_ask import (
+from app.answer.evaluate import EvalReport, GoldRow, evaluate, parse_gold
+from app.api.schemas import AskResponse
+from app.config import get_settings
+from app.embed.onnx import OnnxEncoder
+from app.embed.reference import Embedder, Encoder
+from app.index.store import encoder_files, read_manifest
+from app.ingest.chunk import parse_document
+from app.ingest.corpus import read_corpus
+from app.models import Answer, CitedPassage, Quote
+from app.service import QAService
+from benchmarks.harness import (
     ARTICLE,
     FLOOR_QUESTION,
     QUESTIONS,
@@ -53,17 +63,6 @@ from bench_ask import (
     running_server,
     wait_ready,
 )
-
-from app.chunk import parse_document
-from app.config import get_settings
-from app.corpus import read_corpus
-from app.embed import Embedder, Encoder
-from app.evaluate import EvalReport, GoldRow, evaluate, parse_gold
-from app.models import Answer, CitedPassage, Quote
-from app.onnx_encoder import OnnxEncoder
-from app.schemas import AskResponse
-from app.service import QAService
-from app.store import encoder_files, read_manifest
 
 VARIANTS = ("sentence-transformers", "onnx", "onnx-int8")
 ONNX_VARIANTS = ("onnx", "onnx-int8")

@@ -1,6 +1,6 @@
 """Scale benchmark: ingest, index size, memory and query latency at 1k, 10k and 100k passages.
 
-Usage: .venv/bin/python benchmarks/bench_scale.py [--sizes 1000,10000,100000] [--questions N] [--cache DIR] [--json]
+Usage: .venv/bin/python -m benchmarks.bench_scale [--sizes 1000,10000,100000] [--questions N] [--cache DIR] [--json]
 
 For each size, a corpus of the default article plus seeded synthetic briefs (tests/briefs_generator.py:
 realistic sentence lengths, six everyday news beats) is built from nothing the way `newsqa index` builds it
@@ -30,20 +30,18 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from app.config import get_settings
+from app.embed.export import FP32_FILE, INT8_FILE, TOKENIZER_FILE
+from app.embed.reference import Embedder
+from app.index.lifecycle import load_or_build_index
+from app.ingest.blocks import make_document
+from app.ingest.chunk import parse_document
+from app.ingest.sources import BriefMetadata, make_brief
+from app.service import QAService
+from benchmarks import harness
+from tests.briefs_generator import SyntheticBrief, generate_briefs
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import bench_ask  # noqa: E402
-
-from app.chunk import parse_document  # noqa: E402
-from app.config import get_settings  # noqa: E402
-from app.embed import Embedder  # noqa: E402
-from app.ingest import make_document  # noqa: E402
-from app.onnx_export import FP32_FILE, INT8_FILE, TOKENIZER_FILE  # noqa: E402
-from app.service import QAService, load_or_build_index  # noqa: E402
-from app.sources import BriefMetadata, make_brief  # noqa: E402
-from tests.briefs_generator import SyntheticBrief, generate_briefs  # noqa: E402
 
 ARTICLE = ROOT / "corpus" / "pakistan-afghanistan-talks.txt"
 QUESTIONS = (
@@ -167,16 +165,16 @@ def measure_size(target: int, folder: Path, embedder: Embedder, questions: int, 
     index_mb = folder_mb(build, exclude=ONNX_FILES)
     encoders_mb = folder_mb(build) - index_mb
     timings: list[int] = []
-    with bench_ask.running_server(corpus_dir, index_dir, log, {"NEWSQA_RELOAD_SECONDS": "0"}) as (process, url):
-        bench_ask.wait_ready(process, url, log)
-        with bench_ask.local_client(60.0) as client:
+    with harness.running_server(corpus_dir, index_dir, log, {"NEWSQA_RELOAD_SECONDS": "0"}) as (process, url):
+        harness.wait_ready(process, url, log)
+        with harness.local_client(60.0) as client:
             for n in range(questions + 20):
                 begun = time.perf_counter_ns()
-                bench_ask.post_ask(client, url, QUESTIONS[n % len(QUESTIONS)])
+                harness.post_ask(client, url, QUESTIONS[n % len(QUESTIONS)])
                 if n >= 20:  # the first 20 warm up the caches
                     timings.append(time.perf_counter_ns() - begun)
         rss = rss_mb(process.pid)
-    p50, p99 = bench_ask.percentiles_ms(timings)
+    p50, p99 = harness.percentiles_ms(timings)
     # the incremental update runs on a hard-linked copy: a build never rewrites a file in place (new build
     # folder, manifest replaced by rename), so the cached build stays as it was for the next run
     scratch_corpus, scratch_index = folder / "add-corpus", folder / "add-index"

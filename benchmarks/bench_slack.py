@@ -1,10 +1,10 @@
 """Chat benchmark: slash-command and mention round trips next to plain POST /ask, over one real uvicorn.
 
-Usage: .venv/bin/python benchmarks/bench_slack.py [--samples N] [--json]
+Usage: .venv/bin/python -m benchmarks.bench_slack [--samples N] [--json]
 
 One `python -m app serve` on 127.0.0.1 (prebuilt index of the default article, Slack signing secret, Mattermost
 token and a bot token whose Web API base URL points at a fake Slack in this process). Rows, sampled in small
-interleaved blocks with the order rotated each round (bench_ask.interleaved), same rotating questions:
+interleaved blocks with the order rotated each round (harness.interleaved), same rotating questions:
   1. POST /ask (JSON): the reference;
   2. POST /slack/commands signed as Slack (form body, v0 signature verified, Block Kit reply);
   3. POST /slack/commands as Mattermost (`Authorization: Token`, Markdown reply);
@@ -32,12 +32,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import bench_ask  # noqa: E402
-from bench_ask import (  # noqa: E402
+from app.config import get_settings
+from app.embed.reference import Embedder
+from app.service import QAService
+from benchmarks import harness
+from benchmarks.harness import (
     ARTICLE,
     HOST,
     QUESTIONS,
@@ -47,9 +46,7 @@ from bench_ask import (  # noqa: E402
     percentiles_ms,
 )
 
-from app.config import get_settings  # noqa: E402
-from app.embed import Embedder  # noqa: E402
-from app.service import QAService  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SECRET = "bench-signing-secret"
 MM_TOKEN = "bench-mattermost-token"
@@ -217,15 +214,15 @@ def main(argv: list[str] | None = None) -> int:
             "NEWSQA_SLACK_API_URL": f"http://{HOST}:{fake.server_address[1]}/api/",
             "NEWSQA_MATTERMOST_TOKEN": MM_TOKEN,
         }
-        with bench_ask.running_server(corpus_dir, index_dir, log_path, env) as (process, base_url):
-            bench_ask.wait_ready(process, base_url, log_path)
+        with harness.running_server(corpus_dir, index_dir, log_path, env) as (process, base_url):
+            harness.wait_ready(process, base_url, log_path)
             rows = measure(args.samples, base_url, fake)
     fake.shutdown()
     if args.json:
         print(json.dumps({"samples": args.samples, "rows": [asdict(r) for r in rows]}, ensure_ascii=False))
         return 0
     print(
-        f"{args.samples} samples per row, interleaved blocks of {bench_ask.BLOCK}, {len(QUESTIONS)} questions "
+        f"{args.samples} samples per row, interleaved blocks of {harness.BLOCK}, {len(QUESTIONS)} questions "
         f"rotating; one uvicorn worker on {HOST}; total {time.perf_counter() - started:.0f} s\n"
     )
     print(render(rows))

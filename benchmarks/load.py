@@ -1,6 +1,6 @@
 """Load benchmark: a real uvicorn on 127.0.0.1 under closed-loop and open-loop (fixed arrival rate) load.
 
-Usage: .venv/bin/python benchmarks/load.py [--soak-seconds 300] [--step-seconds 20] [--json]
+Usage: .venv/bin/python -m benchmarks.load [--soak-seconds 300] [--step-seconds 20] [--json]
 
 One `python -m app serve` (one worker, the prebuilt index of the default article, rate limit off so the limit
 under test is capacity, not policy). The load generator is an asyncio aiohttp client in this process (aiohttp,
@@ -43,16 +43,13 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
+from app.config import get_settings
+from app.embed.reference import Embedder
+from app.service import QAService
+from benchmarks import harness
+from benchmarks.harness import ARTICLE, QUESTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import bench_ask  # noqa: E402
-from bench_ask import ARTICLE, QUESTIONS  # noqa: E402
-
-from app.config import get_settings  # noqa: E402
-from app.embed import Embedder  # noqa: E402
-from app.service import QAService  # noqa: E402
 
 TIMEOUT_S = 10.0
 
@@ -317,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=index_dir), embedder=Embedder.load())
         env = {"NEWSQA_RATE_LIMIT": "off", "NEWSQA_RELOAD_SECONDS": "0", "NEWSQA_LOG_LEVEL": "warning",
                "NEWSQA_ADMIN_API_KEY": ADMIN_KEY}
-        with bench_ask.running_server(corpus_dir, index_dir, log, env) as (process, url):
-            bench_ask.wait_ready(process, url, log)
+        with harness.running_server(corpus_dir, index_dir, log, env) as (process, url):
+            harness.wait_ready(process, url, log)
             report = asyncio.run(measure(url, process.pid, args.step_seconds, args.soak_seconds))
     if args.json:
         print(json.dumps(report))

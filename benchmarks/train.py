@@ -1,6 +1,6 @@
 """Fit the quote ranker and the abstention model with cross-validation grouped by document (`make train`).
 
-Usage: .venv/bin/python benchmarks/train.py [--write] [--squad-weight W] [--report FILE]
+Usage: .venv/bin/python -m benchmarks.train [--write] [--squad-weight W] [--report FILE]
 
 Training data (all in the repository, listed in the weights files with their sha256):
 - the default article with tests/data/dev.jsonl and tests/data/gold.jsonl (one group);
@@ -13,8 +13,8 @@ are measured with a neutral ranker; a candidate is positive when its quote span 
 one group out at a time; its out-of-fold logits feed (3) the abstention model (logistic regression over
 ABSTENTION_FEATURES), also left one group out, with each fold's threshold set on its training groups at false
 abstention <= 5 %. (4) Every fold's pair of models is written to a temporary weights folder and the held-out
-group is answered through the real service, scored by the project's rules (newsroom: app.evaluate; SQuAD:
-app.squad). Only those cross-validated figures are reported. With --write, the models fitted on all groups
+group is answered through the real service, scored by the project's rules (newsroom: app.answer.evaluate; SQuAD:
+app.answer.squad). Only those cross-validated figures are reported. With --write, the models fitted on all groups
 (threshold from the pooled out-of-fold confidences) are written to app/weights/.
 """
 
@@ -24,29 +24,37 @@ import argparse
 import hashlib
 import json
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from app.answer.confidence import ABSTENTION_FEATURES, abstention_features
+from app.answer.evaluate import EvalReport, GoldRow, evaluate, evidence_spans, is_hit, parse_gold
+from app.answer.learned import LearnedModels
+from app.answer.quotes import _quote
+from app.answer.squad import (
+    BASELINES,
+    SquadQuestion,
+    SquadReport,
+    overlaps,
+    parse_squad,
+    plain_top_sentences,
+    score_squad,
+)
+from app.config import get_settings
+from app.linear import LinearModel
+from app.models import Evidence, RankedPool
+from app.retrieve.quote_ranker import SENTENCE_FEATURES
+from app.service import QAService
+from app.text.normalize import terms
+from app.text.question import clean_question
 
-from app.abstention import ABSTENTION_FEATURES, abstention_features  # noqa: E402
-from app.answer import _quote  # noqa: E402
-from app.config import get_settings  # noqa: E402
-from app.evaluate import evaluate, evidence_spans, is_hit, parse_gold  # noqa: E402
-from app.linear import LinearModel  # noqa: E402
-from app.models import Evidence, RankedPool  # noqa: E402
-from app.normalize import terms  # noqa: E402
-from app.question import clean_question  # noqa: E402
-from app.quote_ranker import SENTENCE_FEATURES  # noqa: E402
-from app.service import LearnedModels, QAService  # noqa: E402
-from app.squad import BASELINES, overlaps, parse_squad, plain_top_sentences, score_squad  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DATA = ROOT / "tests" / "data"
 CACHE = ROOT / "index" / ".train"
@@ -66,7 +74,7 @@ class Question:
     answerable: bool
     evidence: Evidence
     labels: np.ndarray  # per candidate (ranked.rows order), 1 = its quote hits the gold
-    ref: object = None  # the gold row or SQuAD question
+    ref: GoldRow | SquadQuestion | None = None  # the gold row or SQuAD question
 
 
 @dataclass
@@ -76,8 +84,8 @@ class Group:
     service: QAService
     gold_files: list[Path]
     questions: list[Question] = field(default_factory=list)
-    gold_rows: list = field(default_factory=list)
-    squad_questions: list = field(default_factory=list)
+    gold_rows: list[GoldRow] = field(default_factory=list)
+    squad_questions: list[SquadQuestion] = field(default_factory=list)
 
 
 def service_for(name: str, corpus_files: dict[str, str]) -> QAService:
@@ -110,7 +118,7 @@ def harvest_newsroom(group: Group) -> None:
         group.questions.append(Question(group.name, "newsroom", text, row.in_scope, evidence, labels.astype(int), row))
 
 
-def harvest_squad(group: Group, questions: list) -> None:
+def harvest_squad(group: Group, questions: list[SquadQuestion]) -> None:
     bundle = group.service.bundle
     group.squad_questions = questions
     cleaned = [clean_question(q.question, 500) for q in questions]
@@ -233,7 +241,7 @@ def threshold_at_budget(confidence: np.ndarray, answerable: np.ndarray, budget: 
     return float(pos[k]) if k < len(pos) else float(pos[-1])
 
 
-def cross_validate(groups: list[Group], squad_weight: float, c_rank: float, c_abst: float) -> dict:
+def cross_validate(groups: list[Group], squad_weight: float, c_rank: float, c_abst: float) -> dict[str, Any]:
     names = [g.name for g in groups]
     everything = [q for g in groups for q in g.questions]
     oof_ranker: dict[str, LinearModel] = {}
@@ -258,7 +266,7 @@ def cross_validate(groups: list[Group], squad_weight: float, c_rank: float, c_ab
             "abst_y": abst_y, "abst_w": abst_w, "group_of": group_of}
 
 
-def model_json(model: LinearModel, extra: dict) -> bytes:
+def model_json(model: LinearModel, extra: dict[str, Any]) -> bytes:
     body = {
         "name": model.name,
         "kind": "linear model over standardized features (logit = coef · (x - mean) / scale + intercept)",
@@ -276,7 +284,7 @@ def model_json(model: LinearModel, extra: dict) -> bytes:
 # ---------------------------------------------------------------------------------------------- scoring
 
 
-def answer_group(group: Group, learned: LearnedModels):
+def answer_group(group: Group, learned: LearnedModels) -> EvalReport | SquadReport:
     base = group.service
     service = QAService(base.settings, base.embedder, base.index, base.prompts, learned=learned)
     if group.kind == "squad":
@@ -309,9 +317,9 @@ def baselines(group: Group) -> dict[str, float]:
         picks = plain_top_sentences(bundle.sentence_lexical.scores(terms(q.text)), bundle.sentence_matrix @ v)
         for name, (best, _) in picks.items():
             sentence = bundle.sentences[best]
-            if group.kind == "squad":
+            if isinstance(q.ref, SquadQuestion):
                 hits[name] += overlaps(sentence.doc_id, sentence.start, sentence.end, q.ref)
-            else:
+            elif q.ref is not None:
                 hits[name] += is_hit(_quote(bundle, sentence), evidence_spans(documents, q.ref.evidence))
     return {k: v / len(answerable) for k, v in hits.items()}
 
@@ -340,7 +348,7 @@ def main() -> None:
         conf, y = cv["oof_confidence"][mask], cv["abst_y"][mask]
         auc = roc_auc_score(y, conf) if 0 < y.sum() < len(y) else float("nan")
         base = baselines(group)
-        if group.kind == "squad":
+        if isinstance(report, SquadReport):
             row = (report.answerable + report.impossible, report.quote_at_1, report.recall_at_1, report.recall_at_3,
                    report.false_abstention, report.impossible_abstained)
         else:

@@ -1,6 +1,6 @@
 """Fit the rival-version model (who says what) with cross-validation grouped by document (`make train`).
 
-Usage: .venv/bin/python benchmarks/train_versions.py [--write] [--report FILE]
+Usage: .venv/bin/python -m benchmarks.train_versions [--write] [--report FILE]
 
 Training data (in the repository; listed in app/weights/version_rival.json with their sha256):
 - tests/data/claims/<set>/: briefs that disagree or agree on facts (each set indexed on its own; the corpus
@@ -12,7 +12,7 @@ Training data (in the repository; listed in app/weights/version_rival.json with 
 Groups are documents: a claims set and the single-brief questions about the brief it builds on are one group.
 
 Each question is answered through the real service (shipped ranker and abstention); the answer's rival
-candidates (`app.answer.rival_candidates`) are measured once. A rival is positive when its value lies inside
+candidates (`app.answer.quotes.rival_candidates`) are measured once. A rival is positive when its value lies inside
 the evidence of a gold version other than the best answer's. Held out one group at a time: a logistic
 regression over RIVAL_FEATURES (balanced classes) is fitted on the other groups, with the lowest decision
 threshold at which the other groups' own out-of-fold probabilities (each of them held out in turn, inside)
@@ -27,27 +27,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from app.answer.confidence import confidence
+from app.answer.learned import LearnedModels
+from app.answer.quotes import AnswerParams, rival_candidates, select_quotes, syndicated_copy
+from app.answer.versions import RIVAL_FEATURES, Rivals, accepted, group_versions, quotes_with_versions
+from app.linear import LinearModel
+from app.models import Quote, Version
+from app.service import QAService
+from app.text.answer_type import question_type
+from app.text.question import clean_question
+from benchmarks.train import model_json, service_for, sha, standardize
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from train import model_json, service_for, sha, standardize  # noqa: E402
-
-from app.abstention import confidence  # noqa: E402
-from app.answer import AnswerParams, rival_candidates, select_quotes, syndicated_copy  # noqa: E402
-from app.answer_type import question_type  # noqa: E402
-from app.linear import LinearModel  # noqa: E402
-from app.models import Quote, Version  # noqa: E402
-from app.question import clean_question  # noqa: E402
-from app.service import LearnedModels, QAService  # noqa: E402
-from app.versions import RIVAL_FEATURES, Rivals, accepted, group_versions, quotes_with_versions  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 CLAIMS = DATA / "claims"
@@ -87,7 +85,7 @@ def version_of(text: str, gold: list[list[str]], value_span: tuple[int, int] | N
     return None
 
 
-def harvest(group: str, service: QAService, rows: list[dict], single_source: bool) -> list[Asked]:
+def harvest(group: str, service: QAService, rows: list[dict[str, Any]], single_source: bool) -> list[Asked]:
     """Answer every question once and measure its rivals (with one source, every rival is a false one)."""
     bundle, params = service.bundle, service.answering
     texts = [clean_question(r["question"], 500) for r in rows]

@@ -53,7 +53,8 @@ def blocks(text: str, language: str) -> list[tuple[int, list[str]]]:
     """(first line number, lines) of every fenced block of that language."""
     found: list[tuple[int, list[str]]] = []
     inside: str | None = None
-    start, lines = 0, []
+    start = 0
+    lines: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if inside is None:
             if fence := FENCE.match(line):

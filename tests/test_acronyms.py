@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.acronyms import expand_question, find_acronyms
+from app.text.acronyms import expand_question, find_acronyms
 
 
 def test_the_article_defines_ttp(article_text: str) -> None:

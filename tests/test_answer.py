@@ -7,11 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from app.abstention import ABSTENTION_FEATURES
-from app.answer import AnswerParams, compose_answer, select_quotes
-from app.embed import Embedder
+from app.answer.confidence import ABSTENTION_FEATURES
+from app.answer.quotes import AnswerParams, compose_answer, select_quotes
+from app.embed.reference import Embedder
 from app.models import AbstentionSignals, Answer, CitedPassage, Evidence, Quote
-from app.retrieve import RetrievalParams, retrieve
+from app.retrieve.hybrid import RetrievalParams, retrieve
 from app.service import QAService
 
 STICKING = "What is the main sticking point in the negotiations?"

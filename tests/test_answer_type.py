@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.answer_type import AnswerType, offering_rows, offers, question_type
-from app.chunk import parse_document
-from app.ingest import make_document
+from app.ingest.blocks import make_document
+from app.ingest.chunk import parse_document
+from app.text.answer_type import AnswerType, offering_rows, offers, question_type
 from tests.briefs_generator import generate_briefs
 
 

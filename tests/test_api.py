@@ -2,67 +2,27 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api import create_app
+from app.api.app import create_app
 from app.config import Settings
 from app.errors import CorpusError
 from app.service import QAService
-from tests.conftest import running_uvicorn
+from tests.support import ANSWERED, NOT_IN_ARTICLE, GatedLoader, assert_error, is_ready, poll_readyz, running_uvicorn
 
 QUOTE_FIELDS = {"doc_id", "title", "section", "start", "end", "text", "sha256", "source", "published"}
 PASSAGE_FIELDS = QUOTE_FIELDS | {"score"}
-ANSWERED = "What did Pakistan demand?"
-NOT_IN_ARTICLE = "What is the capital of France?"
-
-
-class Reply(Protocol):
-    """What the helpers read from a response: TestClient's (httpx2) and httpx's both fit."""
-
-    @property
-    def status_code(self) -> int: ...
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-    @property
-    def text(self) -> str: ...
-    def json(self) -> Any: ...
 
 
 @pytest.fixture(scope="module")
 def client(settings: Settings, service: QAService) -> Iterator[TestClient]:
     with TestClient(create_app(settings, service=service)) as client:
         yield client
-
-
-def poll_readyz(get: Callable[[str], Reply], until: Callable[[Reply], bool], seconds: float = 30.0) -> Reply:
-    """GET /readyz until `until(response)` holds or `seconds` pass; returns the last response to assert on."""
-    deadline = time.monotonic() + seconds
-    response = get("/readyz")
-    while not until(response) and time.monotonic() < deadline:
-        time.sleep(0.02)
-        response = get("/readyz")
-    return response
-
-
-def is_ready(response: Reply) -> bool:
-    return response.status_code == 200
-
-
-def assert_error(response: Reply, status: int, error: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert "Traceback" not in response.text
-    body: dict[str, Any] = response.json()
-    assert body["error"] == error
-    assert isinstance(body["message"], str) and body["message"]
-    return body
 
 
 def test_post_ask_quotes_the_article_at_exact_offsets(client: TestClient, article_text: str) -> None:
@@ -234,22 +194,6 @@ def test_unexpected_error_is_a_json_500_without_traceback(
     assert body == {"error": "internal_error", "message": "internal error"}
     assert "secret internals" not in response.text
     assert any(record.exc_info and "secret internals" in str(record.exc_info[1]) for record in caplog.records)
-
-
-class GatedLoader:
-    """A loader that blocks in its worker thread until the test opens the gate, then returns the service."""
-
-    def __init__(self, service: QAService) -> None:
-        self.service = service
-        self.entered = threading.Event()
-        self.gate = threading.Event()
-        self.returned = threading.Event()
-
-    def __call__(self, settings: Settings) -> QAService:
-        self.entered.set()
-        self.gate.wait()
-        self.returned.set()
-        return self.service
 
 
 def test_not_ready_while_loading_then_ready(settings: Settings, service: QAService) -> None:

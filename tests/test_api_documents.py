@@ -11,14 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from app.api import create_app
-from app.chunk import parse_document
+from app.api.app import create_app
 from app.config import Settings, get_settings
-from app.corpus import read_document
-from app.embed import Embedder
+from app.embed.reference import Embedder
+from app.ingest.chunk import parse_document
+from app.ingest.corpus import read_document
 from app.service import QAService
-from tests.conftest import DOC_ID, copy_folders, indexed_article
-from tests.test_api import assert_error
+from tests.support import DOC_ID, assert_error, copy_folders
 
 KEY = "test-admin-key"
 ADMIN = {"X-API-Key": KEY}
@@ -26,20 +25,14 @@ BRIDGE = "Bridge Repairs Delayed\nThe city said the Elm Street bridge will reope
 HTML_PAGE = (Path(__file__).parent / "data" / "docs" / "storm.html").read_text(encoding="utf-8")  # the docs' page
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
-    """The default article, indexed once; each test gets its own copy of the folders."""
-    return indexed_article(tmp_path_factory.mktemp("docs-api"), embedder)
-
-
-def copy_of(pristine: Path, tmp_path: Path, **overrides: Any) -> Settings:
-    copy_folders(pristine, tmp_path)
+def copy_of(article_index: Path, tmp_path: Path, **overrides: Any) -> Settings:
+    copy_folders(article_index, tmp_path)
     return get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", reload_seconds=0, **overrides)
 
 
 @pytest.fixture
-def admin(pristine: Path, tmp_path: Path, embedder: Embedder) -> Iterator[TestClient]:
-    settings = copy_of(pristine, tmp_path, admin_api_key=SecretStr(KEY), max_upload_bytes=4096)
+def admin(article_index: Path, tmp_path: Path, embedder: Embedder) -> Iterator[TestClient]:
+    settings = copy_of(article_index, tmp_path, admin_api_key=SecretStr(KEY), max_upload_bytes=4096)
     service = QAService.load(settings, embedder=embedder)
     with TestClient(create_app(settings, service=service)) as client:
         yield client
@@ -52,8 +45,8 @@ def add(client: TestClient, **body: Any) -> dict[str, Any]:
     return result
 
 
-def test_write_routes_are_off_without_an_admin_key(pristine: Path, tmp_path: Path, embedder: Embedder) -> None:
-    settings = copy_of(pristine, tmp_path)
+def test_write_routes_are_off_without_an_admin_key(article_index: Path, tmp_path: Path, embedder: Embedder) -> None:
+    settings = copy_of(article_index, tmp_path)
     with TestClient(create_app(settings, service=QAService.load(settings, embedder=embedder))) as client:
         assert_error(client.post("/documents", json={"text": BRIDGE}, headers=ADMIN), 404, "admin_disabled")
         assert_error(client.delete(f"/documents/{DOC_ID}", headers=ADMIN), 404, "admin_disabled")
@@ -249,5 +242,5 @@ def test_ask_filters_restrict_the_briefs(admin: TestClient) -> None:
     assert (nothing["answered"], nothing["passages"]) == (False, [])
     assert "No brief matches" in nothing["message"]
     backwards = {"question": question, "published_from": "2026-03-09", "published_to": "2026-03-01"}
-    assert_error(admin.post("/ask", json=backwards), 422, "validation_error")
+    assert_error(admin.post("/ask", json=backwards), 422, "invalid_filter")  # one code on GET and POST
     assert_error(admin.get("/ask", params={"q": question, "published_from": "x"}), 422, "validation_error")

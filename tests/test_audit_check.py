@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 
 from app.config import PROJECT_ROOT
 
 CHECK = PROJECT_ROOT / ".ci" / "audit_check.py"
 
 
-def run(report: dict[str, object]) -> subprocess.CompletedProcess[str]:
+def run(report: Mapping[str, object]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(CHECK)], input=json.dumps(report), capture_output=True, text=True,
                           timeout=60, check=False)
 

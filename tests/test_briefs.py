@@ -19,20 +19,21 @@ from pathlib import Path
 
 import pytest
 
-from app.answer import _newest_first
-from app.bundle import IndexBundle, passage_match_text, sentence_contexts
-from app.chunk import parse_document
+from app.answer.quotes import _newest_first
 from app.config import Settings, get_settings
-from app.corpus import META_SUFFIX, delete_document, document_paths, read_document, write_document
-from app.embed import Embedder
+from app.embed.reference import Embedder
 from app.errors import DocumentNotFoundError, IndexWriteError, InvalidDocumentError
-from app.ingest import make_document
-from app.models import Answer, CitedPassage, DocumentFilter, DocumentMeta, Quote
-from app.service import DocumentChange, QAService, load_or_build_index
-from app.sources import BriefMetadata, IncomingBrief, decode, format_of, make_brief
-from app.store import LOCK, MANIFEST, read_manifest, verify_files
+from app.index.bundle import IndexBundle, passage_match_text, sentence_contexts
+from app.index.lifecycle import load_or_build_index
+from app.index.store import LOCK, MANIFEST, read_manifest, verify_files
+from app.ingest.blocks import make_document
+from app.ingest.chunk import parse_document
+from app.ingest.corpus import META_SUFFIX, delete_document, document_paths, read_document, write_document
+from app.ingest.sources import BriefMetadata, IncomingBrief, decode, format_of, make_brief
+from app.models import Answer, CitedPassage, DocumentChange, DocumentFilter, DocumentMeta, Quote
+from app.service import QAService
 from tests.briefs_generator import generate_briefs
-from tests.conftest import ARTICLE, DOC_ID, CountingEncoder, same_vectors
+from tests.support import ARTICLE, DOC_ID, CountingEncoder, same_vectors
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -492,7 +493,7 @@ def test_changes_survive_a_restart_without_a_rebuild(
     questions = [CRANE_QUESTION, MEALS_QUESTION, FERRY_QUESTION, TEA_QUESTION]
 
     caplog.clear()
-    with caplog.at_level("INFO", logger="newsqa.service"):
+    with caplog.at_level("INFO", logger="newsqa.index"):
         fresh = QAService.load(svc.settings, embedder=embedder)
 
     assert not fresh.index.rebuilt
@@ -544,7 +545,7 @@ def test_a_failed_index_write_restores_the_corpus_and_keeps_serving(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     with monkeypatch.context() as patch:
-        patch.setattr("app.service.save_bundle", disk_full)
+        patch.setattr("app.index.lifecycle.save_bundle", disk_full)
         assert_failed_cleanly(svc, FAILING_CHANGES[kind])
 
     FAILING_CHANGES[kind](svc)  # with the disk back, the same change goes through

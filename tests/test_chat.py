@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from app.chat import (
+from app.chat.format import (
     MATTERMOST,
     SLACK,
     ChatMessage,
@@ -17,14 +17,14 @@ from app.chat import (
     fit_quote,
     mattermost_payload,
     parse_intent,
-    passage_url,
     plain_text,
     slack_blocks,
 )
-from app.chunk import split_sentences
 from app.config import PROJECT_ROOT
+from app.ingest.chunk import split_sentences
 from app.models import Answer, CitedPassage, Quote
 from app.prompts import Prompts
+from app.urls import passage_url
 
 SENTENCE = "Officials said the talks would resume on Monday after a pause of {n} days & nights <in Doha>."
 LONG_QUOTE = " ".join(SENTENCE.format(n=n) for n in range(120))  # about 11,000 characters

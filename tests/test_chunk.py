@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.chunk import PASSAGE_SENTENCES, parse_document, split_sentences
-from app.ingest import is_heading, make_document, parse_blocks, title_end
+from app.ingest.blocks import is_heading, make_document, parse_blocks, title_end
+from app.ingest.chunk import PASSAGE_SENTENCES, parse_document, split_sentences
 from app.models import ParsedDocument, Passage, Sentence
 
 DOC_ID = "pakistan-afghanistan-talks"

@@ -1,15 +1,25 @@
-"""Value extraction and normalization (`app/claims.py`) and grouping into versions (`app/versions.py`): pure,
-on sentence shapes the briefs really use."""
+"""Value extraction and normalization (`app/answer/claims.py`) and grouping into versions
+(`app/answer/versions.py`): pure, on sentence shapes the briefs really use."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from app.claims import claim, dates_in, display, names_in, number_value, numbers_in, same_value, vague_fits, values_in
+from app.answer.claims import (
+    claim,
+    dates_in,
+    display,
+    names_in,
+    number_value,
+    numbers_in,
+    same_value,
+    vague_fits,
+    values_in,
+)
+from app.answer.versions import Stated, group_versions, names_question_thing, quotes_with_versions, split_rivals
 from app.models import Quote
-from app.normalize import term_forms, term_set, word_forms
-from app.versions import Stated, group_versions, names_question_thing, quotes_with_versions, split_rivals
+from app.text.normalize import term_forms, term_set, word_forms
 
 
 def date_keys(text: str) -> list[tuple[object, ...]]:

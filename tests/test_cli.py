@@ -8,7 +8,6 @@ real process (`python -m app`) to prove the entry point and `serve` work end to 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -19,12 +18,13 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
+from app.answer.evaluate import EvalReport, evaluate, parse_gold
+from app.api.schemas import AskResponse
 from app.cli import CliState, app
 from app.config import PROJECT_ROOT, Settings
-from app.embed import Embedder
-from app.evaluate import EvalReport, evaluate, parse_gold
-from app.schemas import AskResponse
+from app.embed.reference import Embedder
 from app.service import QAService
+from tests.support import free_port
 
 GOLD = PROJECT_ROOT / "tests" / "data" / "gold.jsonl"
 ANSWERED = "What did Pakistan's proposed framework include?"
@@ -345,12 +345,6 @@ def test_python_m_app_ask_json_end_to_end(settings: Settings, service: QAService
     response = AskResponse.model_validate_json(line)
     assert response.answered and response.question == ANSWERED
     assert_verbatim(response, article_text)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.e2e

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from app.api.schemas import AskResponse
 from app.cli import CliState, app
-from app.embed import Embedder
-from app.schemas import AskResponse
-from tests.conftest import DOC_ID, copy_folders, indexed_article
+from app.embed.reference import Embedder
+from tests.support import DOC_ID, copy_folders
 
 STORM_MD = """---
 source: Coast Weekly
@@ -28,14 +28,9 @@ STORM_HTML = """<html><head><title>Gale warning | Daily Planet</title>
 </article><footer>Subscribe to the Daily Planet</footer></body></html>"""
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
-    return indexed_article(tmp_path_factory.mktemp("cli-briefs"), embedder)
-
-
 @pytest.fixture
-def root(pristine: Path, tmp_path: Path) -> Path:
-    return copy_folders(pristine, tmp_path)
+def root(article_index: Path, tmp_path: Path) -> Path:
+    return copy_folders(article_index, tmp_path)
 
 
 def run(root: Path, embedder: Embedder, *args: str) -> Result:

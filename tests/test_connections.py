@@ -1,7 +1,7 @@
 """One client must not take the service down: hoarded sockets, slow or huge headers, overload (issue 13, 1-3).
 
-Every test runs the server as `newsqa serve` configures it (`app.server.server_config`: h11 with the guards
-of `app.connections`) on a real uvicorn on 127.0.0.1, and attacks it over real sockets. Loops are bounded.
+Every test runs the server as `newsqa serve` configures it (`app.api.server.server_config`: h11 with the guards
+of `app.api.connections`) on a real uvicorn on 127.0.0.1, and attacks it over real sockets. Loops are bounded.
 """
 
 from __future__ import annotations
@@ -13,18 +13,20 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.api import create_app
+from app.api.app import create_app
+from app.api.connections import guarded_protocol
+from app.api.deps import state_of
+from app.api.server import server_config
 from app.config import Settings, get_settings
-from app.connections import guarded_protocol
-from app.embed import Embedder
-from app.server import server_config
+from app.embed.reference import Embedder
 from app.service import QAService
-from tests.conftest import indexed_article, running_uvicorn
+from tests.support import copy_folders, running_uvicorn
 
 HEADER_TIMEOUT = 1.0
 
@@ -37,7 +39,7 @@ def guarded(
     "h11" tests the guards over the pure-Python parser too ("auto" is httptools here, as in production)."""
     tuned = settings.model_copy(update={"header_timeout_seconds": HEADER_TIMEOUT, "keep_alive_seconds": 1, **changes})
     app = create_app(tuned, service=service)
-    protocol = guarded_protocol(HEADER_TIMEOUT, app.state.counters, parser)
+    protocol = guarded_protocol(HEADER_TIMEOUT, state_of(app).counters, parser)
     with running_uvicorn(app, server_config(tuned, app, log_level="warning", http=protocol)) as url:
         yield url, int(url.rsplit(":", 1)[1])
 
@@ -164,12 +166,12 @@ def long_brief(n: int, topic: str) -> str:
 
 
 def test_questions_keep_being_answered_while_writes_queue(
-    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, article_index: Path
 ) -> None:
     """The probe: one large add plus one small add stopped /ask for minutes (the second writer blocked a
     question thread on the update lock). Now writers have a thread of their own and wait in the event loop:
     every question asked while the large add runs is answered before that add finishes."""
-    root = indexed_article(tmp_path_factory.mktemp("writes"), embedder)
+    root = copy_folders(article_index, tmp_path_factory.mktemp("writes"))
     settings = get_settings(corpus_dir=root / "corpus", index_dir=root / "index", reload_seconds=0,
                             admin_api_key=SecretStr("the-admin"), rate_limit="off", worker_threads=2)
     service = QAService.load(settings, embedder=embedder)
@@ -214,7 +216,7 @@ def test_a_request_cut_off_by_the_graceful_shutdown_timeout_is_a_json_503(
     with Retry-After (before: uvicorn's plain-text 500)."""
     tuned = settings.model_copy(update={"graceful_timeout_seconds": 1, "drain_seconds": 0})
     app = create_app(tuned, service=service)
-    protocol = guarded_protocol(10, app.state.counters, parser)
+    protocol = guarded_protocol(10, state_of(app).counters, parser)
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))
     port = listening.getsockname()[1]
@@ -241,4 +243,4 @@ def test_a_request_cut_off_by_the_graceful_shutdown_timeout_is_a_json_503(
     assert head.startswith(b"HTTP/1.1 503"), reply[:300]
     assert re.search(rb"(?im)^retry-after: 1\r?$", head) and re.search(rb"(?im)^content-type: application/json", head)
     assert json.loads(body)["error"] == "shutting_down"
-    assert app.state.counters.refused_connections.get(503, 0) >= 1
+    assert state_of(app).counters.refused_connections.get(503, 0) >= 1

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from app.api import create_app
+from app.api.app import create_app
 from app.config import PROJECT_ROOT, get_settings
-from app.embed import Embedder
+from app.embed.reference import Embedder
 from app.service import QAService
-from tests.conftest import copy_folders, indexed_article, running_uvicorn
 from tests.docs_examples import blocks, examples, run
 from tests.docs_reference import GENERATED, block
+from tests.support import copy_folders, running_uvicorn
 
 README = PROJECT_ROOT / "README.md"
 DOC_FILES = [README, *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
@@ -29,16 +29,11 @@ KEY = "docs-example-key"
 README_LIMIT = 12 * 1024
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
-    return indexed_article(tmp_path_factory.mktemp("docs"), embedder)
-
-
 @pytest.fixture
-def live(pristine: Path, tmp_path: Path, embedder: Embedder) -> Iterator[tuple[str, dict[str, str], Path]]:
+def live(article_index: Path, tmp_path: Path, embedder: Embedder) -> Iterator[tuple[str, dict[str, str], Path]]:
     """A server on a copy of the default article (admin key $KEY), the environment the examples run in (the
     CLI on the same folders) and their scratch folder."""
-    root = copy_folders(pristine, tmp_path / "root")
+    root = copy_folders(article_index, tmp_path / "root")
     settings = get_settings(
         corpus_dir=root / "corpus", index_dir=root / "index", admin_api_key=SecretStr(KEY), reload_seconds=0.2,
         rate_limit="off",

@@ -1,11 +1,10 @@
-"""The scoring rule of app/evaluate.py on hand-made answers over a hand-made corpus (no model needed)."""
+"""The scoring rule of app/answer/evaluate.py on hand-made answers over a hand-made corpus (no model needed)."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.errors import NewsQAError
-from app.evaluate import (
+from app.answer.evaluate import (
     EvidenceSpan,
     GoldFileError,
     GoldRow,
@@ -15,6 +14,7 @@ from app.evaluate import (
     is_hit,
     parse_gold,
 )
+from app.errors import NewsQAError
 from app.models import Answer, CitedPassage, Quote
 
 NEWS = "The talks were held in Doha. A second round followed in Istanbul. No agreement was reached in Istanbul."

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,14 +22,15 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from app.api import create_app
+from app.api.app import create_app
 from app.config import PROJECT_ROOT, Settings, get_settings
-from app.embed import Embedder
+from app.embed.reference import Embedder
+from app.index.store import read_manifest, verify_files
+from app.ingest.sources import BriefMetadata, IncomingBrief, make_brief
+from app.models import CitedPassage, Quote
 from app.service import QAService
-from app.sources import BriefMetadata, IncomingBrief, make_brief
-from app.store import read_manifest, verify_files
 from tests.briefs_generator import generate_briefs
-from tests.conftest import DOC_ID, copy_folders, indexed_article, running_uvicorn
+from tests.support import DOC_ID, copy_folders, free_port, running_uvicorn
 
 KEY = "fault-admin-key"
 ADMIN = {"X-API-Key": KEY}
@@ -40,14 +40,9 @@ def settings_in(root: Path, **overrides: object) -> Settings:
     return get_settings(corpus_dir=root / "corpus", index_dir=root / "index", reload_seconds=0, **overrides)
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
-    return indexed_article(tmp_path_factory.mktemp("faults"), embedder)
-
-
 @pytest.fixture
-def root(pristine: Path, tmp_path: Path) -> Path:
-    return copy_folders(pristine, tmp_path)
+def root(article_index: Path, tmp_path: Path) -> Path:
+    return copy_folders(article_index, tmp_path)
 
 
 def newsqa(root: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -86,7 +81,8 @@ def assert_serves_verbatim(settings: Settings, embedder: Embedder) -> QAService:
     verify_files(settings.index_dir, manifest)
     service = QAService.load(settings, embedder=embedder)
     for answer in service.ask_many(["What did Pakistan demand?", "Who mediated the talks?"]):
-        for span in [*answer.quotes, *answer.passages]:
+        spans: list[Quote | CitedPassage] = [*answer.quotes, *answer.passages]
+        for span in spans:
             document = service.document(span.doc_id).document
             assert document.sha256 == span.sha256 and document.text[span.start : span.end] == span.text
     return service
@@ -235,12 +231,6 @@ def test_concurrent_questions_during_adds_and_removes_see_one_version(root: Path
 
 
 # --- SIGTERM with a request in flight ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.e2e

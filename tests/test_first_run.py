@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import free_port
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ARTICLE = PROJECT_ROOT / "corpus" / "pakistan-afghanistan-talks.txt"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc")]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -104,7 +99,7 @@ def test_a_first_start_on_a_corpus_with_nothing_to_quote_says_why_on_readyz(tmp_
 def test_a_serving_only_install_says_how_to_build_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit test, with sentence_transformers made unimportable (sys.modules entry None: what an install without
     the build extra looks like to Python): torch-less serving cannot build, and says what to do instead."""
-    from app.embed import Embedder
+    from app.embed.reference import Embedder
     from app.errors import ModelUnavailableError
 
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)

@@ -14,20 +14,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.api import create_app
+from app.api.app import create_app
+from app.api.server import server_config
 from app.config import PROJECT_ROOT, Settings
-from app.server import server_config
 from app.service import QAService
-from tests.conftest import running_uvicorn
+from tests.support import free_port, running_uvicorn
 
 NGINX = Path("/usr/sbin/nginx")
 SITE = PROJECT_ROOT / "docs" / "deploy" / "nginx-newsqa.conf"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
+from starlette.applications import Starlette
 
-from app.api import create_app
+from app.api.app import create_app
+from app.api.deps import state_of
 from app.config import Settings, get_settings
 from app.service import QAService
-from tests.test_api import assert_error
-from tests.test_slack import serving
+from tests.support import assert_error, serving
 
 QUESTION = "What did Pakistan demand?"
 JSON = {"Content-Type": "application/json"}
@@ -173,7 +174,7 @@ def test_raw_questions_only_when_asked_for(
 
 
 def test_json_log_lines_carry_the_request_id(settings: Settings, service: QAService) -> None:
-    from app.observability import configure_logging
+    from app.logs import configure_logging
 
     stream: list[str] = []
 
@@ -208,7 +209,8 @@ def test_json_log_lines_carry_the_request_id(settings: Settings, service: QAServ
 
 
 def test_readyz_is_503_while_draining(client: TestClient) -> None:
-    client.app.state.runtime.draining = True  # what the SIGTERM handler does (tested for real in test_faults)
+    # what the SIGTERM handler does (tested for real in test_faults)
+    state_of(cast(Starlette, client.app)).runtime.draining = True
     response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["status"] == "draining"
     assert client.get("/healthz").status_code == 200
@@ -223,7 +225,7 @@ def test_openapi_declares_the_guard_errors(client: TestClient) -> None:
 
 @pytest.mark.e2e
 def test_guards_hold_over_a_real_uvicorn(settings: Settings, service: QAService) -> None:
-    from tests.conftest import running_uvicorn
+    from tests.support import running_uvicorn
 
     limited = {"reload_seconds": 0, "rate_limit": "2/minute", "admin_api_key": SecretStr("the-admin")}
     app = create_app(settings.model_copy(update=limited), service=service)
@@ -242,7 +244,7 @@ def test_requests_past_the_concurrency_limit_are_shed_at_once() -> None:
     the counting, so a blocking fake is the honest way to keep one request in flight."""
     import asyncio
 
-    from app.guards import ConcurrencyLimitMiddleware
+    from app.api.guards import ConcurrencyLimitMiddleware
 
     release = asyncio.Event()
     shed: list[int] = []

@@ -16,14 +16,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.api import create_app
+from app.api.app import create_app
 from app.config import Settings, get_settings
-from app.embed import Embedder
+from app.embed.reference import Embedder
 from app.errors import CorpusError
+from app.ingest.sources import BriefMetadata, make_brief
 from app.service import QAService
-from app.sources import BriefMetadata, make_brief
-from tests.conftest import ARTICLE, DOC_ID, running_uvicorn
-from tests.test_slack import chat_settings, serving, sign
+from tests.support import ARTICLE, DOC_ID, chat_settings, running_uvicorn, serving, sign
 
 JSON = {"Content-Type": "application/json"}
 

@@ -6,8 +6,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from app.embed import Embedder
-from app.index import VectorIndex
+from app.embed.reference import Embedder
+from app.index.vectors import VectorIndex
 from app.service import QAService
 
 DIMENSION = 32

@@ -15,26 +15,21 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.api import create_app
+from app.api.app import create_app
 from app.config import get_settings
-from app.embed import Embedder
+from app.embed.reference import Embedder
 from app.service import QAService
 from tests.briefs_generator import generate_briefs
-from tests.conftest import copy_folders, indexed_article, running_uvicorn
+from tests.support import copy_folders, running_uvicorn
 
 KEY = "jobs-admin-key"
 ADMIN = {"X-API-Key": KEY}
 
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
-    return indexed_article(tmp_path_factory.mktemp("jobs"), embedder)
-
-
 @pytest.fixture
-def live(pristine: Path, tmp_path: Path, embedder: Embedder) -> Iterator[tuple[httpx.Client, Path]]:
-    root = copy_folders(pristine, tmp_path)
+def live(article_index: Path, tmp_path: Path, embedder: Embedder) -> Iterator[tuple[httpx.Client, Path]]:
+    root = copy_folders(article_index, tmp_path)
     settings = get_settings(
         corpus_dir=root / "corpus", index_dir=root / "index", admin_api_key=SecretStr(KEY), reload_seconds=0,
         rate_limit="off", max_brief_sentences=3000, max_upload_bytes=4 * 1024 * 1024,
@@ -145,8 +140,8 @@ def test_bad_briefs_are_refused_before_any_job_and_jobs_need_the_key(live: tuple
 
 def test_a_job_past_its_embeddings_or_finished_cannot_be_cancelled() -> None:
     """The job's state machine alone (a unit test: the stages are set by hand, no add runs)."""
-    from app.errors import JobFinishedError
-    from app.jobs import Job
+    from app.api.errors import JobFinishedError
+    from app.api.jobs import Job
 
     writing = Job("j1", ("a",), status="running", stage="indexing")
     with pytest.raises(JobFinishedError, match="too late"):

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.chunk import parse_document
-from app.ingest import make_document
-from app.lexical import LexicalIndex
-from app.normalize import terms
+from app.index.lexical import LexicalIndex
+from app.ingest.blocks import make_document
+from app.ingest.chunk import parse_document
+from app.text.normalize import terms
 from tests.briefs_generator import generate_briefs
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.normalize import STOPWORDS, fold, stem, terms, words
+from app.text.normalize import STOPWORDS, fold, stem, terms, words
 
 
 def test_fold_straightens_quotes_and_dashes() -> None:

@@ -21,12 +21,14 @@ import pytest
 from tokenizers import Tokenizer
 
 from app.config import PROJECT_ROOT, Settings
-from app.embed import MODEL_NAME, Embedder, Vectors
+from app.embed.onnx import MAX_SEQUENCE_LENGTH, SMALL_BATCH, OnnxEncoder
+from app.embed.reference import MODEL_NAME, Embedder, Vectors
 from app.errors import IndexCorruptError
+from app.index.lifecycle import load_or_build_index, query_encoder, stale_reason
+from app.index.store import encoder_files, load_bundle, read_manifest
 from app.models import Answer
-from app.onnx_encoder import MAX_SEQUENCE_LENGTH, SMALL_BATCH, OnnxEncoder
-from app.service import QAService, load_or_build_index, query_encoder, stale_reason
-from app.store import encoder_files, load_bundle, read_manifest
+from app.service import QAService
+from tests.support import flip_byte
 
 DATA = Path(__file__).parent / "data"
 PARITY = 0.9999  # fp32 graph vs the reference, per text
@@ -327,12 +329,6 @@ def index_copy(settings: Settings, service: QAService, tmp_path: Path) -> Path:
     return copy
 
 
-def flip_byte(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
-
-
 def test_bit_flipped_fp32_graph_is_refused(index_copy: Path, service: QAService) -> None:
     manifest = service.index.manifest
     flip_byte(index_copy / manifest.build_dir / manifest.encoders["onnx"])
@@ -383,7 +379,8 @@ def test_default_thread_counts_are_the_faster_ones_per_graph(service: QAService,
     for variant, threads in expected.items():
         configured = settings.model_copy(update={"encoder": variant})
         encoder = query_encoder(configured, service.index, lambda: pytest.fail("no reference model for ONNX"))
-        assert encoder.session.get_session_options().intra_op_num_threads == threads  # type: ignore[union-attr]
+        assert isinstance(encoder, OnnxEncoder)
+        assert encoder.session.get_session_options().intra_op_num_threads == threads
 
 
 def test_a_damaged_graph_of_the_configured_encoder_triggers_a_rebuild(
@@ -393,14 +390,14 @@ def test_a_damaged_graph_of_the_configured_encoder_triggers_a_rebuild(
     damaged = manifest.encoders[settings.encoder]
     flip_byte(index_copy / manifest.build_dir / damaged)
     copied = settings.model_copy(update={"index_dir": index_copy})
-    with caplog.at_level("WARNING", logger="newsqa.service"):
+    with caplog.at_level("WARNING", logger="newsqa.index"):
         loaded = load_or_build_index(copied, lambda: embedder)
     assert loaded.rebuilt
     assert f"{damaged} is truncated or corrupt" in caplog.text
     assert loaded.encoder_files is not None and loaded.encoder_files[0].parent.name == loaded.manifest.build_dir
 
 
-# --- the export's warnings (app/onnx_export.py silences exactly these, at the calls that raise them) -----------
+# --- the export's warnings (app/embed/export.py silences exactly these, at the calls that raise them) -----------
 
 
 def test_the_export_warnings_are_benign_for_untraced_shapes(
@@ -419,7 +416,7 @@ def test_an_export_raises_none_of_the_warnings_found_benign(
 ) -> None:
     import warnings
 
-    from app.onnx_export import BENIGN_QUANTIZATION_LOG, BENIGN_TRACE_WARNINGS, export_encoders
+    from app.embed.export import BENIGN_QUANTIZATION_LOG, BENIGN_TRACE_WARNINGS, export_encoders
 
     with warnings.catch_warnings(record=True) as raised, caplog.at_level("WARNING"):
         warnings.simplefilter("always")

@@ -1,6 +1,6 @@
 """Quality floors on the project's gold questions and on the dev questions (tests/data, never ../shared).
 
-Scored by app.evaluate with the project's hit rule: a passage hits when its [start, end) overlaps an
+Scored by app.answer.evaluate with the project's hit rule: a passage hits when its [start, end) overlaps an
 occurrence of an evidence string by at least half of that string's length.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.evaluate import EvalReport, evaluate, parse_gold
+from app.answer.evaluate import EvalReport, evaluate, parse_gold
 from app.linear import WEIGHTS_DIR
 from app.service import QAService
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.answer_type import offers
-from app.bundle import IndexBundle
-from app.embed import Embedder
+from app.embed.reference import Embedder
+from app.index.bundle import IndexBundle
 from app.models import Evidence, Passage, ScoredPassage
-from app.retrieve import RetrievalParams, diversify, retrieve
+from app.retrieve.hybrid import RetrievalParams, diversify, retrieve
 from app.service import QAService
+from app.text.answer_type import offers
 
 STICKING = "What is the main sticking point in the negotiations?"
 CONDITIONS = "What conditions did the Taliban set for a long-term ceasefire?"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.bundle import IndexBundle
-from app.embed import Embedder
-from app.normalize import stem
+from app.embed.reference import Embedder
+from app.index.bundle import IndexBundle
+from app.retrieve.signals import question_signals, question_term_count, unknown_words
 from app.service import QAService
-from app.signals import question_signals, question_term_count, unknown_words
-from tests.conftest import CountingEncoder
+from app.text.normalize import stem
+from tests.support import CountingEncoder
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_question_term_count() -> None:
 
 def test_words_of_other_briefs_do_not_make_a_question_covered(bundle: IndexBundle) -> None:
     """With many briefs, the vocabulary that counts is the answering document's, not the whole corpus's."""
-    from app.bundle import Vocabulary
+    from app.index.bundle import Vocabulary
 
     article = bundle.corpus_vocabulary
     crowded = Vocabulary(article.stems | {stem("population")}, article.surface_words, article.sorted_words,

@@ -6,9 +6,6 @@ real uvicorn; replies to events are observed at a fake Slack Web API, itself a r
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import hmac
 import itertools
 import json
 import logging
@@ -24,21 +21,30 @@ from urllib.parse import parse_qs, urlencode
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from app.api import create_app
-from app.chat import SLACK, compose_chat_message, passage_url, slack_payload
-from app.chunk import split_sentences
+from app.chat.format import SLACK, compose_chat_message, slack_payload
 from app.config import Settings
+from app.ingest.chunk import split_sentences
 from app.models import Answer, Quote
 from app.service import QAService
-from tests.conftest import DOC_ID, running_uvicorn
-from tests.test_api import ANSWERED, NOT_IN_ARTICLE, GatedLoader, assert_error, is_ready, poll_readyz
+from app.urls import passage_url
+from tests.support import (
+    ANSWERED,
+    BOT_TOKEN,
+    DOC_ID,
+    MM_TOKEN,
+    NOT_IN_ARTICLE,
+    PUBLIC_URL,
+    SECRET,
+    GatedLoader,
+    assert_error,
+    chat_settings,
+    is_ready,
+    poll_readyz,
+    serving,
+    sign,
+)
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-MM_TOKEN = "mm-token-xyz123"
-BOT_TOKEN = "xoxb-test"
-PUBLIC_URL = "https://newsqa.example"
 RESPONSE_URL = "https://hooks.slack.com/commands/XXX"
 BOT_USER = "UBOT"
 AUTHORIZATIONS = [{"user_id": BOT_USER, "is_bot": True}]
@@ -150,13 +156,6 @@ class FakeSlack:
 # --- helpers --------------------------------------------------------------------------------------------------------
 
 
-def sign(body: bytes, timestamp: str | None = None, secret: str = SECRET) -> dict[str, str]:
-    """The headers Slack adds: v0=HMAC-SHA256(secret, "v0:{timestamp}:{body}") over the exact bytes sent."""
-    ts = str(int(time.time())) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": "v0=" + digest}
-
-
 def command_body(text: str, **extra: str) -> bytes:
     fields = {
         "token": "deprecated",
@@ -260,42 +259,6 @@ def assert_quotes_are_verbatim(blocks: list[dict[str, Any]], article_text: str) 
         assert link.group(5) == f"characters {start}–{end}"
         assert article_text[start:end] in unslack(quote), (quote, article_text[start:end])
     return len(pairs)
-
-
-def wait_until_serving(http: httpx.Client, seconds: float = 30.0) -> None:
-    """GET /healthz until uvicorn accepts connections (the socket is bound before uvicorn listens on it)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if http.get("/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-
-
-@contextlib.contextmanager
-def serving(app_settings: Settings, service: QAService | None = None, **kwargs: Any) -> Iterator[httpx.Client]:
-    """The app on a real uvicorn, and an httpx client pointed at it once it answers."""
-    with (
-        running_uvicorn(create_app(app_settings, service=service, **kwargs)) as url,
-        httpx.Client(base_url=url, timeout=30) as http,
-    ):
-        wait_until_serving(http)
-        yield http
-
-
-def chat_settings(settings: Settings, fake_slack_url: str, **overrides: Any) -> Settings:
-    update: dict[str, Any] = {
-        "slack_signing_secret": SecretStr(SECRET),
-        "slack_bot_token": SecretStr(BOT_TOKEN),
-        "slack_api_url": fake_slack_url + "/api/",
-        "mattermost_token": SecretStr(MM_TOKEN),
-        "public_url": PUBLIC_URL,
-        **overrides,
-    }
-    return settings.model_copy(update=update)
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from app.answer.squad import SquadFileError, abstention_at_budget, auroc, is_squad, parse_squad, score_squad
 from app.models import Answer, Quote
-from app.squad import SquadFileError, abstention_at_budget, auroc, is_squad, parse_squad, score_squad
 
 SQUAD = {
     "version": "v2.0",

@@ -8,6 +8,7 @@ each test works on its own copy of the corpus and index folders, so only the reb
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -19,16 +20,18 @@ import numpy as np
 import pytest
 
 from app.config import Settings, get_settings
-from app.corpus import read_corpus
-from app.embed import Embedder
+from app.embed.reference import Embedder
 from app.errors import IndexCorruptError
-from app.ingest import document_version
-from app.lexical import LexicalIndex
+from app.files import write_bytes_atomic
+from app.index.lexical import LexicalIndex
+from app.index.lifecycle import LoadedIndex, load_or_build_index, stale_reason
+from app.index.store import LOCK, MANIFEST, load_bundle, read_manifest, save_bundle
+from app.ingest.blocks import document_version
+from app.ingest.corpus import read_corpus
 from app.models import Answer
-from app.normalize import terms
-from app.service import LoadedIndex, QAService, load_or_build_index, stale_reason
-from app.store import LOCK, MANIFEST, load_bundle, read_manifest, save_bundle, write_bytes_atomic
-from tests.conftest import same_vectors
+from app.service import QAService
+from app.text.normalize import terms
+from tests.support import flip_byte, same_vectors
 
 FLOOD = """River Flood Closes Valley Roads
 Heavy rain on Tuesday pushed the Arno river over its banks. Officials closed three roads near Florence.
@@ -48,7 +51,7 @@ FERRY = """Harbour Ferry Returns
 The ferry to Brindle Island resumed sailings on Monday after a two-week strike by its crew ended.
 """
 FERRY_QUESTION = "When did the ferry to Brindle Island resume sailings?"
-LOGGER = "newsqa.service"
+LOGGER = "newsqa.index"  # the index lifecycle (app/index/lifecycle.py)
 
 
 def settings_in(root: Path) -> Settings:
@@ -158,6 +161,16 @@ def test_manifest_records_what_built_the_index(built: LoadedIndex, tiny: Setting
     on_disk = {p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file()}
     assert set(manifest.files) == on_disk
     assert build_dirs(tiny.index_dir) == [manifest.build_dir]
+    installed = {name: importlib.metadata.version(name) for name in ("bm25s", "faiss-cpu", "onnxruntime")}
+    assert manifest.libraries == installed
+
+
+def test_a_build_from_other_library_versions_is_rebuilt_one_from_before_they_were_recorded_loads(
+    built: LoadedIndex, tiny: Settings
+) -> None:
+    other = built.manifest.model_copy(update={"libraries": {**built.manifest.libraries, "bm25s": "0.0.1"}})
+    assert stale_reason(other, tiny).startswith("index was built with other library versions")
+    assert stale_reason(built.manifest.model_copy(update={"libraries": {}}), tiny) == ""
 
 
 def test_second_start_loads_instead_of_building(
@@ -279,8 +292,8 @@ def test_new_chunker_version_in_code_triggers_a_rebuild(
 ) -> None:
     # service and store import the constant by name, so a new version is seen through both of them
     bumped = built.manifest.chunker_version + 1
-    monkeypatch.setattr("app.service.CHUNKER_VERSION", bumped)
-    monkeypatch.setattr("app.store.CHUNKER_VERSION", bumped)
+    monkeypatch.setattr("app.index.lifecycle.CHUNKER_VERSION", bumped)
+    monkeypatch.setattr("app.index.store.CHUNKER_VERSION", bumped)
     again = reload(tiny, embedder, caplog)
     assert again.rebuilt and "chunker version changed" in rebuild_reason(caplog)
     assert again.manifest.chunker_version == bumped
@@ -297,12 +310,6 @@ def test_stale_reason_is_empty_for_a_matching_manifest(built: LoadedIndex, tiny:
 
 def truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-
-
-def flip_byte(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize(
@@ -454,7 +461,7 @@ def test_crash_before_the_manifest_switch_keeps_the_previous_build(
         raise OSError("power cut")
 
     with monkeypatch.context() as patch:
-        patch.setattr("app.store.write_bytes_atomic", crash)
+        patch.setattr("app.index.store.write_bytes_atomic", crash)
         with pytest.raises(OSError, match="power cut"):
             load_or_build_index(tiny, lambda: embedder, force=True)
     orphans = [d for d in build_dirs(tiny.index_dir) if d != built.manifest.build_dir]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.bundle import IndexBundle, Vocabulary
+from app.index.bundle import IndexBundle, Vocabulary
+from app.retrieve.signals import _known_name
 from app.service import QAService
-from app.signals import _known_name
-from app.typos import buckets_by_initial, correction
+from app.text.typos import buckets_by_initial, correction
 
 
 def vocabulary(*surface: str) -> Vocabulary:

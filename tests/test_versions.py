@@ -6,7 +6,6 @@ chromium for the page. The briefs are tests/data/claims/ (written for this; see 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -20,42 +19,16 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, sync_playwright
 
-from app.api import create_app
-from app.chat import MATTERMOST, SLACK, compose_chat_message, mattermost_text, slack_blocks
-from app.config import PROJECT_ROOT, get_settings
-from app.embed import Embedder
+from app.api.app import create_app
+from app.chat.format import MATTERMOST, SLACK, compose_chat_message, mattermost_text, slack_blocks
+from app.config import get_settings
+from app.embed.reference import Embedder
 from app.models import Answer
 from app.service import QAService
-from app.sources import BriefMetadata, make_brief
-from tests.conftest import ARTICLE, running_uvicorn
+from tests.support import CLAIMS, running_uvicorn
 
-CLAIMS = PROJECT_ROOT / "tests" / "data" / "claims"
 CHROMIUM = Path("/usr/bin/chromium")  # as in test_web.py: Debian's, installed by `make browser`
 CEASEFIRE = "When was the ceasefire agreed?"
-ADDED = dt.datetime(2025, 10, 30, 9, 0, tzinfo=dt.UTC)
-
-
-def add_claims_briefs(service: QAService, folder: Path, skip: set[str] | None = None) -> None:
-    """Add every brief of a claims folder with its metadata (source, date, title), as `newsqa add` would."""
-    briefs = []
-    for path in sorted(folder.glob("*.txt")):
-        if path.stem in (skip or set()):
-            continue
-        meta = BriefMetadata.model_validate(json.loads(path.with_suffix(".meta.json").read_text(encoding="utf-8")))
-        briefs.append(make_brief(path.read_text(encoding="utf-8"), "text", meta, path.stem, path.name, ADDED))
-    changes = service.add_documents(briefs)
-    assert {c.status for c in changes} <= {"added", "replaced"}
-
-
-@pytest.fixture(scope="module")
-def two_sources(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
-    """The default article (no source or date) plus a newer wire brief that dates the ceasefire differently."""
-    root = tmp_path_factory.mktemp("versions")
-    (root / "corpus").mkdir()
-    shutil.copy(ARTICLE, root / "corpus" / ARTICLE.name)
-    service = QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=embedder)
-    add_claims_briefs(service, CLAIMS / "ceasefire", skip={"pakistan-afghanistan-talks"})
-    return service
 
 
 @pytest.fixture(scope="module")

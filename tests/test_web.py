@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -18,28 +17,15 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from app.api import create_app
-from app.config import PROJECT_ROOT, get_settings
-from app.embed import Embedder
+from app.api.app import create_app
+from app.config import get_settings
+from app.embed.reference import Embedder
+from app.ingest.sources import BriefMetadata, make_brief
 from app.service import QAService
-from app.sources import BriefMetadata, make_brief
-from tests.conftest import ARTICLE, DOC_ID, running_uvicorn
+from tests.support import ARTICLE, ARTIFACTS, DESKTOP, DOC_ID, PHONE, running_uvicorn
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-DESKTOP: ViewportSize = {"width": 1280, "height": 720}
-PHONE: ViewportSize = {"width": 390, "height": 844}
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 expect.set_options(timeout=20_000)  # generous: answering takes CPU, and the test machine may be busy
 
 CITY_DESK, WIRE = "City Desk", "Wire"
@@ -116,23 +102,6 @@ def web_service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) ->
 def live_url(web_service: QAService) -> Iterator[str]:
     with running_uvicorn(create_app(web_service.settings, service=web_service)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's chromium, headless; Playwright never downloads a browser here."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"the browser tests need Debian's chromium at {CHROMIUM}, which is missing: run `make test` "
-            "(its `browser` target installs it with apt-get), or `apt-get install chromium`",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

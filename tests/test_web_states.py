@@ -15,13 +15,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
-from app.api import create_app
+from app.api.app import create_app
+from app.api.routes.pages import STRONG_MATCH, citations, match_strength
 from app.models import Answer, Quote
 from app.service import QAService
-from app.web import STRONG_MATCH, citations, match_strength
-from tests.conftest import ARTICLE, running_uvicorn
-from tests.test_versions import two_sources  # noqa: F401  (the corpus: the article and a newer wire brief)
-from tests.test_web import ARTIFACTS, DESKTOP, PHONE, browser  # noqa: F401  (the browser fixture)
+from tests.support import ARTICLE, ARTIFACTS, DESKTOP, PHONE, running_uvicorn
 
 WIDTHS: dict[str, ViewportSize] = {"1280": DESKTOP, "390": PHONE}
 QUESTIONS = {
@@ -33,13 +31,13 @@ QUESTIONS = {
 
 
 @pytest.fixture(scope="module")
-def states_url(two_sources: QAService) -> Iterator[str]:  # noqa: F811
+def states_url(two_sources: QAService) -> Iterator[str]:
     with running_uvicorn(create_app(two_sources.settings, service=two_sources)) as url:
         yield url
 
 
 @pytest.fixture(params=sorted(WIDTHS))
-def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[tuple[str, Page]]:  # noqa: F811
+def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[tuple[str, Page]]:
     context = browser.new_context(viewport=WIDTHS[request.param])
     try:
         yield request.param, context.new_page()
@@ -99,7 +97,7 @@ def test_every_state_is_distinct_and_photographed(sized_page: tuple[str, Page], 
 
 
 @pytest.mark.e2e
-def test_back_to_search_keeps_the_question_and_the_filters(browser: Browser, states_url: str) -> None:  # noqa: F811
+def test_back_to_search_keeps_the_question_and_the_filters(browser: Browser, states_url: str) -> None:
     context = browser.new_context(viewport=DESKTOP)
     try:
         page = context.new_page()
@@ -125,7 +123,7 @@ def test_match_strength_words_follow_the_calibrated_confidence() -> None:
     assert match_strength(0.4) == "weak"
 
 
-def test_two_quotes_from_one_paragraph_are_one_item_with_both_marked(two_sources: QAService) -> None:  # noqa: F811
+def test_two_quotes_from_one_paragraph_are_one_item_with_both_marked(two_sources: QAService) -> None:
     """Built by hand (a unit test of the page's grouping): two sentences of one paragraph of the article."""
     bundle = two_sources.bundle
     parsed = bundle.documents[ARTICLE.stem]

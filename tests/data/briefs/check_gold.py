@@ -14,9 +14,9 @@ HERE = Path(__file__).resolve().parent
 MIN_EVIDENCE_LEN = 20
 
 
-def main():
-    problems = []
-    seen_ids = set()
+def main() -> int:
+    problems: list[str] = []
+    seen_ids: set[str] = set()
     gold_files = sorted(HERE.glob("*.jsonl"))
     if not gold_files:
         problems.append("no .jsonl gold files found")

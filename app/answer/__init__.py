@@ -1,0 +1,1 @@
+"""Answer: the quotes, the calibrated confidence, who says what, and how answers are scored."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: the FastAPI app, its guards, schemas, state and the uvicorn server."""

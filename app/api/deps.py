@@ -1,0 +1,100 @@
+"""The HTTP edge's state, typed: what the app factory and its lifespan set up, and the dependencies routes take.
+
+One `AppState` on `app.state.newsqa` replaces loose attributes: every route and middleware reads the same typed
+object (`state_of`, `StateDep`), and mypy checks each use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+from starlette.applications import Starlette
+
+from app.api.errors import NotReadyError
+from app.config import Settings
+from app.errors import PayloadTooLargeError
+from app.service import QAService
+
+if TYPE_CHECKING:
+    import anyio
+    import jinja2
+
+    from app.api.jobs import Jobs
+    from app.api.observability import Counters, QuestionLogger
+    from app.api.routes.chat import ChatGateway
+
+
+@dataclass
+class Runtime:
+    """The loaded service, or the reason it is not there (still loading, or failed to load)."""
+
+    service: QAService | None = None
+    reason: str = "the model and index are still loading"
+    draining: bool = False  # SIGTERM received: finish what is in flight, take nothing new
+
+
+@dataclass
+class AppState:
+    """Everything the HTTP edge shares, made once per app by `create_app`."""
+
+    settings: Settings
+    runtime: Runtime
+    counters: Counters
+    questions: QuestionLogger
+    jobs: Jobs
+    chat: ChatGateway | None
+    web: jinja2.Environment
+    # made in the lifespan (a limiter belongs to a running event loop): adds, removals and reloads, one at a time
+    write_limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def writes(self) -> anyio.CapacityLimiter:
+        """The writers' limiter; only requests (which run after the lifespan started) ask for it."""
+        if self.write_limiter is None:
+            raise RuntimeError("the app's lifespan has not started")
+        return self.write_limiter
+
+
+def state_of(app: Starlette) -> AppState:
+    """The app's typed state (set by `create_app`)."""
+    state: AppState = app.state.newsqa
+    return state
+
+
+def app_state(request: Request) -> AppState:
+    return state_of(request.app)
+
+
+StateDep = Annotated[AppState, Depends(app_state)]
+
+
+def runtime_of(request: Request) -> Runtime:
+    return state_of(request.app).runtime
+
+
+async def get_service(request: Request) -> QAService:
+    """The loaded service; NotReadyError (503) while it is loading or when loading failed."""
+    runtime = runtime_of(request)
+    if runtime.service is None:
+        raise NotReadyError(runtime.reason)
+    return runtime.service
+
+
+ServiceDep = Annotated[QAService, Depends(get_service)]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body (signatures are computed over the exact bytes), refused with 413 past `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

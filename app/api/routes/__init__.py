@@ -1,0 +1,1 @@
+"""The HTTP routes: questions and documents, the staff pages, the chat bots."""

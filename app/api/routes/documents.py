@@ -1,0 +1,250 @@
+"""The HTTP edge for the briefs: list and read them (open), add and delete them (admin API key)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import secrets
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.security import APIKeyHeader
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from app.api.deps import ServiceDep, read_body, state_of
+from app.api.errors import (
+    AdminDisabledError,
+    BadRequestError,
+    JobNotFoundError,
+    UnauthorizedError,
+    UnsupportedMediaError,
+)
+from app.api.jobs import Job, JobCancelledError, Jobs, now
+from app.api.schemas import (
+    DocumentChangeOut,
+    DocumentDetail,
+    DocumentIn,
+    DocumentPage,
+    DocumentSummary,
+    JobOut,
+    document_filter,
+    error_responses,
+)
+from app.errors import InvalidDocumentError, NewsQAError, PayloadTooLargeError
+from app.ingest.sources import IncomingBrief, decode, format_of, make_brief, metadata
+from app.models import DocumentChange
+from app.service import QAService
+
+log = logging.getLogger("newsqa.jobs")
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The admin key (NEWSQA_ADMIN_API_KEY).")
+
+
+async def require_admin(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> None:
+    """Write endpoints: off (404) without a configured key; 401 unless X-API-Key matches (constant time)."""
+    settings = state_of(request.app).settings
+    if settings.admin_api_key is None or not settings.admin_api_key.get_secret_value():
+        raise AdminDisabledError("document uploads are off: set NEWSQA_ADMIN_API_KEY to enable them")
+    expected = settings.admin_api_key.get_secret_value().encode()
+    if not key or not secrets.compare_digest(key.encode(), expected):
+        raise UnauthorizedError("missing or wrong X-API-Key")
+
+
+AdminDep = Annotated[None, Depends(require_admin)]
+router = APIRouter(tags=["documents"])
+
+
+@router.get("/documents", responses=error_responses(422, 503))
+def list_documents(
+    service: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="Documents per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="How many to skip.")] = 0,
+    source: Annotated[str | None, Query(max_length=200, description="Only this source (any case).")] = None,
+    published_from: Annotated[dt.date | None, Query(description="Published on or after.")] = None,
+    published_to: Annotated[dt.date | None, Query(description="Published on or before.")] = None,
+) -> DocumentPage:
+    """The briefs the service answers from, newest first: id, title, source, dates, sections, length, hash."""
+    where = document_filter(None, source, published_from, published_to)
+    documents = service.documents(where)
+    page = documents[offset : offset + limit]
+    return DocumentPage(
+        total=len(documents), offset=offset, limit=limit, documents=[DocumentSummary.from_parsed(d) for d in page]
+    )
+
+
+@router.get("/documents/{doc_id}", responses=error_responses(404, 503))
+def get_document(doc_id: str, service: ServiceDep) -> DocumentDetail:
+    """One document with its full text exactly as stored: quote offsets index into `text`."""
+    return DocumentDetail.from_parsed(service.document(doc_id))
+
+
+def _brief_from_json(body: bytes) -> IncomingBrief:
+    try:
+        document = DocumentIn.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidDocumentError(f"{where}: {first['msg']}") from None
+    given = metadata(document.model_dump(exclude={"text", "format"}, exclude_none=True), "request body")
+    return make_brief(document.text, document.format, given, None, "request body", dt.datetime.now(dt.UTC))
+
+
+async def _brief_from_upload(request: Request, limit: int) -> IncomingBrief:
+    async with request.form(max_files=1, max_fields=20, max_part_size=limit) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise BadRequestError("a multipart upload needs a `file` field holding the brief")
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLargeError(f"the file is over {limit} bytes")
+        fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v.strip()}
+        name = upload.filename
+    given = metadata(fields, name)
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return make_brief(decode(data, name), format_of(name), given, stem, name, dt.datetime.now(dt.UTC))
+
+
+_UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": DocumentIn.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": ".txt, .md or .html"},
+                        "doc_id": {"type": "string"},
+                        "title": {"type": "string"},
+                        "source": {"type": "string"},
+                        "published": {"type": "string", "format": "date"},
+                        "url": {"type": "string"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/documents",
+    status_code=201,
+    responses={
+        200: {"model": DocumentChangeOut}, 202: {"model": JobOut},
+        **error_responses(400, 401, 404, 413, 415, 422, 503),
+    },
+    openapi_extra=_UPLOAD_SCHEMA,
+)
+async def add_document(
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    _: AdminDep,
+    run_async: Annotated[
+        bool, Query(alias="async", description="Answer 202 at once with a job to poll (GET /jobs/{job_id}).")
+    ] = False,
+) -> DocumentChangeOut | JobOut:
+    """Add a brief (or a new version of one): a JSON body with `text` and metadata, or a multipart file upload.
+
+    The index is updated incrementally: only this brief is embedded. 201 when the brief is new or replaced,
+    200 when nothing changed (`unchanged`) or only its metadata did (`updated`). With `async=true` (for a large
+    brief): 202 with a job (`Location: /jobs/{job_id}`) once the brief passed its checks; the add runs in the
+    background, one write at a time, and can be followed and cancelled. Needs `X-API-Key`.
+    """
+    settings = state_of(request.app).settings
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        brief = _brief_from_json(await read_body(request, settings.max_upload_bytes))
+    elif content_type == "multipart/form-data":
+        brief = await _brief_from_upload(request, settings.max_upload_bytes)
+    else:
+        raise UnsupportedMediaError("send application/json (text + metadata) or multipart/form-data (a file)")
+    writes = state_of(request.app).writes  # not the questions' threads (app.api.app)
+    if run_async:
+        # the checks (a parse) on an ordinary worker thread: waiting for the writes' turn here would hold
+        # this request until every queued job had finished
+        await anyio.to_thread.run_sync(service.check_briefs, [brief])
+        job = start_job(state_of(request.app).jobs, service, brief, writes)
+        response.status_code = 202
+        response.headers["Location"] = f"/jobs/{job.job_id}"
+        return JobOut.from_job(job)
+    change = (await anyio.to_thread.run_sync(service.add_documents, [brief], limiter=writes))[0]
+    if change.status in ("unchanged", "updated"):
+        response.status_code = 200
+    return DocumentChangeOut(doc_id=change.doc_id, status=change.status, sha256=change.sha256)
+
+
+@router.delete("/documents/{doc_id}", responses=error_responses(401, 404, 422, 503))
+async def delete_document(request: Request, doc_id: str, service: ServiceDep, _: AdminDep) -> DocumentChangeOut:
+    """Remove a brief from the corpus and the index (the others keep their vectors). Needs `X-API-Key`."""
+    writes = state_of(request.app).writes
+    change = await anyio.to_thread.run_sync(service.remove_document, doc_id, limiter=writes)
+    return DocumentChangeOut(doc_id=change.doc_id, status=change.status, sha256=change.sha256)
+
+
+
+_running: set[asyncio.Task[None]] = set()  # references to the jobs' tasks, so none is collected mid-run
+
+
+def start_job(jobs: Jobs, service: QAService, brief: IncomingBrief, writes: anyio.CapacityLimiter) -> Job:
+    """Queue an add as a job and start it in the background. It waits its turn with the other writes for the
+    writers' thread (the limiter is taken before any thread is, so a queued job holds none, and a running one
+    uses the writers' thread, never one that questions need)."""
+    job = jobs.create((brief.doc_id,))
+
+    def work() -> list[DocumentChange] | None:
+        if job.finished:  # cancelled while it queued
+            return None
+        job.status, job.stage, job.started_at = "running", "parsing", now()
+        return service.add_documents([brief], job.progress, job.watch)
+
+    async def run() -> None:
+        try:
+            changes = await anyio.to_thread.run_sync(work, limiter=writes, abandon_on_cancel=True)
+        except JobCancelledError as exc:
+            job.end("cancelled", error=(exc.code, exc.message))
+        except NewsQAError as exc:
+            job.end("failed", error=(exc.code, exc.message))
+        except Exception as exc:  # a bug: recorded on the job (and logged), the server goes on
+            log.exception("add job %s failed", job.job_id)
+            job.end("failed", error=("internal_error", f"internal error ({type(exc).__name__})"))
+        else:
+            if changes is not None:
+                job.end("done", changes=[(c.doc_id, c.status, c.sha256) for c in changes])
+
+    task = asyncio.get_running_loop().create_task(run())
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return job
+
+
+jobs_router = APIRouter(tags=["jobs"])
+
+
+def _job(request: Request, job_id: str) -> Job:
+    job = state_of(request.app).jobs.get(job_id)
+    if job is None:
+        raise JobNotFoundError(f"no job with id {job_id!r}")
+    assert isinstance(job, Job)
+    return job
+
+
+@jobs_router.get("/jobs/{job_id}", responses=error_responses(401, 404))
+async def get_job(request: Request, job_id: str, _: AdminDep) -> JobOut:
+    """An asynchronous add: its status, stage, texts embedded so far, and its result or error. Needs `X-API-Key`."""
+    return JobOut.from_job(_job(request, job_id))
+
+
+@jobs_router.delete("/jobs/{job_id}", responses=error_responses(401, 404, 409))
+async def cancel_job(request: Request, job_id: str, _: AdminDep) -> JobOut:
+    """Cancel an asynchronous add: a queued one is cancelled at once and never starts; a running one stops at
+    its next batch of embeddings, and its corpus files are put back (nothing changed). 409 when it has
+    finished, or is past its embeddings (being written: too late to undo)."""
+    job = _job(request, job_id)
+    job.cancel()
+    return JobOut.from_job(job)

@@ -1,0 +1,136 @@
+"""Build-time only: export the packaged model to ONNX with torch's own exporter, optimize and quantize it.
+
+Runs inside an index build (torch and sentence-transformers are already loaded there). The graph takes
+input_ids, attention_mask and token_type_ids and returns the sentence embedding: BERT, mean pooling over the
+attention mask, L2 normalization, exactly what sentence-transformers computes. ONNX Runtime's transformer
+optimizer fuses layer norms and GELUs; the int8 variant's matrix products are dynamically quantized (per
+channel) on top, its embedding table left fp32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from app.embed.reference import Embedder
+
+OPSET = 17
+FP32_FILE = "encoder.onnx"
+INT8_FILE = "encoder.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+ENCODER_FILES = {"onnx": FP32_FILE, "onnx-int8": INT8_FILE}
+
+# The export's warnings, each checked benign for this graph, so each is silenced at the call that raises it (and
+# only there). tests/test_onnx_encoder.py holds the parity tests that say so, for inputs the trace did not see.
+BENIGN_TRACE_WARNINGS = (
+    # transformers.masking_utils: `padding_length = kv_length + kv_offset - attention_mask.shape[-1]` is traced
+    # as the constant 0 (the branch not taken). It is 0 for every input this graph gets: the mask always has the
+    # ids' length (the tokenizer pads both alike) and there is no key-value cache. Checked on batches and
+    # lengths other than the traced 2 x 8: test_the_export_warnings_are_benign_for_untraced_shapes.
+    ("Converting a tensor to a Python boolean might cause the trace to be incorrect", "transformers.masking_utils"),
+    # torch's opset-11 symbolic of aten::index: wrong results only for negative indices. The indices it is
+    # exported for are the mask's batch and key-position aranges, never negative (same test).
+    ("Exporting aten::index operator of advanced indexing", r"torch\.onnx\..*"),
+)
+# onnxruntime.quantization logs on the root logger that the model should be pre-processed (shape inference and
+# graph optimization) first: it is, by the transformer optimizer; the int8 graph's own parity tests hold.
+BENIGN_QUANTIZATION_LOG = "Please consider to run pre-processing before quantization"
+
+
+@contextlib.contextmanager
+def _benign_trace_warnings_silenced() -> Iterator[None]:
+    with warnings.catch_warnings():
+        for message, module in BENIGN_TRACE_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, module=module)
+        yield
+
+
+@contextlib.contextmanager
+def _benign_quantization_log_silenced() -> Iterator[None]:
+    def drop(record: logging.LogRecord) -> bool:  # a callable filter: False drops the record
+        return not record.getMessage().startswith(BENIGN_QUANTIZATION_LOG)
+
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
+def _export_raw(transformer: Any, path: Path) -> None:
+    """torch.onnx.export of BERT + mean pooling + L2 normalization, dynamic in batch and sequence length."""
+    import torch
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+        ) -> torch.Tensor:
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    sample = torch.ones(2, 8, dtype=torch.long)
+    axes: dict[str, dict[int, str]] = {name: {0: "batch", 1: "tokens"} for name in names}
+    with torch.no_grad(), _benign_trace_warnings_silenced():
+        torch.onnx.export(
+            Pooled().eval(),
+            (sample, sample, torch.zeros_like(sample)),
+            str(path),
+            input_names=names,
+            output_names=["sentence_embedding"],
+            dynamic_axes={**axes, "sentence_embedding": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def export_encoders(embedder: Embedder, folder: Path) -> dict[str, str]:
+    """Write the fp32 and int8 graphs and the tokenizer into folder; return variant → file name."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers import optimizer
+
+    transformer: Any = embedder.model[0].auto_model
+    config: Any = transformer.config
+    # eager attention exports as plain MatMul/Softmax, which ONNX Runtime's optimizer fuses into its Attention
+    # kernel (the SDPA export stays unfused, ~10% slower); the reference model gets its setting back afterwards
+    previous = config._attn_implementation
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        raw = Path(scratch) / "raw.onnx"
+        transformer.set_attn_implementation("eager")
+        try:
+            _export_raw(transformer.eval(), raw)
+        finally:
+            transformer.set_attn_implementation(previous)
+        optimized = optimizer.optimize_model(
+            str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+        )
+        optimized.save_model_to_file(str(folder / FP32_FILE))
+    # the matrix products (the six layers' attention and feed-forward weights) in int8, per channel; the word
+    # embedding table stays fp32: quantizing it (the default) cost one dev question its top passage, for no speed
+    with _benign_quantization_log_silenced():
+        quantize_dynamic(
+            str(folder / FP32_FILE),
+            str(folder / INT8_FILE),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    shutil.copyfile(Path(embedder.model.tokenizer.name_or_path) / TOKENIZER_FILE, folder / TOKENIZER_FILE)
+    return dict(ENCODER_FILES)

@@ -1,0 +1,361 @@
+"""The in-memory index: every document's pieces in global tables, with their vector and BM25 indexes.
+
+Row i of the sentence vector index, the sentence BM25 index and `sentences` are the same sentence (likewise
+for passages). A sentence's vector is the normalized mean of the sentence alone and "heading: sentence",
+and a passage is embedded and BM25-indexed with its heading, so a heading helps a piece match; the cited
+span is always the text alone.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from app.text.acronyms import find_acronyms
+from app.text.answer_type import ANSWER_TYPES, AnswerType, offering_rows
+from app.embed.reference import Encoder, Vectors
+from app.index.vectors import VectorIndex
+from app.index.lexical import LexicalIndex
+from app.models import Document, ParsedDocument, Passage, Sentence
+from app.text.normalize import STOPWORDS, content_stems, words
+from app.text.typos import buckets_by_initial, corrected_text
+
+ProgressFn = Callable[[str, int], None]
+VOCABULARY_CACHE = 256
+LEXICON_ROWS_CACHE = 200_000  # sentences whose lexicon rows are kept (a few tens of MB at most)
+
+
+@dataclass
+class IndexBundle:
+    """Everything retrieval needs, built once and then only read."""
+
+    documents: dict[str, ParsedDocument]
+    sentences: list[Sentence]
+    passages: list[Passage]
+    sentence_vectors: VectorIndex
+    passage_vectors: VectorIndex
+    sentence_lexical: LexicalIndex
+    passage_lexical: LexicalIndex
+    model_name: str
+    lexicon: list[str]
+    lexicon_matrix: Vectors
+    corpus_vocabulary: Vocabulary = field(init=False)
+    acronyms: dict[str, str] = field(init=False)
+    sentence_matrix: Vectors = field(init=False)
+    passage_matrix: Vectors = field(init=False)
+    passage_sentence_offsets: npt.NDArray[np.int64] = field(init=False)  # passage p: flat[offsets[p]:offsets[p+1]]
+    passage_sentence_flat: npt.NDArray[np.int64] = field(init=False)
+    doc_rows: dict[str, DocRows] = field(init=False)
+    sentence_document: npt.NDArray[np.int64] = field(init=False)  # per sentence row: its document's position
+    lexicon_row: dict[str, int] = field(init=False)
+    vocabulary_cache: dict[str, Vocabulary] = field(init=False)
+    answer_type_cache: dict[AnswerType, npt.NDArray[np.bool_]] = field(init=False)
+    answer_type_lock: threading.Lock = field(init=False)
+    lexicon_rows_cache: dict[int, tuple[int, ...]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lexicon_row = {w: i for i, w in enumerate(self.lexicon)}
+        self.lexicon_rows_cache = {}
+        self.vocabulary_cache = {}
+        self.answer_type_cache = {}
+        self.answer_type_lock = threading.Lock()
+        self.doc_rows = {}
+        sentence_at = passage_at = 0
+        for doc_id, parsed in self.documents.items():
+            rows = DocRows(
+                sentence_at, sentence_at + len(parsed.sentences), passage_at, passage_at + len(parsed.passages)
+            )
+            self.doc_rows[doc_id] = rows
+            sentence_at, passage_at = rows.sentence_end, rows.passage_end
+        self.sentence_document = np.repeat(
+            np.arange(len(self.documents), dtype=np.int64),
+            [len(parsed.sentences) for parsed in self.documents.values()],
+        )
+        texts = [d.document.text for d in self.documents.values()]
+        surface = frozenset(w for text in texts for w in words(text))
+        self.corpus_vocabulary = Vocabulary.of_words(surface, self.lexicon_matrix)
+        self.acronyms = find_acronyms(texts)
+        dim = self.sentence_vectors.index.d
+        self.sentence_matrix = self.sentence_vectors.reconstruct_all().reshape(-1, dim)
+        self.passage_matrix = self.passage_vectors.reconstruct_all().reshape(-1, dim)
+        row_of = {(s.doc_id, s.sentence_id): row for row, s in enumerate(self.sentences)}
+        self.passage_sentence_flat = np.array(
+            [row_of[(p.doc_id, sid)] for p in self.passages for sid in p.sentence_ids], dtype=np.int64
+        )
+        self.passage_sentence_offsets = np.zeros(len(self.passages) + 1, dtype=np.int64)
+        np.cumsum([len(p.sentence_ids) for p in self.passages], out=self.passage_sentence_offsets[1:])
+
+    def sentences_in(self, passage_rows: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The sentence rows of the given passages, concatenated, and where each passage's run starts.
+
+        Vectorized (no Python loop over passages): retrieval scores hundreds of candidate passages per question.
+        """
+        begin = self.passage_sentence_offsets[passage_rows]
+        lengths = self.passage_sentence_offsets[passage_rows + 1] - begin
+        starts = np.zeros(len(passage_rows), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        positions = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts - begin, lengths)
+        return self.passage_sentence_flat[positions], starts
+
+    def prepare(self) -> None:
+        """Compute now what the first questions would otherwise wait for (the answer-type flags: about a
+        second per type at 200k sentences), before the bundle starts serving."""
+        for kind in ANSWER_TYPES:
+            self.offers_answer_type(kind)
+
+    def offers_answer_type(self, kind: AnswerType) -> npt.NDArray[np.bool_]:
+        """For every sentence row, whether it offers an answer of this type (a date for "when", ...).
+
+        Computed over the whole table once (`prepare`, or the first question of that type) and kept: a property
+        of the text alone, so one pass over the corpus replaces a regex per candidate sentence per question.
+        """
+        flags = self.answer_type_cache.get(kind)
+        if flags is None:
+            with self.answer_type_lock:
+                flags = self.answer_type_cache.get(kind)
+                if flags is None:
+                    flags = offering_rows([s.text for s in self.sentences], kind)
+                    self.answer_type_cache[kind] = flags
+        return flags
+
+    def sentence_lexicon_rows(self, row: int) -> tuple[int, ...]:
+        """The corpus-lexicon rows of a sentence's words (their word vectors: soft coverage), kept once asked.
+
+        Bounded: past LEXICON_ROWS_CACHE sentences the table starts afresh (a dict swap, safe for readers)."""
+        found = self.lexicon_rows_cache.get(row)
+        if found is None:
+            known = self.lexicon_row
+            found = tuple(sorted(known[w] for w in lexicon_words_of(self.sentences[row].text) if w in known))
+            if len(self.lexicon_rows_cache) >= LEXICON_ROWS_CACHE:
+                self.lexicon_rows_cache = {}
+            self.lexicon_rows_cache[row] = found
+        return found
+
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """Every term (stem) of every text of the corpus."""
+        return self.corpus_vocabulary.stems
+
+    def vocabulary_of(self, doc_id: str | None) -> Vocabulary:
+        """The words of one document (the one an answer would quote), or of the whole corpus (None).
+
+        Abstention asks "does the document that would answer speak of this?", not "does any brief?": in a
+        corpus of many briefs almost every everyday word appears somewhere. With one document both are the same.
+        """
+        if doc_id is None or len(self.documents) == 1:
+            return self.corpus_vocabulary
+        parsed = self.documents[doc_id]
+        return _document_vocabulary(parsed.document.sha256, parsed.document.text, self)
+
+    def title(self, doc_id: str) -> str:
+        """The title the metadata gives, else the document's first line."""
+        parsed = self.documents[doc_id]
+        return parsed.document.meta.title or parsed.title
+
+    def holds(self, document: Document) -> bool:
+        """True when this exact version (id and content hash) of the document is indexed."""
+        parsed = self.documents.get(document.doc_id)
+        return parsed is not None and parsed.document.sha256 == document.sha256
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Words of a text collection: stems, surface words (sorted, for prefix checks) and their lexicon vectors."""
+
+    stems: frozenset[str]
+    surface_words: frozenset[str]
+    sorted_words: tuple[str, ...]
+    lexicon_matrix: Vectors  # rows: this collection's lexicon words (synonym candidates)
+    by_initial: dict[str, tuple[str, ...]] = field(default_factory=dict)  # for typo correction
+
+    @classmethod
+    def of_words(cls, surface: frozenset[str], lexicon_matrix: Vectors) -> Vocabulary:
+        return cls(
+            frozenset(content_stems(surface)), surface, tuple(sorted(surface)), lexicon_matrix,
+            buckets_by_initial(surface),
+        )
+
+    def corrected(self, text: str) -> str:
+        """The text with words this vocabulary lacks replaced by the one vocabulary word they misspell."""
+        return corrected_text(text, self.surface_words, self.by_initial, STOPWORDS)
+
+    def has_word_starting(self, prefix: str) -> bool:
+        """True when some word starts with prefix (binary search, not a scan of the vocabulary)."""
+        at = bisect.bisect_left(self.sorted_words, prefix)
+        return at < len(self.sorted_words) and self.sorted_words[at].startswith(prefix)
+
+
+def _document_vocabulary(sha256: str, text: str, bundle: IndexBundle) -> Vocabulary:
+    """One document's vocabulary, built on first use and kept per bundle (a few hundred documents at most)."""
+    cache = bundle.vocabulary_cache
+    found = cache.get(sha256)
+    if found is None:
+        surface = frozenset(words(text))
+        rows = [bundle.lexicon_row[w] for w in sorted(surface) if w in bundle.lexicon_row]
+        found = Vocabulary.of_words(surface, bundle.lexicon_matrix[rows])
+        if len(cache) >= VOCABULARY_CACHE:
+            cache.pop(next(iter(cache)))
+        cache[sha256] = found
+    return found
+
+
+@dataclass(frozen=True)
+class DocRows:
+    """Where one document's sentences and passages sit in the bundle's tables (documents are contiguous)."""
+
+    sentence_start: int
+    sentence_end: int
+    passage_start: int
+    passage_end: int
+
+
+def passage_match_text(passage: Passage) -> str:
+    return f"{passage.section}\n{passage.text}"
+
+
+def sentence_contexts(sentences: list[Sentence]) -> list[str]:
+    """What each sentence is read under: its list's intro for a bullet item, else its section heading."""
+    contexts: list[str] = []
+    intro = ""
+    for sentence in sentences:
+        if sentence.introduces_list:
+            intro = sentence.text
+        elif not sentence.is_bullet:
+            intro = ""
+        contexts.append(intro if sentence.is_bullet and intro else sentence.section)
+    return contexts
+
+
+def sentence_vectors(embedder: Encoder, sentences: list[Sentence], show_progress: bool) -> Vectors:
+    """Normalized mean of the plain sentence and the sentence under its context (measured best on dev)."""
+    plain = embedder.embed_documents([s.text for s in sentences], show_progress=show_progress)
+    headed = embedder.embed_documents(
+        [f"{context}: {s.text}" for context, s in zip(sentence_contexts(sentences), sentences, strict=True)],
+        show_progress=show_progress,
+    )
+    mean = plain + headed
+    norms = np.linalg.norm(mean, axis=1, keepdims=True)
+    return np.ascontiguousarray(mean / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def is_lexicon_word(word: str) -> bool:
+    """A folded word the corpus lexicon holds a vector for: alphabetic, 3+ letters, no stopword."""
+    return word.isalpha() and len(word) >= 3 and word not in STOPWORDS
+
+
+@functools.lru_cache(maxsize=65536)
+def lexicon_words_of(text: str) -> frozenset[str]:
+    """The words of a (sentence or heading) text that can be in the corpus lexicon."""
+    return frozenset(w for w in words(text) if is_lexicon_word(w))
+
+
+def lexicon_words(documents: Iterable[ParsedDocument]) -> list[str]:
+    """Distinct content words of the corpus: what synonyms are sought among, and soft coverage compares."""
+    return sorted({w for d in documents for w in words(d.document.text) if is_lexicon_word(w)})
+
+
+def _vectors(
+    docs: list[ParsedDocument], previous: IndexBundle | None, embedder: Encoder, show: bool, progress: ProgressFn | None
+) -> tuple[Vectors, Vectors, int]:
+    """Sentence and passage matrices in document order: reused rows for documents the previous bundle holds in
+    the same version, fresh embeddings for the others. Also returns how many documents were embedded."""
+    fresh = [d for d in docs if previous is None or not previous.holds(d.document)]
+    fresh_sentences = [s for d in fresh for s in d.sentences]
+    fresh_passages = [p for d in fresh for p in d.passages]
+    if progress:
+        progress("embedding sentences", len(fresh_sentences))
+    new_sentence_matrix = sentence_vectors(embedder, fresh_sentences, show)
+    if progress:
+        progress("embedding passages", len(fresh_passages))
+    new_passage_matrix = embedder.embed_documents([passage_match_text(p) for p in fresh_passages], show_progress=show)
+    sentence_parts: list[Vectors] = []
+    passage_parts: list[Vectors] = []
+    s_at = p_at = 0
+    for doc in docs:
+        if previous is not None and previous.holds(doc.document):
+            rows = previous.doc_rows[doc.document.doc_id]
+            sentence_parts.append(previous.sentence_matrix[rows.sentence_start : rows.sentence_end])
+            passage_parts.append(previous.passage_matrix[rows.passage_start : rows.passage_end])
+        else:
+            sentence_parts.append(new_sentence_matrix[s_at : s_at + len(doc.sentences)])
+            passage_parts.append(new_passage_matrix[p_at : p_at + len(doc.passages)])
+            s_at += len(doc.sentences)
+            p_at += len(doc.passages)
+    dim = embedder.dimension
+    sentences = np.concatenate(sentence_parts) if sentence_parts else np.zeros((0, dim), np.float32)
+    passages = np.concatenate(passage_parts) if passage_parts else np.zeros((0, dim), np.float32)
+    return np.ascontiguousarray(sentences), np.ascontiguousarray(passages), len(fresh)
+
+
+def _appended_only(docs: list[ParsedDocument], previous: IndexBundle | None) -> bool:
+    """True when the new document list is the previous one, unchanged, with documents appended after it."""
+    if previous is None or len(docs) < len(previous.documents):
+        return False
+    pairs = zip(docs, previous.documents, strict=False)  # docs may be longer: the appended ones
+    return all(d.document.doc_id == old and previous.holds(d.document) for d, old in pairs)
+
+
+def _vector_index(
+    matrix: Vectors, old: VectorIndex | None, appended_from: int | None, hnsw_threshold: int
+) -> VectorIndex:
+    """The old FAISS index plus the appended rows when possible (no re-embedding, no rebuild), else a new one."""
+    if old is not None and appended_from is not None and old.kind == VectorIndex.kind_for(len(matrix), hnsw_threshold):
+        return old.extended(matrix[appended_from:])
+    return VectorIndex.build(matrix, hnsw_threshold)
+
+
+def build_bundle(
+    documents: Iterable[ParsedDocument],
+    embedder: Encoder,
+    hnsw_threshold: int,
+    progress: ProgressFn | None = None,
+    previous: IndexBundle | None = None,
+) -> IndexBundle:
+    """Embed and index every sentence and passage of the given documents.
+
+    With `previous`, documents it already holds in the same version keep their vectors: adding or removing a
+    brief embeds only the new text. When documents were only appended, the FAISS indexes grow in place too;
+    the BM25 indexes are always rebuilt (term statistics are corpus-wide).
+    """
+    docs = list(documents)
+    sentences = [s for d in docs for s in d.sentences]
+    passages = [p for d in docs for p in d.passages]
+    show = progress is not None and len(sentences) + len(passages) > 2000
+    sentence_matrix, passage_matrix, _ = _vectors(docs, previous, embedder, show, progress)
+    appended = _appended_only(docs, previous)
+    old_s = previous.sentence_vectors if previous and appended else None
+    old_p = previous.passage_vectors if previous and appended else None
+    if progress:
+        progress("indexing", len(sentences) + len(passages))
+    passage_texts = [passage_match_text(p) for p in passages]
+    lexicon = lexicon_words(docs)
+    known = dict(zip(previous.lexicon, previous.lexicon_matrix, strict=True)) if previous else {}
+    new_words = [w for w in lexicon if w not in known]
+    new_word_vectors = dict(zip(new_words, embedder.embed_documents(new_words, batch_size=256), strict=True))
+    lexicon_matrix = (
+        np.stack([known[w] if w in known else new_word_vectors[w] for w in lexicon]).astype(np.float32)
+        if lexicon
+        else np.zeros((0, embedder.dimension), np.float32)
+    )
+    return IndexBundle(
+        documents={d.document.doc_id: d for d in docs},
+        sentences=sentences,
+        passages=passages,
+        sentence_vectors=_vector_index(
+            sentence_matrix, old_s, len(previous.sentences) if previous and appended else None, hnsw_threshold
+        ),
+        passage_vectors=_vector_index(
+            passage_matrix, old_p, len(previous.passages) if previous and appended else None, hnsw_threshold
+        ),
+        sentence_lexical=LexicalIndex.build([s.text for s in sentences]),
+        passage_lexical=LexicalIndex.build(passage_texts),
+        model_name=embedder.name,
+        lexicon=lexicon,
+        lexicon_matrix=lexicon_matrix,
+    )

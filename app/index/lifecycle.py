@@ -1,0 +1,286 @@
+"""The index's life: load index/ and check it against the settings, build it afresh or bring it up to date with
+the corpus folder incrementally, in a child process when the reference model would be needed.
+
+Beside the store (`app.index.store`) it builds on; `QAService` (app/service.py) calls it at start-up and for
+every add or remove. A serving process never loads torch here: a full build runs in a spawned child.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from app.config import Settings
+from app.embed.export import TOKENIZER_FILE, export_encoders
+from app.embed.onnx import OnnxEncoder
+from app.embed.reference import MODEL_NAME, Embedder, Encoder
+from app.errors import (
+    CorpusError,
+    IndexCorruptError,
+    IndexWriteError,
+    InvalidDocumentError,
+    PayloadTooLargeError,
+)
+from app.index.bundle import IndexBundle, ProgressFn, build_bundle
+from app.index.store import (
+    FORMAT_VERSION,
+    copy_encoders,
+    encoder_files,
+    library_versions,
+    load_bundle,
+    read_manifest,
+    save_bundle,
+    write_lock,
+)
+from app.ingest.blocks import document_version, make_document
+from app.ingest.chunk import CHUNKER_VERSION, parse_document
+from app.ingest.corpus import read_corpus
+from app.ingest.sources import IncomingBrief
+from app.models import Document, IndexManifest, ParsedDocument
+
+log = logging.getLogger("newsqa.index")
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    bundle: IndexBundle
+    manifest: IndexManifest
+    rebuilt: bool
+    encoder_files: tuple[Path, Path] | None = None  # verified (graph, tokenizer) of settings.encoder
+    pending: bool = False  # the corpus changed since this build: being caught up on (QAService.catch_up)
+
+
+def stale_reason(manifest: IndexManifest | None, settings: Settings) -> str:
+    """Why an existing index cannot be loaded for these settings at all ("" when it can).
+
+    A different corpus is not such a reason: the loaded build is brought up to date incrementally.
+    """
+    if manifest is None:
+        return "no index yet"
+    onnx = settings.encoder != "sentence-transformers"
+    checks = [
+        (manifest.format_version != FORMAT_VERSION, "index format changed"),
+        (manifest.model_name != MODEL_NAME, f"index was built by {manifest.model_name}"),
+        (manifest.chunker_version != CHUNKER_VERSION, "chunker version changed"),
+        (manifest.hnsw_threshold != settings.hnsw_threshold, "vector index threshold changed"),
+        (onnx and settings.encoder not in manifest.encoders, f"the index holds no {settings.encoder} encoder"),
+        # a build from before the manifest recorded them has none: it loads (its files are verified anyway)
+        (bool(manifest.libraries) and manifest.libraries != library_versions(),
+         f"index was built with other library versions ({manifest.libraries})"),
+    ]
+    return next((reason for failed, reason in checks if failed), "")
+
+
+def onnx_files(settings: Settings, manifest: IndexManifest) -> tuple[Path, Path] | None:
+    """The verified graph and tokenizer of the configured ONNX encoder (None for sentence-transformers)."""
+    if settings.encoder == "sentence-transformers":
+        return None
+    return encoder_files(settings.index_dir, manifest, settings.encoder)
+
+
+def corpus_versions(bundle: IndexBundle) -> dict[str, str]:
+    return {doc_id: document_version(parsed.document) for doc_id, parsed in bundle.documents.items()}
+
+
+def holds_corpus(bundle: IndexBundle, documents: Sequence[Document]) -> bool:
+    """Whether the bundle holds exactly these documents, each in this version (text and metadata)."""
+    return corpus_versions(bundle) == {d.doc_id: document_version(d) for d in documents}
+
+
+def reparsed(
+    documents: Sequence[Document], previous: IndexBundle | None, fresh: Mapping[str, ParsedDocument] | None = None
+) -> list[ParsedDocument]:
+    """Parsed documents, reusing the previous parse of any text the previous bundle holds (metadata refreshed)
+    and the parses already made of new ones (`fresh`, by doc_id)."""
+    out: list[ParsedDocument] = []
+    for document in documents:
+        made = (fresh or {}).get(document.doc_id)
+        if made is not None and made.document == document:
+            out.append(made)
+        elif previous is not None and previous.holds(document):
+            out.append(replace(previous.documents[document.doc_id], document=document))
+        else:
+            out.append(parse_document(document))
+    return out
+
+
+def parsed_writes(
+    held: Mapping[str, ParsedDocument], removals: Sequence[str], writes: Sequence[IncomingBrief], max_sentences: int
+) -> dict[str, ParsedDocument]:
+    """The new briefs parsed (once: the build reuses these parses), after the checks.
+
+    InvalidDocumentError (422) for a brief with no sentence to quote (a title alone), and for a change that
+    would leave the corpus without one (the index needs at least one sentence; bm25s cannot index none);
+    PayloadTooLargeError (413) for a brief of more than `max_sentences` sentences: an add's cost is its
+    embedding, so the work is bounded, not only the bytes (a 10 MiB brief of short sentences embedded for
+    over ten minutes, holding the writer)."""
+    new = {b.doc_id: parse_document(make_document(b.doc_id, b.text, b.meta)) for b in writes}
+    for doc_id, parsed in new.items():
+        if not parsed.sentences:
+            raise InvalidDocumentError(f"brief {doc_id!r} has no sentence to quote (only a title?)")
+        if len(parsed.sentences) > max_sentences:
+            raise PayloadTooLargeError(
+                f"brief {doc_id!r} has {len(parsed.sentences)} sentences; the limit is {max_sentences} "
+                "(NEWSQA_MAX_BRIEF_SENTENCES): split it into several briefs"
+            )
+    gone = set(removals) | set(new)
+    left = sum(len(p.sentences) for doc_id, p in held.items() if doc_id not in gone)
+    if left + sum(len(p.sentences) for p in new.values()) == 0:
+        raise InvalidDocumentError("the change would leave no sentence to quote in the corpus")
+    return new
+
+
+def in_bundle_order(documents: Sequence[Document], previous: IndexBundle | None) -> list[Document]:
+    """Documents the previous bundle holds first, in its order, then the new ones: appends stay appends."""
+    if previous is None:
+        return list(documents)
+    rank = {doc_id: i for i, doc_id in enumerate(previous.documents)}
+    unchanged = [d for d in documents if previous.holds(d)]
+    changed = [d for d in documents if not previous.holds(d)]
+    return sorted(unchanged, key=lambda d: rank[d.doc_id]) + changed
+
+
+class ReferenceModelNeeded(Exception):
+    """Raised in a serving process where the sentence-transformers model would be loaded: build in a child."""
+
+
+def _build_index(settings: Settings) -> dict[str, int]:
+    """What the child process runs: load or build index/ with the reference model, in a fresh interpreter."""
+    from app.logs import configure_logging  # the child logs as the server does
+
+    configure_logging(settings)
+    loaded = load_or_build_index(settings, lambda: Embedder.load(settings.model_dir, settings.torch_threads))
+    return loaded.manifest.counts
+
+
+def build_in_child(settings: Settings) -> dict[str, int]:
+    """Build or update index/ in a spawned child process and wait for it; its errors are raised here.
+
+    Spawned, not forked: a fresh interpreter, so the child's torch (and its threads) never touch the parent,
+    and the parent never maps libtorch; the child's memory (1.5 GB at peak) goes back when it exits.
+    """
+    log.info("building the index in a child process (the server never loads torch)")
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_build_index, settings).result()
+
+
+def update_encoder(settings: Settings, manifest: IndexManifest, reference: Callable[[], Encoder]) -> Encoder:
+    """What embeds new briefs into an existing index: the build's fp32 ONNX graph (same vectors as the
+    reference, no torch in the server), else the reference model. Never the int8 graph: its vectors differ."""
+    if "onnx" in manifest.encoders:
+        graph, tokenizer = encoder_files(settings.index_dir, manifest, "onnx")
+        return OnnxEncoder.load(graph, tokenizer, "onnx", settings.write_threads)  # a core left for questions
+    return reference()
+
+
+def load_or_build_index(
+    settings: Settings,
+    builder: Callable[[], Embedder],
+    force: bool = False,
+    progress: ProgressFn | None = None,
+    updater: Callable[[IndexManifest], Encoder] | None = None,
+    catch_up: bool = True,
+) -> LoadedIndex:
+    """Load index/ and bring it up to date with the corpus folder; build it afresh when it cannot be loaded.
+
+    A loadable build whose documents differ from the corpus (a brief added, removed or changed while the
+    service was down, or an update interrupted between the corpus and the index) is updated incrementally:
+    only the changed briefs are embedded; with `catch_up=False` it is returned as it is, marked `pending`, for
+    the caller to serve while it catches up (a server: a large brief dropped in the folder must not keep it
+    unready for minutes). `builder` gives the sentence-transformers model; it is called only for
+    a full build (or when the build has no fp32 ONNX graph), so a process serving a prebuilt index never
+    imports torch.
+    """
+    with write_lock(settings.index_dir, required=False):
+        documents = read_corpus(settings.corpus_dir)
+        manifest = read_manifest(settings.index_dir)
+        reason = "rebuild requested" if force else stale_reason(manifest, settings)
+        if not reason and manifest is not None:
+            try:
+                bundle = load_bundle(settings.index_dir, manifest, MODEL_NAME)
+                changed = not holds_corpus(bundle, documents)
+                if changed and not catch_up:
+                    log.warning("the corpus changed since the index was built: serving the last good build "
+                                "while the index catches up")
+                    files = onnx_files(settings, manifest)
+                    return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files, pending=True)
+                if changed:
+                    log.warning("the corpus changed since the index was built: updating the index")
+                    encoder = (updater or (lambda m: update_encoder(settings, m, builder)))(manifest)
+                    bundle, manifest = update_index(settings, bundle, manifest, documents, encoder, progress)
+                files = onnx_files(settings, manifest)
+                log.info("index loaded from %s (%s)", settings.index_dir / manifest.build_dir, manifest.counts)
+                return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
+            except IndexCorruptError as exc:
+                reason = exc.message
+        log.warning("building the index: %s", reason)
+        started = time.perf_counter()
+        parsed = [parse_document(d) for d in documents]
+        if not any(p.sentences for p in parsed):
+            raise CorpusError(
+                f"the corpus in {settings.corpus_dir} has no sentence to quote (only titles?): add a brief with text"
+            )
+        embedder = builder()
+        bundle = build_bundle(parsed, embedder, settings.hnsw_threshold, progress)
+        if progress:
+            progress("exporting the ONNX query encoders", 0)
+        manifest = save_bundle(
+            bundle,
+            settings.index_dir,
+            corpus_versions(bundle),
+            settings.hnsw_threshold,
+            lambda folder: export_encoders(embedder, folder),
+        )
+        log.info("index built in %.1f s: %s", time.perf_counter() - started, manifest.counts)
+        return LoadedIndex(bundle, manifest, rebuilt=True, encoder_files=onnx_files(settings, manifest))
+
+
+def update_index(
+    settings: Settings,
+    previous: IndexBundle,
+    manifest: IndexManifest,
+    documents: Sequence[Document],
+    encoder: Encoder,
+    progress: ProgressFn | None = None,
+    reexport: Callable[[Path], dict[str, str]] | None = None,
+    fresh: Mapping[str, ParsedDocument] | None = None,
+) -> tuple[IndexBundle, IndexManifest]:
+    """A new build holding exactly `documents`, reusing the previous build's vectors and encoder graphs (each
+    checked first; a damaged one is exported afresh with `reexport`, or the update fails) and the parses of
+    new documents already made (`fresh`)."""
+    ordered = in_bundle_order(documents, previous)
+    parsed = reparsed(ordered, previous, fresh)
+    bundle = build_bundle(parsed, encoder, settings.hnsw_threshold, progress, previous)
+    try:
+        saved = save_bundle(
+            bundle,
+            settings.index_dir,
+            corpus_versions(bundle),
+            settings.hnsw_threshold,
+            copy_encoders(settings.index_dir, manifest, reexport),
+        )
+    except OSError as exc:
+        raise IndexWriteError(f"the index could not be written ({exc.strerror or exc}); nothing changed") from exc
+    return bundle, saved
+
+
+def query_encoder(settings: Settings, index: LoadedIndex, reference: Callable[[], Embedder]) -> Encoder:
+    """The encoder that embeds questions: an ONNX graph from the index build, or the reference model."""
+    if settings.encoder == "sentence-transformers":
+        return reference()
+    graph, tokenizer = index.encoder_files or encoder_files(settings.index_dir, index.manifest, settings.encoder)
+    return OnnxEncoder.load(graph, tokenizer, settings.encoder, settings.onnx_threads(settings.encoder))
+
+
+def onnx_paths(index_dir: Path, manifest: IndexManifest, variant: str) -> tuple[Path, Path] | None:
+    """Where the build's encoder files are (copied from a verified build, so not hashed again)."""
+    if variant not in manifest.encoders:
+        return None
+    build = index_dir / manifest.build_dir
+    return build / manifest.encoders[variant], build / TOKENIZER_FILE

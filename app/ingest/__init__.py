@@ -1,0 +1,1 @@
+"""Ingest: from a file, an upload or a URL to a Document with its blocks, sentences and passages."""

@@ -1,0 +1,1 @@
+"""Retrieve: candidate passages and sentences for a question, scored and ranked (the learned quote ranker)."""

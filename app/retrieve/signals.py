@@ -1,0 +1,108 @@
+"""Pure: does the corpus speak of what the question asks about? Signals the abstention model weighs.
+
+The vocabulary is that of the document the top passage comes from (with one document, the corpus). A
+question term whose stem it never uses weighs by how far it is from that vocabulary: 0 when some word of
+it is a close synonym (word-embedding cosine ≥ SYNONYM_SIMILARITY: "percentage" ~ "percent",
+"affected" ~ "impacted"), 1 when nothing comes near (≤ UNRELATED_SIMILARITY: "weather", "bitcoin"), linear in
+between. A capitalised name in the question that the corpus never mentions ("Iran", "FIFA") is a strong sign
+the question is about something else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from app.index.bundle import IndexBundle, Vocabulary
+from app.text.normalize import STOPWORDS, stem, terms, words
+
+SYNONYM_SIMILARITY = 0.8
+UNRELATED_SIMILARITY = 0.5
+_STRIP = "?!.,;:\"'()\u201c\u201d\u2018\u2019"
+_DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]\.?")
+
+
+def content_words(question: str) -> list[str]:
+    return [w for w in dict.fromkeys(words(question)) if w not in STOPWORDS and len(w) >= 2]
+
+
+def unknown_words(question: str, vocabulary: Vocabulary) -> list[str]:
+    """Content words of the question whose stem the vocabulary never uses (candidates for the synonym check)."""
+    return [w for w in content_words(question) if stem(w) not in vocabulary.stems]
+
+
+def words_to_embed(question: str, bundle: IndexBundle) -> list[str]:
+    """The question words whose embeddings the synonym check may need and the index does not hold already.
+
+    With one document that is the words it lacks. With many, any content word may be missing from the document
+    that answers (known only once the top passage is), but a word some brief uses has its vector in the corpus
+    lexicon (`lexicon_vectors`): only words no brief uses are embedded with the question.
+    """
+    if len(bundle.documents) == 1:
+        return unknown_words(question, bundle.corpus_vocabulary)
+    return [w for w in content_words(question) if w not in bundle.lexicon_row]
+
+
+def lexicon_vectors(question: str, bundle: IndexBundle) -> dict[str, npt.NDArray[np.float32]]:
+    """The corpus lexicon's vectors of the question's content words (with several documents; see above)."""
+    if len(bundle.documents) == 1:
+        return {}
+    rows = {w: bundle.lexicon_row[w] for w in content_words(question) if w in bundle.lexicon_row}
+    return {w: bundle.lexicon_matrix[row] for w, row in rows.items()}
+
+
+def unknownness(vector: npt.NDArray[np.float32] | None, vocabulary: Vocabulary) -> float:
+    """1 for a word with no near synonym in the vocabulary, 0 for one with a close synonym, linear in between."""
+    if vector is None or not len(vocabulary.lexicon_matrix):
+        return 1.0
+    best = float((vocabulary.lexicon_matrix @ vector).max())
+    return min(1.0, max(0.0, (SYNONYM_SIMILARITY - best) / (SYNONYM_SIMILARITY - UNRELATED_SIMILARITY)))
+
+
+def _known_form(word: str, vocabulary: Vocabulary) -> bool:
+    """A folded name word the corpus uses in some form: itself, a word starting with its stem ("Turks" →
+    "Turkey"), or a word sharing all but its last three letters (demonyms: "Australian" → "Australia",
+    "Turkish" → "Turkey")."""
+    if word in vocabulary.surface_words:
+        return True
+    root = stem(word)
+    if len(root) >= 4 and vocabulary.has_word_starting(root):
+        return True
+    return len(word) >= 5 and vocabulary.has_word_starting(word[: max(4, len(word) - 3)])
+
+
+def _known_name(word: str, vocabulary: Vocabulary) -> bool:
+    """A capitalised question word is known if the corpus uses it in some form (`_known_form`). A dotted
+    abbreviation ("U.S", its final dot stripped with the punctuation) is one word, "us". Only the capitalised
+    parts of a hyphenated word count."""
+    if _DOTTED.fullmatch(word):
+        return word.replace(".", "").lower() in vocabulary.surface_words
+    capitalised = " ".join(part for part in word.split("-") if part[:1].isupper())
+    folded = words(capitalised)
+    return not folded or all(_known_form(w, vocabulary) for w in folded)
+
+
+def question_signals(
+    question: str, vocabulary: Vocabulary, word_vectors: Mapping[str, npt.NDArray[np.float32]]
+) -> tuple[tuple[str, ...], float, tuple[str, ...]]:
+    """(unknown terms, their summed unknownness, unknown capitalised names) of a question, against the
+    vocabulary of the document that would answer it.
+
+    word_vectors holds the embeddings of `words_to_embed(question)`; a word with a close synonym in the
+    vocabulary weighs little or nothing. Words without a vector weigh 1.
+    """
+    weights = {stem(w): unknownness(word_vectors.get(w), vocabulary) for w in unknown_words(question, vocabulary)}
+    unknown = tuple(t for t, weight in weights.items() if weight >= 0.5)
+    names: list[str] = []
+    for position, token in enumerate(question.split()):
+        core = token.strip(_STRIP)
+        if position > 0 and core[:1].isupper() and not _known_name(core, vocabulary):
+            names.append(core)
+    return unknown, sum(weights.values()), tuple(dict.fromkeys(names))
+
+
+def question_term_count(question: str) -> int:
+    return len(dict.fromkeys(terms(question)))

@@ -1,0 +1,268 @@
+"""Helpers the test modules share (no test module imports another): the default article, a real uvicorn on
+127.0.0.1, copies of a corpus and index, error and readiness checks, chat signing, free ports and byte flips.
+
+Fixtures live in conftest.py; plain functions and constants live here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from playwright.sync_api import ViewportSize
+from pydantic import SecretStr
+
+from app.api.app import create_app
+from app.config import PROJECT_ROOT, Settings
+from app.embed.reference import Encoder, Vectors
+from app.index.bundle import IndexBundle
+from app.ingest.sources import BriefMetadata, make_brief
+from app.service import QAService
+
+ARTICLE = PROJECT_ROOT / "corpus" / "pakistan-afghanistan-talks.txt"
+
+
+DOC_ID = "pakistan-afghanistan-talks"
+
+
+@contextlib.contextmanager
+def running_uvicorn(app: FastAPI, config: uvicorn.Config | None = None) -> Iterator[str]:
+    """A real uvicorn on 127.0.0.1, on a socket bound here first (port 0), so no port can be taken meanwhile.
+
+    With `config` (e.g. `app.api.server.server_config`, what `newsqa serve` runs), that configuration; else
+    uvicorn's defaults."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(config or uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(600):  # until uvicorn accepts connections (at most 30 s): a bounded wait, not a race
+        if server.started or not thread.is_alive():
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+    assert not thread.is_alive(), "uvicorn did not shut down"
+
+
+def copy_folders(source: Path, target: Path) -> Path:
+    """A test's own copy of a corpus and index pair (so it may change or damage them)."""
+    for folder in ("corpus", "index"):
+        shutil.copytree(source / folder, target / folder)
+    return target
+
+
+def same_vectors(before: IndexBundle, after: IndexBundle, doc_id: str) -> bool:
+    """True when a document's sentence and passage rows are byte-identical in both bundles (not re-embedded)."""
+    old, new = before.doc_rows[doc_id], after.doc_rows[doc_id]
+    return (
+        before.sentence_matrix[old.sentence_start : old.sentence_end].tobytes()
+        == after.sentence_matrix[new.sentence_start : new.sentence_end].tobytes()
+        and before.passage_matrix[old.passage_start : old.passage_end].tobytes()
+        == after.passage_matrix[new.passage_start : new.passage_end].tobytes()
+    )
+
+
+class CountingEncoder:
+    """A spy, not a mock: it delegates every call to the real encoder and records the texts it embedded."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.texts: list[str] = []
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed_documents(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> Vectors:
+        self.texts.extend(texts)
+        return self.inner.embed_documents(texts, batch_size=batch_size, show_progress=show_progress)
+
+    def embed_query(self, text: str) -> Vectors:
+        self.texts.append(text)
+        return self.inner.embed_query(text)
+
+
+ANSWERED = "What did Pakistan demand?"
+
+
+NOT_IN_ARTICLE = "What is the capital of France?"
+
+
+class Reply(Protocol):
+    """What the helpers read from a response: TestClient's (httpx2) and httpx's both fit."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def text(self) -> str: ...
+    def json(self) -> Any: ...
+
+
+def poll_readyz(get: Callable[[str], Reply], until: Callable[[Reply], bool], seconds: float = 30.0) -> Reply:
+    """GET /readyz until `until(response)` holds or `seconds` pass; returns the last response to assert on."""
+    deadline = time.monotonic() + seconds
+    response = get("/readyz")
+    while not until(response) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        response = get("/readyz")
+    return response
+
+
+def is_ready(response: Reply) -> bool:
+    return response.status_code == 200
+
+
+def assert_error(response: Reply, status: int, error: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert "Traceback" not in response.text
+    body: dict[str, Any] = response.json()
+    assert body["error"] == error
+    assert isinstance(body["message"], str) and body["message"]
+    return body
+
+
+class GatedLoader:
+    """A loader that blocks in its worker thread until the test opens the gate, then returns the service."""
+
+    def __init__(self, service: QAService) -> None:
+        self.service = service
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.returned = threading.Event()
+
+    def __call__(self, settings: Settings) -> QAService:
+        self.entered.set()
+        self.gate.wait()
+        self.returned.set()
+        return self.service
+
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+MM_TOKEN = "mm-token-xyz123"
+
+
+BOT_TOKEN = "xoxb-test"
+
+
+PUBLIC_URL = "https://newsqa.example"
+
+
+def sign(body: bytes, timestamp: str | None = None, secret: str = SECRET) -> dict[str, str]:
+    """The headers Slack adds: v0=HMAC-SHA256(secret, "v0:{timestamp}:{body}") over the exact bytes sent."""
+    ts = str(int(time.time())) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": "v0=" + digest}
+
+
+def wait_until_serving(http: httpx.Client, seconds: float = 30.0) -> None:
+    """GET /healthz until uvicorn accepts connections (the socket is bound before uvicorn listens on it)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if http.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def serving(app_settings: Settings, service: QAService | None = None, **kwargs: Any) -> Iterator[httpx.Client]:
+    """The app on a real uvicorn, and an httpx client pointed at it once it answers."""
+    with (
+        running_uvicorn(create_app(app_settings, service=service, **kwargs)) as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        wait_until_serving(http)
+        yield http
+
+
+def chat_settings(settings: Settings, fake_slack_url: str, **overrides: Any) -> Settings:
+    update: dict[str, Any] = {
+        "slack_signing_secret": SecretStr(SECRET),
+        "slack_bot_token": SecretStr(BOT_TOKEN),
+        "slack_api_url": fake_slack_url + "/api/",
+        "mattermost_token": SecretStr(MM_TOKEN),
+        "public_url": PUBLIC_URL,
+        **overrides,
+    }
+    return settings.model_copy(update=update)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+DESKTOP: ViewportSize = {"width": 1280, "height": 720}
+
+
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+
+CLAIMS = PROJECT_ROOT / "tests" / "data" / "claims"
+
+
+ADDED = dt.datetime(2025, 10, 30, 9, 0, tzinfo=dt.UTC)
+
+
+def add_claims_briefs(service: QAService, folder: Path, skip: set[str] | None = None) -> None:
+    """Add every brief of a claims folder with its metadata (source, date, title), as `newsqa add` would."""
+    briefs = []
+    for path in sorted(folder.glob("*.txt")):
+        if path.stem in (skip or set()):
+            continue
+        meta = BriefMetadata.model_validate(json.loads(path.with_suffix(".meta.json").read_text(encoding="utf-8")))
+        briefs.append(make_brief(path.read_text(encoding="utf-8"), "text", meta, path.stem, path.name, ADDED))
+    changes = service.add_documents(briefs)
+    assert {c.status for c in changes} <= {"added", "replaced"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))

@@ -1,0 +1,49 @@
+"""The built wheel carries what an installed copy needs: the learned weights and all user-facing wording.
+
+A real `pip wheel` of the checkout (no dependencies, the venv's own setuptools), read back as a zip.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import app.config
+from app.config import PROJECT_ROOT, shipped_folder
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
+         str(PROJECT_ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )
+    (built,) = out.glob("newsqa-*.whl")
+    return zipfile.ZipFile(built)
+
+
+def test_the_wheel_ships_every_prompt_and_the_weights(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    prompts = PROJECT_ROOT / "prompts"
+    for path in prompts.rglob("*"):
+        if path.is_file():
+            shipped = next((n for n in names if n.endswith(f"/data/share/newsqa/prompts/{path.relative_to(prompts)}")),
+                           None)
+            assert shipped is not None, path
+            assert wheel.read(shipped) == path.read_bytes()
+    assert {"app/weights/quote_ranker.json", "app/weights/abstention.json", "app/weights/version_rival.json"} <= names
+    assert {"app/api/routes/pages.py", "app/answer/quotes.py", "app/index/store.py"} <= names  # every package
+
+
+def test_an_installed_copy_reads_its_wording_from_where_the_wheel_put_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert shipped_folder("prompts") == PROJECT_ROOT / "prompts"  # a checkout: the repository's folder
+    monkeypatch.setattr(app.config, "PROJECT_ROOT", tmp_path)  # site-packages' parent holds no prompts/
+    assert shipped_folder("prompts") == Path(sys.prefix) / "share" / "newsqa" / "prompts"
