@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -37,8 +37,8 @@ from app.answer.evaluate import (
 from app.answer.squad import SquadReport, baseline_rows, is_squad, parse_squad, score_squad
 from app.api.schemas import AskResponse, document_filter
 from app.config import Settings, get_settings
-from app.embed.reference import Embedder
 from app.errors import InvalidDocumentError, InvalidQuestionError, NewsQAError
+from app.index.encoders import Encoders, ReferenceLoader, default_reference
 from app.index.lifecycle import load_or_build_index
 from app.ingest.corpus import read_json_object
 from app.ingest.sources import SUPPORTED_SUFFIXES, BriefMetadata, decode, format_of, make_brief, metadata
@@ -47,12 +47,6 @@ from app.prompts import Prompts
 from app.service import QAService
 from app.text.normalize import terms
 from app.text.question import clean_question
-
-EmbedderLoader = Callable[[Settings], Embedder]
-
-
-def load_embedder(settings: Settings) -> Embedder:
-    return Embedder.load(settings.model_dir, settings.torch_threads)
 
 
 def report_progress(stage: str, count: int) -> None:
@@ -68,13 +62,16 @@ class CliState:
     """
 
     overrides: Mapping[str, object] = field(default_factory=dict)
-    load_embedder: EmbedderLoader = load_embedder
+    load_embedder: ReferenceLoader = default_reference
 
     def settings(self, **extra: object) -> Settings:
         return get_settings(**{**self.overrides, **extra})
 
+    def encoders(self) -> Encoders:
+        return Encoders(load_reference=self.load_embedder)
+
     def service(self, settings: Settings) -> QAService:
-        return QAService.load(settings, progress=report_progress, load_embedder=lambda: self.load_embedder(settings))
+        return QAService.load(settings, self.encoders(), progress=report_progress)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,9 +318,7 @@ def index(
     with core_errors():
         settings = state.settings()
         prompts = Prompts.load(settings.prompts_dir)
-        loaded = load_or_build_index(
-            settings, lambda: state.load_embedder(settings), force=force, progress=report_progress
-        )
+        loaded = load_or_build_index(settings, state.encoders(), force=force, progress=report_progress)
         build = settings.index_dir / loaded.manifest.build_dir
         if as_json:
             summary = {"rebuilt": loaded.rebuilt, "build": str(build), "manifest": loaded.manifest.model_dump()}

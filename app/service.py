@@ -16,7 +16,6 @@ from app.answer.learned import LearnedModels
 from app.answer.quotes import AnswerParams, compose_answer
 from app.config import Settings
 from app.embed.export import export_encoders
-from app.embed.onnx import OnnxEncoder
 from app.embed.reference import MODEL_NAME, Embedder, Encoder
 from app.errors import (
     DocumentNotFoundError,
@@ -24,16 +23,14 @@ from app.errors import (
     InvalidDocumentError,
 )
 from app.index.bundle import IndexBundle, ProgressFn
+from app.index.encoders import Encoders, configured_files, default_reference
 from app.index.lifecycle import (
     LoadedIndex,
     ReferenceModelNeeded,
     build_in_child,
     holds_corpus,
     load_or_build_index,
-    onnx_paths,
     parsed_writes,
-    query_encoder,
-    update_encoder,
     update_index,
 )
 from app.index.store import (
@@ -44,7 +41,7 @@ from app.index.store import (
 from app.ingest.blocks import document_version, make_document
 from app.ingest.corpus import delete_document, read_corpus, restore, snapshot, write_document
 from app.ingest.sources import IncomingBrief
-from app.models import Answer, DocumentChange, DocumentFilter, Evidence, IndexManifest, ParsedDocument, Version
+from app.models import Answer, DocumentChange, DocumentFilter, Evidence, ParsedDocument, Version
 from app.prompts import Prompts
 from app.retrieve.hybrid import RetrievalParams, RowFilter, retrieve
 from app.retrieve.signals import lexicon_vectors, words_to_embed
@@ -60,31 +57,31 @@ class QAService:
     """Answers questions over one loaded index, and updates it; construct with `QAService.load(settings)`.
 
     The loaded index is one immutable snapshot (`self.index`), replaced as a whole by an update: a question reads
-    it once and uses that snapshot throughout, so it sees the old index or the new one, never a mix.
+    it once and uses that snapshot throughout, so it sees the old index or the new one, never a mix. The
+    constructor only stores what it is given (`load` loads; a new snapshot is prepared by assigning it to
+    `index`).
     """
 
     def __init__(
         self,
         settings: Settings,
+        encoders: Encoders,
         embedder: Encoder,
         index: LoadedIndex,
         prompts: Prompts,
         retrieval: RetrievalParams | None = None,
         answering: AnswerParams | None = None,
         learned: LearnedModels | None = None,
-        reference: Callable[[], Embedder] | None = None,
     ) -> None:
         self.settings = settings
-        self.embedder = embedder
+        self.encoders = encoders
+        self.embedder = embedder  # the query encoder
         self._index = index
-        index.bundle.prepare()
         self.prompts = prompts
         self.retrieval = retrieval or RetrievalParams()
         self.answering = answering or AnswerParams(threshold=settings.answer_threshold)
         self.learned = learned or LearnedModels.load()
-        self.reference = reference or (lambda: Embedder.load(settings.model_dir, settings.torch_threads))
         self._updates = threading.Lock()
-        self._document_encoder: Encoder | None = None
         # vectors of question words the lexicon lacks: they depend on the encoder only, never on the index, and
         # questions reuse the same few words, each of which would otherwise cost one more encoder run
         self._word_vectors: dict[str, npt.NDArray[np.float32]] = {}
@@ -104,30 +101,23 @@ class QAService:
     def load(
         cls,
         settings: Settings,
+        encoders: Encoders | None = None,
         progress: ProgressFn | None = None,
-        embedder: Embedder | None = None,
-        load_embedder: Callable[[], Embedder] | None = None,
         learned: LearnedModels | None = None,
         catch_up: bool = True,
     ) -> QAService:
-        """Load the wording, the index (built when missing or stale) and the query encoder.
+        """Load the wording, the index (built when missing or stale) and the query encoder, and prepare the index.
 
-        With the default ONNX encoder and a prebuilt index, torch is never imported. The sentence-transformers
-        model (`embedder`, or what `load_embedder` returns, called only when needed) builds the index, and
-        embeds queries when settings.encoder asks for it.
+        With the default ONNX encoder and a prebuilt index, torch is never imported: `encoders` (default: the
+        settings' own) loads the sentence-transformers model only when a build, a repair or
+        NEWSQA_ENCODER=sentence-transformers needs it.
         """
+        encoders = encoders or Encoders()
         prompts = Prompts.load(settings.prompts_dir)
-        loaded: list[Embedder] = [embedder] if embedder else []
-
-        def reference() -> Embedder:
-            if not loaded:
-                loader = load_embedder or (lambda: Embedder.load(settings.model_dir, settings.torch_threads))
-                loaded.append(loader())
-            return loaded[0]
-
-        index = load_or_build_index(settings, reference, progress=progress, catch_up=catch_up)
-        encoder = query_encoder(settings, index, reference)
-        return cls(settings, encoder, index, prompts, learned=learned, reference=reference)
+        index = load_or_build_index(settings, encoders, progress=progress, catch_up=catch_up)
+        index.bundle.prepare()
+        queries = encoders.for_queries(settings, index.manifest, index.encoder_files)
+        return cls(settings, encoders, queries, index, prompts, learned=learned)
 
     @classmethod
     def load_serving(cls, settings: Settings) -> QAService:
@@ -138,17 +128,17 @@ class QAService:
         if settings.encoder == "sentence-transformers":
             return cls.load(settings)
 
-        def in_child() -> Embedder:
+        def in_child(_settings: Settings) -> Embedder:
             raise ReferenceModelNeeded
 
         try:
-            service = cls.load(settings, load_embedder=in_child, catch_up=False)
+            service = cls.load(settings, Encoders(load_reference=in_child), catch_up=False)
         except ReferenceModelNeeded:
             build_in_child(settings)
-            service = cls.load(settings, load_embedder=in_child, catch_up=False)
+            service = cls.load(settings, Encoders(load_reference=in_child), catch_up=False)
         # after start-up only a damaged encoder graph met during an add needs the model again (to export the
         # graph afresh): that rare repair loads it here rather than fail the add
-        service.reference = lambda: Embedder.load(settings.model_dir, settings.torch_threads)
+        service.encoders.load_reference = default_reference
         return service
 
     @property
@@ -307,12 +297,12 @@ class QAService:
                 self.stop_catching_up()
                 return False
             log.info("catching up on the corpus: %d briefs in the folder", len(documents))
-            encoder = self._encoder_for_updates(current.manifest)
+            encoder = self.encoders.for_updates(self.settings, current.manifest, self.embedder)
             bundle, manifest = update_index(
                 self.settings, current.bundle, current.manifest, documents, encoder,
                 reexport=self._reexport,
             )
-            files = onnx_paths(self.settings.index_dir, manifest, self.settings.encoder)
+            files = configured_files(self.settings, manifest, verify=False)
             self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
             log.info("caught up on the corpus: %s", manifest.counts)
             return True
@@ -323,18 +313,7 @@ class QAService:
 
     def _reexport(self, folder: Path) -> dict[str, str]:
         """Export the encoder graphs afresh into a new build (a copied graph was damaged): the reference model."""
-        return export_encoders(self.reference(), folder)
-
-    def _encoder_for_updates(self, manifest: IndexManifest) -> Encoder:
-        if self._document_encoder is None:
-            if (
-                isinstance(self.embedder, OnnxEncoder) and self.embedder.variant == "onnx"
-                and self.settings.onnx_threads("onnx") <= self.settings.write_threads
-            ):
-                self._document_encoder = self.embedder  # the same fp32 graph and threads: no second session
-            else:
-                self._document_encoder = update_encoder(self.settings, manifest, self.reference)
-        return self._document_encoder
+        return export_encoders(self.encoders.reference(self.settings), folder)
 
     def _apply(
         self,
@@ -376,7 +355,7 @@ class QAService:
                 gone = set(touched)
                 documents = [p.document for doc_id, p in held.items() if doc_id not in gone]
                 documents += [fresh[b.doc_id].document for b in writes]
-                encoder = self._encoder_for_updates(current.manifest)
+                encoder = self.encoders.for_updates(self.settings, current.manifest, self.embedder)
                 if watch is not None:
                     encoder = watch(encoder)
                 bundle, manifest = update_index(
@@ -390,8 +369,8 @@ class QAService:
                     reason = exc.strerror or str(exc)
                     raise IndexWriteError(f"the update could not be stored ({reason}); nothing changed") from exc
                 raise
-            encoders = onnx_paths(index_dir, manifest, self.settings.encoder)
-            self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=encoders)
+            files = configured_files(self.settings, manifest, verify=False)
+            self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
             log.info("index updated: %s", ", ".join(f"{c.doc_id} {c.status}" for c in changes))
             return changes
 
@@ -402,7 +381,7 @@ class QAService:
             return
         log.info("the index changed on disk (%s): loading it", manifest.build_dir)
         bundle = load_bundle(self.settings.index_dir, manifest, MODEL_NAME)
-        encoders = onnx_paths(self.settings.index_dir, manifest, self.settings.encoder)
+        encoders = configured_files(self.settings, manifest, verify=False)
         self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=encoders)
 
 

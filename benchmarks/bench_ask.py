@@ -32,6 +32,7 @@ from pathlib import Path
 
 from app.config import get_settings
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.service import QAService
 from benchmarks import bench_encoders
 from benchmarks.harness import (
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy2(ARTICLE, corpus_dir / ARTICLE.name)
         embedder = Embedder.load()  # the reference encoder, also used to build the index
         # builds the index (both ONNX graphs) into the temporary folder; the servers below load it from there
-        service = QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=prebuilt), embedder=embedder)
+        service = QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=prebuilt), encoders=Encoders(embedder))
         rows = latency_rows(service, corpus_dir, prebuilt, log_path, samples)
         rows += cold_rows(corpus_dir, prebuilt, scratch, log_path, repeats)
         encoders = bench_encoders.compare(embedder, corpus_dir, prebuilt, log_path, plan)

@@ -42,6 +42,7 @@ from app.api.schemas import AskResponse
 from app.config import get_settings
 from app.embed.onnx import OnnxEncoder
 from app.embed.reference import Embedder, Encoder
+from app.index.encoders import Encoders
 from app.index.store import encoder_files, read_manifest
 from app.ingest.chunk import parse_document
 from app.ingest.corpus import read_corpus
@@ -611,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy2(ARTICLE, corpus_dir / ARTICLE.name)
         embedder = Embedder.load()
         # builds the index (both ONNX graphs) with the default settings; every server loads it
-        QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=index_dir), embedder=embedder)
+        QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=index_dir), encoders=Encoders(embedder))
         report = compare(embedder, corpus_dir, index_dir, log_path, plan)
     if args.json:
         print(json.dumps({"machine": machine_info(), "encoders": report_json(report)}, ensure_ascii=False))

@@ -33,6 +33,7 @@ from pathlib import Path
 from app.config import get_settings
 from app.embed.export import FP32_FILE, INT8_FILE, TOKENIZER_FILE
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.index.lifecycle import load_or_build_index
 from app.ingest.blocks import make_document
 from app.ingest.chunk import parse_document
@@ -128,7 +129,7 @@ def build_index(target: int, folder: Path, embedder: Embedder) -> dict[str, obje
     print(f"\n== {target} passages: {len(briefs) + 1} documents; building ==", file=sys.stderr, flush=True)
     started = time.perf_counter()
     loaded = load_or_build_index(
-        settings, lambda: embedder, progress=lambda stage, n: print(f"  {stage} ({n})", file=sys.stderr, flush=True)
+        settings, Encoders(embedder), progress=lambda stage, n: print(f"  {stage} ({n})", file=sys.stderr, flush=True)
     )
     ingest_s = time.perf_counter() - started
     counts = loaded.manifest.counts
@@ -159,7 +160,7 @@ def measure_size(target: int, folder: Path, embedder: Embedder, questions: int, 
     built = cached_build(target, folder, embedder)
     corpus_dir, index_dir = folder / "corpus", folder / "index"
     settings = get_settings(corpus_dir=corpus_dir, index_dir=index_dir)
-    loaded = load_or_build_index(settings, lambda: embedder)  # loads the build (nothing changed since)
+    loaded = load_or_build_index(settings, Encoders(embedder))  # loads the build (nothing changed since)
     counts = loaded.manifest.counts
     build = index_dir / loaded.manifest.build_dir
     index_mb = folder_mb(build, exclude=ONNX_FILES)
@@ -181,7 +182,10 @@ def measure_size(target: int, folder: Path, embedder: Embedder, questions: int, 
     for source, copy in ((corpus_dir, scratch_corpus), (index_dir, scratch_index)):
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(source, copy, copy_function=os.link)
-    service = QAService.load(get_settings(corpus_dir=scratch_corpus, index_dir=scratch_index), embedder=embedder)
+    service = QAService.load(
+        get_settings(corpus_dir=scratch_corpus, index_dir=scratch_index),
+        encoders=Encoders(embedder)
+    )
     extra = [
         make_brief(b.text, "text", meta(b), f"extra-{b.doc_id}", b.doc_id, dt.datetime.now(dt.UTC))
         for b in generate_briefs(10, seed=target + 7)

@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 
 from app.config import get_settings
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.service import QAService
 from benchmarks import harness
 from benchmarks.harness import (
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus_dir, index_dir, log_path = scratch / "corpus", scratch / "index", scratch / "server.log"
         corpus_dir.mkdir()
         shutil.copy2(ARTICLE, corpus_dir / ARTICLE.name)
-        QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=index_dir), embedder=Embedder.load())
+        QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=index_dir), encoders=Encoders(Embedder.load()))
         env = {
             "NEWSQA_SLACK_SIGNING_SECRET": SECRET,
             "NEWSQA_SLACK_BOT_TOKEN": "xoxb-bench",

@@ -45,6 +45,7 @@ import numpy as np
 
 from app.config import get_settings
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.service import QAService
 from benchmarks import harness
 from benchmarks.harness import ARTICLE, QUESTIONS
@@ -311,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus_dir, index_dir, log = scratch / "corpus", scratch / "index", scratch / "server.log"
         corpus_dir.mkdir()
         shutil.copy2(ARTICLE, corpus_dir / ARTICLE.name)
-        QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=index_dir), embedder=Embedder.load())
+        QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=index_dir), encoders=Encoders(Embedder.load()))
         env = {"NEWSQA_RATE_LIMIT": "off", "NEWSQA_RELOAD_SECONDS": "0", "NEWSQA_LOG_LEVEL": "warning",
                "NEWSQA_ADMIN_API_KEY": ADMIN_KEY}
         with harness.running_server(corpus_dir, index_dir, log, env) as (process, url):

@@ -286,7 +286,7 @@ def model_json(model: LinearModel, extra: dict[str, Any]) -> bytes:
 
 def answer_group(group: Group, learned: LearnedModels) -> EvalReport | SquadReport:
     base = group.service
-    service = QAService(base.settings, base.embedder, base.index, base.prompts, learned=learned)
+    service = QAService(base.settings, base.encoders, base.embedder, base.index, base.prompts, learned=learned)
     if group.kind == "squad":
         answers = service.ask_many([q.question for q in group.squad_questions], top_k=10)
         return score_squad(group.squad_questions, answers)

@@ -119,7 +119,7 @@ def load() -> list[Asked]:
         files = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))}
         files |= {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.meta.json"))}
         base = service_for(f"claims-{folder.name}", files)
-        service = QAService(base.settings, base.embedder, base.index, base.prompts, learned=learned)
+        service = QAService(base.settings, base.encoders, base.embedder, base.index, base.prompts, learned=learned)
         rows = [json.loads(line) for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
         group = BUILDS_ON.get(folder.name) or next(p.stem for p in sorted(folder.glob("*.txt")))
         asked += harvest(group, service, rows, single_source=False)
@@ -129,7 +129,7 @@ def load() -> list[Asked]:
         typed = [r for r in rows if r.get("evidence") and question_type(r["question"]) in ("when", "quantity", "who",
                                                                                              "where")]
         base = service_for(brief.stem, {brief.name: brief.read_text(encoding="utf-8")})
-        service = QAService(base.settings, base.embedder, base.index, base.prompts, learned=learned)
+        service = QAService(base.settings, base.encoders, base.embedder, base.index, base.prompts, learned=learned)
         # one brief, one source: whatever it answers is its one version (its gold evidence), no rival is true
         for r in typed:
             r["versions"] = [r["evidence"]]

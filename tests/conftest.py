@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from app.config import Settings, get_settings
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.service import QAService
 from tests.support import ARTICLE, CHROMIUM, CHROMIUM_ARGS, CLAIMS, add_claims_briefs
 
@@ -48,7 +49,7 @@ def embedder() -> Embedder:
 
 @pytest.fixture(scope="session")
 def service(settings: Settings, embedder: Embedder) -> Iterator[QAService]:
-    yield QAService.load(settings, embedder=embedder)
+    yield QAService.load(settings, encoders=Encoders(embedder))
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +59,7 @@ def article_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) 
     root = tmp_path_factory.mktemp("article")
     (root / "corpus").mkdir()
     shutil.copy(ARTICLE, root / "corpus" / ARTICLE.name)
-    QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=embedder)
+    QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), encoders=Encoders(embedder))
     return root
 
 
@@ -85,6 +86,9 @@ def two_sources(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) ->
     root = tmp_path_factory.mktemp("versions")
     (root / "corpus").mkdir()
     shutil.copy(ARTICLE, root / "corpus" / ARTICLE.name)
-    service = QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=embedder)
+    service = QAService.load(
+        get_settings(corpus_dir=root / "corpus", index_dir=root / "index"),
+        encoders=Encoders(embedder)
+    )
     add_claims_briefs(service, CLAIMS / "ceasefire", skip={"pakistan-afghanistan-talks"})
     return service

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from app.api.app import create_app
 from app.config import Settings, get_settings
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.ingest.chunk import parse_document
 from app.ingest.corpus import read_document
 from app.service import QAService
@@ -33,7 +34,7 @@ def copy_of(article_index: Path, tmp_path: Path, **overrides: Any) -> Settings:
 @pytest.fixture
 def admin(article_index: Path, tmp_path: Path, embedder: Embedder) -> Iterator[TestClient]:
     settings = copy_of(article_index, tmp_path, admin_api_key=SecretStr(KEY), max_upload_bytes=4096)
-    service = QAService.load(settings, embedder=embedder)
+    service = QAService.load(settings, encoders=Encoders(embedder))
     with TestClient(create_app(settings, service=service)) as client:
         yield client
 
@@ -47,7 +48,7 @@ def add(client: TestClient, **body: Any) -> dict[str, Any]:
 
 def test_write_routes_are_off_without_an_admin_key(article_index: Path, tmp_path: Path, embedder: Embedder) -> None:
     settings = copy_of(article_index, tmp_path)
-    with TestClient(create_app(settings, service=QAService.load(settings, embedder=embedder))) as client:
+    with TestClient(create_app(settings, service=QAService.load(settings, encoders=Encoders(embedder)))) as client:
         assert_error(client.post("/documents", json={"text": BRIDGE}, headers=ADMIN), 404, "admin_disabled")
         assert_error(client.delete(f"/documents/{DOC_ID}", headers=ADMIN), 404, "admin_disabled")
         assert client.get("/documents").status_code == 200  # reading stays open

@@ -24,6 +24,7 @@ from app.config import Settings, get_settings
 from app.embed.reference import Embedder
 from app.errors import DocumentNotFoundError, IndexWriteError, InvalidDocumentError
 from app.index.bundle import IndexBundle, passage_match_text, sentence_contexts
+from app.index.encoders import Encoders
 from app.index.lifecycle import load_or_build_index
 from app.index.store import LOCK, MANIFEST, read_manifest, verify_files
 from app.ingest.blocks import make_document
@@ -179,14 +180,14 @@ def copy_service(source: Path, target: Path, embedder: Embedder) -> QAService:
     """A service over a private copy of source's corpus and index folders."""
     shutil.copytree(source / "corpus", target / "corpus")
     link_tree(source / "index", target / "index")
-    service = QAService.load(settings_in(target), embedder=embedder)
+    service = QAService.load(settings_in(target), encoders=Encoders(embedder))
     assert not service.index.rebuilt
     return service
 
 
 def spy_on_updates(service: QAService) -> CountingEncoder:
     spy = CountingEncoder(service.embedder)
-    service._document_encoder = spy
+    service.encoders._updates = spy  # the spy embeds every new brief (reaching in: no seam for it in the API)
     return spy
 
 
@@ -216,7 +217,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Pa
     root = tmp_path_factory.mktemp("newsroom")
     for doc_id, (source, published, text) in BASE.items():
         write_document(root / "corpus", doc_id, text, ".txt", DocumentMeta(source=source, published=published))
-    assert load_or_build_index(settings_in(root), lambda: embedder).rebuilt
+    assert load_or_build_index(settings_in(root), Encoders(embedder)).rebuilt
     return root
 
 
@@ -494,7 +495,7 @@ def test_changes_survive_a_restart_without_a_rebuild(
 
     caplog.clear()
     with caplog.at_level("INFO", logger="newsqa.index"):
-        fresh = QAService.load(svc.settings, embedder=embedder)
+        fresh = QAService.load(svc.settings, encoders=Encoders(embedder))
 
     assert not fresh.index.rebuilt
     assert not [r for r in caplog.records if r.levelname == "WARNING"]  # neither rebuilt nor updated
@@ -783,7 +784,7 @@ def crowded(
         meta = DocumentMeta(source=generated.source, published=generated.published)
         write_document(root / "corpus", generated.doc_id, generated.text, ".txt", meta)
     link_tree(service.settings.index_dir, root / "index")
-    crowded = QAService.load(settings_in(root), embedder=embedder)
+    crowded = QAService.load(settings_in(root), encoders=Encoders(embedder))
     assert not crowded.index.rebuilt
     assert len(crowded.bundle.documents) == 201
     assert same_vectors(service.bundle, crowded.bundle, DOC_ID)

@@ -25,6 +25,7 @@ from app.api.deps import state_of
 from app.api.server import server_config
 from app.config import Settings, get_settings
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.service import QAService
 from tests.support import copy_folders, running_uvicorn
 
@@ -174,7 +175,7 @@ def test_questions_keep_being_answered_while_writes_queue(
     root = copy_folders(article_index, tmp_path_factory.mktemp("writes"))
     settings = get_settings(corpus_dir=root / "corpus", index_dir=root / "index", reload_seconds=0,
                             admin_api_key=SecretStr("the-admin"), rate_limit="off", worker_threads=2)
-    service = QAService.load(settings, embedder=embedder)
+    service = QAService.load(settings, encoders=Encoders(embedder))
     admin = {"X-API-Key": "the-admin"}
     finished: dict[str, float] = {}
 

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from app.api.app import create_app
 from app.config import PROJECT_ROOT, get_settings
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.service import QAService
 from tests.docs_examples import blocks, examples, run
 from tests.docs_reference import GENERATED, block
@@ -51,7 +52,7 @@ def live(article_index: Path, tmp_path: Path, embedder: Embedder) -> Iterator[tu
         "KEY": KEY,
         "COLUMNS": "100",
     }
-    service = QAService.load(settings, embedder=embedder)
+    service = QAService.load(settings, encoders=Encoders(embedder))
     with running_uvicorn(create_app(settings, service=service)) as url:
         yield url, env, work
 

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from app.api.app import create_app
 from app.config import PROJECT_ROOT, Settings, get_settings
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.index.store import read_manifest, verify_files
 from app.ingest.sources import BriefMetadata, IncomingBrief, make_brief
 from app.models import CitedPassage, Quote
@@ -79,7 +80,7 @@ def assert_serves_verbatim(settings: Settings, embedder: Embedder) -> QAService:
     manifest = read_manifest(settings.index_dir)
     assert manifest is not None
     verify_files(settings.index_dir, manifest)
-    service = QAService.load(settings, embedder=embedder)
+    service = QAService.load(settings, encoders=Encoders(embedder))
     for answer in service.ask_many(["What did Pakistan demand?", "Who mediated the talks?"]):
         spans: list[Quote | CitedPassage] = [*answer.quotes, *answer.passages]
         for span in spans:
@@ -157,7 +158,7 @@ def test_a_full_or_read_only_disk_fails_the_write_and_keeps_serving(
         settings = get_settings(
             corpus_dir=root / "corpus", index_dir=disk / "index", reload_seconds=0, admin_api_key=SecretStr(KEY)
         )
-        service = QAService.load(settings, embedder=embedder)
+        service = QAService.load(settings, encoders=Encoders(embedder))
         before = read_manifest(settings.index_dir)
         corpus_before = {p.name: p.read_bytes() for p in (root / "corpus").iterdir()}
         if fault == "disk full":
@@ -179,7 +180,7 @@ def test_a_full_or_read_only_disk_fails_the_write_and_keeps_serving(
             subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
         else:
             (disk / "filler").unlink()
-        assert QAService.load(settings, embedder=embedder).add_documents(
+        assert QAService.load(settings, encoders=Encoders(embedder)).add_documents(
             [_brief("ferry", "Ferry Strike Ends\nFerry crews returned to work on Monday.\n")]
         )[0].status == "added"  # the same write succeeds once there is room
 
@@ -195,7 +196,7 @@ def _brief(doc_id: str, text: str) -> IncomingBrief:
 @pytest.mark.e2e
 def test_concurrent_questions_during_adds_and_removes_see_one_version(root: Path, embedder: Embedder) -> None:
     settings = settings_in(root, admin_api_key=SecretStr(KEY), rate_limit="off")
-    service = QAService.load(settings, embedder=embedder)
+    service = QAService.load(settings, encoders=Encoders(embedder))
     versions: dict[str, str] = {d.document.sha256: d.document.text for d in service.bundle.documents.values()}
     texts = [
         f"Harbour Notice {n}\nThe harbour will reopen on {n + 1} March after repairs, officials said.\n"

@@ -28,6 +28,7 @@ from app.api.app import create_app
 from app.api.deps import state_of
 from app.config import get_settings
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.service import QAService
 from tests.support import ARTICLE
 
@@ -55,7 +56,7 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> 
         mattermost_token=SecretStr(MM_TOKEN),
         max_upload_bytes=16 * 1024,
     )
-    yield create_app(settings, service=QAService.load(settings, embedder=embedder))
+    yield create_app(settings, service=QAService.load(settings, encoders=Encoders(embedder)))
 
 
 def operations(app: FastAPI) -> list[Any]:

@@ -20,6 +20,7 @@ from app.api.app import create_app
 from app.config import Settings, get_settings
 from app.embed.reference import Embedder
 from app.errors import CorpusError
+from app.index.encoders import Encoders
 from app.ingest.sources import BriefMetadata, make_brief
 from app.service import QAService
 from tests.support import ARTICLE, DOC_ID, chat_settings, running_uvicorn, serving, sign
@@ -79,7 +80,7 @@ def test_a_javascript_url_never_becomes_a_link(tmp_path: Path, embedder: Embedde
     (corpus / "evil.txt").write_text("Evil Brief\n\nThe council met on Monday to discuss the new bridge plans.\n")
     (corpus / "evil.meta.json").write_text(json.dumps({"url": "javascript:alert(document.cookie)"}))
     shutil.copy(ARTICLE, corpus / ARTICLE.name)
-    local = QAService.load(get_settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=embedder)
+    local = QAService.load(get_settings(corpus_dir=corpus, index_dir=tmp_path / "index"), encoders=Encoders(embedder))
     with serving(local.settings, local) as client:
         page = client.get("/documents/evil/view").text
     assert "javascript:" not in page
@@ -154,7 +155,7 @@ def test_a_brief_with_nothing_to_quote_is_a_422_and_never_empties_the_corpus(
     local = QAService.load(
         get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", reload_seconds=0,
                      admin_api_key=SecretStr("the-admin")),
-        embedder=embedder,
+        encoders=Encoders(embedder),
     )
     admin = {"X-API-Key": "the-admin"}
     with serving(local.settings, local) as client:
@@ -169,7 +170,10 @@ def test_a_start_on_a_corpus_with_nothing_to_quote_says_so(tmp_path: Path, embed
     (tmp_path / "corpus").mkdir()
     (tmp_path / "corpus" / "title.txt").write_text("Only A Title Here\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="no sentence to quote"):
-        QAService.load(get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index"), embedder=embedder)
+        QAService.load(
+            get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index"),
+            encoders=Encoders(embedder)
+        )
 
 
 def test_a_brief_past_the_sentence_cap_is_a_413_naming_the_limit(tmp_path: Path, embedder: Embedder) -> None:
@@ -180,7 +184,7 @@ def test_a_brief_past_the_sentence_cap_is_a_413_naming_the_limit(tmp_path: Path,
     local = QAService.load(
         get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", reload_seconds=0,
                      admin_api_key=SecretStr("the-admin"), max_brief_sentences=50),
-        embedder=embedder,
+        encoders=Encoders(embedder),
     )
     text = "Harbour Minutes\n\n" + " ".join(f"The harbour board met for the {i}th time on a Monday." for i in range(60))
     with serving(local.settings, local) as client:
@@ -198,7 +202,7 @@ def test_an_update_never_launders_a_corrupt_encoder_graph(tmp_path: Path, embedd
     (tmp_path / "corpus").mkdir()
     shutil.copy(ARTICLE, tmp_path / "corpus" / ARTICLE.name)
     settings = get_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", reload_seconds=0)
-    local = QAService.load(settings, embedder=embedder)
+    local = QAService.load(settings, encoders=Encoders(embedder))
     manifest = local.index.manifest
     graph = tmp_path / "index" / manifest.build_dir / manifest.encoders["onnx-int8"]
     data = bytearray(graph.read_bytes())
@@ -212,5 +216,5 @@ def test_an_update_never_launders_a_corrupt_encoder_graph(tmp_path: Path, embedd
     assert after.build_dir != manifest.build_dir
     fresh = tmp_path / "index" / after.build_dir / after.encoders["onnx-int8"]
     assert after.files[after.encoders["onnx-int8"]] == hashlib.sha256(fresh.read_bytes()).hexdigest() != corrupt
-    again = QAService.load(settings, embedder=embedder)  # the next start loads the clean build as it is
+    again = QAService.load(settings, encoders=Encoders(embedder))  # the next start loads the clean build as it is
     assert not again.index.rebuilt and again.ask("When did the harbour reopen?").answered

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from app.api.app import create_app
 from app.config import get_settings
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.service import QAService
 from tests.briefs_generator import generate_briefs
 from tests.support import copy_folders, running_uvicorn
@@ -34,7 +35,7 @@ def live(article_index: Path, tmp_path: Path, embedder: Embedder) -> Iterator[tu
         corpus_dir=root / "corpus", index_dir=root / "index", admin_api_key=SecretStr(KEY), reload_seconds=0,
         rate_limit="off", max_brief_sentences=3000, max_upload_bytes=4 * 1024 * 1024,
     )
-    service = QAService.load(settings, embedder=embedder)
+    service = QAService.load(settings, encoders=Encoders(embedder))
     with running_uvicorn(create_app(settings, service=service)) as url, httpx.Client(base_url=url, timeout=60) as http:
         yield http, root
 

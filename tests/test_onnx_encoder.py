@@ -24,7 +24,8 @@ from app.config import PROJECT_ROOT, Settings
 from app.embed.onnx import MAX_SEQUENCE_LENGTH, SMALL_BATCH, OnnxEncoder
 from app.embed.reference import MODEL_NAME, Embedder, Vectors
 from app.errors import IndexCorruptError
-from app.index.lifecycle import load_or_build_index, query_encoder, stale_reason
+from app.index.encoders import Encoders
+from app.index.lifecycle import load_or_build_index, stale_reason
 from app.index.store import encoder_files, load_bundle, read_manifest
 from app.models import Answer
 from app.service import QAService
@@ -240,8 +241,8 @@ def test_onnx_and_reference_services_cite_the_same_passages_and_quotes(
     fp32: OnnxEncoder, embedder: Embedder, service: QAService, settings: Settings
 ) -> None:
     asked = questions("dev.jsonl")
-    onnx = QAService(settings, fp32, service.index, service.prompts).ask_many(asked, top_k=3)
-    reference = QAService(settings, embedder, service.index, service.prompts).ask_many(asked, top_k=3)
+    onnx = QAService(settings, service.encoders, fp32, service.index, service.prompts).ask_many(asked, top_k=3)
+    reference = QAService(settings, service.encoders, embedder, service.index, service.prompts).ask_many(asked, top_k=3)
     assert sum(a.answered for a in reference) > len(asked) // 2  # the comparison covers real answers
     for question, ours, theirs in zip(asked, onnx, reference, strict=True):
         assert len(theirs.passages) == 3
@@ -361,12 +362,12 @@ def test_damaged_tokenizer_fails_every_variant(index_copy: Path, service: QAServ
 
 
 def test_configured_thread_count_reaches_the_session(service: QAService, settings: Settings) -> None:
-    def no_reference() -> Embedder:
+    def no_reference(_settings: Settings) -> Embedder:
         raise AssertionError("an ONNX encoder must not load the reference model")
 
     for variant, threads in (("onnx", 3), ("onnx-int8", 2)):
         configured = settings.model_copy(update={"encoder": variant, "encoder_threads": threads})
-        encoder = query_encoder(configured, service.index, no_reference)
+        encoder = Encoders(load_reference=no_reference).for_queries(configured, service.index.manifest)
         assert isinstance(encoder, OnnxEncoder) and encoder.variant == variant
         options = encoder.session.get_session_options()
         assert (options.intra_op_num_threads, options.inter_op_num_threads) == (threads, 1)
@@ -378,7 +379,8 @@ def test_default_thread_counts_are_the_faster_ones_per_graph(service: QAService,
     expected = {"onnx-int8": 1, "onnx": min(2, os.cpu_count() or 1)}
     for variant, threads in expected.items():
         configured = settings.model_copy(update={"encoder": variant})
-        encoder = query_encoder(configured, service.index, lambda: pytest.fail("no reference model for ONNX"))
+        no_reference = Encoders(load_reference=lambda _settings: pytest.fail("no reference model for ONNX"))
+        encoder = no_reference.for_queries(configured, service.index.manifest)
         assert isinstance(encoder, OnnxEncoder)
         assert encoder.session.get_session_options().intra_op_num_threads == threads
 
@@ -391,7 +393,7 @@ def test_a_damaged_graph_of_the_configured_encoder_triggers_a_rebuild(
     flip_byte(index_copy / manifest.build_dir / damaged)
     copied = settings.model_copy(update={"index_dir": index_copy})
     with caplog.at_level("WARNING", logger="newsqa.index"):
-        loaded = load_or_build_index(copied, lambda: embedder)
+        loaded = load_or_build_index(copied, Encoders(embedder))
     assert loaded.rebuilt
     assert f"{damaged} is truncated or corrupt" in caplog.text
     assert loaded.encoder_files is not None and loaded.encoder_files[0].parent.name == loaded.manifest.build_dir

@@ -23,6 +23,7 @@ from app.config import Settings, get_settings
 from app.embed.reference import Embedder
 from app.errors import IndexCorruptError
 from app.files import write_bytes_atomic
+from app.index.encoders import Encoders
 from app.index.lexical import LexicalIndex
 from app.index.lifecycle import LoadedIndex, load_or_build_index, stale_reason
 from app.index.store import LOCK, MANIFEST, load_bundle, read_manifest, save_bundle
@@ -66,7 +67,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Pa
     corpus.mkdir()
     (corpus / "flood.txt").write_text(FLOOD, encoding="utf-8")
     (corpus / "market.md").write_text(MARKET, encoding="utf-8")
-    assert load_or_build_index(settings_in(root), lambda: embedder).rebuilt
+    assert load_or_build_index(settings_in(root), Encoders(embedder)).rebuilt
     return root
 
 
@@ -80,7 +81,7 @@ def tiny(pristine: Path, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def built(tiny: Settings, embedder: Embedder) -> LoadedIndex:
-    loaded = load_or_build_index(tiny, lambda: embedder)
+    loaded = load_or_build_index(tiny, Encoders(embedder))
     assert not loaded.rebuilt  # the copied index matches its copied corpus
     return loaded
 
@@ -107,7 +108,7 @@ def build_file(settings: Settings, name: str) -> Path:
 def reload(settings: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture) -> LoadedIndex:
     caplog.clear()
     with caplog.at_level(logging.INFO, logger=LOGGER):
-        return load_or_build_index(settings, lambda: embedder)
+        return load_or_build_index(settings, Encoders(embedder))
 
 
 def rebuild_reason(caplog: pytest.LogCaptureFixture) -> str:
@@ -115,7 +116,7 @@ def rebuild_reason(caplog: pytest.LogCaptureFixture) -> str:
 
 
 def answers_from(loaded: LoadedIndex, service: QAService, questions: list[str]) -> list[Answer]:
-    other = QAService(service.settings, service.embedder, loaded, service.prompts)
+    other = QAService(service.settings, service.encoders, service.embedder, loaded, service.prompts)
     return list(other.ask_many(questions))
 
 
@@ -442,7 +443,7 @@ def test_crash_while_writing_data_files_keeps_the_previous_build(
     with monkeypatch.context() as patch:
         patch.setattr(LexicalIndex, "save", save_then_crash)
         with pytest.raises(OSError, match="disk full"):
-            load_or_build_index(tiny, lambda: embedder, force=True)
+            load_or_build_index(tiny, Encoders(embedder), force=True)
     assert calls and calls[0].parent.name.startswith(".staging-")
     assert build_dirs(tiny.index_dir) == [built.manifest.build_dir]  # the half-written staging folder is gone
     assert_previous_build_serves(built, tiny, embedder, caplog, manifest_bytes)
@@ -463,7 +464,7 @@ def test_crash_before_the_manifest_switch_keeps_the_previous_build(
     with monkeypatch.context() as patch:
         patch.setattr("app.index.store.write_bytes_atomic", crash)
         with pytest.raises(OSError, match="power cut"):
-            load_or_build_index(tiny, lambda: embedder, force=True)
+            load_or_build_index(tiny, Encoders(embedder), force=True)
     orphans = [d for d in build_dirs(tiny.index_dir) if d != built.manifest.build_dir]
     assert len(orphans) == 1  # the complete new build sits there, but nothing names it: never loaded
     assert_previous_build_serves(built, tiny, embedder, caplog, manifest_bytes)
@@ -486,7 +487,7 @@ def test_leftovers_of_a_hard_crash_are_cleaned_by_the_next_save(
     unrelated.write_text("keep me", encoding="utf-8")
 
     assert_previous_build_serves(built, tiny, embedder, caplog, (index_dir / MANIFEST).read_bytes())
-    rebuilt = load_or_build_index(tiny, lambda: embedder, force=True)
+    rebuilt = load_or_build_index(tiny, Encoders(embedder), force=True)
     expected = [MANIFEST, LOCK, rebuilt.manifest.build_dir, "README.md"]  # the writers' lock file stays, empty
     assert sorted(p.name for p in index_dir.iterdir()) == sorted(expected)
 

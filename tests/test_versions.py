@@ -23,6 +23,7 @@ from app.api.app import create_app
 from app.chat.format import MATTERMOST, SLACK, compose_chat_message, mattermost_text, slack_blocks
 from app.config import get_settings
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.models import Answer
 from app.service import QAService
 from tests.support import CLAIMS, running_uvicorn
@@ -39,7 +40,10 @@ def landslide(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Q
     for path in (CLAIMS / "landslide").iterdir():  # the corpus layout: each text beside its .meta.json
         if path.name != "questions.jsonl":
             shutil.copy(path, root / "corpus" / path.name)
-    return QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), embedder=embedder)
+    return QAService.load(
+        get_settings(corpus_dir=root / "corpus", index_dir=root / "index"),
+        encoders=Encoders(embedder)
+    )
 
 
 def check_statements(service: QAService, answer: Answer) -> None:

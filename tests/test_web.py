@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from app.api.app import create_app
 from app.config import get_settings
 from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.ingest.sources import BriefMetadata, make_brief
 from app.service import QAService
 from tests.support import ARTICLE, ARTIFACTS, DESKTOP, DOC_ID, PHONE, running_uvicorn
@@ -88,7 +89,7 @@ def web_service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) ->
     corpus = root / "corpus"
     corpus.mkdir()
     shutil.copy(ARTICLE, corpus / ARTICLE.name)
-    service = QAService.load(get_settings(corpus_dir=corpus, index_dir=root / "index"), embedder=embedder)
+    service = QAService.load(get_settings(corpus_dir=corpus, index_dir=root / "index"), encoders=Encoders(embedder))
     briefs = [
         make_brief(text, "text", BriefMetadata(source=source, published=published), doc_id, f"{doc_id}.txt", INGESTED)
         for doc_id, source, published, text in BRIEFS

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from app.embed.reference import Encoder, Vectors
+from app.index.lexical import LexicalIndex
+from app.index.vectors import VectorIndex
+from app.models import Document, ParsedDocument, Passage, Sentence
 from app.text.acronyms import find_acronyms
 from app.text.answer_type import ANSWER_TYPES, AnswerType, offering_rows
-from app.embed.reference import Encoder, Vectors
-from app.index.vectors import VectorIndex
-from app.index.lexical import LexicalIndex
-from app.models import Document, ParsedDocument, Passage, Sentence
 from app.text.normalize import STOPWORDS, content_stems, words
 from app.text.typos import buckets_by_initial, corrected_text
 

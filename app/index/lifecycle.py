@@ -16,9 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.config import Settings
-from app.embed.export import TOKENIZER_FILE, export_encoders
-from app.embed.onnx import OnnxEncoder
-from app.embed.reference import MODEL_NAME, Embedder, Encoder
+from app.embed.export import export_encoders
+from app.embed.reference import MODEL_NAME, Encoder
 from app.errors import (
     CorpusError,
     IndexCorruptError,
@@ -27,10 +26,10 @@ from app.errors import (
     PayloadTooLargeError,
 )
 from app.index.bundle import IndexBundle, ProgressFn, build_bundle
+from app.index.encoders import Encoders, configured_files
 from app.index.store import (
     FORMAT_VERSION,
     copy_encoders,
-    encoder_files,
     library_versions,
     load_bundle,
     read_manifest,
@@ -74,13 +73,6 @@ def stale_reason(manifest: IndexManifest | None, settings: Settings) -> str:
          f"index was built with other library versions ({manifest.libraries})"),
     ]
     return next((reason for failed, reason in checks if failed), "")
-
-
-def onnx_files(settings: Settings, manifest: IndexManifest) -> tuple[Path, Path] | None:
-    """The verified graph and tokenizer of the configured ONNX encoder (None for sentence-transformers)."""
-    if settings.encoder == "sentence-transformers":
-        return None
-    return encoder_files(settings.index_dir, manifest, settings.encoder)
 
 
 def corpus_versions(bundle: IndexBundle) -> dict[str, str]:
@@ -154,7 +146,7 @@ def _build_index(settings: Settings) -> dict[str, int]:
     from app.logs import configure_logging  # the child logs as the server does
 
     configure_logging(settings)
-    loaded = load_or_build_index(settings, lambda: Embedder.load(settings.model_dir, settings.torch_threads))
+    loaded = load_or_build_index(settings, Encoders())
     return loaded.manifest.counts
 
 
@@ -170,21 +162,11 @@ def build_in_child(settings: Settings) -> dict[str, int]:
         return pool.submit(_build_index, settings).result()
 
 
-def update_encoder(settings: Settings, manifest: IndexManifest, reference: Callable[[], Encoder]) -> Encoder:
-    """What embeds new briefs into an existing index: the build's fp32 ONNX graph (same vectors as the
-    reference, no torch in the server), else the reference model. Never the int8 graph: its vectors differ."""
-    if "onnx" in manifest.encoders:
-        graph, tokenizer = encoder_files(settings.index_dir, manifest, "onnx")
-        return OnnxEncoder.load(graph, tokenizer, "onnx", settings.write_threads)  # a core left for questions
-    return reference()
-
-
 def load_or_build_index(
     settings: Settings,
-    builder: Callable[[], Embedder],
+    encoders: Encoders,
     force: bool = False,
     progress: ProgressFn | None = None,
-    updater: Callable[[IndexManifest], Encoder] | None = None,
     catch_up: bool = True,
 ) -> LoadedIndex:
     """Load index/ and bring it up to date with the corpus folder; build it afresh when it cannot be loaded.
@@ -193,9 +175,9 @@ def load_or_build_index(
     service was down, or an update interrupted between the corpus and the index) is updated incrementally:
     only the changed briefs are embedded; with `catch_up=False` it is returned as it is, marked `pending`, for
     the caller to serve while it catches up (a server: a large brief dropped in the folder must not keep it
-    unready for minutes). `builder` gives the sentence-transformers model; it is called only for
-    a full build (or when the build has no fp32 ONNX graph), so a process serving a prebuilt index never
-    imports torch.
+    unready for minutes). `encoders.reference` (the sentence-transformers model) is asked for only for a
+    full build (or an update of a build without its fp32 ONNX graph), so a process serving a prebuilt index
+    never imports torch.
     """
     with write_lock(settings.index_dir, required=False):
         documents = read_corpus(settings.corpus_dir)
@@ -208,13 +190,13 @@ def load_or_build_index(
                 if changed and not catch_up:
                     log.warning("the corpus changed since the index was built: serving the last good build "
                                 "while the index catches up")
-                    files = onnx_files(settings, manifest)
+                    files = configured_files(settings, manifest)
                     return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files, pending=True)
                 if changed:
                     log.warning("the corpus changed since the index was built: updating the index")
-                    encoder = (updater or (lambda m: update_encoder(settings, m, builder)))(manifest)
+                    encoder = encoders.for_updates(settings, manifest)
                     bundle, manifest = update_index(settings, bundle, manifest, documents, encoder, progress)
-                files = onnx_files(settings, manifest)
+                files = configured_files(settings, manifest)
                 log.info("index loaded from %s (%s)", settings.index_dir / manifest.build_dir, manifest.counts)
                 return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
             except IndexCorruptError as exc:
@@ -226,7 +208,7 @@ def load_or_build_index(
             raise CorpusError(
                 f"the corpus in {settings.corpus_dir} has no sentence to quote (only titles?): add a brief with text"
             )
-        embedder = builder()
+        embedder = encoders.reference(settings)
         bundle = build_bundle(parsed, embedder, settings.hnsw_threshold, progress)
         if progress:
             progress("exporting the ONNX query encoders", 0)
@@ -238,7 +220,7 @@ def load_or_build_index(
             lambda folder: export_encoders(embedder, folder),
         )
         log.info("index built in %.1f s: %s", time.perf_counter() - started, manifest.counts)
-        return LoadedIndex(bundle, manifest, rebuilt=True, encoder_files=onnx_files(settings, manifest))
+        return LoadedIndex(bundle, manifest, rebuilt=True, encoder_files=configured_files(settings, manifest))
 
 
 def update_index(
@@ -270,17 +252,3 @@ def update_index(
     return bundle, saved
 
 
-def query_encoder(settings: Settings, index: LoadedIndex, reference: Callable[[], Embedder]) -> Encoder:
-    """The encoder that embeds questions: an ONNX graph from the index build, or the reference model."""
-    if settings.encoder == "sentence-transformers":
-        return reference()
-    graph, tokenizer = index.encoder_files or encoder_files(settings.index_dir, index.manifest, settings.encoder)
-    return OnnxEncoder.load(graph, tokenizer, settings.encoder, settings.onnx_threads(settings.encoder))
-
-
-def onnx_paths(index_dir: Path, manifest: IndexManifest, variant: str) -> tuple[Path, Path] | None:
-    """Where the build's encoder files are (copied from a verified build, so not hashed again)."""
-    if variant not in manifest.encoders:
-        return None
-    build = index_dir / manifest.build_dir
-    return build / manifest.encoders[variant], build / TOKENIZER_FILE

@@ -27,16 +27,16 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from app.index.bundle import IndexBundle
-from app.ingest.chunk import CHUNKER_VERSION
+from app.embed.export import TOKENIZER_FILE as TOKENIZER
 from app.errors import IndexCorruptError, IndexWriteError
+from app.files import fsync_dir, sha256_file, write_bytes_atomic
+from app.index.bundle import IndexBundle
+from app.index.lexical import LexicalIndex
 from app.index.vectors import VectorIndex
 from app.ingest.blocks import make_document
-from app.index.lexical import LexicalIndex
-from app.files import fsync_dir, sha256_file, write_bytes_atomic
+from app.ingest.chunk import CHUNKER_VERSION
 from app.linear import weights_versions
 from app.models import Block, DocumentMeta, IndexManifest, ParsedDocument, Passage, Sentence
-from app.embed.export import TOKENIZER_FILE as TOKENIZER
 
 FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
