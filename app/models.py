@@ -181,7 +181,7 @@ class CitedPassage:
     published: str | None = None
 
 
-ValueKind = Literal["date", "number", "name", "place"]  # what a version's value is (claims.py reads them)
+ValueKind = Literal["date", "number", "name", "place", "yesno"]  # what a version's value is (claims.py reads them)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from app.answer.claims import is_yes_no
 from app.answer.confidence import confidence
 from app.answer.learned import LearnedModels
 from app.answer.quotes import AnswerParams, rival_candidates, select_quotes, syndicated_copy
@@ -126,8 +127,8 @@ def load() -> list[Asked]:
     for brief in sorted((DATA / "briefs").glob("*.txt")):
         gold_file = brief.with_suffix(".jsonl")
         rows = [json.loads(line) for line in gold_file.read_text(encoding="utf-8").splitlines()]
-        typed = [r for r in rows if r.get("evidence") and question_type(r["question"]) in ("when", "quantity", "who",
-                                                                                             "where")]
+        typed = [r for r in rows if r.get("evidence") and (
+            question_type(r["question"]) in ("when", "quantity", "who", "where") or is_yes_no(r["question"]))]
         base = service_for(brief.stem, {brief.name: brief.read_text(encoding="utf-8")})
         service = QAService(base.settings, base.encoders, base.embedder, base.index, base.prompts, learned=learned)
         # one brief, one source: whatever it answers is its one version (its gold evidence), no rival is true

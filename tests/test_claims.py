@@ -10,15 +10,18 @@ from app.answer.claims import (
     claim,
     dates_in,
     display,
+    is_yes_no,
     names_in,
     number_value,
     numbers_in,
+    polarity_in,
     same_value,
     vague_fits,
     values_in,
 )
 from app.answer.versions import Stated, group_versions, names_question_thing, quotes_with_versions, split_rivals
 from app.models import Quote
+from app.text.answer_type import question_type
 from app.text.normalize import term_forms, term_set, word_forms
 
 
@@ -229,3 +232,31 @@ def test_the_best_answer_leads_its_version_even_when_older() -> None:
     versions = group_versions([best, newer], no_copies, best.quote)
     assert versions[0].statements[0].quote == best.quote
     assert quotes_with_versions([best.quote], versions, 3) == [best.quote]
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "polarity", "said"),
+    [
+        ("did the ferry sink", "The ferry sank within minutes of the collision.", "yes", "ferry sank"),
+        ("did the ferry sink", "The ferry did not sink and was towed into the harbour.", "no", "not sink"),
+        ("have any jobs been cut at the mill", "A spokeswoman said no jobs had been cut at the mill so far.", "no",
+         "no jobs had been cut at the mill"),
+        ("did the union agree to the plan", "The union rejected the company's closure plan on Tuesday.", "no",
+         "rejected the company's closure plan"),
+        ("will the sorvik mill close", "The Sorvik paper mill will close at the end of March.", "yes",
+         "Sorvik paper mill will close"),
+        ("was the captain arrested", "Police said the captain hadn't been arrested.", "no", "hadn't been arrested"),
+    ],
+)
+def test_yes_or_no_is_read_from_the_words_that_say_it(question: str, text: str, polarity: str, said: str) -> None:
+    assert is_yes_no(question)
+    value = polarity_in(text, term_forms(question), 2)
+    assert value is not None and value.key == (polarity,) and value.text == said
+    assert text[value.start : value.end] == said  # the version is shown by these words, verbatim
+
+
+def test_a_sentence_that_does_not_speak_to_the_yes_no_question_states_nothing() -> None:
+    question = "did the ferry sink"
+    assert polarity_in("Eleven passengers were injured, two of them seriously.", term_forms(question), 2) is None
+    assert polarity_in("The ferry carried enough life jackets.", term_forms(question), 2) is None  # "ferry" alone
+    assert not is_yes_no("when did the ferry sink") or question_type("when did the ferry sink") == "when"

@@ -46,6 +46,34 @@ def landslide(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Q
     )
 
 
+@pytest.fixture(scope="module")
+def mill(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
+    """Two sources on one paper mill, a newer wire and an older local paper, that say yes and no."""
+    root = tmp_path_factory.mktemp("mill")
+    (root / "corpus").mkdir()
+    for path in (CLAIMS / "mill").iterdir():
+        if path.name != "questions.jsonl":
+            shutil.copy(path, root / "corpus" / path.name)
+    return QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), Encoders(embedder))
+
+
+def test_a_yes_and_a_no_are_two_versions_each_shown_by_its_own_words(mill: QAService) -> None:
+    answer = mill.ask("will the sorvik mill close")
+    assert answer.answered and [v.kind for v in answer.versions] == ["yesno", "yesno"]
+    assert answer.message and answer.message.startswith("The briefs disagree: 2 versions")
+    by_source = {v.statements[0].quote.source: v for v in answer.versions}
+    assert by_source["Nordic Business Wire"].value == "Sorvik paper mill will close"
+    assert by_source["Sorvik Herald"].value == "not close"  # the words it is read from, never an invented "no"
+    check_statements(mill, answer)
+
+
+def test_two_sources_that_both_say_yes_are_one_version_and_counted(mill: QAService) -> None:
+    answer = mill.ask("were the paper machines upgraded")
+    assert [(v.kind, v.sources) for v in answer.versions] == [("yesno", 2)]
+    assert answer.message == f"2 sources agree: {answer.versions[0].value}."
+    check_statements(mill, answer)
+
+
 def check_statements(service: QAService, answer: Answer) -> None:
     """Every statement is a verbatim quote, and its value is verbatim at its own offsets."""
     for version in answer.versions:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lemminflect import getAllLemmas
+
 from app.models import ValueKind
 from app.text.answer_type import AnswerType
 from app.text.normalize import STOPWORDS, word_forms
@@ -335,3 +337,72 @@ def display(value: Value) -> str:
         out = plain(first) + (f"–{plain(second)}" if second is not None else "")
         return f"{out} percent" if unit else out
     return value.text
+
+
+# --- yes or no --------------------------------------------------------------------------------------------------------
+
+_YES_NO = re.compile(
+    r"^\s*(?:is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|shall|may|might|must)\b", re.I
+)
+_NEGATIONS = frozenset("not no never without neither nor none nobody nothing cannot unable".split())
+# verbs that say no to what follows them ("the union rejected the plan", "failed to reach a deal")
+_NEGATING_VERBS = frozenset(
+    "fail fails failed refuse refuses refused deny denies denied reject rejects rejected decline declines declined"
+    .split()
+)
+# words after which a bare verb is a verb ("will close", "been cut", "did not sink", "to reopen")
+_BEFORE_VERB = frozenset(
+    """will would can could shall should may might must to not never did does do been be being is are was were
+    has have had""".split()
+)
+POLARITY_REACH = 3  # a negation at most this many words before the verb is the verb's
+POLARITY_SPAN = 8  # words at most in the span a polarity is read from (it is quoted as the version's value)
+
+
+def is_yes_no(question: str) -> bool:
+    """A question a sentence answers with yes or no ("did the ferry sink", "will the mill close")."""
+    return bool(_YES_NO.match(question))
+
+
+def _verbal(words: list[str], i: int) -> bool:
+    """Whether the word at `i` is used as a verb here: an inflected verb form ("sank", "arrested") or a verb right
+    after an auxiliary, a modal or "to" ("will close", "been cut")."""
+    lemmas = getAllLemmas(words[i]).get("VERB", ())
+    if not lemmas:
+        return False
+    # an inflected form other than an -s one ("jobs", "plans" are nouns as often as verbs)
+    inflected = words[i] not in lemmas and not words[i].endswith("s")
+    return inflected or (i > 0 and (words[i - 1] in _BEFORE_VERB or words[i - 1].endswith("n't")))
+
+
+def polarity_in(text: str, anchors: frozenset[str], needed: int) -> Value | None:
+    """Whether the text says yes or no to a yes/no question whose words (`anchors`, `normalize.term_forms`) it
+    uses: at least `needed` distinct ones, one of them as a verb (or a verb that says no, "rejected", stands
+    among them). "No" when a negation ("not", "no", "never", "without", "-n't") stands just before that verb,
+    or a verb that says no does ("The ferry did not sink", "no jobs had been cut", "the union rejected the
+    plan"); else "yes". The value's text is the words it is read from, verbatim: a version is shown by them,
+    never by an invented "yes". None when the text does not speak to the question."""
+    tokens = list(WORD.finditer(text))
+    folded = [_POSSESSIVE.sub("", m.group(0).lower().replace("’", "'")) for m in tokens]
+    forms = [word_forms(w) for w in folded]
+    matched = [i for i, f in enumerate(forms) if f & anchors]
+    if not matched or len({min(forms[i] & anchors) for i in matched}) < needed:
+        return None
+    verbs = [i for i in matched if _verbal(folded, i)]
+    refusal = next((i for i in range(matched[0], matched[-1] + 1) if folded[i] in _NEGATING_VERBS), None)
+    if refusal is not None:
+        end = max((j for j in matched if refusal < j < refusal + POLARITY_SPAN), default=refusal)
+        return Value("yesno", ("no",), text[tokens[refusal].start() : tokens[end].end()], tokens[refusal].start(),
+                     tokens[end].end())
+    if not verbs:
+        return None
+    verb = verbs[0]
+    # the question's words that lead up to the verb ("the ferry Marisol was arrested", "no jobs had been cut")
+    first = min((j for j in matched if verb - 2 * POLARITY_REACH <= j <= verb), default=verb)
+    for i in range(max(0, min(first - 1, verb - POLARITY_REACH)), verb):
+        if folded[i] in _NEGATIONS or folded[i].endswith("n't"):
+            end = max((j for j in matched if i < j < i + POLARITY_SPAN), default=verb)
+            return Value("yesno", ("no",), text[tokens[i].start() : tokens[end].end()], tokens[i].start(),
+                         tokens[end].end())
+    start, stop = tokens[first].start(), tokens[verb].end()
+    return Value("yesno", ("yes",), text[start:stop], start, stop)

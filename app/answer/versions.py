@@ -22,16 +22,27 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from app.answer.claims import ANCHOR_WINDOW, KIND_OF, WORD, Value, claim, display, same_value, vague_fits
+from app.answer.claims import (
+    ANCHOR_WINDOW,
+    KIND_OF,
+    WORD,
+    Value,
+    claim,
+    display,
+    is_yes_no,
+    polarity_in,
+    same_value,
+    vague_fits,
+)
 from app.linear import LinearModel
 from app.models import Quote, Statement, Version
 from app.text.answer_type import question_type
-from app.text.normalize import term_forms, term_set, words
+from app.text.normalize import STOPWORDS, term_forms, term_set, words
 
 WINDOW_WORDS = 6
 RIVAL_FEATURES = (
     "window_cosine", "window_cosine_gap", "frame_cosine", "frame_overlap", "unit_match", "window_coverage_gap",
-    "adjacent_weight", "neighbour_words", "same_document", "names_question_thing",
+    "adjacent_weight", "neighbour_words", "same_document", "names_question_thing", "yes_no",
 )
 NEIGHBOURS = 2  # words each side of a value that say what it is ("agreed on …", "… hospitals and")
 MAX_RIVALS = 3  # the best-ranked rivals weighed (each costs two short texts in the one encoder call)
@@ -59,8 +70,13 @@ class Stated:
 
 def stated_values(question: str, candidates: Sequence[tuple[Quote, float]], best: Quote) -> list[Stated]:
     """The candidates (best first) that state a value of the asked type next to a question word that the best
-    answer uses too. Empty for a question of no such type, or when the best answer states no value itself."""
+    answer uses too, or for a yes/no question, those that say yes or no to it (`claims.polarity_in`). Empty for
+    a question of no such type, or when the best answer states no value itself."""
     kind = KIND_OF.get(question_type(question))
+    if kind is None and is_yes_no(question):
+        asked = term_forms(question)
+        needed = min(2, len({w for w in words(question) if w not in STOPWORDS and len(w) > 1}))
+        return [Stated(q, s, v) for q, s in candidates if (v := polarity_in(q.text, asked, needed)) is not None]
     if kind is None:
         return []
     question_words = frozenset(words(question))
@@ -137,7 +153,8 @@ def split_rivals(
     ("an October 16 ceasefire"; "41 people" is next to a common one); and how many of the words right around
     it are the best answer's ("agreed on …", "… hospitals and"); whether it is in the best answer's own
     brief (one article seldom contradicts itself: another number there is most often another fact); and
-    whether it is said as an attribute of a thing the question names ("an October 16 ceasefire")."""
+    whether it is said as an attribute of a thing the question names ("an October 16 ceasefire"); and whether
+    it is a yes or a no (a flipped answer to a yes/no question is weighed apart from a differing value)."""
     top = next((s for s in stated if s.quote == best), None)
     if top is None:
         return None
@@ -184,6 +201,7 @@ def split_rivals(
             features[i, _AT["names_question_thing"]] = float(
                 names_question_thing(rival.quote.text, rival.value, frozenset(weight))
             )
+            features[i, _AT["yes_no"]] = float(rival.value.kind == "yesno")
     return Rivals(top, agreeing, rivals, features)
 
 

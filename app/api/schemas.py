@@ -123,7 +123,7 @@ class AskResponse(BaseModel):
     passages: list[PassageOut]
     versions: list[VersionOut] = Field(
         default_factory=list,
-        description="For a when / how many / who / where question: the values the quotes give. Two or more: "
+        description="For a when / how many / who / where or yes/no question: the values the quotes give. Two or more: "
         "the briefs disagree, and one quote per version comes first in `quotes`. One: they agree, and "
         "`sources` says how many do. Empty when abstaining or when the question asks for no such value.",
     )
