@@ -306,9 +306,9 @@ def encode_latencies(index_dir: Path, samples: int) -> dict[str, Latency]:
     per_round = max(1, samples // ENCODE_ROUNDS)
     for _ in range(ENCODE_ROUNDS):
         for name in names:
-            command = [sys.executable, str(Path(__file__).resolve()), "--encode-worker", name,
+            command = [sys.executable, "-m", "benchmarks.bench_encoders", "--encode-worker", name,
                        "--index-dir", str(index_dir), "--samples", str(per_round)]
-            out = subprocess.run(command, capture_output=True, text=True, check=True)
+            out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
             timings[name].extend(json.loads(out.stdout.strip().splitlines()[-1]))
     measured = {name: latency(values) for name, values in timings.items()}
     defaults = {variant: measured[f"{variant}@{get_settings().onnx_threads(variant)}"] for variant in ONNX_VARIANTS}
