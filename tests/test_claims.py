@@ -238,14 +238,15 @@ def test_the_best_answer_leads_its_version_even_when_older() -> None:
     ("question", "text", "polarity", "said"),
     [
         ("did the ferry sink", "The ferry sank within minutes of the collision.", "yes", "ferry sank"),
-        ("did the ferry sink", "The ferry did not sink and was towed into the harbour.", "no", "not sink"),
+        ("did the ferry sink", "The ferry did not sink and was towed into the harbour.", "no", "ferry did not sink"),
         ("have any jobs been cut at the mill", "A spokeswoman said no jobs had been cut at the mill so far.", "no",
          "no jobs had been cut at the mill"),
         ("did the union agree to the plan", "The union rejected the company's closure plan on Tuesday.", "no",
          "rejected the company's closure plan"),
         ("will the sorvik mill close", "The Sorvik paper mill will close at the end of March.", "yes",
          "Sorvik paper mill will close"),
-        ("was the captain arrested", "Police said the captain hadn't been arrested.", "no", "hadn't been arrested"),
+        ("was the captain arrested", "Police said the captain hadn't been arrested.", "no",
+         "captain hadn't been arrested"),
     ],
 )
 def test_yes_or_no_is_read_from_the_words_that_say_it(question: str, text: str, polarity: str, said: str) -> None:

@@ -402,7 +402,8 @@ def polarity_in(text: str, anchors: frozenset[str], needed: int) -> Value | None
     for i in range(max(0, min(first - 1, verb - POLARITY_REACH)), verb):
         if folded[i] in _NEGATIONS or folded[i].endswith("n't"):
             end = max((j for j in matched if i < j < i + POLARITY_SPAN), default=verb)
-            return Value("yesno", ("no",), text[tokens[i].start() : tokens[end].end()], tokens[i].start(),
+            begin = min(first, i)  # with the words leading up to it: "the ferry did not sink", not "not sink"
+            return Value("yesno", ("no",), text[tokens[begin].start() : tokens[end].end()], tokens[begin].start(),
                          tokens[end].end())
     start, stop = tokens[first].start(), tokens[verb].end()
     return Value("yesno", ("yes",), text[start:stop], start, stop)
