@@ -23,7 +23,7 @@ from app.errors import (
     InvalidDocumentError,
 )
 from app.index.bundle import IndexBundle, ProgressFn
-from app.index.encoders import Encoders, configured_files, default_reference
+from app.index.encoders import Encoders, default_reference
 from app.index.lifecycle import (
     LoadedIndex,
     ReferenceModelNeeded,
@@ -115,9 +115,10 @@ class QAService:
         encoders = encoders or Encoders()
         prompts = Prompts.load(settings.prompts_dir)
         index = load_or_build_index(settings, encoders, progress=progress, catch_up=catch_up)
-        index.bundle.prepare()
         queries = encoders.for_queries(settings, index.manifest, index.encoder_files)
-        return cls(settings, encoders, queries, index, prompts, learned=learned)
+        service = cls(settings, encoders, queries, index, prompts, learned=learned)
+        service.index = index  # prepared as every snapshot is, by the setter
+        return service
 
     @classmethod
     def load_serving(cls, settings: Settings) -> QAService:
@@ -288,7 +289,15 @@ class QAService:
     def catch_up(self) -> bool:
         """Bring a `pending` index up to date with the corpus folder (briefs added, changed or removed while the
         service was down), embedding only what changed, while the last good build keeps serving; True when
-        an update was made. Runs on the writers' thread, like an add."""
+        an update was made. Runs on the writers' thread, like an add. When it fails, the last good build goes
+        on serving and no catch-up is said to be under way any more."""
+        try:
+            return self._catch_up()
+        except BaseException:
+            self.stop_catching_up()
+            raise
+
+    def _catch_up(self) -> bool:
         with self._updates, write_lock(self.settings.index_dir):
             self._reload_if_changed_locked()
             current = self.index
@@ -302,8 +311,7 @@ class QAService:
                 self.settings, current.bundle, current.manifest, documents, encoder,
                 reexport=self._reexport,
             )
-            files = configured_files(self.settings, manifest, verify=False)
-            self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
+            self.index = LoadedIndex(bundle, manifest, rebuilt=False)
             log.info("caught up on the corpus: %s", manifest.counts)
             return True
 
@@ -369,8 +377,7 @@ class QAService:
                     reason = exc.strerror or str(exc)
                     raise IndexWriteError(f"the update could not be stored ({reason}); nothing changed") from exc
                 raise
-            files = configured_files(self.settings, manifest, verify=False)
-            self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
+            self.index = LoadedIndex(bundle, manifest, rebuilt=False)
             log.info("index updated: %s", ", ".join(f"{c.doc_id} {c.status}" for c in changes))
             return changes
 
@@ -381,8 +388,7 @@ class QAService:
             return
         log.info("the index changed on disk (%s): loading it", manifest.build_dir)
         bundle = load_bundle(self.settings.index_dir, manifest, MODEL_NAME)
-        encoders = configured_files(self.settings, manifest, verify=False)
-        self.index = LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=encoders)
+        self.index = LoadedIndex(bundle, manifest, rebuilt=False)
 
 
 def _status(brief: IncomingBrief, held: ParsedDocument | None) -> Literal["added", "replaced", "updated", "unchanged"]:

@@ -10,10 +10,15 @@ from collections.abc import Mapping
 from urllib.parse import quote, urlencode
 
 
+def search_query(form: Mapping[str, str] | None) -> str:
+    """The non-empty fields of a search as a query string ("" when there are none)."""
+    return urlencode({k: v for k, v in (form or {}).items() if v})
+
+
 def passage_path(doc_id: str, start: int, end: int, search: Mapping[str, str] | None = None) -> str:
     """`/documents/<id>/view?span=<start>-<end>` (plus the non-empty fields of `search`, which the view's back
     link returns to), with the fragment naming the highlight."""
-    kept = urlencode({k: v for k, v in (search or {}).items() if v})
+    kept = search_query(search)
     return f"/documents/{quote(doc_id, safe='')}/view?span={start}-{end}{'&' + kept if kept else ''}#passage"
 
 

@@ -22,11 +22,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lemminflect import getAllLemmas
-
 from app.models import ValueKind
 from app.text.answer_type import AnswerType
-from app.text.normalize import STOPWORDS, word_forms
+from app.text.normalize import STOPWORDS, verb_lemmas, word_forms
 
 KIND_OF: dict[AnswerType, ValueKind] = {"when": "date", "quantity": "number", "who": "name", "where": "place"}
 ANCHOR_WINDOW = 5  # at most this many words between a value and a question word for the value to be the claim
@@ -201,9 +199,15 @@ _LEADING_WORD = re.compile(rf"^\w+(?:\s+(?:of|the))?\s+(?=[{_UPPER}])")  # a sen
 _OPENING = " \t\"“‘'(«-—"  # what may come before a sentence's first word
 
 
+def fold_word(word: str) -> str:
+    """A word as matching compares it: lower case, apostrophes straight, a possessive dropped ("Pakistan’s" is
+    "pakistan")."""
+    return _POSSESSIVE.sub("", word.lower().replace("’", "'"))
+
+
 def name_words(text: str) -> frozenset[str]:
-    """Folded words of a name, possessives dropped ("Pakistan’s" is "pakistan")."""
-    return frozenset(_POSSESSIVE.sub("", w.lower().replace("’", "'")) for w in WORD.findall(text))
+    """Folded words of a name."""
+    return frozenset(fold_word(w) for w in WORD.findall(text))
 
 
 def names_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> list[Value]:
@@ -261,8 +265,7 @@ def claim(
     values = values_in(text, kind, question_words)
     if not values:
         return None
-    tokens = [(m.start(), m.end(), word_forms(_POSSESSIVE.sub("", m.group(0).lower().replace("’", "'"))))
-              for m in WORD.finditer(text)]
+    tokens = [(m.start(), m.end(), word_forms(fold_word(m.group(0)))) for m in WORD.finditer(text)]
     anchor_at = [(i, min(f & anchors)) for i, (_, _, f) in enumerate(tokens) if f & anchors]
     if not anchor_at:
         return values[0] if window is None and len(values) == 1 else None
@@ -367,7 +370,7 @@ def is_yes_no(question: str) -> bool:
 def _verbal(words: list[str], i: int) -> bool:
     """Whether the word at `i` is used as a verb here: an inflected verb form ("sank", "arrested") or a verb right
     after an auxiliary, a modal or "to" ("will close", "been cut")."""
-    lemmas = getAllLemmas(words[i]).get("VERB", ())
+    lemmas = verb_lemmas(words[i])
     if not lemmas:
         return False
     # an inflected form other than an -s one ("jobs", "plans" are nouns as often as verbs)
@@ -383,27 +386,29 @@ def polarity_in(text: str, anchors: frozenset[str], needed: int) -> Value | None
     plan"); else "yes". The value's text is the words it is read from, verbatim: a version is shown by them,
     never by an invented "yes". None when the text does not speak to the question."""
     tokens = list(WORD.finditer(text))
-    folded = [_POSSESSIVE.sub("", m.group(0).lower().replace("’", "'")) for m in tokens]
+    folded = [fold_word(m.group(0)) for m in tokens]
     forms = [word_forms(w) for w in folded]
     matched = [i for i, f in enumerate(forms) if f & anchors]
     if not matched or len({min(forms[i] & anchors) for i in matched}) < needed:
         return None
-    verbs = [i for i in matched if _verbal(folded, i)]
+
+    def said(polarity: str, first: int, last: int) -> Value:
+        start, stop = tokens[first].start(), tokens[last].end()
+        return Value("yesno", (polarity,), text[start:stop], start, stop)
+
+    def reach(after: int, default: int) -> int:  # the last question word within the span after a negation
+        return max((j for j in matched if after < j < after + POLARITY_SPAN), default=default)
+
     refusal = next((i for i in range(matched[0], matched[-1] + 1) if folded[i] in _NEGATING_VERBS), None)
     if refusal is not None:
-        end = max((j for j in matched if refusal < j < refusal + POLARITY_SPAN), default=refusal)
-        return Value("yesno", ("no",), text[tokens[refusal].start() : tokens[end].end()], tokens[refusal].start(),
-                     tokens[end].end())
-    if not verbs:
+        return said("no", refusal, reach(refusal, refusal))
+    verb = next((i for i in matched if _verbal(folded, i)), None)
+    if verb is None:
         return None
-    verb = verbs[0]
     # the question's words that lead up to the verb ("the ferry Marisol was arrested", "no jobs had been cut")
     first = min((j for j in matched if verb - 2 * POLARITY_REACH <= j <= verb), default=verb)
     for i in range(max(0, min(first - 1, verb - POLARITY_REACH)), verb):
         if folded[i] in _NEGATIONS or folded[i].endswith("n't"):
-            end = max((j for j in matched if i < j < i + POLARITY_SPAN), default=verb)
-            begin = min(first, i)  # with the words leading up to it: "the ferry did not sink", not "not sink"
-            return Value("yesno", ("no",), text[tokens[begin].start() : tokens[end].end()], tokens[begin].start(),
-                         tokens[end].end())
-    start, stop = tokens[first].start(), tokens[verb].end()
-    return Value("yesno", ("yes",), text[start:stop], start, stop)
+            # with the words leading up to it: "the ferry did not sink", not "not sink"
+            return said("no", min(first, i), reach(i, verb))
+    return said("yes", first, verb)

@@ -37,7 +37,7 @@ from app.answer.claims import (
 from app.linear import LinearModel
 from app.models import Quote, Statement, Version
 from app.text.answer_type import question_type
-from app.text.normalize import STOPWORDS, term_forms, term_set, words
+from app.text.normalize import content_words, term_forms, term_set, words
 
 WINDOW_WORDS = 6
 RIVAL_FEATURES = (
@@ -74,8 +74,7 @@ def stated_values(question: str, candidates: Sequence[tuple[Quote, float]], best
     a question of no such type, or when the best answer states no value itself."""
     kind = KIND_OF.get(question_type(question))
     if kind is None and is_yes_no(question):
-        asked = term_forms(question)
-        needed = min(2, len({w for w in words(question) if w not in STOPWORDS and len(w) > 1}))
+        asked, needed = term_forms(question), min(2, len(set(content_words(words(question)))))
         return [Stated(q, s, v) for q, s in candidates if (v := polarity_in(q.text, asked, needed)) is not None]
     if kind is None:
         return []
@@ -116,11 +115,10 @@ def names_question_thing(text: str, value: Value, question_terms: frozenset[str]
     possessive right before it and a question word right after it ("followed an October 16 ceasefire", "the
     12 injured workers", "the $52 million repair"; not "the 14-kilometre line"). Such a value is the asked
     thing's own, wherever in the brief it stands."""
-    before = [m.group(0) for m in WORD.finditer(text[: value.start])][-1:]
-    if not before or not (before[0].lower() in _DETERMINERS or before[0].lower().endswith(("'s", "’s"))):
+    before, after = neighbours(text, value)
+    if not before or not (before[-1] in _DETERMINERS or before[-1].endswith(("'s", "’s"))):
         return False
-    after = [m.group(0) for m in WORD.finditer(text[value.end :])][:1]
-    return bool(term_set(" ".join(after)) & question_terms)
+    return bool(term_set(" ".join(after[:1])) & question_terms)
 
 
 def unit_of(text: str, value: Value) -> tuple[bool, bool]:
@@ -185,6 +183,7 @@ def split_rivals(
         top_before, top_after = neighbours(top.quote.text, top.value)
         top_near = {("b", w) for w in top_before} | {("a", w) for w in top_after}
         top_unit = unit_of(top.quote.text, top.value)
+        asked = frozenset(weight)  # the question's terms
         for i, (rival, (window, frame)) in enumerate(zip(rivals, cut[1:], strict=True)):
             before, after = neighbours(rival.quote.text, rival.value)
             near = {("b", w) for w in before} | {("a", w) for w in after}
@@ -198,9 +197,7 @@ def split_rivals(
             features[i, _AT["frame_overlap"]] = len(top_terms & terms_here) / len(union) if union else 0.0
             features[i, _AT["unit_match"]] = float(top_unit == unit_of(rival.quote.text, rival.value))
             features[i, _AT["window_coverage_gap"]] = covered(window) - top_covered
-            features[i, _AT["names_question_thing"]] = float(
-                names_question_thing(rival.quote.text, rival.value, frozenset(weight))
-            )
+            features[i, _AT["names_question_thing"]] = float(names_question_thing(rival.quote.text, rival.value, asked))
             features[i, _AT["yes_no"]] = float(rival.value.kind == "yesno")
     return Rivals(top, agreeing, rivals, features)
 

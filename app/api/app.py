@@ -239,7 +239,6 @@ async def _load(runtime: Runtime, loader: Loader, settings: Settings, writes: an
         except Exception as exc:  # the last good build keeps serving; the next start (or add) tries again
             log.error("could not catch up on the corpus (serving the last good build): %s",
                       exc.message if isinstance(exc, NewsQAError) else repr(exc))
-            service.stop_catching_up()
 
 
 async def _watch(runtime: Runtime, seconds: float, writes: anyio.CapacityLimiter) -> None:

@@ -1,7 +1,7 @@
 """The HTTP edge's state, typed: what the app factory and its lifespan set up, and the dependencies routes take.
 
 One `AppState` on `app.state.newsqa` replaces loose attributes: every route and middleware reads the same typed
-object (`state_of`, `StateDep`), and mypy checks each use.
+object (`state_of`), and mypy checks each use.
 """
 
 from __future__ import annotations
@@ -61,13 +61,6 @@ def state_of(app: Starlette) -> AppState:
     """The app's typed state (set by `create_app`)."""
     state: AppState = app.state.newsqa
     return state
-
-
-def app_state(request: Request) -> AppState:
-    return state_of(request.app)
-
-
-StateDep = Annotated[AppState, Depends(app_state)]
 
 
 def runtime_of(request: Request) -> Runtime:

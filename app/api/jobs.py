@@ -64,6 +64,14 @@ class Job:
     def finished(self) -> bool:
         return self.status in ("done", "failed", "cancelled")
 
+    def start(self) -> bool:
+        """Mark the job running, as its add begins; False when it was cancelled while it queued."""
+        with self._lock:
+            if self.finished:
+                return False
+            self.status, self.stage, self.started_at = "running", "parsing", now()
+            return True
+
     def end(
         self, status: JobStatus, changes: list[tuple[str, str, str]] | None = None,
         error: tuple[str, str] | None = None,
@@ -77,7 +85,7 @@ class Job:
         JobFinishedError (409) when it has finished, or is past its embeddings and being written."""
         with self._lock:
             status, stage = self.status, self.stage
-            if status in ("done", "failed", "cancelled"):
+            if self.finished:
                 raise JobFinishedError(f"job {self.job_id!r} has already finished ({status})")
             if stage not in WRITE_STAGES_BEFORE_EMBEDDED:
                 raise JobFinishedError(f"job {self.job_id!r} is being written ({stage}): too late to cancel")

@@ -28,7 +28,7 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 def _whole_number(value: object) -> object:
     """JSON Schema's `integer` admits 4.0; so does the API (as 4). Booleans and other numbers stay refused."""
-    if isinstance(value, float) and not isinstance(value, bool) and value.is_integer():
+    if isinstance(value, float) and value.is_integer():  # a bool is no float: booleans stay refused
         return int(value)
     return value
 

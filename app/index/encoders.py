@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Settings
-from app.embed.export import TOKENIZER_FILE
 from app.embed.onnx import OnnxEncoder
 from app.embed.reference import Embedder, Encoder
 from app.index.store import encoder_files
@@ -31,19 +30,12 @@ def default_reference(settings: Settings) -> Embedder:
     return Embedder.load(settings.model_dir, settings.torch_threads)
 
 
-def configured_files(
-    settings: Settings, manifest: IndexManifest, verify: bool = True, variant: str | None = None
-) -> tuple[Path, Path] | None:
-    """The (graph, tokenizer) of an ONNX encoder of the build (the configured one unless `variant` says), or None
-    for sentence-transformers or a build without it. `verify` hashes them against the manifest; a build just
-    written from verified files needs no second pass."""
-    variant = variant or settings.encoder
-    if variant == "sentence-transformers" or (not verify and variant not in manifest.encoders):
+def configured_files(settings: Settings, manifest: IndexManifest) -> tuple[Path, Path] | None:
+    """The verified (graph, tokenizer) of the configured ONNX encoder of the build (hashed against the
+    manifest), or None for sentence-transformers."""
+    if settings.encoder == "sentence-transformers":
         return None
-    if verify:
-        return encoder_files(settings.index_dir, manifest, variant)
-    build = settings.index_dir / manifest.build_dir
-    return build / manifest.encoders[variant], build / TOKENIZER_FILE
+    return encoder_files(settings.index_dir, manifest, settings.encoder)
 
 
 class Encoders:

@@ -50,7 +50,9 @@ class LoadedIndex:
     bundle: IndexBundle
     manifest: IndexManifest
     rebuilt: bool
-    encoder_files: tuple[Path, Path] | None = None  # verified (graph, tokenizer) of settings.encoder
+    # verified (graph, tokenizer) of settings.encoder, for the query encoder made at load; a snapshot an update
+    # swaps in has none (the query encoder is loaded by then)
+    encoder_files: tuple[Path, Path] | None = None
     pending: bool = False  # the corpus changed since this build: being caught up on (QAService.catch_up)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -50,8 +51,9 @@ log = logging.getLogger("newsqa.store")
 BUILD_LIBRARIES = ("bm25s", "faiss-cpu", "onnxruntime")
 
 
+@functools.cache  # installed versions do not change inside a running process
 def library_versions() -> dict[str, str]:
-    """The installed versions of BUILD_LIBRARIES, as the manifest records them."""
+    """The installed versions of BUILD_LIBRARIES, as the manifest records them (do not mutate the result)."""
     return {name: importlib.metadata.version(name) for name in BUILD_LIBRARIES}
 
 
@@ -127,7 +129,7 @@ def save_bundle(
         hnsw_threshold=hnsw_threshold,
         encoders=encoders,
         learned=weights_versions(),
-        libraries=library_versions(),
+        libraries=dict(library_versions()),
         vector_index={"sentences": bundle.sentence_vectors.kind, "passages": bundle.passage_vectors.kind},
         counts={
             "documents": len(bundle.documents),

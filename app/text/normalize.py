@@ -61,10 +61,14 @@ def words(text: str) -> list[str]:
     return out
 
 
+def content_words(tokens: Iterable[str]) -> list[str]:
+    """The folded tokens that are not stopwords or single letters, in order."""
+    return [w for w in tokens if w not in STOPWORDS and len(w) > 1]
+
+
 def content_stems(tokens: Iterable[str]) -> list[str]:
-    """Stems of the folded tokens that are not stopwords or single letters, in order."""
-    kept = [w for w in tokens if w not in STOPWORDS and len(w) > 1]
-    return list(_stemmer().stemWords(kept))
+    """Stems of the content words among the folded tokens, in order."""
+    return list(_stemmer().stemWords(content_words(tokens)))
 
 
 def terms(text: str) -> list[str]:
@@ -84,13 +88,21 @@ def stem(word: str) -> str:
 
 
 @lru_cache(maxsize=65_536)
+def verb_lemmas(word: str) -> tuple[str, ...]:
+    """The verb lemmas of a folded word ("began": begin; none for a word that is no verb). lemminflect's
+    dictionary loads on the first call, not at import."""
+    return tuple(getAllLemmas(word).get("VERB", ()))
+
+
+@lru_cache(maxsize=65_536)
 def word_forms(word: str) -> frozenset[str]:
     """The stem of a folded word and the stems of its verb lemmas ("began": begin, "broke": break, "led":
     lead), so that an irregular verb the stemmer cannot join still meets the question's word (a value's
-    anchor in claims.py). lemminflect's dictionary loads on the first call, not at import."""
-    return frozenset({stem(word), *(stem(lemma) for lemma in getAllLemmas(word).get("VERB", ()))})
+    anchor in claims.py)."""
+    return frozenset({stem(word), *(stem(lemma) for lemma in verb_lemmas(word))})
 
 
+@lru_cache(maxsize=65_536)  # like term_set: the same sentences come up question after question
 def term_forms(text: str) -> frozenset[str]:
     """`word_forms` of every content word of the text."""
-    return frozenset(f for w in words(text) if w not in STOPWORDS and len(w) > 1 for f in word_forms(w))
+    return frozenset(f for w in content_words(words(text)) for f in word_forms(w))

@@ -22,7 +22,7 @@ from app.api.errors import (
     UnauthorizedError,
     UnsupportedMediaError,
 )
-from app.api.jobs import Job, JobCancelledError, Jobs, now
+from app.api.jobs import Job, JobCancelledError, Jobs
 from app.api.schemas import (
     DocumentChangeOut,
     DocumentDetail,
@@ -198,9 +198,8 @@ def start_job(jobs: Jobs, service: QAService, brief: IncomingBrief, writes: anyi
     job = jobs.create((brief.doc_id,))
 
     def work() -> list[DocumentChange] | None:
-        if job.finished:  # cancelled while it queued
+        if not job.start():  # cancelled while it queued
             return None
-        job.status, job.stage, job.started_at = "running", "parsing", now()
         return service.add_documents([brief], job.progress, job.watch)
 
     async def run() -> None:
@@ -230,7 +229,6 @@ def _job(request: Request, job_id: str) -> Job:
     job = state_of(request.app).jobs.get(job_id)
     if job is None:
         raise JobNotFoundError(f"no job with id {job_id!r}")
-    assert isinstance(job, Job)
     return job
 
 

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlencode
 
 import jinja2
 from fastapi import APIRouter, Query, Request
@@ -26,7 +25,7 @@ from app.errors import DocumentNotFoundError, InvalidQuestionError
 from app.ingest.sources import is_web_address
 from app.models import Answer, Block, CitedPassage, ParsedDocument, Quote
 from app.service import QAService
-from app.urls import passage_path
+from app.urls import passage_path, search_query
 
 TEMPLATES = ("web/base.html", "web/search.html", "web/document.html", "web/message.html")
 
@@ -110,17 +109,6 @@ def search_form(
     return {"q": q or "", "source": source or "", "from": published_from or "", "to": published_to or ""}
 
 
-def search_query(form: Mapping[str, str] | None) -> str:
-    """The non-empty fields of a search as a query string ("" when there are none)."""
-    return urlencode({k: v for k, v in (form or {}).items() if v})
-
-
-def view_url(doc_id: str, start: int, end: int, back: Mapping[str, str] | None = None) -> str:
-    """The document view with a span highlighted and scrolled to (the fragment names the highlight); `back` is
-    the search (question and filters) its back link returns to."""
-    return passage_path(doc_id, start, end, back)
-
-
 @dataclass(frozen=True)
 class ShownCitation:
     """A quote (or closest passage) on the results page: where it is from, and its text as shown: an answer's
@@ -185,7 +173,7 @@ def citations(service: QAService, answer: Answer, back: Mapping[str, str] | None
                 section=first.section,
                 source=first.source,
                 published=first.published,
-                url=view_url(first.doc_id, first.start, first.end, back),
+                url=passage_path(first.doc_id, first.start, first.end, back),
                 blocks=texts,
             )
         )
@@ -235,7 +223,7 @@ def shown_versions(answer: Answer, back: Mapping[str, str] | None = None) -> lis
             pieces = (Segment(q.text[:lo], False), Segment(q.text[lo:hi], True), Segment(q.text[hi:], False))
             statements.append(
                 ShownStatement(q.title, q.source, q.published, tuple(p for p in pieces if p.text),
-                               view_url(q.doc_id, q.start, q.end, back))
+                               passage_path(q.doc_id, q.start, q.end, back))
             )
         out.append(ShownVersion(version.value, version.sources, statements))
     return out
