@@ -42,9 +42,6 @@ from app.service import QAService
 from benchmarks import harness
 from tests.briefs_generator import SyntheticBrief, generate_briefs
 
-ROOT = Path(__file__).resolve().parent.parent
-
-ARTICLE = ROOT / "corpus" / "pakistan-afghanistan-talks.txt"
 QUESTIONS = (
     "What did Pakistan demand?",
     "Who mediated the talks?",
@@ -81,7 +78,7 @@ class SizeRow:
 
 def briefs_for(target: int, seed: int) -> list[SyntheticBrief]:
     """Synthetic briefs whose passages (with the article's) reach `target`; counted by the real chunker."""
-    article_passages = len(parse_document(make_document("a", ARTICLE.read_text(encoding="utf-8"))).passages)
+    article_passages = len(parse_document(make_document("a", harness.ARTICLE.read_text(encoding="utf-8"))).passages)
     out: list[SyntheticBrief] = []
     total = article_passages
     batch = 0
@@ -98,7 +95,7 @@ def briefs_for(target: int, seed: int) -> list[SyntheticBrief]:
 
 def write_corpus(folder: Path, briefs: list[SyntheticBrief]) -> None:
     folder.mkdir(parents=True)
-    shutil.copy2(ARTICLE, folder / ARTICLE.name)
+    shutil.copy2(harness.ARTICLE, folder / harness.ARTICLE.name)
     for brief in briefs:
         (folder / f"{brief.doc_id}.txt").write_text(brief.text, encoding="utf-8")
         meta = {"source": brief.source, "published": brief.published, "title": brief.title}

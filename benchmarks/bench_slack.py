@@ -47,8 +47,6 @@ from benchmarks.harness import (
     percentiles_ms,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-
 SECRET = "bench-signing-secret"
 MM_TOKEN = "bench-mattermost-token"
 SLASH_TARGET = 1.3

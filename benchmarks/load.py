@@ -50,8 +50,6 @@ from app.service import QAService
 from benchmarks import harness
 from benchmarks.harness import ARTICLE, QUESTIONS
 
-ROOT = Path(__file__).resolve().parent.parent
-
 TIMEOUT_S = 10.0
 
 

@@ -44,7 +44,7 @@ from app.models import Quote, Version
 from app.service import QAService
 from app.text.answer_type import question_type
 from app.text.question import clean_question
-from benchmarks.train import model_json, service_for, sha, standardize
+from benchmarks.train import BUDGET, model_json, service_for, sha, standardize
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,33 +181,44 @@ class Scores:
             self.single += 1
             self.sources_right += len(versions) == 1 and versions[0].sources == a.sources
 
+    @property
+    def precision(self) -> float:
+        return self.disagree_both / self.disagree_said if self.disagree_said else float("nan")
+
+    @property
+    def recall(self) -> float:
+        return self.disagree_both / self.disagree_true if self.disagree_true else float("nan")
+
+    @property
+    def false_disagree(self) -> float:
+        """The share of one-version questions told that the briefs disagree."""
+        return (self.disagree_said - self.disagree_both) / max(1, self.questions - self.disagree_true)
+
     def row(self, name: str) -> str:
-        p = self.disagree_both / self.disagree_said if self.disagree_said else float("nan")
-        r = self.disagree_both / self.disagree_true if self.disagree_true else float("nan")
         vr = self.versions_shown / self.versions_gold if self.versions_gold else float("nan")
-        false = (self.disagree_said - self.disagree_both) / max(1, self.questions - self.disagree_true)
         src = self.sources_right / self.single if self.single else float("nan")
-        return (f"| {name} | {self.questions} | {self.disagree_true} | {p:.3f} | {r:.3f} | {false:.3f} | {vr:.3f} | "
-                f"{src:.3f} |")
+        return (f"| {name} | {self.questions} | {self.disagree_true} | {self.precision:.3f} | {self.recall:.3f} | "
+                f"{self.false_disagree:.3f} | {vr:.3f} | {src:.3f} |")
 
 
 HEADER = ("| group (held out) | questions | disagree (gold) | disagree precision | disagree recall | "
           "false disagree | versions shown | sources right |\n|---|---|---|---|---|---|---|---|")
 
 
-FALSE_DISAGREE_BUDGET = 0.05  # as the abstention model's false-abstention budget (benchmarks/train.py)
+def scores_at(oof: list[tuple[Asked, np.ndarray]], threshold: float) -> Scores:
+    """The questions scored with the rivals whose out-of-fold probability reaches the threshold."""
+    at_t = Scores()
+    for a, probabilities in oof:
+        at_t.add(a, versions_kept(a, probabilities >= threshold))
+    return at_t
 
 
 def oof_threshold(oof: list[tuple[Asked, np.ndarray]]) -> float:
-    """The lowest threshold whose pooled out-of-fold false-disagree rate (questions with one version told that
-    the briefs disagree) stays within FALSE_DISAGREE_BUDGET: the most versions shown for that many false
+    """The lowest threshold whose pooled out-of-fold false-disagree rate stays within the false-abstention
+    budget of the abstention model (BUDGET, benchmarks/train.py): the most versions shown for that many false
     alarms."""
     for t in sorted({float(p) for _, probabilities in oof for p in probabilities}):
-        at_t = Scores()
-        for a, probabilities in oof:
-            at_t.add(a, versions_kept(a, probabilities >= t))
-        false = (at_t.disagree_said - at_t.disagree_both) / max(1, at_t.questions - at_t.disagree_true)
-        if false <= FALSE_DISAGREE_BUDGET:
+        if scores_at(oof, t).false_disagree <= BUDGET:
             return t
     return 1.01
 
@@ -268,13 +279,8 @@ def main() -> None:
     curve = ["| threshold (out-of-fold probability) | disagree precision | disagree recall | false disagree |",
              "|---|---|---|---|"]
     for t in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
-        at_t = Scores()
-        for a, probabilities in oof:
-            at_t.add(a, versions_kept(a, probabilities >= t))
-        p = at_t.disagree_both / at_t.disagree_said if at_t.disagree_said else float("nan")
-        r = at_t.disagree_both / at_t.disagree_true if at_t.disagree_true else float("nan")
-        f = (at_t.disagree_said - at_t.disagree_both) / max(1, at_t.questions - at_t.disagree_true)
-        curve.append(f"| {t:.2f} | {p:.3f} | {r:.3f} | {f:.3f} |")
+        at_t = scores_at(oof, t)
+        curve.append(f"| {t:.2f} | {at_t.precision:.3f} | {at_t.recall:.3f} | {at_t.false_disagree:.3f} |")
     lines.append(none.row("no rival ever accepted (agreeing sources only)"))
     lines.append(every.row("every rival accepted (the anchor rule alone)"))
     print("\n".join(lines))

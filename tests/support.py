@@ -26,9 +26,10 @@ from playwright.sync_api import ViewportSize
 from pydantic import SecretStr
 
 from app.api.app import create_app
-from app.config import PROJECT_ROOT, Settings
-from app.embed.reference import Encoder, Vectors
+from app.config import PROJECT_ROOT, Settings, get_settings
+from app.embed.reference import Embedder, Encoder, Vectors
 from app.index.bundle import IndexBundle
+from app.index.encoders import Encoders
 from app.ingest.sources import BriefMetadata, make_brief
 from app.service import QAService
 
@@ -254,6 +255,15 @@ def add_claims_briefs(service: QAService, folder: Path, skip: set[str] | None = 
         briefs.append(make_brief(path.read_text(encoding="utf-8"), "text", meta, path.stem, path.name, ADDED))
     changes = service.add_documents(briefs)
     assert {c.status for c in changes} <= {"added", "replaced"}
+
+
+def claims_service(root: Path, embedder: Embedder, name: str) -> QAService:
+    """A service over one claims folder as it lies on disk (each text beside its .meta.json), indexed in root."""
+    (root / "corpus").mkdir()
+    for path in (CLAIMS / name).iterdir():
+        if path.name != "questions.jsonl":
+            shutil.copy(path, root / "corpus" / path.name)
+    return QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), Encoders(embedder))
 
 
 def free_port() -> int:

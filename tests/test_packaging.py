@@ -5,6 +5,7 @@ A real `pip wheel` of the checkout (no dependencies, the venv's own setuptools),
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,9 +20,15 @@ from app.config import PROJECT_ROOT, shipped_folder
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
+    # built from a copy: setuptools would leave build/ and the egg-info in the checkout, and a stale build/lib
+    # could ship a module app/ no longer has
+    source = tmp_path_factory.mktemp("source") / "newsqa"
+    shutil.copytree(PROJECT_ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "index", "build", "*.egg-info", "test-artifacts", "__pycache__", ".mypy_cache",
+        ".ruff_cache"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-         str(PROJECT_ROOT)],
+         str(source)],
         check=True, capture_output=True, timeout=300,
     )
     (built,) = out.glob("newsqa-*.whl")

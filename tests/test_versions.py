@@ -8,53 +8,34 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from app.api.app import create_app
 from app.chat.format import MATTERMOST, SLACK, compose_chat_message, mattermost_text, slack_blocks
-from app.config import get_settings
 from app.embed.reference import Embedder
-from app.index.encoders import Encoders
 from app.models import Answer
 from app.service import QAService
-from tests.support import CLAIMS, running_uvicorn
+from tests.support import claims_service, running_uvicorn
 
-CHROMIUM = Path("/usr/bin/chromium")  # as in test_web.py: Debian's, installed by `make browser`
 CEASEFIRE = "When was the ceasefire agreed?"
 
 
 @pytest.fixture(scope="module")
 def landslide(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
     """Three briefs on one landslide: two sources, and a syndicated copy of one of them under a third name."""
-    root = tmp_path_factory.mktemp("landslide")
-    (root / "corpus").mkdir()
-    for path in (CLAIMS / "landslide").iterdir():  # the corpus layout: each text beside its .meta.json
-        if path.name != "questions.jsonl":
-            shutil.copy(path, root / "corpus" / path.name)
-    return QAService.load(
-        get_settings(corpus_dir=root / "corpus", index_dir=root / "index"),
-        encoders=Encoders(embedder)
-    )
+    return claims_service(tmp_path_factory.mktemp("landslide"), embedder, "landslide")
 
 
 @pytest.fixture(scope="module")
 def mill(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
     """Two sources on one paper mill, a newer wire and an older local paper, that say yes and no."""
-    root = tmp_path_factory.mktemp("mill")
-    (root / "corpus").mkdir()
-    for path in (CLAIMS / "mill").iterdir():
-        if path.name != "questions.jsonl":
-            shutil.copy(path, root / "corpus" / path.name)
-    return QAService.load(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), Encoders(embedder))
+    return claims_service(tmp_path_factory.mktemp("mill"), embedder, "mill")
 
 
 def test_a_yes_and_a_no_are_two_versions_each_shown_by_its_own_words(mill: QAService) -> None:
@@ -193,20 +174,6 @@ def test_page_shows_the_versions_side_by_side(two_sources: QAService) -> None:
     with TestClient(create_app(two_sources.settings, service=two_sources)) as client:
         html = client.get("/", params={"q": CEASEFIRE}).text
     assert "The briefs disagree" in html and "Gulf Wire" in html and "<mark>October 14</mark>" in html
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM}: run `make test`", pytrace=False)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def test_page_in_a_browser_puts_each_version_in_its_own_column(two_sources: QAService, browser: Browser) -> None:
