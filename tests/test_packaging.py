@@ -23,9 +23,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     # built from a copy: setuptools would leave build/ and the egg-info in the checkout, and a stale build/lib
     # could ship a module app/ no longer has
     source = tmp_path_factory.mktemp("source") / "newsqa"
-    shutil.copytree(PROJECT_ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "index", "build", "*.egg-info", "test-artifacts", "__pycache__", ".mypy_cache",
-        ".ruff_cache"))
+    top_level = {".git", ".venv", "index", "build", "newsqa.egg-info", "test-artifacts", ".mypy_cache", ".ruff_cache"}
+
+    def ignored(folder: str, names: list[str]) -> set[str]:  # top-level only: app/index/ is a package
+        return top_level & set(names) if Path(folder) == PROJECT_ROOT else {"__pycache__"} & set(names)
+
+    shutil.copytree(PROJECT_ROOT, source, ignore=ignored)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
          str(source)],
