@@ -134,6 +134,19 @@ class Settings(BaseSettings):
         description="ONNX Runtime intra-op threads that embed added briefs in a running server: writes get this "
         "many cores, questions keep the rest (on 2 cores, 2 made /ask's p99 77× its p99 at rest during adds).",
     )
+    write_process: bool = Field(
+        True,
+        description="Run a server's writes (adds, removals, the start-up catch-up) in a writer process of its own, "
+        "which the server starts once and keeps: their Python work then never holds the GIL that questions need; "
+        "the server only loads each new build. Off: writes run on a thread of the server.",
+    )
+    write_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="The writer process's niceness (0-19): how far the CPU scheduler puts its writes behind the "
+        "server's questions when they compete for cores.",
+    )
 
     @field_validator("rate_limit")
     @classmethod

@@ -17,6 +17,10 @@ cores with the server, so a heavy client would lower the capacity it measures an
   5. attacks: the 50%-of-capacity open loop again while one client (a) hoards 150 idle connections, (b) keeps
      20 connections sending their headers a byte every 0.5 s (slowloris), (c) streams adds of 60-sentence
      briefs through POST /documents one after another; each row counts refusals that are not JSON.
+  6. writes side by side: two fresh servers from the same index, one with the writer process (the default)
+     and one writing on a thread of its own (NEWSQA_WRITE_PROCESS=false), each given the 50% open loop at
+     rest and then while adds stream, in turns for --write-rounds rounds: /ask's p99 ratio (median), adds done,
+     resident memory of server and writer.
 Targets: no errors below capacity; p99 at 50% of capacity ≤ 3× the single-request p50; RSS flat over the soak;
 under each attack, /ask p99 ≤ 3× its p99 at rest (the 50% row) and no non-JSON refusal.
 A measurement, not a test: a missed target is reported, never a failure.
@@ -165,6 +169,16 @@ def generator_without_gc_pauses() -> Iterator[None]:
         gc.collect()
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from any of its threads: the writer process is spawned by one)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+    return out
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -253,8 +267,9 @@ async def slow_headers(url: str, stop: asyncio.Event, count: int = 20) -> None:
     await asyncio.gather(*(one_slow() for _ in range(count)))
 
 
-async def stream_adds(url: str, stop: asyncio.Event) -> None:
-    """Adds of 60-sentence briefs, one after another, for as long as the run lasts."""
+async def stream_adds(url: str, stop: asyncio.Event, done: list[int] | None = None) -> None:
+    """Adds of 60-sentence briefs, one after another, for as long as the run lasts (`done` collects the status
+    of each)."""
     n = 0
     async with client(2) as http:
         while not stop.is_set():
@@ -265,6 +280,8 @@ async def stream_adds(url: str, stop: asyncio.Event) -> None:
                 async with http.post(f"{url}/documents", json={"doc_id": f"minutes-{n % 5}", "text": text},
                                      headers={"X-API-Key": ADMIN_KEY}, timeout=aiohttp.ClientTimeout(total=120)) as r:
                     await r.read()
+                    if done is not None:
+                        done.append(r.status)
             n += 1
 
 
@@ -281,6 +298,45 @@ async def under_attack(url: str, rate: float, seconds: float) -> list[Run]:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(attacker, 30)
     return runs
+
+
+async def writes_pair(url: str, pid: int, rate: float, seconds: float) -> dict[str, object]:
+    """/ask at `rate` at rest, then while adds stream, back to back on one server: its p99 ratio, the adds done,
+    and the resident memory of the server and of its writer process (if it has one)."""
+    warm = Run("warm-up", "1 at a time", 1.0)
+    async with client(1) as http:  # a fresh server: its first questions fill caches
+        for n in range(200):
+            await one(http, url, n, warm, time.perf_counter())
+    await open_loop(url, rate, seconds / 2, "warm-up")
+    rest = await open_loop(url, rate, seconds, "rest")
+    statuses: list[int] = []
+    stop = asyncio.Event()
+    attacker = asyncio.create_task(stream_adds(url, stop, statuses))
+    await asyncio.sleep(1.0)
+    during = await open_loop(url, rate, seconds, "adds streamed")
+    stop.set()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(attacker, 30)
+    children = child_pids(pid)
+    p99_rest = float(np.percentile(rest.latencies_ms, 99))
+    p99_during = float(np.percentile(during.latencies_ms or [float("nan")], 99))
+    return {
+        "p99_rest_ms": round(p99_rest, 2), "p99_during_ms": round(p99_during, 2),
+        "p95_during_ms": round(float(np.percentile(during.latencies_ms or [float("nan")], 95)), 2),
+        "ratio": round(p99_during / p99_rest, 2), "adds": sum(1 for x in statuses if x in (200, 201)),
+        "errors": int(during.row()["errors"]),  # type: ignore[call-overload]
+        # the writer is the largest child (the other is multiprocessing's resource tracker, ~13 MB)
+        "rss_server_mb": round(rss_mb(pid)), "rss_writer_mb": round(max((rss_mb(c) for c in children), default=0)),
+    }
+
+
+def median_pair(results: list[dict[str, object]]) -> dict[str, object]:
+    """The median of each figure over the rounds (adds and errors summed), so one noisy round does not decide."""
+    out: dict[str, object] = {"rounds": len(results), "each_ratio": [r["ratio"] for r in results]}
+    for key in results[0]:
+        values = [float(r[key]) for r in results]  # type: ignore[arg-type]
+        out[key] = int(sum(values)) if key in ("adds", "errors") else round(statistics.median(values), 2)
+    return out
 
 
 def render(report: dict[str, object]) -> str:
@@ -303,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-seconds", type=float, default=20.0, help="seconds per open-loop step (20)")
     parser.add_argument("--soak-seconds", type=float, default=300.0, help="soak length (300)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--write-rounds", type=int, default=3, help="rounds of the writes side by side (3)")
+    parser.add_argument("--writes-only", action="store_true",
+                        help="only the writes side by side (capacity from a closed loop of 8 on the first server)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory(prefix="newsqa-load-") as tmp:
@@ -311,11 +370,41 @@ def main(argv: list[str] | None = None) -> int:
         corpus_dir.mkdir()
         shutil.copy2(ARTICLE, corpus_dir / ARTICLE.name)
         QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=index_dir), encoders=Encoders(Embedder.load()))
+        pristine = scratch / "pristine"  # the same start for each server of the writes comparison
+        shutil.copytree(corpus_dir, pristine / "corpus")
+        shutil.copytree(index_dir, pristine / "index")
         env = {"NEWSQA_RATE_LIMIT": "off", "NEWSQA_RELOAD_SECONDS": "0", "NEWSQA_LOG_LEVEL": "warning",
                "NEWSQA_ADMIN_API_KEY": ADMIN_KEY}
         with harness.running_server(corpus_dir, index_dir, log, env) as (process, url):
             harness.wait_ready(process, url, log)
-            report = asyncio.run(measure(url, process.pid, args.step_seconds, args.soak_seconds))
+            if args.writes_only:
+                capacity = asyncio.run(closed_loop(url, 8, args.step_seconds)).ok / args.step_seconds
+                report: dict[str, object] = {"capacity_rps": round(capacity, 1), "single_p50_ms": "—"}
+            else:
+                report = asyncio.run(measure(url, process.pid, args.step_seconds, args.soak_seconds))
+        # writes side by side: the same rest/adds pair on a server with the writer process and on one without
+        rate = float(report["capacity_rps"]) * 0.5  # type: ignore[arg-type]
+        pairs: dict[str, dict[str, object]] = {}
+        with contextlib.ExitStack() as stack:  # both servers up at once; measured in turns, one round after another
+            servers = {}
+            for where, flag in (("the writer process (default)", "true"), ("a thread of the server", "false")):
+                folder = scratch / f"writes-{flag}"
+                shutil.copytree(pristine, folder)
+                process, url = stack.enter_context(harness.running_server(
+                    folder / "corpus", folder / "index", log, {**env, "NEWSQA_WRITE_PROCESS": flag}))
+                harness.wait_ready(process, url, log)
+                for _ in range(600):  # the writer process starts once the server is ready (at most 60 s)
+                    if flag == "false" or len(child_pids(process.pid)) >= 2:
+                        break
+                    time.sleep(0.1)
+                servers[where] = (process.pid, url)
+            time.sleep(2.0)  # the writer process loads the index
+            rounds: dict[str, list[dict[str, object]]] = {where: [] for where in servers}
+            for _ in range(args.write_rounds):
+                for where, (pid, url) in servers.items():
+                    rounds[where].append(asyncio.run(writes_pair(url, pid, rate, args.step_seconds)))
+            pairs = {where: median_pair(results) for where, results in rounds.items()}
+        report["writes"] = pairs
     if args.json:
         print(json.dumps(report))
         return 0
@@ -323,6 +412,13 @@ def main(argv: list[str] | None = None) -> int:
         f"one uvicorn worker, {os.cpu_count()} CPUs shared with the load generator; single-request p50 "
         f"{report['single_p50_ms']} ms; capacity (closed loop, 8 clients) {report['capacity_rps']} req/s\n"
     )
+    if not args.writes_only:
+        print_full(report)
+    print_writes(report, args.step_seconds)
+    return 0
+
+
+def print_full(report: dict[str, object]) -> None:
     print(render(report))
     rss = report["rss_mb"]
     print(
@@ -337,7 +433,20 @@ def main(argv: list[str] | None = None) -> int:
     for r in report["runs"]:  # type: ignore[attr-defined]
         if r["errors"] and not r["run"].startswith(("open loop, 100%", "open loop, 150%")):  # past capacity: expected
             print(f"{r['run']}: errors in second(s) {r['error_seconds']} of the run")
-    return 0
+
+
+def print_writes(report: dict[str, object], step: float) -> None:
+    rounds = next(iter(report["writes"].values()))["rounds"]  # type: ignore[attr-defined]
+    print(f"\nwrites side by side (/ask at {float(report['capacity_rps']) * 0.5:.0f} req/s, "  # type: ignore[arg-type]
+          f"{step:.0f} s at rest, then {step:.0f} s while 60-sentence adds stream; the two servers in turns, "
+          f"median of {rounds} rounds, adds and errors summed):\n")
+    print("| writes run in | /ask p99 at rest, ms | p95 / p99 during adds, ms | p99 ratio | adds done | errors | "
+          "RSS server / writer process, MB |\n|---|---|---|---|---|---|---|")
+    for where, w in report["writes"].items():  # type: ignore[attr-defined]
+        print(f"| {where} | {w['p99_rest_ms']} | {w['p95_during_ms']} / {w['p99_during_ms']} | {w['ratio']}× | "
+              f"{w['adds']} | {w['errors']} | {w['rss_server_mb']} / {w['rss_writer_mb'] or '—'} |")
+    for where, w in report["writes"].items():  # type: ignore[attr-defined]
+        print(f"{where}: p99 ratio of each round {w['each_ratio']}")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from app.api.schemas import (
     document_filter,
     error_responses,
 )
+from app.api.writer import Writes
 from app.config import Settings, get_settings
 from app.errors import InvalidQuestionError, NewsQAError
 from app.models import Answer, DocumentFilter
@@ -220,7 +221,9 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return _error_response(500, ErrorResponse(error="internal_error", message="internal error"))
 
 
-async def _load(runtime: Runtime, loader: Loader, settings: Settings, writes: anyio.CapacityLimiter) -> None:
+async def _load(
+    runtime: Runtime, loader: Loader, settings: Settings, writes: anyio.CapacityLimiter, writer: Writes
+) -> None:
     try:
         service = runtime.service = await anyio.to_thread.run_sync(loader, settings, abandon_on_cancel=True)
     except Exception as exc:  # a background task: record why, or readiness would say "loading" forever
@@ -233,9 +236,13 @@ async def _load(runtime: Runtime, loader: Loader, settings: Settings, writes: an
     gc.collect()
     gc.freeze()
     log.info("the service is ready")
-    if service.index.pending:  # serve the last good build now; catch up on the corpus folder on the writers' thread
+    try:  # the writer process, started now so that the first add does not wait for it (app.api.writer)
+        await anyio.to_thread.run_sync(writer.start, abandon_on_cancel=True, limiter=writes)
+    except Exception as exc:  # questions are served all the same; the first write tries again
+        log.error("could not start the writer process: %s", exc.message if isinstance(exc, NewsQAError) else repr(exc))
+    if service.index.pending:  # serve the last good build now; catch up on the corpus folder with the writes
         try:
-            await anyio.to_thread.run_sync(service.catch_up, abandon_on_cancel=True, limiter=writes)
+            await anyio.to_thread.run_sync(writer.catch_up, service, abandon_on_cancel=True, limiter=writes)
         except Exception as exc:  # the last good build keeps serving; the next start (or add) tries again
             log.error("could not catch up on the corpus (serving the last good build): %s",
                       exc.message if isinstance(exc, NewsQAError) else repr(exc))
@@ -273,6 +280,7 @@ def create_app(
         jobs=Jobs(),
         chat=ChatGateway.from_settings(settings),
         web=web_templates(settings.prompts_dir),
+        writer=Writes(settings),
     )
 
     @contextlib.asynccontextmanager
@@ -283,7 +291,9 @@ def create_app(
         # writes (adds, removals, reloads) get a thread of their own, one at a time: a write waiting for the
         # one before it waits here, in the event loop, and never holds a thread that questions need
         state.write_limiter = writes = anyio.CapacityLimiter(1)
-        loading = asyncio.create_task(_load(runtime, loader, settings, writes)) if runtime.service is None else None
+        loading = None
+        if runtime.service is None:
+            loading = asyncio.create_task(_load(runtime, loader, settings, writes, state.writer))
         watching = (
             asyncio.create_task(_watch(runtime, settings.reload_seconds, writes)) if settings.reload_seconds else None
         )
@@ -293,6 +303,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await anyio.to_thread.run_sync(state.writer.stop)
 
     app = FastAPI(
         title="newsqa",

@@ -1,11 +1,11 @@
 """Adds as asynchronous jobs: `POST /documents?async=true` answers 202 at once with a job to poll, follow and
 cancel, instead of holding the request for as long as a large brief takes to embed.
 
-A job runs the same `QAService.add_documents` on the writers' thread, one at a time with every other write;
-its encoder is wrapped so that embedding goes in batches, each one counted (progress) and each a point where a
-cancellation takes effect. A cancelled add fails like any failed write: the corpus files are put back and the
-last good index keeps serving. Jobs live in the one worker's memory (the service runs one worker), the most
-recent MAX_JOBS of them.
+A job runs the same `QAService.add_documents` as any add, one at a time with every other write (in the writer
+process, `app.api.writer`, which reports its stages and batches back); its encoder is wrapped so that
+embedding goes in batches, each one counted (progress) and each a point where a cancellation takes effect. A
+cancelled add fails like any failed write: the corpus files are put back and the last good index keeps serving.
+Jobs live in the one worker's memory (the service runs one worker), the most recent MAX_JOBS of them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import datetime as dt
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -58,6 +59,8 @@ class Job:
     changes: list[tuple[str, str, str]] | None = None  # (doc_id, status, sha256) once done
     error: tuple[str, str] | None = None  # (code, message) once failed
     cancel_requested: bool = False
+    # set while the add runs in the writer process (app.api.writer): asks it to stop; False when it is too late
+    remote_cancel: Callable[[], bool] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -87,7 +90,11 @@ class Job:
             status, stage = self.status, self.stage
             if self.finished:
                 raise JobFinishedError(f"job {self.job_id!r} has already finished ({status})")
-            if stage not in WRITE_STAGES_BEFORE_EMBEDDED:
+            # in the writer process, the add itself decides (past its embeddings it refuses)
+            too_late = stage not in WRITE_STAGES_BEFORE_EMBEDDED or (
+                self.remote_cancel is not None and not self.remote_cancel()
+            )
+            if too_late:
                 raise JobFinishedError(f"job {self.job_id!r} is being written ({stage}): too late to cancel")
             self.cancel_requested = True
         if status == "queued":
@@ -103,9 +110,12 @@ class Job:
             raise JobCancelledError("the add was cancelled; nothing changed")
 
     def embedded_batch(self, count: int) -> None:
+        self.count_embedded(count)
+        self.checkpoint()
+
+    def count_embedded(self, count: int) -> None:
         with self._lock:
             self.embedded += count
-        self.checkpoint()
 
     def expect(self, count: int) -> None:
         with self._lock:
@@ -115,12 +125,22 @@ class Job:
         return WatchedEncoder(encoder, self)
 
 
+class WatchingJob(Protocol):
+    """What a watched encoder reports to: a job in this process, or its stand-in in the writer process."""
+
+    def expect(self, count: int) -> None: ...
+
+    def checkpoint(self) -> None: ...
+
+    def embedded_batch(self, count: int) -> None: ...
+
+
 class WatchedEncoder:
     """An Encoder that embeds in batches of BATCH, counting each for its job and stopping when it is cancelled.
 
     Questions never go through it: only the job's write uses it."""
 
-    def __init__(self, inner: Encoder, job: Job) -> None:
+    def __init__(self, inner: Encoder, job: WatchingJob) -> None:
         self.inner = inner
         self.job = job
         self.name = inner.name

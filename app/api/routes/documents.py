@@ -14,7 +14,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from app.api.deps import ServiceDep, read_body, state_of
+from app.api.deps import AppState, ServiceDep, read_body, state_of
 from app.api.errors import (
     AdminDisabledError,
     BadRequestError,
@@ -22,7 +22,7 @@ from app.api.errors import (
     UnauthorizedError,
     UnsupportedMediaError,
 )
-from app.api.jobs import Job, JobCancelledError, Jobs
+from app.api.jobs import Job, JobCancelledError
 from app.api.schemas import (
     DocumentChangeOut,
     DocumentDetail,
@@ -169,11 +169,12 @@ async def add_document(
         # the checks (a parse) on an ordinary worker thread: waiting for the writes' turn here would hold
         # this request until every queued job had finished
         await anyio.to_thread.run_sync(service.check_briefs, [brief])
-        job = start_job(state_of(request.app).jobs, service, brief, writes)
+        job = start_job(state_of(request.app), service, brief)
         response.status_code = 202
         response.headers["Location"] = f"/jobs/{job.job_id}"
         return JobOut.from_job(job)
-    change = (await anyio.to_thread.run_sync(service.add_documents, [brief], limiter=writes))[0]
+    writer = state_of(request.app).writer
+    change = (await anyio.to_thread.run_sync(writer.add_documents, service, [brief], limiter=writes))[0]
     if change.status in ("unchanged", "updated"):
         response.status_code = 200
     return DocumentChangeOut(doc_id=change.doc_id, status=change.status, sha256=change.sha256)
@@ -182,8 +183,8 @@ async def add_document(
 @router.delete("/documents/{doc_id}", responses=error_responses(401, 404, 422, 503))
 async def delete_document(request: Request, doc_id: str, service: ServiceDep, _: AdminDep) -> DocumentChangeOut:
     """Remove a brief from the corpus and the index (the others keep their vectors). Needs `X-API-Key`."""
-    writes = state_of(request.app).writes
-    change = await anyio.to_thread.run_sync(service.remove_document, doc_id, limiter=writes)
+    state = state_of(request.app)
+    change = await anyio.to_thread.run_sync(state.writer.remove_document, service, doc_id, limiter=state.writes)
     return DocumentChangeOut(doc_id=change.doc_id, status=change.status, sha256=change.sha256)
 
 
@@ -191,16 +192,17 @@ async def delete_document(request: Request, doc_id: str, service: ServiceDep, _:
 _running: set[asyncio.Task[None]] = set()  # references to the jobs' tasks, so none is collected mid-run
 
 
-def start_job(jobs: Jobs, service: QAService, brief: IncomingBrief, writes: anyio.CapacityLimiter) -> Job:
+def start_job(state: AppState, service: QAService, brief: IncomingBrief) -> Job:
     """Queue an add as a job and start it in the background. It waits its turn with the other writes for the
     writers' thread (the limiter is taken before any thread is, so a queued job holds none, and a running one
-    uses the writers' thread, never one that questions need)."""
-    job = jobs.create((brief.doc_id,))
+    uses the writers' thread, never one that questions need), which hands it to the writer process."""
+    job = state.jobs.create((brief.doc_id,))
+    writes, writer = state.writes, state.writer
 
     def work() -> list[DocumentChange] | None:
         if not job.start():  # cancelled while it queued
             return None
-        return service.add_documents([brief], job.progress, job.watch)
+        return writer.add_documents(service, [brief], job)
 
     async def run() -> None:
         try:

@@ -1,0 +1,325 @@
+"""A running server's writes (adds, removals, the start-up catch-up) in a writer process of its own.
+
+A write is mostly Python: parsing and chunking the brief, rebuilding BM25, serialising and hashing the new
+build. On a thread of the server that work takes the GIL from every question for as long as it lasts, and
+two shared cores cannot hide it (a stream of adds put /ask's p99 at 5 to 9 times its p99 at rest:
+benchmarks/README.md). The writer process does the whole write with its own copy of the service (its own
+index snapshot and the fp32 encoder of new briefs, NEWSQA_WRITE_THREADS cores, niced by NEWSQA_WRITE_NICE so
+the scheduler puts it behind questions when both want a core); the server then only loads
+the new build from disk (`QAService.refresh`, tens of milliseconds), the same verified load that picks up a
+`newsqa add` made next to it. The index's cross-process write lock and atomic builds are what they always
+were, so a write from the writer process, the command line or another server never mixes with another.
+
+The process is spawned once, at the first write (a server started by `newsqa serve` starts it as soon as it
+is ready), and kept; it ends when the server does (it sees its pipe close). One write at a time goes to it.
+While an add embeds, it reports its stages and batches back, so an asynchronous job (app.api.jobs) shows its
+progress and can be cancelled exactly as in process: the cancellation is decided under one lock the two
+processes share, so an add is either stopped before its build is written, or is reported too late to cancel.
+When the process dies during a write (killed, out of memory), the write fails with 503 and the next write
+starts a new one; the last good build keeps serving (what a crash leaves in the corpus folder, the next
+start-up's catch-up indexes, as after any crash).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import pickle
+import threading
+from collections.abc import Sequence
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+from app.api.jobs import WRITE_STAGES_BEFORE_EMBEDDED, Job, JobCancelledError, WatchedEncoder
+from app.config import Settings
+from app.embed.reference import Encoder
+from app.errors import IndexWriteError
+from app.index.store import read_manifest, write_lock
+from app.ingest.corpus import restore, snapshot
+from app.ingest.sources import IncomingBrief
+from app.models import DocumentChange
+from app.service import QAService
+
+log = logging.getLogger("newsqa.writer")
+
+START_SECONDS = 300.0  # the writer process's start-up (imports, loading the index) before it is given up on
+POLL_SECONDS = 0.1  # how often a waiting write looks at its job's cancellation
+
+# the gate an add's cancellation goes through, shared by the two processes under one lock
+RUNNING, CANCEL_REQUESTED, BEING_WRITTEN = 0, 1, 2
+
+
+class WriterDiedError(IndexWriteError):
+    """The writer process ended during a write: nothing acknowledged was lost, the last good build serves."""
+
+
+class _Gate:
+    """The cancellation state of the write under way, in shared memory (a byte and a lock)."""
+
+    def __init__(self, value: Synchronized[int]) -> None:
+        self.value = value
+
+    def reset(self) -> None:
+        with self.value.get_lock():
+            self.value.value = RUNNING
+
+    def request_cancel(self) -> bool:
+        """Parent side: ask the add to stop; False when it is past its embeddings (being written)."""
+        with self.value.get_lock():
+            if self.value.value == BEING_WRITTEN:
+                return False
+            self.value.value = CANCEL_REQUESTED
+            return True
+
+    def checkpoint(self) -> None:
+        """Writer side: stop here if a cancellation was asked for."""
+        if self.value.value == CANCEL_REQUESTED:
+            raise JobCancelledError("the add was cancelled; nothing changed")
+
+    def enter_writing(self) -> None:
+        """Writer side: past the embeddings; from now on a cancellation is refused."""
+        with self.value.get_lock():
+            self.checkpoint()
+            self.value.value = BEING_WRITTEN
+
+
+class _RemoteJob:
+    """In the writer process: the job's stand-in. It sends the stages and batches back to the server and stops
+    at a batch when the server asked for a cancellation (the same checkpoints as an add in process)."""
+
+    def __init__(self, conn: multiprocessing.connection.Connection, gate: _Gate) -> None:
+        self.conn = conn
+        self.gate = gate
+
+    def progress(self, stage: str, count: int) -> None:
+        if stage not in WRITE_STAGES_BEFORE_EMBEDDED:
+            self.gate.enter_writing()
+        self.conn.send(("progress", stage, count))
+
+    def expect(self, count: int) -> None:
+        self.conn.send(("expect", count))
+
+    def checkpoint(self) -> None:
+        self.gate.checkpoint()
+
+    def embedded_batch(self, count: int) -> None:
+        self.conn.send(("embedded", count))
+        self.gate.checkpoint()
+
+    def watch(self, encoder: Encoder) -> Encoder:
+        return WatchedEncoder(encoder, self)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself when it crosses a pipe intact, else a plain one with its text (a bug's type)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def serve_writes(
+    settings: Settings, conn: multiprocessing.connection.Connection, gate_value: Synchronized[int]
+) -> None:
+    """The writer process: load the service once, then run the writes the server sends, one at a time, until
+    it says stop or its pipe closes (the server ended)."""
+    from app.logs import configure_logging
+
+    configure_logging(settings)
+    os.nice(settings.write_nice)  # behind the server's questions when the two want the same core
+    gate = _Gate(gate_value)
+    try:
+        service = QAService.load(settings, catch_up=False)
+    except BaseException as exc:
+        conn.send(("error", _portable(exc)))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            request: tuple[str, Any] = conn.recv()
+        except EOFError:
+            return
+        kind, argument = request
+        if kind == "stop":
+            return
+        job = _RemoteJob(conn, gate)
+        try:
+            if kind == "add":
+                result: Any = service.add_documents(argument, job.progress, job.watch)
+            elif kind == "remove":
+                result = service.remove_document(argument)
+            elif kind == "catch_up":
+                result = service.catch_up()
+            else:
+                raise ValueError(f"unknown write {kind!r}")
+        except BaseException as exc:
+            conn.send(("error", _portable(exc)))
+        else:
+            conn.send(("done", result))
+
+
+class WriterProcess:
+    """The server's side of the writer process: starts it, sends it one write at a time and relays what it
+    reports to the write's job."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+        self._gate_value: Synchronized[int] = self._context.Value("b", RUNNING)
+        self._gate = _Gate(self._gate_value)
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: multiprocessing.connection.Connection | None = None
+        self._lock = threading.Lock()  # one write (or start) at a time
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.is_alive() else None
+
+    def start(self) -> None:
+        """Start the writer process unless it runs (it loads the index: a few seconds)."""
+        with self._lock:
+            self._ensure_started()
+
+    def _ensure_started(self) -> multiprocessing.connection.Connection:
+        if self._process is not None and self._process.is_alive() and self._conn is not None:
+            return self._conn
+        self._stop_locked()
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=serve_writes, args=(self.settings, child, self._gate_value), name="newsqa-writer", daemon=True
+        )
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+        try:
+            if not parent.poll(START_SECONDS):
+                raise WriterDiedError("the writer process did not start in time; nothing changed")
+            kind, value = parent.recv()
+        except (EOFError, OSError):
+            self._stop_locked()
+            raise WriterDiedError("the writer process ended while starting; nothing changed") from None
+        if kind == "error":
+            self._stop_locked()
+            raise value
+        log.info("writer process %s started", process.pid)
+        return parent
+
+    def run(self, kind: str, argument: Any, touched: Sequence[str] = (), job: Job | None = None) -> Any:
+        """Do one write in the writer process and return its result, relaying stages and batches to `job`.
+
+        `touched` names the briefs whose corpus files the write changes: when the process dies before its new
+        build is in place, their files are put back as they were (the write never happened); when it dies
+        after, the build holds the write and is loaded. Either way the write fails with WriterDiedError (503),
+        and retrying it is safe (an add already stored comes back `unchanged`)."""
+        with self._lock:
+            conn = self._ensure_started()
+            settings = self.settings
+            with write_lock(settings.index_dir):
+                before = read_manifest(settings.index_dir)
+                saved = {doc_id: snapshot(settings.corpus_dir, doc_id) for doc_id in touched}
+            self._gate.reset()
+            if job is not None:
+                job.remote_cancel = self._gate.request_cancel
+            try:
+                conn.send((kind, argument))
+                while True:
+                    if not conn.poll(POLL_SECONDS):
+                        if not self._process or not self._process.is_alive():
+                            raise EOFError
+                        continue
+                    message, *values = conn.recv()
+                    if message == "done":
+                        return values[0]
+                    if message == "error":
+                        raise values[0]
+                    if job is not None:
+                        _relay(job, message, values)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                self._stop_locked()
+                with write_lock(settings.index_dir):
+                    after = read_manifest(settings.index_dir)
+                    stored = after is not None and (before is None or after.build_dir != before.build_dir)
+                    if not stored:
+                        for doc_id, files in saved.items():
+                            restore(settings.corpus_dir, doc_id, files)
+                log.error("the writer process ended during a %s (%s)", kind, "stored" if stored else "undone")
+                outcome = "after storing it; it is in the index" if stored else "before storing it; nothing changed"
+                raise WriterDiedError(f"the writer process ended during the write, {outcome}; retry it") from None
+            finally:
+                if job is not None:
+                    job.remote_cancel = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
+        conn, process = self._conn, self._process
+        self._conn = self._process = None
+        if conn is not None:
+            with contextlib.suppress(OSError, ValueError):  # it has ended already
+                conn.send(("stop", None))
+            conn.close()
+        if process is not None:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+
+
+def _relay(job: Job, message: str, values: list[Any]) -> None:
+    if message == "progress":
+        job.progress(values[0], values[1])
+    elif message == "expect":
+        job.expect(values[0])
+    elif message == "embedded":
+        job.count_embedded(values[0])
+
+
+class Writes:
+    """Where a running server's writes run: in the writer process (`NEWSQA_WRITE_PROCESS`, the default), the
+    service then loading each new build; or on the calling thread, in the service itself."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.process = WriterProcess(settings) if settings.write_process else None
+
+    def start(self) -> None:
+        if self.process is not None:
+            self.process.start()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def add_documents(self, service: QAService, briefs: Sequence[IncomingBrief], job: Job | None = None
+                      ) -> list[DocumentChange]:
+        if self.process is None:
+            return service.add_documents(briefs, job.progress if job else None, job.watch if job else None)
+        changes: list[DocumentChange] = self.process.run("add", list(briefs), [b.doc_id for b in briefs], job)
+        service.refresh()
+        return changes
+
+    def remove_document(self, service: QAService, doc_id: str) -> DocumentChange:
+        if self.process is None:
+            return service.remove_document(doc_id)
+        change: DocumentChange = self.process.run("remove", doc_id, [doc_id])
+        service.refresh()
+        return change
+
+    def catch_up(self, service: QAService) -> bool:
+        """The start-up catch-up on the corpus folder; the last good build serves until it is done."""
+        if self.process is None:
+            return service.catch_up()
+        try:
+            updated: bool = self.process.run("catch_up", None)
+            if updated:
+                service.refresh()
+            return updated
+        finally:
+            service.stop_catching_up()
+
