@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from app.api.app import create_app
@@ -38,11 +39,20 @@ def guarded(
 ) -> Iterator[tuple[str, int]]:
     """The app under the production server configuration (header deadline shortened for the test); `parser`
     "h11" tests the guards over the pure-Python parser too ("auto" is httptools here, as in production)."""
+    with guarded_app(settings, service, parser, **changes) as (url, _):
+        yield url, int(url.rsplit(":", 1)[1])
+
+
+@contextlib.contextmanager
+def guarded_app(
+    settings: Settings, service: QAService, parser: str = "auto", **changes: object
+) -> Iterator[tuple[str, FastAPI]]:
+    """As `guarded`, with the app itself (its state can be watched)."""
     tuned = settings.model_copy(update={"header_timeout_seconds": HEADER_TIMEOUT, "keep_alive_seconds": 1, **changes})
     app = create_app(tuned, service=service)
     protocol = guarded_protocol(HEADER_TIMEOUT, state_of(app).counters, parser)
     with running_uvicorn(app, server_config(tuned, app, log_level="warning", http=protocol)) as url:
-        yield url, int(url.rsplit(":", 1)[1])
+        yield url, app
 
 
 def probe(url: str) -> list[int]:
@@ -170,7 +180,7 @@ def test_questions_keep_being_answered_while_writes_queue(
     tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, article_index: Path
 ) -> None:
     """The probe: one large add plus one small add stopped /ask for minutes (the second writer blocked a
-    question thread on the update lock). Now writers have a thread of their own and wait in the event loop:
+    question thread on the update lock). Now writes wait in the event loop and run in the writer process:
     every question asked while the large add runs is answered before that add finishes."""
     root = copy_folders(article_index, tmp_path_factory.mktemp("writes"))
     settings = get_settings(corpus_dir=root / "corpus", index_dir=root / "index", reload_seconds=0,
@@ -185,14 +195,15 @@ def test_questions_keep_being_answered_while_writes_queue(
             assert response.status_code == 201, response.text
         finished[doc_id] = time.monotonic()
 
-    with guarded(settings, service) as (url, _):
+    with guarded_app(settings, service) as (url, app):
+        writer = state_of(app).writer
         large = threading.Thread(target=add, args=(url, "large", long_brief(1500, "harbour")))
         large.start()
-        for _ in range(400):  # until the large add holds the update lock (bounded: 20 s)
-            if service._updates.locked():  # the observable sign that a write is under way
+        for _ in range(400):  # until the large add is under way (bounded: 20 s)
+            if writer.busy:
                 break
             time.sleep(0.05)
-        assert service._updates.locked(), "the large add never started"
+        assert writer.busy, "the large add never started"
         small = threading.Thread(target=add, args=(url, "small", long_brief(3, "river")))
         small.start()
         time.sleep(0.2)  # the small add is now waiting for the large one

@@ -29,7 +29,7 @@ import multiprocessing.connection
 import os
 import pickle
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
@@ -287,6 +287,23 @@ class Writes:
 
     def __init__(self, settings: Settings) -> None:
         self.process = WriterProcess(settings) if settings.write_process else None
+        self._running = 0
+        self._count = threading.Lock()
+
+    @property
+    def busy(self) -> bool:
+        """True while a write runs (the sign a test or a probe can watch; the work may be in the writer)."""
+        return self._running > 0
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        with self._count:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._count:
+                self._running -= 1
 
     def start(self) -> None:
         if self.process is not None:
@@ -298,28 +315,31 @@ class Writes:
 
     def add_documents(self, service: QAService, briefs: Sequence[IncomingBrief], job: Job | None = None
                       ) -> list[DocumentChange]:
-        if self.process is None:
-            return service.add_documents(briefs, job.progress if job else None, job.watch if job else None)
-        changes: list[DocumentChange] = self.process.run("add", list(briefs), [b.doc_id for b in briefs], job)
-        service.refresh()
-        return changes
+        with self._write():
+            if self.process is None:
+                return service.add_documents(briefs, job.progress if job else None, job.watch if job else None)
+            changes: list[DocumentChange] = self.process.run("add", list(briefs), [b.doc_id for b in briefs], job)
+            service.refresh()
+            return changes
 
     def remove_document(self, service: QAService, doc_id: str) -> DocumentChange:
-        if self.process is None:
-            return service.remove_document(doc_id)
-        change: DocumentChange = self.process.run("remove", doc_id, [doc_id])
-        service.refresh()
-        return change
+        with self._write():
+            if self.process is None:
+                return service.remove_document(doc_id)
+            change: DocumentChange = self.process.run("remove", doc_id, [doc_id])
+            service.refresh()
+            return change
 
     def catch_up(self, service: QAService) -> bool:
         """The start-up catch-up on the corpus folder; the last good build serves until it is done."""
-        if self.process is None:
-            return service.catch_up()
-        try:
-            updated: bool = self.process.run("catch_up", None)
-            if updated:
-                service.refresh()
-            return updated
-        finally:
-            service.stop_catching_up()
+        with self._write():
+            if self.process is None:
+                return service.catch_up()
+            try:
+                updated: bool = self.process.run("catch_up", None)
+                if updated:
+                    service.refresh()
+                return updated
+            finally:
+                service.stop_catching_up()
 
