@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser proxy run index test lint typecheck pytest audit lock eval train bench load image docs clean
+.PHONY: install browser proxy redis run index test lint typecheck pytest audit lock eval train bench load image docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ proxy:
 	@test -x $(NGINX) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends nginx; }
 	@test -x $(NGINX) || { echo "nginx is needed at $(NGINX) for the front-proxy tests"; exit 1; }
 
+# the shared-state tests run Debian's redis-server on a free loopback port (tests/test_shared_state.py)
+REDIS_SERVER ?= /usr/bin/redis-server
+redis:
+	@test -x $(REDIS_SERVER) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends redis-server; }
+	@test -x $(REDIS_SERVER) || { echo "redis-server is needed at $(REDIS_SERVER) for the shared-state tests"; exit 1; }
+
 index: $(STAMP)
 	$(BIN)/newsqa index
 
@@ -45,7 +51,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser proxy
+pytest: $(STAMP) browser proxy redis
 	$(BIN)/pytest
 
 # known vulnerabilities in the exact versions installed (see SECURITY.md for what this can and cannot tell)

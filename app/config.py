@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     )
     slack_command: str = Field("/newsqa", description="The slash command's name, as help texts show it.")
     slack_max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest Slack/Mattermost request body.")
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Redis for the state several replicas share (chat de-duplication, rate limits), e.g. "
+        "`redis://127.0.0.1:6379/0`; unset: each process keeps its own, in memory.",
+    )
+    redis_timeout_seconds: float = Field(
+        0.5, gt=0, le=30, description="Timeout of each Redis call (connect and reply), retried twice with backoff."
+    )
     slack_dedup_seconds: int = Field(
         3600, ge=60, description="How long an event id is remembered, so Slack's retries are answered once."
     )

@@ -46,6 +46,7 @@ from app.api.schemas import (
     document_filter,
     error_responses,
 )
+from app.api.shared import SharedState
 from app.api.writer import Writes
 from app.config import Settings, get_settings
 from app.errors import InvalidQuestionError, NewsQAError
@@ -132,6 +133,10 @@ async def readyz(request: Request, response: Response) -> ReadyResponse:
     if runtime.service is None:
         response.status_code = 503
         return ReadyResponse(status="not_ready", reason=runtime.reason)
+    unreachable = await state_of(request.app).shared.unreachable()
+    if unreachable is not None:  # questions may be refused meanwhile: take this replica out of rotation
+        response.status_code = 503
+        return ReadyResponse(status="not_ready", reason=unreachable)
     manifest = runtime.service.index.manifest
     return ReadyResponse(
         status="ready",
@@ -281,6 +286,7 @@ def create_app(
         chat=ChatGateway.from_settings(settings),
         web=web_templates(settings.prompts_dir),
         writer=Writes(settings),
+        shared=SharedState.from_settings(settings),
     )
 
     @contextlib.asynccontextmanager
@@ -304,6 +310,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await anyio.to_thread.run_sync(state.writer.stop)
+        await state.shared.close()
 
     app = FastAPI(
         title="newsqa",
@@ -337,8 +344,9 @@ def create_app(
     if settings.rate_limit != "off":
         admin = settings.admin_api_key.get_secret_value().encode() if settings.admin_api_key else None
         app.add_middleware(
-            RateLimitMiddleware, rate=settings.rate_limit, on_limited=state.counters.limited,
-            valid_key=admin or None,
+            RateLimitMiddleware, rate=settings.rate_limit, rate_limits=state.shared.rate_limits,
+            on_limited=state.counters.limited, valid_key=admin or None,
+            on_unavailable=state.counters.shared_state_unavailable,
         )
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.limit_concurrency, on_shed=state.counters.shed_one)
     app.add_middleware(RequestIdMiddleware)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from app.api.jobs import Jobs
     from app.api.observability import Counters, QuestionLogger
     from app.api.routes.chat import ChatGateway
+    from app.api.shared import SharedState
     from app.api.writer import Writes
 
 
@@ -48,6 +49,7 @@ class AppState:
     chat: ChatGateway | None
     web: jinja2.Environment
     writer: Writes  # where adds, removals and the start-up catch-up run (the writer process, by default)
+    shared: SharedState  # what the replicas share: chat de-duplication and rate limits (Redis, or memory)
     # made in the lifespan (a limiter belongs to a running event loop): adds, removals and reloads, one at a time
     write_limiter: anyio.CapacityLimiter | None = None
 

@@ -70,3 +70,10 @@ class JobFinishedError(NewsQAError):
 
     status_code = 409
     code = "job_finished"
+
+
+class SharedStateUnavailableError(NewsQAError):
+    """Redis (NEWSQA_REDIS_URL) did not answer: what needs the state the replicas share cannot be done now."""
+
+    status_code = 503
+    code = "shared_state_unavailable"

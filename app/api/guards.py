@@ -2,7 +2,8 @@
 
 Written as plain ASGI (not BaseHTTPMiddleware) so a refused request costs microseconds and a body is never
 buffered to be measured: the cap is checked on Content-Length first, then counted as the route reads.
-Rate limits use the `limits` library (moving window, in-process memory: one uvicorn worker, see docs/operations.md).
+Rate limits use the `limits` library (moving window; in this process's memory, or in Redis shared by the replicas
+when NEWSQA_REDIS_URL is set: app.api.shared).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.errors import SharedStateUnavailableError
+from app.api.shared import RateLimits
 from app.logs import request_id
 
 access_log = logging.getLogger("newsqa.access")
@@ -181,24 +182,36 @@ def client_key(scope: Scope, valid_key: bytes | None = None) -> str:
 
 
 class RateLimitMiddleware:
-    """Per-client moving-window limit (e.g. 20/second): 429 with Retry-After; probes and metrics never limited."""
+    """Per-client moving-window limit (e.g. 20/second): 429 with Retry-After; probes and metrics never limited.
+
+    The window lives in `rate_limits` (this process's memory, or Redis shared by every replica: app.api.shared);
+    when Redis does not answer, a JSON 503 with Retry-After (the limit is never silently dropped)."""
 
     def __init__(
-        self, app: ASGIApp, rate: str, on_limited: Callable[[], None] | None = None, valid_key: bytes | None = None
+        self, app: ASGIApp, rate: str, rate_limits: RateLimits, on_limited: Callable[[], None] | None = None,
+        valid_key: bytes | None = None, on_unavailable: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
         self.valid_key = valid_key
         self.item: RateLimitItem = parse(rate)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.rate_limits = rate_limits
         self.on_limited = on_limited
+        self.on_unavailable = on_unavailable
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
         key = client_key(scope, self.valid_key)
-        if not self.limiter.hit(self.item, key):
-            reset = self.limiter.get_window_stats(self.item, key).reset_time
+        try:
+            allowed, reset = await self.rate_limits.hit(self.item, key)
+        except SharedStateUnavailableError as exc:
+            log.warning("rate limit not checked: %s", exc.message)
+            if self.on_unavailable:
+                self.on_unavailable()
+            await send_json_error(send, 503, exc.code, exc.message, {"retry-after": "1"})
+            return
+        if not allowed:
             retry = max(1, math.ceil(reset - time.time()))
             if self.on_limited:
                 self.on_limited()

@@ -41,6 +41,7 @@ class Counters:
     abstained: int = 0
     rate_limited: int = 0
     shed: int = 0
+    shared_unavailable: int = 0  # requests refused because Redis did not answer (app.api.shared)
     refused_connections: dict[int, int] = field(default_factory=dict)  # by status: 408, 431, 503
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -58,6 +59,10 @@ class Counters:
     def shed_one(self) -> None:
         with self._lock:
             self.shed += 1
+
+    def shared_state_unavailable(self) -> None:
+        with self._lock:
+            self.shared_unavailable += 1
 
     def refused_connection(self, status: int) -> None:
         with self._lock:
@@ -91,12 +96,16 @@ class ServiceCollector(Collector):
         yield CounterMetricFamily(
             "newsqa_shed_requests", "Requests refused with 503: too many in flight.", value=self.counters.shed
         )
+        yield CounterMetricFamily(
+            "newsqa_shared_state_unavailable_requests",
+            "Requests refused with 503 because the shared state (Redis, NEWSQA_REDIS_URL) did not answer.",
+            value=self.counters.shared_unavailable,
+        )
         state = state_of(self.app)
-        chat = state.chat
         yield CounterMetricFamily(
             "newsqa_slack_events_deduplicated",
-            "Slack events (retries, repeats) acknowledged without a second answer.",
-            value=chat.dedup.duplicates if chat else 0,
+            "Slack events (retries, repeats) acknowledged without a second answer (by this replica).",
+            value=state.shared.dedup.duplicates,
         )
         runtime = state.runtime
         ready = GaugeMetricFamily("newsqa_ready", "1 when the index is loaded and the service answers.")

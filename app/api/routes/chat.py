@@ -12,14 +12,12 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 import anyio.to_thread
-from cachetools import TTLCache
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import ValidationError
 from slack_sdk import WebClient
@@ -59,29 +57,6 @@ log = logging.getLogger("newsqa.slack")
 MAX_FORM_FIELDS = 64
 
 
-class EventDeduplicator:
-    """Event keys seen in the last `seconds`, so a retried or re-delivered event is answered only once.
-
-    In memory, per process: the service runs one worker (docs/operations.md), and after a restart Slack's retry window
-    (about five minutes) is the only exposure.
-    """
-
-    def __init__(self, seconds: int, capacity: int = 100_000) -> None:
-        self._seen: TTLCache[str, bool] = TTLCache(maxsize=capacity, ttl=seconds)
-        self._lock = threading.Lock()
-        self.duplicates = 0
-
-    def first_time(self, *keys: str) -> bool:
-        """True (and remember every key) when none of the keys was seen; False for a duplicate."""
-        with self._lock:
-            if any(key in self._seen for key in keys):
-                self.duplicates += 1
-                return False
-            for key in keys:
-                self._seen[key] = True
-            return True
-
-
 @dataclass
 class ChatGateway:
     """The configured chat platforms: how to authenticate them, the wording, and the Slack Web API client."""
@@ -91,10 +66,6 @@ class ChatGateway:
     verifier: SignatureVerifier | None
     mattermost_token: bytes | None
     web: WebClient | None
-    dedup: EventDeduplicator = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.dedup = EventDeduplicator(self.settings.slack_dedup_seconds)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatGateway | None:
@@ -243,7 +214,7 @@ async def slash_command(request: Request) -> ChatCommandResponse:
     # once, like a retried event: the signature makes the pair unique to one real command
     stamp = request.headers.get("x-slack-request-timestamp", "")
     replay_key = "command:" + hashlib.sha256(stamp.encode() + b":" + body).hexdigest()
-    if platform == "slack" and not gateway.dedup.first_time(replay_key):
+    if platform == "slack" and not await state_of(request.app).shared.dedup.first_time(replay_key):
         log.info("replayed slash command ignored")
         return ChatCommandResponse(response_type="ephemeral", text="")
     intent = parse_intent(form.text)
@@ -280,7 +251,7 @@ async def slack_events(request: Request, background: BackgroundTasks) -> EventAc
     service = runtime_of(request).service
     if service is None:  # checked before the event counts as seen: Slack retries a 503 later
         raise NotReadyError(runtime_of(request).reason)
-    if not gateway.dedup.first_time(*keys):
+    if not await state_of(request.app).shared.dedup.first_time(*keys):
         log.info("duplicate event %s (retry %s)", envelope.event_id, request.headers.get("x-slack-retry-num", "-"))
         return EventAck(status="duplicate")
     background.add_task(gateway.answer_in_thread, service, event, envelope.event_id or "-")

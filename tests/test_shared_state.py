@@ -1,0 +1,187 @@
+"""Several replicas share chat de-duplication and rate limits through a real Redis (issue 16: shared state).
+
+A real `redis-server` (Debian's, `make redis`) on a free 127.0.0.1 port, started, stopped and restarted here;
+two real uvicorn replicas on 127.0.0.1 over one loaded service; replies observed at a fake Slack Web API (a real
+HTTP server). Loops are bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from pydantic import SecretStr
+
+from app.config import Settings
+from app.service import QAService
+from tests.fake_slack import FakeSlack
+from tests.support import BOT_TOKEN, chat_settings, serving, sign
+
+REDIS_SERVER = Path(shutil.which("redis-server") or "/usr/bin/redis-server")
+BOT_USER = "UBOT"
+
+pytestmark = pytest.mark.skipif(not REDIS_SERVER.exists(), reason="needs redis-server (make redis)")
+
+
+class RedisServer:
+    """A redis-server of the test's own on one loopback port, which can be stopped and started again there."""
+
+    def __init__(self, folder: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(REDIS_SERVER), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        for _ in range(200):  # until it answers (at most 10 s)
+            with contextlib.suppress(redis.RedisError):
+                if client.ping():
+                    return
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    slack = FakeSlack()
+    yield slack
+    slack.close()
+
+
+@contextlib.contextmanager
+def two_replicas(app_settings: Settings, service: QAService) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """Two apps (each its own de-duplication, rate limiter and writer) on two real uvicorns, one Redis."""
+    with serving(app_settings, service) as first, serving(app_settings, service) as second:
+        yield first, second
+
+
+def event(event_id: str, ts: str) -> bytes:
+    envelope = {
+        "token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback", "event_id": event_id,
+        "event_time": 1_700_000_000, "authorizations": [{"user_id": BOT_USER, "is_bot": True}],
+        "event": {"type": "app_mention", "user": "U1", "text": f"<@{BOT_USER}> what did Pakistan demand?",
+                  "channel": "CSHARED", "ts": ts},
+    }
+    return json.dumps(envelope).encode()
+
+
+def post_event(http: httpx.Client, body: bytes, retry: int | None = None) -> httpx.Response:
+    headers = {"content-type": "application/json", **sign(body)}
+    if retry is not None:
+        headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
+    return http.post("/slack/events", content=body, headers=headers)
+
+
+@pytest.mark.e2e
+def test_an_event_retried_to_the_other_replica_is_answered_once(
+    settings: Settings, service: QAService, redis_server: RedisServer, fake_slack: FakeSlack
+) -> None:
+    shared = chat_settings(settings, fake_slack.url, redis_url=SecretStr(redis_server.url), rate_limit="off")
+    with two_replicas(shared, service) as (first, second):
+        body = event("EvShared1", "1700000000.900001")
+        assert post_event(first, body).json() == {"ok": True, "status": "accepted"}
+        assert post_event(second, body, retry=1).json() == {"ok": True, "status": "duplicate"}
+        assert post_event(first, body, retry=2).json() == {"ok": True, "status": "duplicate"}
+        # the same message under a new event id (Slack sends app_mention and message.channels): still once
+        again = event("EvShared2", "1700000000.900001")
+        assert post_event(second, again).json() == {"ok": True, "status": "duplicate"}
+        assert fake_slack.wait_for_posts(1)
+        time.sleep(0.5)  # room for a wrong second reply
+        [post] = fake_slack.posts()
+        assert post.body["thread_ts"] == "1700000000.900001" and post.authorization == f"Bearer {BOT_TOKEN}"
+        # a slash command replayed byte for byte to the other replica is answered once too
+        command = b"command=%2Fnewsqa&text=what+did+Pakistan+demand%3F&user_id=U1&channel_id=C1&team_id=T1"
+        headers = {"content-type": "application/x-www-form-urlencoded", **sign(command)}
+        answered = first.post("/slack/commands", content=command, headers=headers).json()
+        assert answered["blocks"], answered
+        replayed = second.post("/slack/commands", content=command, headers=headers).json()
+        assert replayed == {"response_type": "ephemeral", "text": ""}
+        metrics = second.get("/metrics").text
+        assert "newsqa_slack_events_deduplicated_total 3.0" in metrics  # the three duplicates it saw
+
+
+@pytest.mark.e2e
+def test_a_client_rate_limit_is_one_window_across_the_replicas(
+    settings: Settings, service: QAService, redis_server: RedisServer
+) -> None:
+    shared = settings.model_copy(update={"redis_url": SecretStr(redis_server.url), "rate_limit": "6/minute"})
+    with two_replicas(shared, service) as (first, second):
+        statuses = [(first if n % 2 else second).get("/ask", params={"q": "who mediated"}).status_code
+                    for n in range(6)]
+        assert statuses == [200] * 6
+        for replica in (first, second):
+            refused = replica.get("/ask", params={"q": "who mediated"})
+            assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
+            assert int(refused.headers["retry-after"]) >= 1
+        assert second.get("/healthz").status_code == 200  # probes are never limited
+
+
+@pytest.mark.e2e
+def test_redis_stopped_and_restarted_under_a_question_loop_gives_json_503s_then_recovers(
+    settings: Settings, service: QAService, redis_server: RedisServer
+) -> None:
+    shared = settings.model_copy(update={"redis_url": SecretStr(redis_server.url), "rate_limit": "1000/second"})
+    with serving(shared, service) as http:
+        assert http.get("/readyz").status_code == 200
+        assert http.post("/ask", json={"question": "who mediated the talks?"}).status_code == 200
+        redis_server.stop()
+        seen: list[int] = []
+        refused = None
+        for _ in range(100):  # bounded: each refusal takes at most the timeout and its retries
+            response = http.post("/ask", json={"question": "who mediated the talks?"})
+            seen.append(response.status_code)
+            if response.status_code == 503:
+                refused = response
+                break
+        assert refused is not None, seen
+        assert refused.headers["content-type"].startswith("application/json")
+        assert refused.json()["error"] == "shared_state_unavailable" and refused.headers["retry-after"] == "1"
+        not_ready = http.get("/readyz")
+        assert not_ready.status_code == 503 and "Redis" in not_ready.json()["reason"]
+        assert http.get("/healthz").status_code == 200
+        assert "newsqa_shared_state_unavailable_requests_total" in http.get("/metrics").text
+        redis_server.start()
+        recovered = []
+        for _ in range(100):  # until both recover by themselves (at most about 10 s)
+            ask = http.post("/ask", json={"question": "who mediated the talks?"}).status_code
+            ready = http.get("/readyz").status_code
+            recovered.append((ask, ready))
+            if (ask, ready) == (200, 200):
+                break
+            time.sleep(0.1)
+        assert recovered[-1] == (200, 200), recovered
+        assert 500 not in seen and all(500 not in pair for pair in recovered)
