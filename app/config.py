@@ -148,6 +148,10 @@ class Settings(BaseSettings):
         "which the server starts once and keeps: their Python work then never holds the GIL that questions need; "
         "the server only loads each new build. Off: writes run on a thread of the server.",
     )
+    write_wait_seconds: float = Field(
+        600, gt=0, description="With NEWSQA_REDIS_URL: how long a write waits for another replica's write to "
+        "finish (the writers' lock in Redis) before it is refused with a 503.",
+    )
     write_nice: int = Field(
         10,
         ge=0,

@@ -12,8 +12,9 @@ import json
 import shutil
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -21,10 +22,13 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from app.config import Settings
+from app.config import Settings, get_settings
+from app.embed.reference import Embedder
+from app.index.encoders import Encoders
 from app.service import QAService
+from tests.briefs_generator import generate_briefs
 from tests.fake_slack import FakeSlack
-from tests.support import BOT_TOKEN, chat_settings, serving, sign
+from tests.support import BOT_TOKEN, chat_settings, copy_folders, serving, sign
 
 REDIS_SERVER = Path(shutil.which("redis-server") or "/usr/bin/redis-server")
 BOT_USER = "UBOT"
@@ -185,3 +189,92 @@ def test_redis_stopped_and_restarted_under_a_question_loop_gives_json_503s_then_
             time.sleep(0.1)
         assert recovered[-1] == (200, 200), recovered
         assert 500 not in seen and all(500 not in pair for pair in recovered)
+
+
+FERRY = ("Harbour ferry fares rise\n\nThe Lindqvist harbour ferry will charge 4.20 euros per crossing from March. "
+         "The operator said fuel costs drove the rise.")
+BRIDGE = ("Old bridge reopens\n\nThe Marrow Street bridge reopened on Friday after eleven weeks of repairs. "
+          "Buses return to the route on Monday.")
+KEY = "shared-admin-key"
+ADMIN = {"X-API-Key": KEY}
+
+
+def replica_settings(folder: Path, redis_url: str, **changes: object) -> Settings:
+    return get_settings(
+        corpus_dir=folder / "corpus", index_dir=folder / "index", admin_api_key=SecretStr(KEY),
+        redis_url=SecretStr(redis_url), rate_limit="off", reload_seconds=0.5, **changes,
+    )
+
+
+def until(check: Callable[[], bool], seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@pytest.mark.e2e
+def test_replicas_on_one_folder_see_each_others_writes(
+    article_index: Path, tmp_path: Path, embedder: Embedder, redis_server: RedisServer
+) -> None:
+    folder = copy_folders(article_index, tmp_path / "shared")
+    settings = replica_settings(folder, redis_server.url)
+    one, two = (QAService.load(settings, encoders=Encoders(embedder)) for _ in range(2))
+    with serving(settings, one) as first, serving(settings, two) as second:
+        added = first.post("/documents", json={"doc_id": "ferry-fares", "text": FERRY}, headers=ADMIN)
+        assert added.status_code == 201, added.text
+        assert until(lambda: second.get("/documents/ferry-fares").status_code == 200)
+        quote = second.post("/ask", json={"question": "how much is a ferry crossing"}).json()["quotes"][0]
+        assert quote["doc_id"] == "ferry-fares" and "4.20 euros" in quote["text"]
+        # writes through both at once: neither is lost (they take turns under the writers' lock)
+        results: dict[str, int] = {}
+
+        def add(http: httpx.Client, doc_id: str, text: str) -> None:
+            results[doc_id] = http.post("/documents", json={"doc_id": doc_id, "text": text}, headers=ADMIN).status_code
+
+        threads = [threading.Thread(target=add, args=(first, "bridge", BRIDGE)),
+                   threading.Thread(target=add, args=(second, "ferry-fares", FERRY.replace("4.20", "4.40")))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert results == {"bridge": 201, "ferry-fares": 201}
+        for http in (first, second):
+            assert until(lambda http=http: http.get("/documents/bridge").status_code == 200  # type: ignore[misc]
+                         and "4.40" in http.get("/documents/ferry-fares").json()["text"])
+        removed = second.delete("/documents/bridge", headers=ADMIN)
+        assert removed.status_code == 200, removed.text
+        assert until(lambda: first.get("/documents/bridge").status_code == 404)
+
+
+@pytest.mark.e2e
+def test_the_writers_lock_is_one_for_all_replicas_and_a_write_waits_a_bounded_time(
+    article_index: Path, tmp_path: Path, embedder: Embedder, redis_server: RedisServer
+) -> None:
+    """Two replicas with folders of their own (so only the Redis lock can make them take turns): while one
+    writes, the other's write waits, here at most one second, then is refused with a JSON 503."""
+    services, all_settings = [], []
+    for name in ("a", "b"):
+        settings = replica_settings(copy_folders(article_index, tmp_path / name), redis_server.url,
+                                    write_wait_seconds=1.0, max_brief_sentences=3000,
+                                    max_upload_bytes=4 * 1024 * 1024)
+        all_settings.append(settings)
+        services.append(QAService.load(settings, encoders=Encoders(embedder)))
+    client = redis.Redis.from_url(redis_server.url)
+    with serving(all_settings[0], services[0]) as first, serving(all_settings[1], services[1]) as second:
+        text = "\n".join(b.text for b in generate_briefs(150, seed=21))
+        job = first.post("/documents", params={"async": "true"}, json={"doc_id": "long", "text": text},
+                         headers=ADMIN)
+        assert job.status_code == 202, job.text
+        assert until(lambda: bool(client.exists("newsqa:writers")))  # the lock is taken in Redis
+        assert 0 < client.ttl("newsqa:writers") <= 30  # it expires by itself if its replica dies
+        refused = second.post("/documents", json={"doc_id": "ferry-fares", "text": FERRY}, headers=ADMIN)
+        assert refused.status_code == 503 and refused.json()["error"] == "index_write_failed", refused.text
+        assert "writers' lock" in refused.json()["message"]
+        job_id = job.json()["job_id"]
+        assert until(lambda: first.get(f"/jobs/{job_id}", headers=ADMIN).json()["status"] == "done", 300)
+        assert until(lambda: not client.exists("newsqa:writers"))  # released at once, not at expiry
+        added = second.post("/documents", json={"doc_id": "ferry-fares", "text": FERRY}, headers=ADMIN)
+        assert added.status_code == 201, added.text

@@ -33,6 +33,12 @@ from collections.abc import Iterator, Sequence
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
+import redis
+import redis.exceptions
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from app.api.errors import SharedStateUnavailableError
 from app.api.jobs import WRITE_STAGES_BEFORE_EMBEDDED, Job, JobCancelledError, WatchedEncoder
 from app.config import Settings
 from app.embed.reference import Encoder
@@ -50,6 +56,10 @@ POLL_SECONDS = 0.1  # how often a waiting write looks at its job's cancellation
 
 # the gate an add's cancellation goes through, shared by the two processes under one lock
 RUNNING, CANCEL_REQUESTED, BEING_WRITTEN = 0, 1, 2
+
+
+class WriteBusyError(IndexWriteError):
+    """Another replica's write held the writers' lock for longer than a write waits."""
 
 
 class WriterDiedError(IndexWriteError):
@@ -281,12 +291,75 @@ def _relay(job: Job, message: str, values: list[Any]) -> None:
         job.count_embedded(values[0])
 
 
+class ReplicaWriteLock:
+    """The writers' lock of every replica, in Redis when NEWSQA_REDIS_URL is set (else nothing beyond the index
+    folder's own fcntl lock, which serves one host).
+
+    Replicas that share an index folder over a network file system cannot trust fcntl locks there; the Redis
+    lock (redis-py's, a token under one key with an expiry) makes their writes take turns. It expires after
+    LOCK_SECONDS unless renewed, and is renewed every third of that while the write runs, so a replica that dies
+    mid-write frees it within LOCK_SECONDS. A write waits at most NEWSQA_WRITE_WAIT_SECONDS for it; when Redis
+    does not answer, the write is refused with a 503 (nothing changed)."""
+
+    LOCK_SECONDS = 30.0
+    KEY = "newsqa:writers"
+
+    def __init__(self, client: redis.Redis | None, wait_seconds: float) -> None:
+        self.client = client
+        self.wait_seconds = wait_seconds
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReplicaWriteLock:
+        if settings.redis_url is None:
+            return cls(None, settings.write_wait_seconds)
+        timeout = settings.redis_timeout_seconds
+        client = redis.Redis.from_url(
+            settings.redis_url.get_secret_value(), socket_timeout=timeout, socket_connect_timeout=timeout,
+            retry=Retry(ExponentialBackoff(cap=timeout, base=0.01), 2),
+            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+        )
+        return cls(client, settings.write_wait_seconds)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        if self.client is None:
+            yield
+            return
+        lock = self.client.lock(self.KEY, timeout=self.LOCK_SECONDS, blocking_timeout=self.wait_seconds,
+                                thread_local=False)
+        try:
+            acquired = lock.acquire()
+        except redis.exceptions.RedisError as exc:
+            raise SharedStateUnavailableError(f"the writers' lock (Redis) did not answer: {exc}") from exc
+        if not acquired:
+            raise WriteBusyError(f"another replica's write held the writers' lock for {self.wait_seconds:.0f} s")
+        done = threading.Event()
+
+        def renew() -> None:  # keep the lock while the write runs; a failed renewal is logged, the write goes on
+            while not done.wait(self.LOCK_SECONDS / 3):
+                try:
+                    lock.extend(self.LOCK_SECONDS, replace_ttl=True)
+                except redis.exceptions.RedisError as exc:
+                    log.warning("could not renew the writers' lock: %s", exc)
+
+        renewer = threading.Thread(target=renew, name="newsqa-write-lock", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()
+            with contextlib.suppress(redis.exceptions.RedisError, redis.exceptions.LockError):
+                lock.release()  # else it expires by itself
+
+
 class Writes:
     """Where a running server's writes run: in the writer process (`NEWSQA_WRITE_PROCESS`, the default), the
     service then loading each new build; or on the calling thread, in the service itself."""
 
     def __init__(self, settings: Settings) -> None:
         self.process = WriterProcess(settings) if settings.write_process else None
+        self.lock = ReplicaWriteLock.from_settings(settings)
         self._running = 0
         self._count = threading.Lock()
 
@@ -300,7 +373,8 @@ class Writes:
         with self._count:
             self._running += 1
         try:
-            yield
+            with self.lock.held():
+                yield
         finally:
             with self._count:
                 self._running -= 1
