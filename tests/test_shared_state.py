@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -278,3 +279,42 @@ def test_the_writers_lock_is_one_for_all_replicas_and_a_write_waits_a_bounded_ti
         assert until(lambda: not client.exists("newsqa:writers"))  # released at once, not at expiry
         added = second.post("/documents", json={"doc_id": "ferry-fares", "text": FERRY}, headers=ADMIN)
         assert added.status_code == 201, added.text
+
+
+@pytest.mark.e2e
+def test_a_job_is_followed_and_cancelled_through_the_other_replica(
+    article_index: Path, tmp_path: Path, embedder: Embedder, redis_server: RedisServer
+) -> None:
+    """Behind a proxy, a job's Location is polled through any replica: the state is on the board in Redis."""
+    folder = copy_folders(article_index, tmp_path / "shared")
+    settings = replica_settings(folder, redis_server.url, max_brief_sentences=3000, max_upload_bytes=4 * 1024 * 1024)
+    one, two = (QAService.load(settings, encoders=Encoders(embedder)) for _ in range(2))
+    with serving(settings, one) as first, serving(settings, two) as second:
+        text = "\n".join(b.text for b in generate_briefs(60, seed=31))
+        job = first.post("/documents", params={"async": "true"}, json={"doc_id": "followed", "text": text},
+                         headers=ADMIN).json()
+        seen: list[dict[str, Any]] = []
+
+        def done_through_second() -> bool:
+            seen.append(second.get(f"/jobs/{job['job_id']}", headers=ADMIN).json())
+            return bool(seen[-1]["status"] == "done")
+
+        assert until(done_through_second, 300), seen[-1]
+        assert seen[-1]["changes"] == [{"doc_id": "followed", "status": "added",
+                                        "sha256": seen[-1]["changes"][0]["sha256"]}]
+        assert any(s["status"] == "running" for s in seen) or len(seen) == 1
+        assert second.get("/jobs/no-such-job", headers=ADMIN).status_code == 404
+
+        big = "\n".join(b.text for b in generate_briefs(200, seed=32))
+        doomed = first.post("/documents", params={"async": "true"}, json={"doc_id": "doomed", "text": big},
+                            headers=ADMIN).json()
+        assert until(lambda: second.get(f"/jobs/{doomed['job_id']}", headers=ADMIN).json()["embedded"] > 0, 120)
+        cancelled = second.delete(f"/jobs/{doomed['job_id']}", headers=ADMIN)
+        assert cancelled.status_code == 200 and cancelled.json()["cancel_requested"] is True, cancelled.text
+        assert until(lambda: first.get(f"/jobs/{doomed['job_id']}", headers=ADMIN).json()["status"]
+                     in ("cancelled", "done", "failed"), 300)
+        final = second.get(f"/jobs/{doomed['job_id']}", headers=ADMIN).json()
+        assert final["status"] == "cancelled" and final["error"]["error"] == "job_cancelled", final
+        assert first.get("/documents/doomed").status_code == 404
+        again = second.delete(f"/jobs/{doomed['job_id']}", headers=ADMIN)
+        assert again.status_code == 409 and again.json()["error"] == "job_finished"

@@ -282,7 +282,7 @@ def create_app(
         runtime=runtime,
         counters=Counters(),
         questions=QuestionLogger.from_settings(settings),
-        jobs=Jobs(),
+        jobs=Jobs.from_settings(settings),
         chat=ChatGateway.from_settings(settings),
         web=web_templates(settings.prompts_dir),
         writer=Writes(settings),

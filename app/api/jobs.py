@@ -10,7 +10,10 @@ Jobs live in the one worker's memory (the service runs one worker), the most rec
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import logging
 import threading
 import uuid
 from collections import OrderedDict
@@ -19,10 +22,17 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import numpy as np
+import redis
+import redis.exceptions
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
-from app.api.errors import JobFinishedError
+from app.api.errors import JobFinishedError, JobNotFoundError, SharedStateUnavailableError
+from app.config import Settings
 from app.embed.reference import Encoder, Vectors
 from app.errors import NewsQAError
+
+log = logging.getLogger("newsqa.jobs")
 
 MAX_JOBS = 200
 BATCH = 64  # texts per encoder call: how often progress moves and a cancellation is noticed
@@ -61,7 +71,26 @@ class Job:
     cancel_requested: bool = False
     # set while the add runs in the writer process (app.api.writer): asks it to stop; False when it is too late
     remote_cancel: Callable[[], bool] | None = field(default=None, repr=False)
+    board: JobBoard | None = field(default=None, repr=False)  # every replica's view of the job (Redis)
+    remote: bool = False  # a view of a job another replica runs (read from the board)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def publish(self) -> None:
+        """Show the job's state to every replica (a no-op without a board; a failure is logged, not raised:
+        the job itself goes on)."""
+        if self.board is not None and not self.remote:
+            self.board.publish(self)
+
+    def cancel_asked_elsewhere(self) -> bool:
+        """True when a cancellation of this job came through another replica (read from the board)."""
+        return self.board is not None and not self.cancel_requested and self.board.cancel_asked(self.job_id)
+
+    def follow_remote_cancel(self) -> None:
+        """The owner's side of a cancellation asked through another replica: cancel here (too late: ignored,
+        the job ends as it ends)."""
+        if self.cancel_asked_elsewhere():
+            with contextlib.suppress(JobFinishedError):
+                self.cancel()
 
     @property
     def finished(self) -> bool:
@@ -69,11 +98,15 @@ class Job:
 
     def start(self) -> bool:
         """Mark the job running, as its add begins; False when it was cancelled while it queued."""
+        if self.cancel_asked_elsewhere():
+            self.end("cancelled", error=("job_cancelled", "the add was cancelled before it started; nothing changed"))
+            return False
         with self._lock:
             if self.finished:
                 return False
             self.status, self.stage, self.started_at = "running", "parsing", now()
-            return True
+        self.publish()
+        return True
 
     def end(
         self, status: JobStatus, changes: list[tuple[str, str, str]] | None = None,
@@ -82,6 +115,7 @@ class Job:
         with self._lock:
             self.status, self.stage, self.finished_at = status, status, now()
             self.changes, self.error = changes, error
+        self.publish()
 
     def cancel(self) -> None:
         """Ask for the job to stop: a queued job ends now; a running one at its next batch of embeddings.
@@ -97,16 +131,20 @@ class Job:
             if too_late:
                 raise JobFinishedError(f"job {self.job_id!r} is being written ({stage}): too late to cancel")
             self.cancel_requested = True
+        self.publish()
         if status == "queued":
             self.end("cancelled", error=("job_cancelled", "the add was cancelled before it started; nothing changed"))
 
     def progress(self, stage: str, count: int) -> None:
         """The service's ProgressFn: the stage it entered (embedding sentences, passages, indexing)."""
         self.stage = stage
+        self.publish()
 
     def checkpoint(self) -> None:
-        """Where a running add stops when its cancellation was asked for (the write then undoes itself)."""
-        if self.cancel_requested:
+        """Where a running add stops when its cancellation was asked for, here or through another replica (the
+        write then undoes itself)."""
+        if self.cancel_requested or self.cancel_asked_elsewhere():
+            self.cancel_requested = True
             raise JobCancelledError("the add was cancelled; nothing changed")
 
     def embedded_batch(self, count: int) -> None:
@@ -116,10 +154,12 @@ class Job:
     def count_embedded(self, count: int) -> None:
         with self._lock:
             self.embedded += count
+        self.publish()
 
     def expect(self, count: int) -> None:
         with self._lock:
             self.to_embed += count
+        self.publish()
 
     def watch(self, encoder: Encoder) -> Encoder:
         return WatchedEncoder(encoder, self)
@@ -166,15 +206,108 @@ class WatchedEncoder:
         return self.inner.embed_query(text)
 
 
-class Jobs:
-    """The registry of asynchronous adds, newest last; the oldest finished ones are dropped past MAX_JOBS."""
+# a cancellation through another replica: refused for a finished job or one past its embeddings, else recorded
+_ASK_CANCEL = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local job = cjson.decode(raw)
+if job.status == 'done' or job.status == 'failed' or job.status == 'cancelled' then return 1 end
+local cancellable = false
+for _, stage in ipairs(ARGV) do if job.stage == stage then cancellable = true end end
+if not cancellable then return 2 end
+redis.call('SET', KEYS[2], '1', 'EX', redis.call('TTL', KEYS[1]))
+return 3
+"""
+FIELDS = ("job_id", "doc_ids", "status", "stage", "embedded", "to_embed", "created_at", "started_at",
+          "finished_at", "changes", "error", "cancel_requested")
 
-    def __init__(self) -> None:
+
+class JobBoard:
+    """Every replica's view of the asynchronous adds, in Redis (NEWSQA_REDIS_URL): behind a proxy, a job's
+    `Location` is polled or cancelled through whichever replica the proxy picks.
+
+    The replica that runs a job writes its state under `newsqa:job:<id>` (JSON, for JOB_SECONDS) at every change;
+    any replica reads it. A cancellation through another replica is checked against that state in one script
+    (finished, or past its embeddings: 409) and recorded under `newsqa:job:<id>:cancel`; the running replica sees
+    it at the add's next batch (or when its turn comes, for a queued one) and undoes the add. Redis failing
+    while a job runs only makes the other replicas' view stale: the job goes on."""
+
+    JOB_SECONDS = 24 * 3600
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._ask_cancel = client.register_script(_ASK_CANCEL)
+
+    @staticmethod
+    def _key(job_id: str) -> str:
+        return f"newsqa:job:{job_id}"
+
+    def publish(self, job: Job) -> None:
+        state = {name: getattr(job, name) for name in FIELDS}
+        try:
+            self.client.set(self._key(job.job_id), json.dumps(state), ex=self.JOB_SECONDS)
+        except redis.exceptions.RedisError as exc:
+            log.warning("job %s: its state could not be shared: %s", job.job_id, exc)
+
+    def read(self, job_id: str) -> Job | None:
+        try:
+            raw, asked = self.client.mget([self._key(job_id), f"{self._key(job_id)}:cancel"])
+        except redis.exceptions.RedisError as exc:
+            raise SharedStateUnavailableError(f"the shared job list (Redis) did not answer: {exc}") from exc
+        if raw is None:
+            return None
+        state = json.loads(raw)
+        state["doc_ids"] = tuple(state["doc_ids"])
+        state["changes"] = [tuple(c) for c in state["changes"]] if state["changes"] is not None else None
+        state["error"] = tuple(state["error"]) if state["error"] is not None else None
+        state["cancel_requested"] = bool(state["cancel_requested"] or asked)
+        return Job(**state, board=self, remote=True)
+
+    def cancel_asked(self, job_id: str) -> bool:
+        try:
+            return bool(self.client.exists(f"{self._key(job_id)}:cancel"))
+        except redis.exceptions.RedisError:
+            return False  # cannot tell now: asked again at the next batch
+
+    def ask_cancel(self, job_id: str) -> None:
+        """A cancellation through this replica of a job another runs; JobFinishedError when it is too late."""
+        try:
+            outcome = self._ask_cancel(keys=[self._key(job_id), f"{self._key(job_id)}:cancel"],
+                                       args=sorted(WRITE_STAGES_BEFORE_EMBEDDED))
+        except redis.exceptions.RedisError as exc:
+            raise SharedStateUnavailableError(f"the shared job list (Redis) did not answer: {exc}") from exc
+        if outcome == 0:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        if outcome == 1:
+            raise JobFinishedError(f"job {job_id!r} has already finished")
+        if outcome == 2:
+            raise JobFinishedError(f"job {job_id!r} is being written: too late to cancel")
+
+
+class Jobs:
+    """The registry of asynchronous adds, newest last; the oldest finished ones are dropped past MAX_JOBS. With
+    a board (Redis), a job another replica runs is found there."""
+
+    def __init__(self, board: JobBoard | None = None) -> None:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
+        self.board = board
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Jobs:
+        if settings.redis_url is None:
+            return cls()
+        timeout = settings.redis_timeout_seconds
+        client = redis.Redis.from_url(
+            settings.redis_url.get_secret_value(), socket_timeout=timeout, socket_connect_timeout=timeout,
+            retry=Retry(ExponentialBackoff(cap=timeout, base=0.01), 2),
+            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+        )
+        return cls(JobBoard(client))
 
     def create(self, doc_ids: tuple[str, ...]) -> Job:
-        job = Job(job_id=uuid.uuid4().hex, doc_ids=doc_ids)
+        job = Job(job_id=uuid.uuid4().hex, doc_ids=doc_ids, board=self.board)
+        job.publish()
         with self._lock:
             self._jobs[job.job_id] = job
             while len(self._jobs) > MAX_JOBS:
@@ -185,5 +318,21 @@ class Jobs:
         return job
 
     def get(self, job_id: str) -> Job | None:
+        """The job, run here or (with a board) by another replica."""
         with self._lock:
-            return self._jobs.get(job_id)
+            job = self._jobs.get(job_id)
+        if job is None and self.board is not None:
+            return self.board.read(job_id)
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a job wherever it runs (see Job.cancel); the job as it stands after."""
+        job = self.get(job_id)
+        if job is None:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        if not job.remote:
+            job.cancel()
+            return job
+        assert self.board is not None
+        self.board.ask_cancel(job_id)
+        return self.board.read(job_id) or job

@@ -238,6 +238,8 @@ class WriterProcess:
             try:
                 conn.send((kind, argument))
                 while True:
+                    if job is not None:
+                        job.follow_remote_cancel()  # a cancellation through another replica (app.api.jobs)
                     if not conn.poll(POLL_SECONDS):
                         if not self._process or not self._process.is_alive():
                             raise EOFError

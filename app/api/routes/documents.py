@@ -227,24 +227,27 @@ def start_job(state: AppState, service: QAService, brief: IncomingBrief) -> Job:
 jobs_router = APIRouter(tags=["jobs"])
 
 
-def _job(request: Request, job_id: str) -> Job:
-    job = state_of(request.app).jobs.get(job_id)
+async def _job(request: Request, job_id: str) -> Job:
+    """The job, run here or (with NEWSQA_REDIS_URL) by another replica: read on a thread, Redis may be slow."""
+    job = await anyio.to_thread.run_sync(state_of(request.app).jobs.get, job_id)
     if job is None:
         raise JobNotFoundError(f"no job with id {job_id!r}")
     return job
 
 
-@jobs_router.get("/jobs/{job_id}", responses=error_responses(401, 404))
+@jobs_router.get("/jobs/{job_id}", responses=error_responses(401, 404, 503))
 async def get_job(request: Request, job_id: str, _: AdminDep) -> JobOut:
-    """An asynchronous add: its status, stage, texts embedded so far, and its result or error. Needs `X-API-Key`."""
-    return JobOut.from_job(_job(request, job_id))
+    """An asynchronous add: its status, stage, texts embedded so far, and its result or error. Needs `X-API-Key`.
+    Behind a proxy with several replicas (NEWSQA_REDIS_URL), any replica answers for any job."""
+    return JobOut.from_job(await _job(request, job_id))
 
 
-@jobs_router.delete("/jobs/{job_id}", responses=error_responses(401, 404, 409))
+@jobs_router.delete("/jobs/{job_id}", responses=error_responses(401, 404, 409, 503))
 async def cancel_job(request: Request, job_id: str, _: AdminDep) -> JobOut:
     """Cancel an asynchronous add: a queued one is cancelled at once and never starts; a running one stops at
     its next batch of embeddings, and its corpus files are put back (nothing changed). 409 when it has
-    finished, or is past its embeddings (being written: too late to undo)."""
-    job = _job(request, job_id)
-    job.cancel()
+    finished, or is past its embeddings (being written: too late to undo). Through another replica than the
+    one running it (NEWSQA_REDIS_URL), the cancellation is recorded at once and takes effect at the add's next
+    batch (a queued one: when its turn comes)."""
+    job = await anyio.to_thread.run_sync(state_of(request.app).jobs.cancel, job_id)
     return JobOut.from_job(job)
