@@ -177,6 +177,8 @@ def test_redis_stopped_and_restarted_under_a_question_loop_gives_json_503s_then_
         assert refused.json()["error"] == "shared_state_unavailable" and refused.headers["retry-after"] == "1"
         not_ready = http.get("/readyz")
         assert not_ready.status_code == 503 and "Redis" in not_ready.json()["reason"]
+        # where Redis lives goes to the log, never to a client
+        assert str(redis_server.port) not in refused.text + not_ready.text
         assert http.get("/healthz").status_code == 200
         assert "newsqa_shared_state_unavailable_requests_total" in http.get("/metrics").text
         redis_server.start()

@@ -27,7 +27,8 @@ import redis.exceptions
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from app.api.errors import JobFinishedError, JobNotFoundError, SharedStateUnavailableError
+from app.api.errors import JobFinishedError, JobNotFoundError
+from app.api.shared import unavailable
 from app.config import Settings
 from app.embed.reference import Encoder, Vectors
 from app.errors import NewsQAError
@@ -253,7 +254,7 @@ class JobBoard:
         try:
             raw, asked = self.client.mget([self._key(job_id), f"{self._key(job_id)}:cancel"])
         except redis.exceptions.RedisError as exc:
-            raise SharedStateUnavailableError(f"the shared job list (Redis) did not answer: {exc}") from exc
+            raise unavailable("the shared job list", exc) from exc
         if raw is None:
             return None
         state = json.loads(raw)
@@ -275,7 +276,7 @@ class JobBoard:
             outcome = self._ask_cancel(keys=[self._key(job_id), f"{self._key(job_id)}:cancel"],
                                        args=sorted(WRITE_STAGES_BEFORE_EMBEDDED))
         except redis.exceptions.RedisError as exc:
-            raise SharedStateUnavailableError(f"the shared job list (Redis) did not answer: {exc}") from exc
+            raise unavailable("the shared job list", exc) from exc
         if outcome == 0:
             raise JobNotFoundError(f"no job with id {job_id!r}")
         if outcome == 1:

@@ -92,7 +92,7 @@ class RedisDeduplicator:
         try:
             claimed = await self._claim(keys=[f"{KEY_PREFIX}seen:{k}" for k in keys], args=[self.seconds])
         except REDIS_ERRORS as exc:
-            raise SharedStateUnavailableError(f"the shared state (Redis) did not answer: {_reason(exc)}") from exc
+            raise unavailable("chat de-duplication", exc) from exc
         if not claimed:
             self.duplicates += 1
         return bool(claimed)
@@ -115,11 +115,18 @@ class RateLimits:
                 return True, 0.0
             return False, (await self.limiter.get_window_stats(item, key)).reset_time
         except STORAGE_ERRORS as exc:  # limits wraps the storage's own errors in StorageError
-            raise SharedStateUnavailableError(f"the shared state (Redis) did not answer: {_reason(exc)}") from exc
+            raise unavailable("the rate limit", exc) from exc
 
 
 def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
+
+
+def unavailable(what: str, exc: BaseException) -> SharedStateUnavailableError:
+    """The error a client gets when Redis did not answer: what could not be done, not where Redis lives (the
+    detail, with its host and port, goes to the log)."""
+    log.warning("%s: Redis did not answer: %s", what, _reason(exc))
+    return SharedStateUnavailableError(f"{what}: the shared state (Redis) did not answer; retry shortly")
 
 
 @dataclass
@@ -158,7 +165,8 @@ class SharedState:
         try:
             await self.redis.ping()
         except REDIS_ERRORS as exc:
-            return f"the shared state (Redis) is unreachable: {_reason(exc)}"
+            log.warning("readiness: Redis did not answer: %s", _reason(exc))
+            return "the shared state (Redis) is unreachable"
         return None
 
     async def close(self) -> None:

@@ -38,8 +38,8 @@ import redis.exceptions
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from app.api.errors import SharedStateUnavailableError
 from app.api.jobs import WRITE_STAGES_BEFORE_EMBEDDED, Job, JobCancelledError, WatchedEncoder
+from app.api.shared import unavailable
 from app.config import Settings
 from app.embed.reference import Encoder
 from app.errors import IndexWriteError
@@ -332,7 +332,7 @@ class ReplicaWriteLock:
         try:
             acquired = lock.acquire()
         except redis.exceptions.RedisError as exc:
-            raise SharedStateUnavailableError(f"the writers' lock (Redis) did not answer: {exc}") from exc
+            raise unavailable("the writers' lock", exc) from exc
         if not acquired:
             raise WriteBusyError(f"another replica's write held the writers' lock for {self.wait_seconds:.0f} s")
         done = threading.Event()
