@@ -5,9 +5,12 @@ Real uvicorn on 127.0.0.1, a real spawned writer process with the real ONNX enco
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,12 +25,13 @@ from app.api.app import create_app
 from app.api.deps import state_of
 from app.api.jobs import JobCancelledError
 from app.api.writer import Writes, _Gate
-from app.config import get_settings
+from app.config import PROJECT_ROOT, get_settings
 from app.embed.reference import Embedder
 from app.index.encoders import Encoders
+from app.index.store import read_manifest, verify_files
 from app.service import QAService
 from tests.briefs_generator import generate_briefs
-from tests.support import copy_folders, running_uvicorn
+from tests.support import copy_folders, free_port, running_uvicorn
 
 KEY = "writer-admin-key"
 ADMIN = {"X-API-Key": KEY}
@@ -139,3 +143,86 @@ def test_the_cancellation_gate_stops_an_add_before_its_build_and_refuses_after()
     gate.enter_writing()
     assert gate.request_cancel() is False  # past the embeddings: too late
     gate.checkpoint()
+
+
+def _children_of(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.e2e
+def test_a_server_killed_during_an_add_leaves_no_half_visible_brief(article_index: Path, tmp_path: Path) -> None:
+    """`kill -9` of a real `newsqa serve` while its writer process embeds an add: the add was never
+    acknowledged; the orphaned writer ends by itself, and the next start serves a verified index in which the
+    brief is either whole or absent, in agreement with the corpus folder after its catch-up."""
+    root = copy_folders(article_index, tmp_path)
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NEWSQA_CORPUS_DIR": str(root / "corpus"),
+           "NEWSQA_INDEX_DIR": str(root / "index"), "NEWSQA_ADMIN_API_KEY": KEY, "NEWSQA_RATE_LIMIT": "off",
+           "NEWSQA_RELOAD_SECONDS": "0", "NEWSQA_MAX_BRIEF_SENTENCES": "3000",
+           "NEWSQA_MAX_UPLOAD_BYTES": str(4 * 1024 * 1024)}
+    url = f"http://127.0.0.1:{port}"
+
+    def start() -> subprocess.Popen[bytes]:
+        log = (root / "server.log").open("ab")
+        return subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)], cwd=PROJECT_ROOT,
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def ready(http: httpx.Client, server: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + 180
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if http.get("/readyz").status_code == 200 and not http.get("/readyz").json().get("catching_up"):
+                    return
+            assert server.poll() is None and time.monotonic() < deadline, "the server did not get ready"
+            time.sleep(0.1)
+
+    server = start()
+    writers: list[int] = []
+    try:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            ready(http, server)
+            text = "\n".join(b.text for b in generate_briefs(200, seed=41))
+            job = http.post("/documents", params={"async": "true"}, json={"doc_id": "doomed", "text": text},
+                            headers=ADMIN).json()
+            deadline = time.monotonic() + 120
+            while http.get(f"/jobs/{job['job_id']}", headers=ADMIN).json()["embedded"] == 0:
+                assert time.monotonic() < deadline, "the add never started embedding"
+                time.sleep(0.02)
+            writers = [p for p in _children_of(server.pid) if "resource_tracker" not in
+                       Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+            assert writers, "no writer process"
+            server.send_signal(signal.SIGKILL)
+            server.wait(30)
+        deadline = time.monotonic() + 120
+        while any(_alive(p) for p in writers):  # orphaned, the writer ends at its next word to the server
+            assert time.monotonic() < deadline, "the orphaned writer process never ended"
+            time.sleep(0.1)
+        server = start()
+        with httpx.Client(base_url=url, timeout=120) as http:
+            ready(http, server)
+            in_index = http.get("/documents/doomed").status_code == 200
+            assert http.post("/ask", json={"question": "Who mediated the talks?"}).status_code == 200
+        in_corpus = (root / "corpus" / "doomed.txt").exists()
+        assert in_index == in_corpus  # whole and in both, or in neither
+        manifest = read_manifest(root / "index")
+        assert manifest is not None
+        verify_files(root / "index", manifest)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
