@@ -69,8 +69,8 @@ class Settings(BaseSettings):
     slack_max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest Slack/Mattermost request body.")
     redis_url: SecretStr | None = Field(
         None,
-        description="Redis for the state several replicas share (chat de-duplication, rate limits), e.g. "
-        "`redis://127.0.0.1:6379/0`; unset: each process keeps its own, in memory.",
+        description="Redis for the state several replicas share (chat de-duplication, rate limits, asynchronous "
+        "jobs, the writers' lock), e.g. `redis://127.0.0.1:6379/0`; unset: each process keeps its own, in memory.",
     )
     redis_timeout_seconds: float = Field(
         0.5, gt=0, le=30, description="Timeout of each Redis call (connect and reply), retried twice with backoff."

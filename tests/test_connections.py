@@ -176,15 +176,17 @@ def long_brief(n: int, topic: str) -> str:
     return f"{topic.title()} Council Sessions\n\n{sentences}\n"
 
 
+@pytest.mark.parametrize("write_process", [True, False], ids=["writer-process", "writer-thread"])
 def test_questions_keep_being_answered_while_writes_queue(
-    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, article_index: Path
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, article_index: Path, write_process: bool
 ) -> None:
     """The probe: one large add plus one small add stopped /ask for minutes (the second writer blocked a
     question thread on the update lock). Now writes wait in the event loop and run in the writer process:
     every question asked while the large add runs is answered before that add finishes."""
     root = copy_folders(article_index, tmp_path_factory.mktemp("writes"))
     settings = get_settings(corpus_dir=root / "corpus", index_dir=root / "index", reload_seconds=0,
-                            admin_api_key=SecretStr("the-admin"), rate_limit="off", worker_threads=2)
+                            admin_api_key=SecretStr("the-admin"), rate_limit="off", worker_threads=2,
+                            write_process=write_process)
     service = QAService.load(settings, encoders=Encoders(embedder))
     admin = {"X-API-Key": "the-admin"}
     finished: dict[str, float] = {}

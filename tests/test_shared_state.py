@@ -181,6 +181,11 @@ def test_redis_stopped_and_restarted_under_a_question_loop_gives_json_503s_then_
         assert str(redis_server.port) not in refused.text + not_ready.text
         assert http.get("/healthz").status_code == 200
         assert "newsqa_shared_state_unavailable_requests_total" in http.get("/metrics").text
+        # a replica whose questions do not need Redis (no rate limit, no chat) stays ready and answers
+        unlimited = shared.model_copy(update={"rate_limit": "off"})
+        with serving(unlimited, service) as other:
+            assert other.get("/readyz").status_code == 200
+            assert other.post("/ask", json={"question": "who mediated the talks?"}).status_code == 200
         redis_server.start()
         recovered = []
         for _ in range(100):  # until both recover by themselves (at most about 10 s)
@@ -320,3 +325,39 @@ def test_a_job_is_followed_and_cancelled_through_the_other_replica(
         assert first.get("/documents/doomed").status_code == 404
         again = second.delete(f"/jobs/{doomed['job_id']}", headers=ADMIN)
         assert again.status_code == 409 and again.json()["error"] == "job_finished"
+
+
+@pytest.mark.e2e
+def test_an_add_cancelled_while_it_waits_for_the_writers_lock_never_lands(
+    article_index: Path, tmp_path: Path, embedder: Embedder, redis_server: RedisServer
+) -> None:
+    """The job is running (it has its turn here) but waits for the Redis lock another replica holds: a
+    cancellation then is kept, and the add never reaches the writer process."""
+    services, all_settings = [], []
+    for name in ("a", "b"):
+        settings = replica_settings(copy_folders(article_index, tmp_path / name), redis_server.url,
+                                    max_brief_sentences=3000, max_upload_bytes=4 * 1024 * 1024)
+        all_settings.append(settings)
+        services.append(QAService.load(settings, encoders=Encoders(embedder)))
+    client = redis.Redis.from_url(redis_server.url)
+    with serving(all_settings[0], services[0]) as first, serving(all_settings[1], services[1]) as second:
+        text = "\n".join(b.text for b in generate_briefs(150, seed=51))
+        long = first.post("/documents", params={"async": "true"}, json={"doc_id": "long", "text": text},
+                          headers=ADMIN).json()
+        assert until(lambda: bool(client.exists("newsqa:writers")))
+        waiting = second.post("/documents", params={"async": "true"}, json={"doc_id": "ferry-fares", "text": FERRY},
+                              headers=ADMIN).json()
+        assert until(lambda: second.get(f"/jobs/{waiting['job_id']}", headers=ADMIN).json()["status"] == "running")
+        cancelled = second.delete(f"/jobs/{waiting['job_id']}", headers=ADMIN)
+        assert cancelled.status_code == 200 and cancelled.json()["cancel_requested"] is True, cancelled.text
+        assert until(lambda: first.get(f"/jobs/{long['job_id']}", headers=ADMIN).json()["status"] == "done", 300)
+        final: dict[str, Any] = {}
+
+        def finished() -> bool:
+            final.update(second.get(f"/jobs/{waiting['job_id']}", headers=ADMIN).json())
+            return final["status"] in ("done", "failed", "cancelled")
+
+        assert until(finished, 120), final
+        assert final["status"] == "cancelled" and final["error"]["error"] == "job_cancelled", final
+        assert second.get("/documents/ferry-fares").status_code == 404
+        assert not (tmp_path / "b" / "corpus" / "ferry-fares.txt").exists()

@@ -21,6 +21,7 @@ from starlette.routing import Match
 
 from app import __version__
 from app.api.deps import AppState, Runtime, ServiceDep, state_of
+from app.api.errors import SharedStateUnavailableError
 from app.api.guards import (
     BodyLimitMiddleware,
     BodyLimits,
@@ -133,8 +134,12 @@ async def readyz(request: Request, response: Response) -> ReadyResponse:
     if runtime.service is None:
         response.status_code = 503
         return ReadyResponse(status="not_ready", reason=runtime.reason)
-    unreachable = await state_of(request.app).shared.unreachable()
-    if unreachable is not None:  # questions may be refused meanwhile: take this replica out of rotation
+    state = state_of(request.app)
+    # only when questions or chat need Redis (rate limits, de-duplication): a replica whose questions would be
+    # answered all the same stays in rotation while only its writes and jobs wait for Redis
+    needed = state.settings.rate_limit != "off" or state.chat is not None
+    unreachable = await state.shared.unreachable() if needed else None
+    if unreachable is not None:  # questions would be refused meanwhile: take this replica out of rotation
         response.status_code = 503
         return ReadyResponse(status="not_ready", reason=unreachable)
     manifest = runtime.service.index.manifest
@@ -166,7 +171,11 @@ async def newsqa_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NewsQAError)
     if exc.status_code >= 500:
         log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.message)
-    return _error_response(exc.status_code, ErrorResponse(error=exc.code, message=exc.message))
+    headers = None
+    if isinstance(exc, SharedStateUnavailableError):  # Redis is down: retry shortly, and it is counted
+        state_of(request.app).counters.shared_state_unavailable()
+        headers = {"Retry-After": "1"}
+    return _error_response(exc.status_code, ErrorResponse(error=exc.code, message=exc.message), headers)
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -310,6 +319,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await anyio.to_thread.run_sync(state.writer.stop)
+        state.jobs.close()
         await state.shared.close()
 
     app = FastAPI(

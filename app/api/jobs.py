@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from app.errors import NewsQAError
 log = logging.getLogger("newsqa.jobs")
 
 MAX_JOBS = 200
+VERDICT_SECONDS = 3.0  # how long a cancellation through another replica waits for the owner's verdict
 BATCH = 64  # texts per encoder call: how often progress moves and a cancellation is noticed
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -87,11 +89,14 @@ class Job:
         return self.board is not None and not self.cancel_requested and self.board.cancel_asked(self.job_id)
 
     def follow_remote_cancel(self) -> None:
-        """The owner's side of a cancellation asked through another replica: cancel here (too late: ignored,
-        the job ends as it ends)."""
+        """The owner's side of a cancellation asked through another replica: cancel here, or record on the board
+        that it came too late (the replica that asked is waiting for that verdict)."""
         if self.cancel_asked_elsewhere():
-            with contextlib.suppress(JobFinishedError):
+            try:
                 self.cancel()
+            except JobFinishedError:
+                if self.board is not None:
+                    self.board.refuse_cancel(self.job_id)
 
     @property
     def finished(self) -> bool:
@@ -132,9 +137,10 @@ class Job:
             if too_late:
                 raise JobFinishedError(f"job {self.job_id!r} is being written ({stage}): too late to cancel")
             self.cancel_requested = True
+            if status == "queued":  # decided under the lock `start` takes, so it can never start after this
+                self.status, self.stage, self.finished_at = "cancelled", "cancelled", now()
+                self.error = ("job_cancelled", "the add was cancelled before it started; nothing changed")
         self.publish()
-        if status == "queued":
-            self.end("cancelled", error=("job_cancelled", "the add was cancelled before it started; nothing changed"))
 
     def progress(self, stage: str, count: int) -> None:
         """The service's ProgressFn: the stage it entered (embedding sentences, passages, indexing)."""
@@ -261,14 +267,38 @@ class JobBoard:
         state["doc_ids"] = tuple(state["doc_ids"])
         state["changes"] = [tuple(c) for c in state["changes"]] if state["changes"] is not None else None
         state["error"] = tuple(state["error"]) if state["error"] is not None else None
-        state["cancel_requested"] = bool(state["cancel_requested"] or asked)
+        state["cancel_requested"] = bool(state["cancel_requested"] or asked == b"1")
         return Job(**state, board=self, remote=True)
 
     def cancel_asked(self, job_id: str) -> bool:
         try:
-            return bool(self.client.exists(f"{self._key(job_id)}:cancel"))
+            return self.client.get(f"{self._key(job_id)}:cancel") == b"1"
         except redis.exceptions.RedisError:
             return False  # cannot tell now: asked again at the next batch
+
+    def refuse_cancel(self, job_id: str) -> None:
+        """The owner's verdict on a cancellation asked elsewhere: too late (past its embeddings)."""
+        with contextlib.suppress(redis.exceptions.RedisError):
+            self.client.set(f"{self._key(job_id)}:cancel", "refused", keepttl=True)
+
+    def verdict(self, job_id: str, seconds: float = VERDICT_SECONDS) -> Job | None:
+        """After `ask_cancel`: the job once its owner took the cancellation up (or finished), waiting at most
+        `seconds`; JobFinishedError when the owner refused it. A queued job gives no verdict until its turn
+        (it is then cancelled before it starts): its view is returned as it stands."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                raw, asked = self.client.mget([self._key(job_id), f"{self._key(job_id)}:cancel"])
+            except redis.exceptions.RedisError as exc:
+                raise unavailable("the shared job list", exc) from exc
+            if asked == b"refused":
+                raise JobFinishedError(f"job {job_id!r} is being written: too late to cancel")
+            state = json.loads(raw) if raw is not None else None
+            settled = state is None or state["cancel_requested"] or state["status"] in ("done", "failed",
+                                                                                       "cancelled", "queued")
+            if settled or time.monotonic() > deadline:
+                return self.read(job_id)
+            time.sleep(0.05)
 
     def ask_cancel(self, job_id: str) -> None:
         """A cancellation through this replica of a job another runs; JobFinishedError when it is too late."""
@@ -306,6 +336,10 @@ class Jobs:
         )
         return cls(JobBoard(client))
 
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.client.close()
+
     def create(self, doc_ids: tuple[str, ...]) -> Job:
         job = Job(job_id=uuid.uuid4().hex, doc_ids=doc_ids, board=self.board)
         job.publish()
@@ -336,4 +370,4 @@ class Jobs:
             return job
         assert self.board is not None
         self.board.ask_cancel(job_id)
-        return self.board.read(job_id) or job
+        return self.board.verdict(job_id) or job

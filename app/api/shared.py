@@ -152,8 +152,11 @@ class SharedState:
         # the same timeouts for the limits library's own client (it takes redis-py's options as they are)
         options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": retry,
                                    "retry_on_error": retry_on, "health_check_interval": 10}
+        # the limits library names its schemes async+redis://, async+rediss://, async+redis+unix://
+        limits_url = "async+redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else (
+            url if url.startswith("async+") else f"async+{url}")
         storage = RedisStorage(
-            f"async+{url}" if not url.startswith("async+") else url, implementation="redispy",
+            limits_url, implementation="redispy",
             key_prefix=f"{KEY_PREFIX}limits", wrap_exceptions=True, **options,
         )
         return cls(client, RedisDeduplicator(client, settings.slack_dedup_seconds), RateLimits(storage))

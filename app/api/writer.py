@@ -29,8 +29,9 @@ import multiprocessing.connection
 import os
 import pickle
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -219,22 +220,30 @@ class WriterProcess:
         log.info("writer process %s started", process.pid)
         return parent
 
-    def run(self, kind: str, argument: Any, touched: Sequence[str] = (), job: Job | None = None) -> Any:
+    def run(self, kind: str, argument: Any, expected: Mapping[str, str | None] | None = None,
+            job: Job | None = None) -> Any:
         """Do one write in the writer process and return its result, relaying stages and batches to `job`.
 
-        `touched` names the briefs whose corpus files the write changes: when the process dies before its new
-        build is in place, their files are put back as they were (the write never happened); when it dies
-        after, the build holds the write and is loaded. Either way the write fails with WriterDiedError (503),
-        and retrying it is safe (an add already stored comes back `unchanged`)."""
+        `expected` maps each brief whose corpus files the write changes to its sha256 once stored (None: removed).
+        When the process dies before the new build holds that, the files are put back as they were (the write
+        never happened); when it dies after, the build holds the write. Either way the write fails with
+        WriterDiedError (503), and retrying it is safe (an add already stored comes back `unchanged`)."""
+        expected = expected or {}
         with self._lock:
             conn = self._ensure_started()
             settings = self.settings
-            with write_lock(settings.index_dir):
-                before = read_manifest(settings.index_dir)
-                saved = {doc_id: snapshot(settings.corpus_dir, doc_id) for doc_id in touched}
+            try:
+                with write_lock(settings.index_dir):
+                    saved = {doc_id: snapshot(settings.corpus_dir, doc_id) for doc_id in expected}
+            except OSError as exc:
+                raise IndexWriteError(f"the corpus could not be read ({exc.strerror or exc}); nothing changed") from exc
             self._gate.reset()
             if job is not None:
                 job.remote_cancel = self._gate.request_cancel
+                if job.cancel_requested:  # cancelled while it waited for the writers' lock or the writer process
+                    job.remote_cancel = None
+                    raise JobCancelledError("the add was cancelled; nothing changed")
+            error: BaseException | None = None
             try:
                 conn.send((kind, argument))
                 while True:
@@ -248,23 +257,50 @@ class WriterProcess:
                     if message == "done":
                         return values[0]
                     if message == "error":
-                        raise values[0]
+                        error = values[0]  # the write's own failure: raised below, the process is fine
+                        break
                     if job is not None:
                         _relay(job, message, values)
             except (EOFError, OSError, pickle.UnpicklingError):
                 self._stop_locked()
-                with write_lock(settings.index_dir):
-                    after = read_manifest(settings.index_dir)
-                    stored = after is not None and (before is None or after.build_dir != before.build_dir)
-                    if not stored:
-                        for doc_id, files in saved.items():
-                            restore(settings.corpus_dir, doc_id, files)
-                log.error("the writer process ended during a %s (%s)", kind, "stored" if stored else "undone")
-                outcome = "after storing it; it is in the index" if stored else "before storing it; nothing changed"
-                raise WriterDiedError(f"the writer process ended during the write, {outcome}; retry it") from None
+                raise self._died(kind, expected, saved) from None
+            except BaseException:
+                self._stop_locked()  # out of step with the process (a message half read): start afresh
+                raise
             finally:
                 if job is not None:
                     job.remote_cancel = None
+            raise error
+
+    def _died(self, kind: str, expected: Mapping[str, str | None], saved: dict[str, dict[Path, bytes]]
+              ) -> WriterDiedError:
+        """After the process died mid-write: put the corpus files back unless the build on disk holds the
+        write (each touched brief as the write left it), and say which."""
+        settings = self.settings
+        try:
+            with write_lock(settings.index_dir):
+                manifest = read_manifest(settings.index_dir)
+                held = manifest.corpus if manifest is not None else {}
+                # a version is "<text sha256>:<metadata hash>" (app.ingest.blocks.document_version)
+                stored = bool(expected) and manifest is not None and all(
+                    (doc_id not in held) if sha is None else held.get(doc_id, "").split(":")[0] == sha
+                    for doc_id, sha in expected.items()
+                )
+                if not stored:
+                    for doc_id, files in saved.items():
+                        restore(settings.corpus_dir, doc_id, files)
+        except OSError as exc:
+            log.error("the writer process ended during a %s, and its corpus files could not be put back: %s",
+                      kind, exc)
+            return WriterDiedError("the writer process ended during the write, and its corpus files could not be "
+                                   "put back; the next start catches up on them")
+        log.error("the writer process ended during a %s (%s)", kind, "stored" if stored else "undone")
+        outcome = "after storing it; it is in the index" if stored else "before storing it; nothing changed"
+        return WriterDiedError(f"the writer process ended during the write, {outcome}; retry it")
+
+    def cancel_current(self) -> bool:
+        """Stop the add under way before its build is stored (False: too late, or none running)."""
+        return self._gate.request_cancel()
 
     def stop(self) -> None:
         with self._lock:
@@ -323,7 +359,9 @@ class ReplicaWriteLock:
         return cls(client, settings.write_wait_seconds)
 
     @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self, on_lost: Callable[[], None] | None = None) -> Iterator[None]:
+        """The lock for the length of the block. When it cannot be renewed (Redis down, or it expired and
+        another replica took it), `on_lost` is called once: the write should stop before its build is stored."""
         if self.client is None:
             yield
             return
@@ -337,12 +375,15 @@ class ReplicaWriteLock:
             raise WriteBusyError(f"another replica's write held the writers' lock for {self.wait_seconds:.0f} s")
         done = threading.Event()
 
-        def renew() -> None:  # keep the lock while the write runs; a failed renewal is logged, the write goes on
+        def renew() -> None:  # keep the lock while the write runs
             while not done.wait(self.LOCK_SECONDS / 3):
                 try:
                     lock.extend(self.LOCK_SECONDS, replace_ttl=True)
-                except redis.exceptions.RedisError as exc:
-                    log.warning("could not renew the writers' lock: %s", exc)
+                except (redis.exceptions.RedisError, redis.exceptions.LockError) as exc:
+                    log.error("the writers' lock could not be renewed (%s): stopping the write", exc)
+                    if on_lost is not None:
+                        on_lost()
+                    return
 
         renewer = threading.Thread(target=renew, name="newsqa-write-lock", daemon=True)
         renewer.start()
@@ -374,9 +415,20 @@ class Writes:
     def _write(self) -> Iterator[None]:
         with self._count:
             self._running += 1
+        lost = threading.Event()
+
+        def stop_the_write() -> None:
+            lost.set()
+            if self.process is not None:
+                self.process.cancel_current()
+
         try:
-            with self.lock.held():
+            with self.lock.held(stop_the_write):
                 yield
+        except JobCancelledError as exc:
+            if lost.is_set():  # not the user's cancellation: the lock went
+                raise IndexWriteError("the writers' lock (Redis) was lost during the write; nothing changed") from exc
+            raise
         finally:
             with self._count:
                 self._running -= 1
@@ -386,36 +438,45 @@ class Writes:
             self.process.start()
 
     def stop(self) -> None:
+        """End the writer process (after the write under way, if any: a write is never cut off) and close
+        the lock's connection."""
         if self.process is not None:
             self.process.stop()
+        if self.lock.client is not None:
+            self.lock.client.close()
 
     def add_documents(self, service: QAService, briefs: Sequence[IncomingBrief], job: Job | None = None
                       ) -> list[DocumentChange]:
         with self._write():
             if self.process is None:
                 return service.add_documents(briefs, job.progress if job else None, job.watch if job else None)
-            changes: list[DocumentChange] = self.process.run("add", list(briefs), [b.doc_id for b in briefs], job)
-            service.refresh()
+            expected: dict[str, str | None] = {b.doc_id: b.sha256 for b in briefs}
+            try:
+                changes: list[DocumentChange] = self.process.run("add", list(briefs), expected, job)
+            finally:
+                service.refresh()  # also after a death: the build may hold the write
             return changes
 
     def remove_document(self, service: QAService, doc_id: str) -> DocumentChange:
         with self._write():
             if self.process is None:
                 return service.remove_document(doc_id)
-            change: DocumentChange = self.process.run("remove", doc_id, [doc_id])
-            service.refresh()
+            try:
+                change: DocumentChange = self.process.run("remove", doc_id, {doc_id: None}, None)
+            finally:
+                service.refresh()
             return change
 
     def catch_up(self, service: QAService) -> bool:
         """The start-up catch-up on the corpus folder; the last good build serves until it is done."""
-        with self._write():
-            if self.process is None:
-                return service.catch_up()
-            try:
+        try:
+            with self._write():
+                if self.process is None:
+                    return service.catch_up()
                 updated: bool = self.process.run("catch_up", None)
                 if updated:
                     service.refresh()
                 return updated
-            finally:
-                service.stop_catching_up()
+        finally:  # done, failed or refused (the writers' lock): no catch-up is under way any more
+            service.stop_catching_up()
 

@@ -35,7 +35,6 @@ from app.api.schemas import (
 )
 from app.errors import InvalidDocumentError, NewsQAError, PayloadTooLargeError
 from app.ingest.sources import IncomingBrief, decode, format_of, make_brief, metadata
-from app.models import DocumentChange
 from app.service import QAService
 
 log = logging.getLogger("newsqa.jobs")
@@ -169,7 +168,7 @@ async def add_document(
         # the checks (a parse) on an ordinary worker thread: waiting for the writes' turn here would hold
         # this request until every queued job had finished
         await anyio.to_thread.run_sync(service.check_briefs, [brief])
-        job = start_job(state_of(request.app), service, brief)
+        job = await start_job(state_of(request.app), service, brief)
         response.status_code = 202
         response.headers["Location"] = f"/jobs/{job.job_id}"
         return JobOut.from_job(job)
@@ -192,21 +191,19 @@ async def delete_document(request: Request, doc_id: str, service: ServiceDep, _:
 _running: set[asyncio.Task[None]] = set()  # references to the jobs' tasks, so none is collected mid-run
 
 
-def start_job(state: AppState, service: QAService, brief: IncomingBrief) -> Job:
+async def start_job(state: AppState, service: QAService, brief: IncomingBrief) -> Job:
     """Queue an add as a job and start it in the background. It waits its turn with the other writes for the
     writers' thread (the limiter is taken before any thread is, so a queued job holds none, and a running one
     uses the writers' thread, never one that questions need), which hands it to the writer process."""
-    job = state.jobs.create((brief.doc_id,))
+    job = await anyio.to_thread.run_sync(state.jobs.create, (brief.doc_id,))  # it may publish to Redis
     writes, writer = state.writes, state.writer
 
-    def work() -> list[DocumentChange] | None:
+    def work() -> None:
+        """The add and its ending, on the writers' thread (ending it may publish to Redis: never in the loop)."""
         if not job.start():  # cancelled while it queued
-            return None
-        return writer.add_documents(service, [brief], job)
-
-    async def run() -> None:
+            return
         try:
-            changes = await anyio.to_thread.run_sync(work, limiter=writes, abandon_on_cancel=True)
+            changes = writer.add_documents(service, [brief], job)
         except JobCancelledError as exc:
             job.end("cancelled", error=(exc.code, exc.message))
         except NewsQAError as exc:
@@ -215,8 +212,10 @@ def start_job(state: AppState, service: QAService, brief: IncomingBrief) -> Job:
             log.exception("add job %s failed", job.job_id)
             job.end("failed", error=("internal_error", f"internal error ({type(exc).__name__})"))
         else:
-            if changes is not None:
-                job.end("done", changes=[(c.doc_id, c.status, c.sha256) for c in changes])
+            job.end("done", changes=[(c.doc_id, c.status, c.sha256) for c in changes])
+
+    async def run() -> None:
+        await anyio.to_thread.run_sync(work, limiter=writes, abandon_on_cancel=True)
 
     task = asyncio.get_running_loop().create_task(run())
     _running.add(task)
