@@ -47,6 +47,14 @@ async def shared(limits: RateLimits, requests: int) -> float:
     return (time.perf_counter() - began) / requests * 1e6
 
 
+async def through_redis(redis_url: SecretStr, requests: int) -> float:
+    state = SharedState.from_settings(get_settings(redis_url=redis_url))
+    try:
+        return await shared(state.rate_limits, requests)
+    finally:
+        await state.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=5000)
@@ -69,9 +77,8 @@ def main() -> int:
         for _ in range(args.rounds):
             results["sync memory (before)"].append(sync_memory(args.requests))
             results["async memory (default)"].append(asyncio.run(shared(RateLimits(MemoryStorage()), args.requests)))
-            state = SharedState.from_settings(get_settings(redis_url=redis_url))
-            results["async Redis, loopback (NEWSQA_REDIS_URL)"].append(
-                asyncio.run(shared(state.rate_limits, args.requests)))
+            through = asyncio.run(through_redis(redis_url, args.requests))
+            results["async Redis, loopback (NEWSQA_REDIS_URL)"].append(through)
     finally:
         server.kill()
         server.wait()
