@@ -39,18 +39,11 @@ from app.embed.reference import Embedder
 from app.index.encoders import Encoders
 from app.service import QAService
 from benchmarks import harness
-from benchmarks.harness import ARTICLE, ROOT
+from benchmarks.harness import ARTICLE, ROOT, free_port
 from benchmarks.load import closed_loop, open_loop
 
 NGINX = Path("/usr/sbin/nginx")
 SITE = ROOT / "docs" / "deploy" / "nginx-newsqa.conf"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def site_for(upstreams: list[int], port: int) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from pydantic import SecretStr
 
 from app.api.shared import RateLimits, SharedState
 from app.config import get_settings
+from benchmarks.harness import free_port
 
 ITEM: RateLimitItem = parse("1000000/second")  # never refused: the cost of counting, not of refusing
 
@@ -64,9 +64,7 @@ def main() -> int:
     if server_binary is None:
         print("redis-server is not installed (make redis)")
         return 1
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([server_binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -29,7 +28,7 @@ from app.index.encoders import Encoders
 from app.service import QAService
 from tests.briefs_generator import generate_briefs
 from tests.fake_slack import FakeSlack
-from tests.support import BOT_TOKEN, chat_settings, copy_folders, serving, sign
+from tests.support import BOT_TOKEN, chat_settings, copy_folders, free_port, serving, sign
 
 REDIS_SERVER = Path(shutil.which("redis-server") or "/usr/bin/redis-server")
 BOT_USER = "UBOT"
@@ -41,9 +40,7 @@ class RedisServer:
     """A redis-server of the test's own on one loopback port, which can be stopped and started again there."""
 
     def __init__(self, folder: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.folder = folder
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -223,6 +220,21 @@ def until(check: Callable[[], bool], seconds: float = 30.0) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def replicas_of_their_own(
+    article_index: Path, tmp_path: Path, embedder: Embedder, redis_server: RedisServer, **changes: object
+) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """Two replicas with folders of their own (only Redis makes their writes take turns), large adds allowed."""
+    all_settings = [
+        replica_settings(copy_folders(article_index, tmp_path / name), redis_server.url, max_brief_sentences=3000,
+                         max_upload_bytes=4 * 1024 * 1024, **changes)
+        for name in ("a", "b")
+    ]
+    services = [QAService.load(settings, encoders=Encoders(embedder)) for settings in all_settings]
+    with serving(all_settings[0], services[0]) as first, serving(all_settings[1], services[1]) as second:
+        yield first, second
+
+
 @pytest.mark.e2e
 def test_replicas_on_one_folder_see_each_others_writes(
     article_index: Path, tmp_path: Path, embedder: Embedder, redis_server: RedisServer
@@ -263,15 +275,10 @@ def test_the_writers_lock_is_one_for_all_replicas_and_a_write_waits_a_bounded_ti
 ) -> None:
     """Two replicas with folders of their own (so only the Redis lock can make them take turns): while one
     writes, the other's write waits, here at most one second, then is refused with a JSON 503."""
-    services, all_settings = [], []
-    for name in ("a", "b"):
-        settings = replica_settings(copy_folders(article_index, tmp_path / name), redis_server.url,
-                                    write_wait_seconds=1.0, max_brief_sentences=3000,
-                                    max_upload_bytes=4 * 1024 * 1024)
-        all_settings.append(settings)
-        services.append(QAService.load(settings, encoders=Encoders(embedder)))
     client = redis.Redis.from_url(redis_server.url)
-    with serving(all_settings[0], services[0]) as first, serving(all_settings[1], services[1]) as second:
+    with replicas_of_their_own(article_index, tmp_path, embedder, redis_server, write_wait_seconds=1.0) as (
+        first, second,
+    ):
         text = "\n".join(b.text for b in generate_briefs(150, seed=21))
         job = first.post("/documents", params={"async": "true"}, json={"doc_id": "long", "text": text},
                          headers=ADMIN)
@@ -333,14 +340,8 @@ def test_an_add_cancelled_while_it_waits_for_the_writers_lock_never_lands(
 ) -> None:
     """The job is running (it has its turn here) but waits for the Redis lock another replica holds: a
     cancellation then is kept, and the add never reaches the writer process."""
-    services, all_settings = [], []
-    for name in ("a", "b"):
-        settings = replica_settings(copy_folders(article_index, tmp_path / name), redis_server.url,
-                                    max_brief_sentences=3000, max_upload_bytes=4 * 1024 * 1024)
-        all_settings.append(settings)
-        services.append(QAService.load(settings, encoders=Encoders(embedder)))
     client = redis.Redis.from_url(redis_server.url)
-    with serving(all_settings[0], services[0]) as first, serving(all_settings[1], services[1]) as second:
+    with replicas_of_their_own(article_index, tmp_path, embedder, redis_server) as (first, second):
         text = "\n".join(b.text for b in generate_briefs(150, seed=51))
         long = first.post("/documents", params={"async": "true"}, json={"doc_id": "long", "text": text},
                           headers=ADMIN).json()

@@ -20,16 +20,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import redis
 import redis.exceptions
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from app.api.errors import JobFinishedError, JobNotFoundError
-from app.api.shared import unavailable
+from app.api.shared import sync_redis, unavailable
 from app.config import Settings
 from app.embed.reference import Encoder, Vectors
 from app.errors import NewsQAError
@@ -249,6 +247,10 @@ class JobBoard:
     def _key(job_id: str) -> str:
         return f"newsqa:job:{job_id}"
 
+    @staticmethod
+    def _cancel_key(job_id: str) -> str:
+        return f"newsqa:job:{job_id}:cancel"
+
     def publish(self, job: Job) -> None:
         state = {name: getattr(job, name) for name in FIELDS}
         try:
@@ -256,11 +258,16 @@ class JobBoard:
         except redis.exceptions.RedisError as exc:
             log.warning("job %s: its state could not be shared: %s", job.job_id, exc)
 
-    def read(self, job_id: str) -> Job | None:
+    def _fetch(self, job_id: str) -> tuple[bytes | None, bytes | None]:
+        """The job's state as its owner published it, and the cancellation asked elsewhere ("1", "refused")."""
         try:
-            raw, asked = self.client.mget([self._key(job_id), f"{self._key(job_id)}:cancel"])
+            values: list[Any] = self.client.mget([self._key(job_id), self._cancel_key(job_id)])
         except redis.exceptions.RedisError as exc:
             raise unavailable("the shared job list", exc) from exc
+        return values[0], values[1]
+
+    def _view(self, raw: bytes | None, asked: bytes | None) -> Job | None:
+        """A read-only Job of another replica's, from what `_fetch` read."""
         if raw is None:
             return None
         state = json.loads(raw)
@@ -270,16 +277,19 @@ class JobBoard:
         state["cancel_requested"] = bool(state["cancel_requested"] or asked == b"1")
         return Job(**state, board=self, remote=True)
 
+    def read(self, job_id: str) -> Job | None:
+        return self._view(*self._fetch(job_id))
+
     def cancel_asked(self, job_id: str) -> bool:
         try:
-            return self.client.get(f"{self._key(job_id)}:cancel") == b"1"
+            return self.client.get(self._cancel_key(job_id)) == b"1"
         except redis.exceptions.RedisError:
             return False  # cannot tell now: asked again at the next batch
 
     def refuse_cancel(self, job_id: str) -> None:
         """The owner's verdict on a cancellation asked elsewhere: too late (past its embeddings)."""
         with contextlib.suppress(redis.exceptions.RedisError):
-            self.client.set(f"{self._key(job_id)}:cancel", "refused", keepttl=True)
+            self.client.set(self._cancel_key(job_id), "refused", keepttl=True)
 
     def verdict(self, job_id: str, seconds: float = VERDICT_SECONDS) -> Job | None:
         """After `ask_cancel`: the job once its owner took the cancellation up (or finished), waiting at most
@@ -287,23 +297,20 @@ class JobBoard:
         (it is then cancelled before it starts): its view is returned as it stands."""
         deadline = time.monotonic() + seconds
         while True:
-            try:
-                raw, asked = self.client.mget([self._key(job_id), f"{self._key(job_id)}:cancel"])
-            except redis.exceptions.RedisError as exc:
-                raise unavailable("the shared job list", exc) from exc
+            raw, asked = self._fetch(job_id)
             if asked == b"refused":
                 raise JobFinishedError(f"job {job_id!r} is being written: too late to cancel")
             state = json.loads(raw) if raw is not None else None
             settled = state is None or state["cancel_requested"] or state["status"] in ("done", "failed",
                                                                                        "cancelled", "queued")
             if settled or time.monotonic() > deadline:
-                return self.read(job_id)
+                return self._view(raw, asked)
             time.sleep(0.05)
 
     def ask_cancel(self, job_id: str) -> None:
         """A cancellation through this replica of a job another runs; JobFinishedError when it is too late."""
         try:
-            outcome = self._ask_cancel(keys=[self._key(job_id), f"{self._key(job_id)}:cancel"],
+            outcome = self._ask_cancel(keys=[self._key(job_id), self._cancel_key(job_id)],
                                        args=sorted(WRITE_STAGES_BEFORE_EMBEDDED))
         except redis.exceptions.RedisError as exc:
             raise unavailable("the shared job list", exc) from exc
@@ -326,15 +333,8 @@ class Jobs:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Jobs:
-        if settings.redis_url is None:
-            return cls()
-        timeout = settings.redis_timeout_seconds
-        client = redis.Redis.from_url(
-            settings.redis_url.get_secret_value(), socket_timeout=timeout, socket_connect_timeout=timeout,
-            retry=Retry(ExponentialBackoff(cap=timeout, base=0.01), 2),
-            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
-        )
-        return cls(JobBoard(client))
+        client = sync_redis(settings)
+        return cls(JobBoard(client) if client is not None else None)
 
     def close(self) -> None:
         if self.board is not None:

@@ -27,8 +27,9 @@ from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from redis.asyncio.retry import Retry
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from app.api.errors import SharedStateUnavailableError
 from app.config import Settings
@@ -118,6 +119,28 @@ class RateLimits:
             raise unavailable("the rate limit", exc) from exc
 
 
+def redis_options(settings: Settings, asynchronous: bool) -> dict[str, Any]:
+    """What every Redis client of the service is made with: the timeout of each call, two retries with
+    backoff on a dropped or slow connection (redis-py has one retry class per kind of client), and a health
+    check of idle connections."""
+    timeout = settings.redis_timeout_seconds
+    retry = AsyncRetry if asynchronous else Retry
+    return {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": retry(ExponentialBackoff(cap=timeout, base=0.01), RETRIES),
+        "retry_on_error": [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+        "health_check_interval": 10,
+    }
+
+
+def sync_redis(settings: Settings) -> redis.Redis | None:
+    """A blocking client, for the work that runs on threads (jobs, the writers' lock); None without Redis."""
+    if settings.redis_url is None:
+        return None
+    return redis.Redis.from_url(settings.redis_url.get_secret_value(), **redis_options(settings, asynchronous=False))
+
+
 def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
@@ -142,23 +165,14 @@ class SharedState:
         if settings.redis_url is None:
             return cls(None, MemoryDeduplicator(settings.slack_dedup_seconds), RateLimits(MemoryStorage()))
         url = settings.redis_url.get_secret_value()
-        timeout = settings.redis_timeout_seconds
-        retry = Retry(ExponentialBackoff(cap=timeout, base=0.01), RETRIES)
-        retry_on = [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
-        client = redis.asyncio.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=retry, retry_on_error=retry_on,
-            health_check_interval=10,
-        )
-        # the same timeouts for the limits library's own client (it takes redis-py's options as they are)
-        options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": retry,
-                                   "retry_on_error": retry_on, "health_check_interval": 10}
-        # the limits library names its schemes async+redis://, async+rediss://, async+redis+unix://
+        options = redis_options(settings, asynchronous=True)
+        client = redis.asyncio.Redis.from_url(url, **options)
+        # the limits library names its schemes async+redis://, async+rediss://, async+redis+unix:// and passes
+        # redis-py's options as they are, so its client gets the same timeouts and retries
         limits_url = "async+redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else (
             url if url.startswith("async+") else f"async+{url}")
-        storage = RedisStorage(
-            limits_url, implementation="redispy",
-            key_prefix=f"{KEY_PREFIX}limits", wrap_exceptions=True, **options,
-        )
+        storage = RedisStorage(limits_url, implementation="redispy", key_prefix=f"{KEY_PREFIX}limits",
+                               wrap_exceptions=True, **options)
         return cls(client, RedisDeduplicator(client, settings.slack_dedup_seconds), RateLimits(storage))
 
     async def unreachable(self) -> str | None:

@@ -36,11 +36,9 @@ from typing import Any
 
 import redis
 import redis.exceptions
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from app.api.jobs import WRITE_STAGES_BEFORE_EMBEDDED, Job, JobCancelledError, WatchedEncoder
-from app.api.shared import unavailable
+from app.api.shared import sync_redis, unavailable
 from app.config import Settings
 from app.embed.reference import Encoder
 from app.errors import IndexWriteError
@@ -348,15 +346,7 @@ class ReplicaWriteLock:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReplicaWriteLock:
-        if settings.redis_url is None:
-            return cls(None, settings.write_wait_seconds)
-        timeout = settings.redis_timeout_seconds
-        client = redis.Redis.from_url(
-            settings.redis_url.get_secret_value(), socket_timeout=timeout, socket_connect_timeout=timeout,
-            retry=Retry(ExponentialBackoff(cap=timeout, base=0.01), 2),
-            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
-        )
-        return cls(client, settings.write_wait_seconds)
+        return cls(sync_redis(settings), settings.write_wait_seconds)
 
     @contextlib.contextmanager
     def held(self, on_lost: Callable[[], None] | None = None) -> Iterator[None]:
