@@ -241,13 +241,20 @@ def _not_ready(request: Request) -> HTMLResponse:
     return _page(request, "web/message.html", 503, kind="not_ready", reason=runtime_of(request).reason)
 
 
+# the search form's fields, which the search page reads and the brief view carries back to it
+QuestionParam = Annotated[str | None, Query(max_length=2000)]
+SourceParam = Annotated[str | None, Query(max_length=200)]
+FromParam = Annotated[str | None, Query(alias="from", max_length=10)]
+ToParam = Annotated[str | None, Query(alias="to", max_length=10)]
+
+
 @router.get("/", response_class=HTMLResponse)
 def search_page(
     request: Request,
-    q: Annotated[str | None, Query(max_length=2000)] = None,
-    source: Annotated[str | None, Query(max_length=200)] = None,
-    published_from: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    published_to: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+    q: QuestionParam = None,
+    source: SourceParam = None,
+    published_from: FromParam = None,
+    published_to: ToParam = None,
 ) -> HTMLResponse:
     """The search page: the form, and the answer (or the abstention) when a question was asked."""
     service = runtime_of(request).service
@@ -288,10 +295,10 @@ def document_page(
     request: Request,
     doc_id: str,
     span: Annotated[str | None, Query(max_length=40, description="START-END character offsets.")] = None,
-    q: Annotated[str | None, Query(max_length=2000)] = None,
-    source: Annotated[str | None, Query(max_length=200)] = None,
-    published_from: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    published_to: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+    q: QuestionParam = None,
+    source: SourceParam = None,
+    published_from: FromParam = None,
+    published_to: ToParam = None,
 ) -> HTMLResponse:
     """A brief in full, the span START-END highlighted and scrolled into view (`#passage`)."""
     service = runtime_of(request).service
