@@ -42,7 +42,7 @@ WORKDIR /srv/newsqa
 # 1. the serving dependencies only (no `build` extra: no torch, transformers or model weights), pinned by the lock
 COPY pyproject.toml README.md requirements.lock ./
 RUN mkdir app && touch app/__init__.py \
- && pip install --constraint requirements.lock . \
+ && pip install --constraint requirements.lock ".[milvus]" \
  && pip uninstall -y newsqa && rm -rf app build
 
 # 2. the application, its wording, the default corpus, and the index the builder made (its ONNX graphs inside)

@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# the CPU build of torch first (a wheel on this machine's disk), so nothing pulls the CUDA build
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[build,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[build,dev,milvus]"
 	touch $(STAMP)
 
 install: $(STAMP)

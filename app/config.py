@@ -75,6 +75,27 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = Field(
         0.5, gt=0, le=30, description="Timeout of each Redis call (connect and reply), retried twice with backoff."
     )
+    search_backend: Literal["builtin", "milvus"] = Field(
+        "builtin",
+        description="Where a question's candidates come from: FAISS and bm25s in this process, or Milvus "
+        "(NEWSQA_MILVUS_URI; docs/deployment.md). Scoring, quotes and abstention are the same either way.",
+    )
+    milvus_uri: str | None = Field(
+        None,
+        description="Milvus to use with NEWSQA_SEARCH_BACKEND=milvus: `http://host:19530` (Standalone, "
+        "Distributed, or `milvus-lite server`), or a local folder ending in `.db` (Milvus Lite in this process).",
+    )
+    milvus_token: SecretStr | None = Field(None, description="Milvus credentials (`user:password` or an API key).")
+    milvus_collection_prefix: str = Field(
+        "newsqa", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,40}$",
+        description="Prefix of the Milvus collections (`<prefix>_sentences`, `_passages`, `_versions`).",
+    )
+    milvus_timeout_seconds: float = Field(
+        2.0, gt=0, le=60, description="Timeout of each Milvus call, retried once before a 503."
+    )
+    milvus_vector_index: Literal["FLAT", "HNSW"] = Field(
+        "HNSW", description="Milvus vector index: HNSW (the built-in's graph parameters) or exact FLAT."
+    )
     slack_dedup_seconds: int = Field(
         3600, ge=60, description="How long an event id is remembered, so Slack's retries are answered once."
     )

@@ -88,3 +88,10 @@ class ModelUnavailableError(NewsQAError):
     code = "model_unavailable"
 
 
+
+
+class SearchBackendUnavailableError(NewsQAError):
+    """The search backend (Milvus, NEWSQA_SEARCH_BACKEND) did not answer in time, after a retry."""
+
+    status_code = 503
+    code = "search_backend_unavailable"
