@@ -40,6 +40,7 @@ from app.config import Settings, get_settings
 from app.errors import InvalidDocumentError, InvalidQuestionError, NewsQAError
 from app.index.encoders import Encoders, ReferenceLoader, default_reference
 from app.index.lifecycle import load_or_build_index
+from app.index.search import open_search
 from app.ingest.corpus import read_json_object
 from app.ingest.sources import SUPPORTED_SUFFIXES, BriefMetadata, decode, format_of, make_brief, metadata
 from app.models import Answer, DocumentChange
@@ -318,7 +319,13 @@ def index(
     with core_errors():
         settings = state.settings()
         prompts = Prompts.load(settings.prompts_dir)
-        loaded = load_or_build_index(settings, state.encoders(), force=force, progress=report_progress)
+        search = open_search(settings)
+        try:
+            loaded = load_or_build_index(
+                settings, state.encoders(), force=force, progress=report_progress, search=search
+            )
+        finally:
+            search.close()
         build = settings.index_dir / loaded.manifest.build_dir
         if as_json:
             summary = {"rebuilt": loaded.rebuilt, "build": str(build), "manifest": loaded.manifest.model_dump()}

@@ -33,6 +33,7 @@ from app.index.lifecycle import (
     parsed_writes,
     update_index,
 )
+from app.index.search import BuiltinSearch, CandidateSearch, RowFilter, open_search
 from app.index.store import (
     load_bundle,
     read_manifest,
@@ -43,7 +44,7 @@ from app.ingest.corpus import delete_document, read_corpus, restore, snapshot, w
 from app.ingest.sources import IncomingBrief
 from app.models import Answer, DocumentChange, DocumentFilter, Evidence, ParsedDocument, Version
 from app.prompts import Prompts
-from app.retrieve.hybrid import RetrievalParams, RowFilter, retrieve
+from app.retrieve.hybrid import RetrievalParams, retrieve
 from app.retrieve.signals import lexicon_vectors, words_to_embed
 from app.text.question import clean_question
 
@@ -72,6 +73,7 @@ class QAService:
         retrieval: RetrievalParams | None = None,
         answering: AnswerParams | None = None,
         learned: LearnedModels | None = None,
+        search: CandidateSearch | None = None,
     ) -> None:
         self.settings = settings
         self.encoders = encoders
@@ -81,6 +83,7 @@ class QAService:
         self.retrieval = retrieval or RetrievalParams()
         self.answering = answering or AnswerParams(threshold=settings.answer_threshold)
         self.learned = learned or LearnedModels.load()
+        self.search = search or BuiltinSearch()  # where candidates come from (app/index/search.py)
         self._updates = threading.Lock()
         # vectors of question words the lexicon lacks: they depend on the encoder only, never on the index, and
         # questions reuse the same few words, each of which would otherwise cost one more encoder run
@@ -114,9 +117,10 @@ class QAService:
         """
         encoders = encoders or Encoders()
         prompts = Prompts.load(settings.prompts_dir)
-        index = load_or_build_index(settings, encoders, progress=progress, catch_up=catch_up)
+        search = open_search(settings)
+        index = load_or_build_index(settings, encoders, progress=progress, catch_up=catch_up, search=search)
         queries = encoders.for_queries(settings, index.manifest, index.encoder_files)
-        service = cls(settings, encoders, queries, index, prompts, learned=learned)
+        service = cls(settings, encoders, queries, index, prompts, learned=learned, search=search)
         service.index = index  # prepared as every snapshot is, by the setter
         return service
 
@@ -169,7 +173,7 @@ class QAService:
             return [Answer(q, False, 0.0, message, (), ()) for q in cleaned]
         count = len(allowed) if allowed is not None else len(bundle.documents)
         message = self.prompts.render("abstention.txt", documents=count)
-        rows = RowFilter.of_documents(bundle, allowed) if allowed is not None else None
+        rows = RowFilter.of_documents(bundle, allowed, where) if allowed is not None else None
         return [
             compose_answer(
                 q, e, bundle, top_k or self.settings.top_k, self.answering, self.learned.abstention, message,
@@ -230,7 +234,7 @@ class QAService:
         word_vectors = {w: v for q in questions for w, v in lexicon_vectors(q, bundle).items()}
         word_vectors |= cached | embedded
         return [
-            retrieve(q, vectors[i], bundle, self.retrieval, word_vectors, rows, self.learned.ranker)
+            retrieve(q, vectors[i], bundle, self.retrieval, word_vectors, rows, self.learned.ranker, self.search)
             for i, q in enumerate(questions)
         ]
 
@@ -309,7 +313,7 @@ class QAService:
             encoder = self.encoders.for_updates(self.settings, current.manifest, self.embedder)
             bundle, manifest = update_index(
                 self.settings, current.bundle, current.manifest, documents, encoder,
-                reexport=self._reexport,
+                reexport=self._reexport, search=self.search,
             )
             self.index = LoadedIndex(bundle, manifest, rebuilt=False)
             log.info("caught up on the corpus: %s", manifest.counts)
@@ -368,7 +372,7 @@ class QAService:
                     encoder = watch(encoder)
                 bundle, manifest = update_index(
                     self.settings, current.bundle, current.manifest, documents, encoder, progress,
-                    self._reexport, fresh,
+                    self._reexport, fresh, self.search,
                 )
             except BaseException as exc:
                 for doc_id, previous in saved.items():

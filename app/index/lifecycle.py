@@ -27,6 +27,7 @@ from app.errors import (
 )
 from app.index.bundle import IndexBundle, ProgressFn, build_bundle
 from app.index.encoders import Encoders, configured_files
+from app.index.search import BuiltinSearch, CandidateSearch, open_search, versions_of
 from app.index.store import (
     FORMAT_VERSION,
     copy_encoders,
@@ -148,7 +149,11 @@ def _build_index(settings: Settings) -> dict[str, int]:
     from app.logs import configure_logging  # the child logs as the server does
 
     configure_logging(settings)
-    loaded = load_or_build_index(settings, Encoders())
+    search = open_search(settings)
+    try:
+        loaded = load_or_build_index(settings, Encoders(), search=search)
+    finally:
+        search.close()
     return loaded.manifest.counts
 
 
@@ -170,6 +175,7 @@ def load_or_build_index(
     force: bool = False,
     progress: ProgressFn | None = None,
     catch_up: bool = True,
+    search: CandidateSearch | None = None,
 ) -> LoadedIndex:
     """Load index/ and bring it up to date with the corpus folder; build it afresh when it cannot be loaded.
 
@@ -179,8 +185,10 @@ def load_or_build_index(
     the caller to serve while it catches up (a server: a large brief dropped in the folder must not keep it
     unready for minutes). `encoders.reference` (the sentence-transformers model) is asked for only for a
     full build (or an update of a build without its fp32 ONNX graph), so a process serving a prebuilt index
-    never imports torch.
+    never imports torch. `search` (a search backend other than the built-in) is brought up to date with the
+    build that is returned, before it is: a backend that lost its rows, or never had them, is filled from it.
     """
+    search = search or BuiltinSearch()
     with write_lock(settings.index_dir, required=False):
         documents = read_corpus(settings.corpus_dir)
         manifest = read_manifest(settings.index_dir)
@@ -193,11 +201,16 @@ def load_or_build_index(
                     log.warning("the corpus changed since the index was built: serving the last good build "
                                 "while the index catches up")
                     files = configured_files(settings, manifest)
+                    search.publish(bundle)
                     return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files, pending=True)
                 if changed:
                     log.warning("the corpus changed since the index was built: updating the index")
                     encoder = encoders.for_updates(settings, manifest)
-                    bundle, manifest = update_index(settings, bundle, manifest, documents, encoder, progress)
+                    bundle, manifest = update_index(
+                        settings, bundle, manifest, documents, encoder, progress, search=search
+                    )
+                else:
+                    search.publish(bundle)
                 files = configured_files(settings, manifest)
                 log.info("index loaded from %s (%s)", settings.index_dir / manifest.build_dir, manifest.counts)
                 return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
@@ -212,6 +225,7 @@ def load_or_build_index(
             )
         embedder = encoders.reference(settings)
         bundle = build_bundle(parsed, embedder, settings.hnsw_threshold, progress)
+        search.publish(bundle)  # the backend holds every row before the build that needs them is committed
         if progress:
             progress("exporting the ONNX query encoders", 0)
         manifest = save_bundle(
@@ -234,13 +248,19 @@ def update_index(
     progress: ProgressFn | None = None,
     reexport: Callable[[Path], dict[str, str]] | None = None,
     fresh: Mapping[str, ParsedDocument] | None = None,
+    search: CandidateSearch | None = None,
 ) -> tuple[IndexBundle, IndexManifest]:
     """A new build holding exactly `documents`, reusing the previous build's vectors and encoder graphs (each
     checked first; a damaged one is exported afresh with `reexport`, or the update fails) and the parses of
-    new documents already made (`fresh`)."""
+    new documents already made (`fresh`).
+
+    The search backend gets the new versions' rows before the build is committed (the manifest is the marker
+    that makes them visible) and keeps the previous build's, which replicas that have not reloaded yet still
+    serve; the versions before those are deleted."""
     ordered = in_bundle_order(documents, previous)
     parsed = reparsed(ordered, previous, fresh)
     bundle = build_bundle(parsed, encoder, settings.hnsw_threshold, progress, previous)
+    (search or BuiltinSearch()).publish(bundle, keep=versions_of(previous))
     try:
         saved = save_bundle(
             bundle,

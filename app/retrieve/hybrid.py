@@ -1,4 +1,5 @@
-"""Question → ranked sentences and passages: dense (FAISS) and BM25 candidates, then the learned quote ranker.
+"""Question → ranked sentences and passages: dense and BM25 candidates (`app/index/search.py`), then the learned
+quote ranker.
 
 Candidates come from a weighted sum (sentence: cosine + w_s · BM25/max(BM25); passage: a blend of its own
 fused score and its best sentence's). With a ranker (the service always passes one), every sentence of the
@@ -16,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.index.bundle import IndexBundle
+from app.index.search import BuiltinSearch, CandidateQuery, CandidateSearch, RowFilter
 from app.linear import LinearModel
 from app.models import AbstentionSignals, Evidence, RankedPool, ScoredPassage, ScoredSentence
 from app.retrieve.quote_ranker import Pool, QuestionView, rank_pool
@@ -63,25 +65,6 @@ def diversify(ranked: list[ScoredPassage], max_shared: int) -> tuple[ScoredPassa
     return tuple(kept + later)
 
 
-@dataclass(frozen=True)
-class RowFilter:
-    """The sentence and passage rows a filtered question may use (sorted row numbers)."""
-
-    sentence_rows: npt.NDArray[np.int64]
-    passage_rows: npt.NDArray[np.int64]
-
-    @classmethod
-    def of_documents(cls, bundle: IndexBundle, doc_ids: list[str]) -> RowFilter:
-        spans = [bundle.doc_rows[d] for d in doc_ids]
-        sentence = [np.arange(r.sentence_start, r.sentence_end, dtype=np.int64) for r in spans]
-        passage = [np.arange(r.passage_start, r.passage_end, dtype=np.int64) for r in spans]
-        empty = np.zeros(0, dtype=np.int64)
-        return cls(
-            np.sort(np.concatenate(sentence)) if sentence else empty,
-            np.sort(np.concatenate(passage)) if passage else empty,
-        )
-
-
 def _restricted(scores: FloatArray, rows: npt.NDArray[np.int64] | None) -> FloatArray:
     """Scores with every row outside `rows` set to zero (None: all rows allowed)."""
     if rows is None:
@@ -89,21 +72,6 @@ def _restricted(scores: FloatArray, rows: npt.NDArray[np.int64] | None) -> Float
     out = np.zeros_like(scores)
     out[rows] = scores[rows]
     return out
-
-
-def _dense_candidates(
-    bundle: IndexBundle, kind: str, query: FloatArray, limit: int, rows: npt.NDArray[np.int64] | None
-) -> npt.NDArray[np.int64]:
-    """The nearest rows: from FAISS over everything, or exactly over the allowed rows of a filtered question."""
-    if rows is None:
-        vectors = bundle.sentence_vectors if kind == "sentence" else bundle.passage_vectors
-        return vectors.search(query, limit).ids
-    matrix = bundle.sentence_matrix if kind == "sentence" else bundle.passage_matrix
-    scores = matrix[rows] @ query
-    if len(scores) > limit:
-        top = np.argpartition(-scores, limit)[:limit]
-        return rows[top]
-    return rows
 
 
 def _normalized(scores: FloatArray) -> FloatArray:
@@ -114,14 +82,6 @@ def _normalized(scores: FloatArray) -> FloatArray:
 def _dense_scores(bundle: IndexBundle, kind: str, query: FloatArray, rows: npt.NDArray[np.int64]) -> FloatArray:
     matrix = bundle.sentence_matrix if kind == "sentence" else bundle.passage_matrix
     return np.asarray(matrix[rows] @ query, dtype=np.float32)
-
-
-def _candidate_rows(dense_ids: npt.NDArray[np.int64], lexical: FloatArray, limit: int) -> npt.NDArray[np.int64]:
-    """The dense side's nearest rows plus the (at most `limit`) rows BM25 scores highest."""
-    matched = np.flatnonzero(lexical > 0)
-    if len(matched) > limit:
-        matched = matched[np.argpartition(-lexical[matched], limit)[:limit]]
-    return np.union1d(dense_ids, matched.astype(np.int64))
 
 
 def _fuse(dense: FloatArray, lexical: FloatArray, weight: float, params: RetrievalParams) -> FloatArray:
@@ -284,11 +244,13 @@ def retrieve(
     word_vectors: Mapping[str, FloatArray] | None = None,
     allowed: RowFilter | None = None,
     ranker: LinearModel | None = None,
+    search: CandidateSearch | None = None,
 ) -> Evidence:
     """Fused ranking of sentences and passages for one question, plus the signals abstention needs.
 
-    With `allowed`, only those rows compete (a question asked of some briefs only); the dense side is then an
-    exact search over them, so a filter never loses an answer to the approximate index.
+    With `allowed`, only those rows compete (a question asked of some briefs only). `search` proposes the
+    candidate rows (default: the built-in FAISS and bm25s search); everything after that is the same for
+    every backend.
     """
     expanded = expand_question(question, bundle.acronyms)
     query_terms = terms(expanded)
@@ -297,10 +259,13 @@ def retrieve(
     p_allowed = allowed.passage_rows if allowed else None
     sentence_lexical = _normalized(_restricted(bundle.sentence_lexical.scores(query_terms), s_allowed))
     passage_lexical = _normalized(_restricted(bundle.passage_lexical.scores(query_terms), p_allowed))
-    passage_dense_ids = _dense_candidates(bundle, "passage", query_vector, limit, p_allowed)
-    sentence_dense_ids = _dense_candidates(bundle, "sentence", query_vector, limit, s_allowed)
-    passage_rows = _candidate_rows(passage_dense_ids, passage_lexical, limit)
-    sentence_rows = _candidate_rows(sentence_dense_ids, sentence_lexical, limit)
+    search = search or BuiltinSearch()
+    passage_rows = search.candidates(
+        bundle, CandidateQuery("passage", query_vector, query_terms, limit, allowed, passage_lexical)
+    )
+    sentence_rows = search.candidates(
+        bundle, CandidateQuery("sentence", query_vector, query_terms, limit, allowed, sentence_lexical)
+    )
     inside, inside_starts = bundle.sentences_in(passage_rows)  # their sentences need scores too
     sentence_rows = np.union1d(sentence_rows, inside)
 

@@ -1,0 +1,467 @@
+"""The Milvus search backend: candidate generation in Milvus, through pymilvus's `MilvusClient` (the only
+importer of pymilvus).
+
+One client API covers Milvus Lite (a local folder, or its gRPC server: `milvus-lite server`), Milvus Standalone
+and Milvus Distributed. Two collections hold one row per sentence and per passage of every brief: a
+deterministic id (kind, doc_id, version, piece), `doc_id`, `version` (the manifest's "sha256:metahash"), the
+piece's number, offsets and section, the brief's source (case-folded) and publication date for filters, the
+vector, and the piece's BM25 terms (newsqa's own folded, stemmed terms, so Milvus's BM25 function matches the
+same words bm25s does). A third collection holds one marker per (doc_id, version), written after all the
+version's rows: `publish` skips a version whose marker is there and rewrites one whose marker is missing (a
+writer that died half way), so a retried write is idempotent.
+
+A question asks Milvus for the nearest rows and the BM25 matches, within its filter; each hit becomes a row of
+the replica's loaded build, and a hit of a version the build does not hold (a newer brief not loaded yet, an
+older one not deleted yet) is dropped, so a question never mixes two versions of a brief. Scoring reads the
+loaded build, exactly as with the built-in search.
+
+Every call has a timeout and is retried once; a backend that still does not answer raises
+`SearchBackendUnavailableError` (a 503 at the HTTP edge), and `unreachable()` tells readiness why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+from app.config import Settings
+from app.errors import SearchBackendUnavailableError
+from app.index.bundle import IndexBundle, passage_match_text
+from app.index.search import CandidateQuery, PieceKind, RowArray, RowFilter
+from app.ingest.blocks import document_version
+from app.models import DocumentFilter, ParsedDocument
+from app.text.normalize import terms
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+EMPTY_TERMS = "zzemptyzz"  # a piece without any term (bm25s indexes such rows under a placeholder too)
+MAX_VARCHAR = 65_535
+HNSW = {"M": 32, "efConstruction": 80}  # as the built-in FAISS HNSW graph (app/index/vectors.py)
+HNSW_EF_SEARCH = 128
+WRITE_BATCH = 500
+RETRY_PAUSE_SECONDS = 0.2
+MARKER_VECTOR = [0.0, 0.0]  # every Milvus collection needs a vector field; the markers' is a placeholder
+Operation = Literal["dense", "lexical", "write", "delete", "read", "ping"]
+
+
+class _LiteTimestampNotice(logging.Filter):
+    """Drops pymilvus's one warning that Milvus Lite sends no MVCC timestamp for a query iterator: the
+    iterator then uses the client's clock, which is what reading the version markers needs (they are written
+    before the build that needs them is committed)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "failed to get mvccTs" not in record.getMessage()
+
+
+logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_LiteTimestampNotice())
+
+
+@dataclass
+class BackendStats:
+    """Calls, seconds spent and failures per operation (read by the metrics collector at scrape time)."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, operation: str, seconds: float, failed: bool) -> None:
+        with self._lock:
+            self.calls[operation] = self.calls.get(operation, 0) + 1
+            self.seconds[operation] = self.seconds.get(operation, 0.0) + seconds
+            if failed:
+                self.errors[operation] = self.errors.get(operation, 0) + 1
+
+
+def row_id(kind: str, doc_id: str, version: str, piece: int) -> int:
+    """A stable 63-bit primary key: the same piece of the same version always gets the same row."""
+    digest = hashlib.blake2b(f"{kind}\x1f{doc_id}\x1f{version}\x1f{piece}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def bm25_terms(text: str) -> str:
+    """The piece's terms as Milvus indexes them: newsqa's terms (letters and digits only), space-separated,
+    cut at a term boundary below Milvus's VARCHAR limit (only a pathological run-on sentence reaches it)."""
+    joined = " ".join(terms(text)) or EMPTY_TERMS
+    if len(joined) > MAX_VARCHAR:
+        joined = joined[: joined.rfind(" ", 0, MAX_VARCHAR)]
+    return joined
+
+
+def _quoted(value: str) -> str:
+    return json.dumps(value)  # a JSON string literal is a Milvus string literal (quotes and backslashes escaped)
+
+
+def filter_expression(where: DocumentFilter | None, doc_ids: Sequence[str] | None) -> str:
+    """The Milvus boolean expression for a question's filter (empty: every row).
+
+    The filter itself is translated (source, date range, ids), not the list of briefs it matched, so a filter
+    over a large archive stays one short expression."""
+    clauses: list[str] = []
+    if where is not None and not where.is_empty:
+        if where.doc_ids:
+            clauses.append(f"doc_id in [{', '.join(_quoted(d) for d in where.doc_ids)}]")
+        if where.source:
+            clauses.append(f"source == {_quoted(where.source.casefold())}")
+        if where.published_from:
+            clauses.append(f'published != "" and published >= {_quoted(where.published_from)}')
+        if where.published_to:
+            clauses.append(f'published != "" and published <= {_quoted(where.published_to)}')
+    elif doc_ids is not None:
+        clauses.append(f"doc_id in [{', '.join(_quoted(d) for d in doc_ids)}]")
+    return " and ".join(f"({c})" for c in clauses)
+
+
+class MilvusSearch:
+    """Candidates from Milvus collections `<prefix>_sentences` and `<prefix>_passages`.
+
+    The constructor only stores; the client connects on first use (and again after a failure), so a replica
+    started while Milvus is down comes up, says not ready, and recovers by itself when Milvus returns."""
+
+    name = "milvus"
+
+    def __init__(
+        self,
+        uri: str,
+        token: str | None,
+        prefix: str,
+        timeout: float,
+        vector_index: Literal["FLAT", "HNSW"],
+        connect: Callable[..., MilvusClient] = MilvusClient,
+    ) -> None:
+        self.uri = uri
+        self.token = token
+        self.prefix = prefix
+        self.timeout = timeout
+        self.vector_index = vector_index
+        self.stats = BackendStats()
+        self._connect = connect
+        self._client: MilvusClient | None = None
+        self._ready: set[str] = set()  # collections known to exist and be loaded
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MilvusSearch:
+        if not settings.milvus_uri:
+            raise ValueError("NEWSQA_SEARCH_BACKEND=milvus needs NEWSQA_MILVUS_URI")
+        token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
+        return cls(
+            settings.milvus_uri, token, settings.milvus_collection_prefix, settings.milvus_timeout_seconds,
+            settings.milvus_vector_index,
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def collection(self, kind: PieceKind | Literal["version"]) -> str:
+        return f"{self.prefix}_{kind}s"
+
+    def _client_now(self) -> MilvusClient:
+        with self._lock:
+            if self._client is None:
+                kwargs: dict[str, Any] = {"uri": self.uri, "timeout": self.timeout}
+                if self.token:
+                    kwargs["token"] = self.token
+                self._client = self._connect(**kwargs)
+            return self._client
+
+    def _forget_client(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+            self._ready.clear()
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # a broken channel may fail to close; it is dropped either way
+                log.debug("closing a broken Milvus client failed", exc_info=True)
+
+    def _call(self, operation: Operation, work: Callable[[MilvusClient], T], attempts: int = 2) -> T:
+        """Run one backend call with the timeout, retried once on a new connection; count it."""
+        for attempt in range(1, attempts + 1):
+            started = time.perf_counter()
+            try:
+                result = work(self._client_now())
+            except Exception as exc:  # pymilvus raises MilvusException, grpc errors and OSError alike
+                self.stats.record(operation, time.perf_counter() - started, failed=True)
+                log.warning("Milvus %s failed (attempt %d): %s", operation, attempt, exc)
+                self._forget_client()
+                if attempt == attempts:
+                    raise SearchBackendUnavailableError(
+                        "the search backend (Milvus) did not answer; retry shortly"
+                    ) from exc
+                time.sleep(RETRY_PAUSE_SECONDS)
+            else:
+                self.stats.record(operation, time.perf_counter() - started, failed=False)
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _ensure(self, client: MilvusClient, kind: PieceKind | Literal["version"], dimension: int) -> str:
+        name = self.collection(kind)
+        if name in self._ready:
+            return name
+        if not client.has_collection(name, timeout=self.timeout):
+            if kind == "version":
+                schema, index = self._marker_schema(client)
+            else:
+                schema, index = self._piece_schema(client, dimension)
+            client.create_collection(
+                name, schema=schema, index_params=index, consistency_level="Strong", timeout=self.timeout
+            )
+        client.load_collection(name, timeout=self.timeout)
+        self._ready.add(name)
+        return name
+
+    def _piece_schema(self, client: MilvusClient, dimension: int) -> tuple[Any, Any]:
+        schema = client.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("doc_id", DataType.VARCHAR, max_length=128)
+        schema.add_field("version", DataType.VARCHAR, max_length=128)
+        schema.add_field("piece", DataType.INT64)
+        schema.add_field("start", DataType.INT64)
+        schema.add_field("end", DataType.INT64)
+        schema.add_field("section", DataType.VARCHAR, max_length=1024)
+        schema.add_field("source", DataType.VARCHAR, max_length=512)
+        schema.add_field("published", DataType.VARCHAR, max_length=32)
+        schema.add_field(
+            "terms", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
+            analyzer_params={"tokenizer": "standard"},
+        )
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(
+            Function(
+                name="terms_bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
+                output_field_names=["sparse"],
+            )
+        )
+        index = client.prepare_index_params()
+        if self.vector_index == "HNSW":
+            index.add_index("vector", index_type="HNSW", metric_type="IP", params=HNSW)
+        else:
+            index.add_index("vector", index_type="FLAT", metric_type="IP")
+        # bm25s's defaults (k1 1.5, b 0.75), so both backends rank BM25 matches alike
+        index.add_index(
+            "sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params={"bm25_k1": 1.5, "bm25_b": 0.75}
+        )
+        return schema, index
+
+    @staticmethod
+    def _marker_schema(client: MilvusClient) -> tuple[Any, Any]:
+        schema = client.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("doc_id", DataType.VARCHAR, max_length=128)
+        schema.add_field("version", DataType.VARCHAR, max_length=128)
+        schema.add_field("rows", DataType.INT64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=len(MARKER_VECTOR))
+        index = client.prepare_index_params()
+        index.add_index("vector", index_type="FLAT", metric_type="L2")
+        return schema, index
+
+    # ------------------------------------------------------------------ questions
+
+    def candidates(self, bundle: IndexBundle, query: CandidateQuery) -> RowArray:
+        dimension = int(query.vector.shape[0])
+        allowed = query.allowed
+        expression = ""
+        if allowed is not None:
+            if not len(allowed.rows(query.kind)):
+                return np.zeros(0, dtype=np.int64)
+            held = _documents_of(bundle, allowed, query.kind)
+            expression = filter_expression(allowed.where, held)
+        fields = ["doc_id", "version", "piece"]
+        vector = query.vector.astype(np.float32).tolist()
+
+        def dense(client: MilvusClient) -> list[Any]:
+            name = self._ensure(client, query.kind, dimension)
+            params: dict[str, Any] = {"metric_type": "IP"}
+            if self.vector_index == "HNSW":
+                params["params"] = {"ef": max(HNSW_EF_SEARCH, query.limit)}
+            hits = client.search(
+                name, [vector], anns_field="vector", limit=query.limit, filter=expression, output_fields=fields,
+                search_params=params, timeout=self.timeout,
+            )
+            return list(hits[0])
+
+        hits = self._call("dense", dense)
+        if query.terms:
+            text = " ".join(query.terms)
+
+            def lexical(client: MilvusClient) -> list[Any]:
+                name = self._ensure(client, query.kind, dimension)
+                found = client.search(
+                    name, [text], anns_field="sparse", limit=query.limit, filter=expression, output_fields=fields,
+                    search_params={"metric_type": "BM25"}, timeout=self.timeout,
+                )
+                return list(found[0])
+
+            hits += self._call("lexical", lexical)
+        return _rows_of(bundle, query.kind, hits, allowed)
+
+    # ------------------------------------------------------------------ writes
+
+    def publish(self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset()) -> None:
+        """Write every version `bundle` holds that has no marker yet (rows first, the marker last), then delete
+        the rows and markers of versions neither `bundle` nor `keep` holds."""
+        dimension = int(bundle.sentence_matrix.shape[1])
+        markers = self._markers(dimension)
+        wanted = {doc_id: document_version(p.document) for doc_id, p in bundle.documents.items()}
+        written = 0
+        for doc_id, version in wanted.items():
+            if (doc_id, version) not in markers:
+                written += self._write_version(bundle, doc_id, version, dimension)
+        stale = sorted(pair for pair in markers if pair[1] != wanted.get(pair[0]) and pair not in keep)
+        for doc_id, version in stale:
+            self._delete_version(doc_id, version, dimension)
+        if written or stale:
+            log.info("Milvus: %d rows written, %d old versions deleted", written, len(stale))
+
+    def _markers(self, dimension: int) -> set[tuple[str, str]]:
+        def read(client: MilvusClient) -> set[tuple[str, str]]:
+            name = self._ensure(client, "version", dimension)
+            found: set[tuple[str, str]] = set()
+            iterator = client.query_iterator(
+                name, batch_size=1000, filter="id >= 0", output_fields=["doc_id", "version"], timeout=self.timeout
+            )
+            try:
+                while batch := iterator.next():
+                    found.update((row["doc_id"], row["version"]) for row in batch)
+            finally:
+                iterator.close()
+            return found
+
+        return self._call("read", read)
+
+    def _write_version(self, bundle: IndexBundle, doc_id: str, version: str, dimension: int) -> int:
+        parsed = bundle.documents[doc_id]
+        rows = bundle.doc_rows[doc_id]
+        sentences = _piece_rows(
+            "sentence", parsed, version,
+            [(s.sentence_id, s.start, s.end, s.section, s.text) for s in parsed.sentences],
+            bundle.sentence_matrix[rows.sentence_start : rows.sentence_end],
+        )
+        passages = _piece_rows(
+            "passage", parsed, version,
+            [(p.passage_id, p.start, p.end, p.section, passage_match_text(p)) for p in parsed.passages],
+            bundle.passage_matrix[rows.passage_start : rows.passage_end],
+        )
+        def upsert(kind: PieceKind | Literal["version"], batch: list[dict[str, Any]]) -> Callable[[MilvusClient], Any]:
+            return lambda c: c.upsert(self._ensure(c, kind, dimension), batch, timeout=self.timeout)
+
+        for kind, table in (("sentence", sentences), ("passage", passages)):
+            for batch in _batches(table, WRITE_BATCH):
+                self._call("write", upsert(kind, batch))  # type: ignore[arg-type]
+        marker = {
+            "id": row_id("version", doc_id, version, 0), "doc_id": doc_id, "version": version,
+            "rows": len(sentences) + len(passages), "vector": MARKER_VECTOR,
+        }
+        self._call("write", upsert("version", [marker]))
+        return len(sentences) + len(passages)
+
+    def _delete_version(self, doc_id: str, version: str, dimension: int) -> None:
+        expression = f"doc_id == {_quoted(doc_id)} and version == {_quoted(version)}"
+        # the marker first: a version without a marker is one publish rewrites or deletes, never one it trusts
+        def delete(kind: PieceKind | Literal["version"]) -> Callable[[MilvusClient], Any]:
+            return lambda c: c.delete(self._ensure(c, kind, dimension), filter=expression, timeout=self.timeout)
+
+        for kind in ("version", "sentence", "passage"):
+            self._call("delete", delete(kind))
+
+    # ------------------------------------------------------------------ operations
+
+    def unreachable(self) -> str | None:
+        try:
+            # one attempt: a readiness probe must answer within its own timeout
+            self._call("ping", lambda c: c.list_collections(timeout=self.timeout), attempts=1)
+        except SearchBackendUnavailableError:
+            return "the search backend (Milvus) is unreachable"
+        return None
+
+    def count(self, kind: PieceKind) -> int:
+        """Rows of one collection (tests and benchmarks)."""
+
+        def rows(client: MilvusClient) -> int:
+            name = self.collection(kind)
+            if not client.has_collection(name, timeout=self.timeout):
+                return 0
+            found = client.query(name, filter="", output_fields=["count(*)"], timeout=self.timeout)
+            return int(found[0]["count(*)"])
+
+        return self._call("read", rows)
+
+    def drop(self) -> None:
+        """Delete this prefix's collections (tests and benchmarks start from nothing)."""
+
+        def drop_all(client: MilvusClient) -> None:
+            kinds: tuple[PieceKind | Literal["version"], ...] = ("sentence", "passage", "version")
+            for kind in kinds:
+                name = self.collection(kind)
+                if client.has_collection(name, timeout=self.timeout):
+                    client.drop_collection(name, timeout=self.timeout)
+
+        self._call("delete", drop_all)
+        self._ready.clear()
+
+    def close(self) -> None:
+        self._forget_client()
+
+
+def _documents_of(bundle: IndexBundle, allowed: RowFilter, kind: PieceKind) -> list[str]:
+    """The briefs whose rows a filter allows (when it came without the filter it was made from)."""
+    rows = allowed.rows(kind)
+    if kind == "sentence":
+        positions = np.unique(bundle.sentence_document[rows])
+        ids = list(bundle.documents)
+        return [ids[int(p)] for p in positions]
+    return sorted({bundle.passages[int(r)].doc_id for r in rows})
+
+
+def _rows_of(bundle: IndexBundle, kind: PieceKind, hits: list[Any], allowed: RowFilter | None) -> RowArray:
+    """Hits as rows of the loaded build; a hit of a version the build does not hold is dropped."""
+    out: list[int] = []
+    held = bundle.documents
+    for hit in hits:
+        entity = hit["entity"]
+        parsed = held.get(entity["doc_id"])
+        if parsed is None or document_version(parsed.document) != entity["version"]:
+            continue
+        span = bundle.doc_rows[entity["doc_id"]]
+        start = span.sentence_start if kind == "sentence" else span.passage_start
+        out.append(start + int(entity["piece"]))
+    rows = np.unique(np.asarray(out, dtype=np.int64))
+    if allowed is not None:  # the filter's own rows are the authority (a brief whose metadata changed since)
+        rows = rows[np.isin(rows, allowed.rows(kind))]
+    return rows
+
+
+def _piece_rows(
+    kind: PieceKind,
+    parsed: ParsedDocument,
+    version: str,
+    pieces: list[tuple[int, int, int, str, str]],
+    vectors: np.ndarray[Any, np.dtype[np.float32]],
+) -> list[dict[str, Any]]:
+    meta = parsed.document.meta
+    doc_id = parsed.document.doc_id
+    source = (meta.source or "").casefold()[:512]
+    return [
+        {
+            "id": row_id(kind, doc_id, version, piece), "doc_id": doc_id, "version": version, "piece": piece,
+            "start": start, "end": end, "section": section[:1024], "source": source,
+            "published": meta.published or "", "terms": bm25_terms(text), "vector": vector.tolist(),
+        }
+        for (piece, start, end, section, text), vector in zip(pieces, vectors, strict=True)
+    ]
+
+
+def _batches(items: list[T], size: int) -> Iterator[list[T]]:
+    for at in range(0, len(items), size):
+        yield items[at : at + size]

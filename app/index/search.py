@@ -1,0 +1,148 @@
+"""The search-backend seam: which sentences and passages a question's scoring starts from.
+
+Candidate generation (the dense nearest neighbours, the BM25 matches, a question's filter by brief, source
+and date) is the part of retrieval that grows with the archive, so it sits behind `CandidateSearch`, with two
+implementations: `BuiltinSearch` (FAISS and bm25s in this process, the default) and `MilvusSearch`
+(`app/index/milvus.py`). Everything after it (scoring the candidates, the quote ranker, abstention) is the same
+code for both, reading the loaded build, so an answer does not depend on the backend beyond which rows were
+proposed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from app.config import Settings
+from app.index.bundle import IndexBundle
+from app.ingest.blocks import document_version
+from app.models import DocumentFilter
+
+FloatArray = npt.NDArray[np.float32]
+RowArray = npt.NDArray[np.int64]
+PieceKind = Literal["sentence", "passage"]
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """The sentence and passage rows a filtered question may use (sorted row numbers), and the filter they
+    came from (a backend that keeps the briefs' metadata beside its rows filters by it on its side)."""
+
+    sentence_rows: RowArray
+    passage_rows: RowArray
+    where: DocumentFilter | None = None
+
+    @classmethod
+    def of_documents(cls, bundle: IndexBundle, doc_ids: list[str], where: DocumentFilter | None = None) -> RowFilter:
+        spans = [bundle.doc_rows[d] for d in doc_ids]
+        sentence = [np.arange(r.sentence_start, r.sentence_end, dtype=np.int64) for r in spans]
+        passage = [np.arange(r.passage_start, r.passage_end, dtype=np.int64) for r in spans]
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(
+            np.sort(np.concatenate(sentence)) if sentence else empty,
+            np.sort(np.concatenate(passage)) if passage else empty,
+            where,
+        )
+
+    def rows(self, kind: PieceKind) -> RowArray:
+        return self.sentence_rows if kind == "sentence" else self.passage_rows
+
+
+@dataclass(frozen=True)
+class CandidateQuery:
+    """One side (sentences or passages) of one question, as candidate generation sees it.
+
+    `lexical` is the BM25 score of every row of the loaded build (zero outside `allowed`), which scoring uses
+    whichever backend proposed the rows; the built-in search reads its BM25 matches from it, Milvus runs its
+    own BM25 search over the same terms.
+    """
+
+    kind: PieceKind
+    vector: FloatArray
+    terms: list[str]
+    limit: int
+    allowed: RowFilter | None
+    lexical: FloatArray
+
+
+class CandidateSearch(Protocol):
+    """Where candidates come from, and what the backend needs to keep up with the builds."""
+
+    name: str
+
+    def candidates(self, bundle: IndexBundle, query: CandidateQuery) -> RowArray:
+        """The rows of the loaded build a question is scored over: its `limit` nearest by cosine plus (at most)
+        `limit` BM25 matches, within the question's filter, as the bundle's own row numbers."""
+        ...
+
+    def publish(self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset()) -> None:
+        """Make the backend hold every brief of `bundle` (in its version) before the build is committed, and drop
+        what neither it nor `keep` (the previous build's (doc_id, version) pairs, still served by replicas that
+        have not reloaded yet) holds."""
+        ...
+
+    def unreachable(self) -> str | None:
+        """Why questions cannot be answered now (the backend does not answer), or None."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def nearest_rows(
+    bundle: IndexBundle, kind: PieceKind, vector: FloatArray, limit: int, allowed: RowFilter | None
+) -> RowArray:
+    """The nearest rows: from FAISS over everything, or exactly over the allowed rows of a filtered question
+    (so a filter never loses an answer to the approximate index)."""
+    if allowed is None:
+        vectors = bundle.sentence_vectors if kind == "sentence" else bundle.passage_vectors
+        return vectors.search(vector, limit).ids
+    rows = allowed.rows(kind)
+    matrix = bundle.sentence_matrix if kind == "sentence" else bundle.passage_matrix
+    scores = matrix[rows] @ vector
+    if len(scores) > limit:
+        return rows[np.argpartition(-scores, limit)[:limit]]
+    return rows
+
+
+def best_matches(lexical: FloatArray, limit: int) -> RowArray:
+    """The (at most `limit`) rows with the highest positive BM25 scores."""
+    matched = np.flatnonzero(lexical > 0)
+    if len(matched) > limit:
+        matched = matched[np.argpartition(-lexical[matched], limit)[:limit]]
+    return matched.astype(np.int64)
+
+
+class BuiltinSearch:
+    """FAISS nearest neighbours and bm25s matches over the loaded build, in this process (the default)."""
+
+    name = "builtin"
+
+    def candidates(self, bundle: IndexBundle, query: CandidateQuery) -> RowArray:
+        dense = nearest_rows(bundle, query.kind, query.vector, query.limit, query.allowed)
+        return np.union1d(dense, best_matches(query.lexical, query.limit))
+
+    def publish(self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset()) -> None:
+        """Nothing to write: the build on disk is the whole index."""
+
+    def unreachable(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        """Nothing held."""
+
+
+def open_search(settings: Settings) -> CandidateSearch:
+    """The backend the settings name (the Milvus client connects on first use, not here)."""
+    if settings.search_backend == "milvus":
+        from app.index.milvus import MilvusSearch  # pymilvus is imported only by a deployment that uses it
+
+        return MilvusSearch.from_settings(settings)
+    return BuiltinSearch()
+
+
+def versions_of(bundle: IndexBundle) -> frozenset[tuple[str, str]]:
+    """(doc_id, version) of every brief a build holds: what a backend keeps while replicas still serve it."""
+    return frozenset((doc_id, document_version(p.document)) for doc_id, p in bundle.documents.items())
