@@ -50,7 +50,7 @@ from app.api.schemas import (
 from app.api.shared import SharedState
 from app.api.writer import Writes
 from app.config import Settings, get_settings
-from app.errors import InvalidQuestionError, NewsQAError
+from app.errors import InvalidQuestionError, NewsQAError, SearchBackendUnavailableError
 from app.models import Answer, DocumentFilter
 from app.service import QAService
 from app.text.question import question_pattern
@@ -139,6 +139,9 @@ async def readyz(request: Request, response: Response) -> ReadyResponse:
     # answered all the same stays in rotation while only its writes and jobs wait for Redis
     needed = state.settings.rate_limit != "off" or state.chat is not None
     unreachable = await state.shared.unreachable() if needed else None
+    search = runtime.service.search
+    if unreachable is None and search.name != "builtin":  # every question needs the search backend
+        unreachable = await anyio.to_thread.run_sync(search.unreachable)
     if unreachable is not None:  # questions would be refused meanwhile: take this replica out of rotation
         response.status_code = 503
         return ReadyResponse(status="not_ready", reason=unreachable)
@@ -174,6 +177,8 @@ async def newsqa_error(request: Request, exc: Exception) -> JSONResponse:
     headers = None
     if isinstance(exc, SharedStateUnavailableError):  # Redis is down: retry shortly, and it is counted
         state_of(request.app).counters.shared_state_unavailable()
+        headers = {"Retry-After": "1"}
+    elif isinstance(exc, SearchBackendUnavailableError):  # Milvus is down (counted by the backend's stats)
         headers = {"Retry-After": "1"}
     return _error_response(exc.status_code, ErrorResponse(error=exc.code, message=exc.message), headers)
 
@@ -321,6 +326,8 @@ def create_app(
         await anyio.to_thread.run_sync(state.writer.stop)
         state.jobs.close()
         await state.shared.close()
+        if loading is not None and runtime.service is not None:  # a service this app loaded: its client too
+            runtime.service.search.close()
 
     app = FastAPI(
         title="newsqa",

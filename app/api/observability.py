@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_fastapi_instrumentator import Instrumentator
 
@@ -76,7 +76,7 @@ class ServiceCollector(Collector):
         self.app = app
         self.counters = counters
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | InfoMetricFamily]:
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | InfoMetricFamily | SummaryMetricFamily]:
         answers = CounterMetricFamily("newsqa_answers", "Questions answered or abstained on.", labels=["result"])
         answers.add_metric(["answered"], self.counters.answered)
         answers.add_metric(["abstained"], self.counters.abstained)
@@ -113,6 +113,22 @@ class ServiceCollector(Collector):
         yield ready
         if runtime.service is None:
             return
+        stats = getattr(runtime.service.search, "stats", None)  # a search backend of its own (Milvus)
+        if stats is not None:
+            calls = SummaryMetricFamily(
+                "newsqa_search_backend_seconds", "Calls to the search backend (NEWSQA_SEARCH_BACKEND) and their "
+                "time, by operation.", labels=["backend", "operation"],
+            )
+            errors = CounterMetricFamily(
+                "newsqa_search_backend_errors", "Search backend calls that failed (each is retried once).",
+                labels=["backend", "operation"],
+            )
+            name = runtime.service.search.name
+            for operation in sorted(stats.calls):
+                calls.add_metric([name, operation], stats.calls[operation], stats.seconds[operation])
+                errors.add_metric([name, operation], stats.errors.get(operation, 0))
+            yield calls
+            yield errors
         manifest = runtime.service.index.manifest
         size = GaugeMetricFamily("newsqa_index_items", "What the loaded index holds.", labels=["kind"])
         for kind, count in sorted(manifest.counts.items()):
