@@ -13,6 +13,8 @@ import hmac
 import json
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -276,3 +278,46 @@ def flip_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
+
+
+MILVUS_LITE = Path(sys.executable).parent / "milvus-lite"  # installed by the `milvus` extra (make install)
+
+
+class MilvusLiteServer:
+    """Milvus Lite's own gRPC server (`milvus-lite server`) on one loopback port, in a process of its own, as
+    replicas reach Milvus Standalone; it can be stopped and started again on the same port and data folder."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(MILVUS_LITE), "server", "--data-dir", str(self.folder), "--host", "127.0.0.1",
+             "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until its port accepts connections (a few hundred ms)
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"milvus-lite server exited with {self.process.returncode}")
+            time.sleep(0.05)
+        raise AssertionError("milvus-lite server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+    def settings(self, settings: Settings, prefix: str, **changes: Any) -> Settings:
+        """`settings` with this server as the search backend, under collections of their own."""
+        update = {"search_backend": "milvus", "milvus_uri": self.uri, "milvus_collection_prefix": prefix, **changes}
+        return settings.model_copy(update=update)
