@@ -6,9 +6,11 @@ and Milvus Distributed. Two collections hold one row per sentence and per passag
 deterministic id (kind, doc_id, version, piece), `doc_id`, `version` (the manifest's "sha256:metahash"), the
 piece's number, offsets and section, the brief's source (case-folded) and publication date for filters, the
 vector, and the piece's BM25 terms (newsqa's own folded, stemmed terms, so Milvus's BM25 function matches the
-same words bm25s does). A third collection holds one marker per (doc_id, version), written after all the
-version's rows: `publish` skips a version whose marker is there and rewrites one whose marker is missing (a
-writer that died half way), so a retried write is idempotent.
+same words bm25s does). A third collection holds one marker per (doc_id, version): written incomplete before
+the version's rows, complete after all of them, and incomplete again before they are deleted. `publish` skips
+a version whose marker is complete, rewrites one whose marker is incomplete or missing, and deletes an
+incomplete one no build wants (the rows of a writer that died half way), so a retried write is idempotent and
+a crash at any point leaves nothing a later publish does not finish or clear.
 
 A question asks Milvus for the nearest rows and the BM25 matches, within its filter; each hit becomes a row of
 the replica's loaded build, and a hit of a version the build does not hold (a newer brief not loaded yet, an
@@ -49,6 +51,10 @@ MAX_VARCHAR = 65_535
 HNSW = {"M": 32, "efConstruction": 80}  # as the built-in FAISS HNSW graph (app/index/vectors.py)
 HNSW_EF_SEARCH = 128
 WRITE_BATCH = 500
+# questions and probes wait NEWSQA_MILVUS_TIMEOUT_SECONDS; writes, which run off the question path, wait longer,
+# and loading a collection or sealing (flushing) new rows, which reads or indexes whole segments, longest
+WRITE_TIMEOUT_SECONDS = 60.0
+SETUP_TIMEOUT_SECONDS = 600.0
 RETRY_PAUSE_SECONDS = 0.2
 MARKER_VECTOR = [0.0, 0.0]  # every Milvus collection needs a vector field; the markers' is a placeholder
 Operation = Literal["dense", "lexical", "write", "delete", "read", "ping"]
@@ -143,6 +149,8 @@ class MilvusSearch:
         self.token = token
         self.prefix = prefix
         self.timeout = timeout
+        self.write_timeout = max(timeout, WRITE_TIMEOUT_SECONDS)
+        self.setup_timeout = max(timeout, SETUP_TIMEOUT_SECONDS)
         self.vector_index = vector_index
         self.stats = BackendStats()
         self._connect = connect
@@ -214,9 +222,9 @@ class MilvusSearch:
             else:
                 schema, index = self._piece_schema(client, dimension)
             client.create_collection(
-                name, schema=schema, index_params=index, consistency_level="Strong", timeout=self.timeout
+                name, schema=schema, index_params=index, consistency_level="Strong", timeout=self.setup_timeout
             )
-        client.load_collection(name, timeout=self.timeout)
+        client.load_collection(name, timeout=self.setup_timeout)
         self._ready.add(name)
         return name
 
@@ -261,6 +269,7 @@ class MilvusSearch:
         schema.add_field("doc_id", DataType.VARCHAR, max_length=128)
         schema.add_field("version", DataType.VARCHAR, max_length=128)
         schema.add_field("rows", DataType.INT64)
+        schema.add_field("complete", DataType.BOOL)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=len(MARKER_VECTOR))
         index = client.prepare_index_params()
         index.add_index("vector", index_type="FLAT", metric_type="L2")
@@ -309,31 +318,53 @@ class MilvusSearch:
     # ------------------------------------------------------------------ writes
 
     def publish(self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset()) -> None:
-        """Write every version `bundle` holds that has no marker yet (rows first, the marker last), then delete
-        the rows and markers of versions neither `bundle` nor `keep` holds."""
+        """Write every version `bundle` holds that has no complete marker yet, then delete the rows and markers
+        of versions neither `bundle` nor `keep` holds: old versions, and the rows a writer that died half way
+        left under an incomplete marker (its retry, if any, rewrote the same ids first)."""
         dimension = int(bundle.sentence_matrix.shape[1])
         markers = self._markers(dimension)
         wanted = {doc_id: document_version(p.document) for doc_id, p in bundle.documents.items()}
         written = 0
         for doc_id, version in wanted.items():
-            if (doc_id, version) not in markers:
+            if markers.get((doc_id, version)) is not True:
                 written += self._write_version(bundle, doc_id, version, dimension)
         stale = sorted(pair for pair in markers if pair[1] != wanted.get(pair[0]) and pair not in keep)
         for doc_id, version in stale:
             self._delete_version(doc_id, version, dimension)
         if written or stale:
-            log.info("Milvus: %d rows written, %d old versions deleted", written, len(stale))
+            self._seal(dimension)
+            log.info("Milvus: %d rows written, %d old or incomplete versions deleted", written, len(stale))
 
-    def _markers(self, dimension: int) -> set[tuple[str, str]]:
-        def read(client: MilvusClient) -> set[tuple[str, str]]:
+    def _seal(self, dimension: int) -> None:
+        """Flush the collections after a publish: rows still in Milvus's write buffer are searched by brute
+        force (Milvus Lite scans its in-memory table; Standalone its growing segments), sealed ones through their
+        HNSW and inverted indexes, ten to twenty times faster on Milvus Lite (benchmarks/README.md). Only speed
+        depends on it, never what a question sees: a flush Milvus refuses (Standalone limits flushes per
+        collection and second) is logged and the publish stands."""
+        def flush(kind: PieceKind | Literal["version"]) -> Callable[[MilvusClient], Any]:
+            return lambda c: c.flush(self._ensure(c, kind, dimension), timeout=self.setup_timeout)
+
+        kinds: tuple[PieceKind | Literal["version"], ...] = ("sentence", "passage", "version")
+        for kind in kinds:
+            try:
+                self._call("write", flush(kind))
+            except SearchBackendUnavailableError:
+                log.warning("Milvus: flushing %s failed; its new rows are searched unsealed until the next flush",
+                            self.collection(kind))
+
+    def _markers(self, dimension: int) -> dict[tuple[str, str], bool]:
+        """Every version's marker: True once all its rows are in, False while (or if) they are being written."""
+
+        def read(client: MilvusClient) -> dict[tuple[str, str], bool]:
             name = self._ensure(client, "version", dimension)
-            found: set[tuple[str, str]] = set()
+            found: dict[tuple[str, str], bool] = {}
             iterator = client.query_iterator(
-                name, batch_size=1000, filter="id >= 0", output_fields=["doc_id", "version"], timeout=self.timeout
+                name, batch_size=1000, filter="id >= 0", output_fields=["doc_id", "version", "complete"],
+                timeout=self.write_timeout,
             )
             try:
                 while batch := iterator.next():
-                    found.update((row["doc_id"], row["version"]) for row in batch)
+                    found.update(((row["doc_id"], row["version"]), bool(row["complete"])) for row in batch)
             finally:
                 iterator.close()
             return found
@@ -354,25 +385,35 @@ class MilvusSearch:
             bundle.passage_matrix[rows.passage_start : rows.passage_end],
         )
         def upsert(kind: PieceKind | Literal["version"], batch: list[dict[str, Any]]) -> Callable[[MilvusClient], Any]:
-            return lambda c: c.upsert(self._ensure(c, kind, dimension), batch, timeout=self.timeout)
+            return lambda c: c.upsert(self._ensure(c, kind, dimension), batch, timeout=self.write_timeout)
 
+        marker = {
+            "id": row_id("version", doc_id, version, 0), "doc_id": doc_id, "version": version,
+            "rows": len(sentences) + len(passages), "complete": False, "vector": MARKER_VECTOR,
+        }
+        self._call("write", upsert("version", [marker]))  # first: a publish after a crash finds what to delete
         for kind, table in (("sentence", sentences), ("passage", passages)):
             for batch in _batches(table, WRITE_BATCH):
                 self._call("write", upsert(kind, batch))  # type: ignore[arg-type]
-        marker = {
-            "id": row_id("version", doc_id, version, 0), "doc_id": doc_id, "version": version,
-            "rows": len(sentences) + len(passages), "vector": MARKER_VECTOR,
-        }
-        self._call("write", upsert("version", [marker]))
+        self._call("write", upsert("version", [{**marker, "complete": True}]))  # last: all its rows are in
         return len(sentences) + len(passages)
 
     def _delete_version(self, doc_id: str, version: str, dimension: int) -> None:
         expression = f"doc_id == {_quoted(doc_id)} and version == {_quoted(version)}"
-        # the marker first: a version without a marker is one publish rewrites or deletes, never one it trusts
-        def delete(kind: PieceKind | Literal["version"]) -> Callable[[MilvusClient], Any]:
-            return lambda c: c.delete(self._ensure(c, kind, dimension), filter=expression, timeout=self.timeout)
 
-        for kind in ("version", "sentence", "passage"):
+        def write(marker: dict[str, Any]) -> Callable[[MilvusClient], Any]:
+            return lambda c: c.upsert(self._ensure(c, "version", dimension), [marker], timeout=self.write_timeout)
+
+        def delete(kind: PieceKind | Literal["version"]) -> Callable[[MilvusClient], Any]:
+            return lambda c: c.delete(self._ensure(c, kind, dimension), filter=expression, timeout=self.write_timeout)
+
+        # incomplete first: a delete that dies half way leaves a marker the next publish clears (or rewrites)
+        marker = {
+            "id": row_id("version", doc_id, version, 0), "doc_id": doc_id, "version": version, "rows": 0,
+            "complete": False, "vector": MARKER_VECTOR,
+        }
+        self._call("write", write(marker))
+        for kind in ("sentence", "passage", "version"):
             self._call("delete", delete(kind))
 
     # ------------------------------------------------------------------ operations
