@@ -14,7 +14,8 @@ from app.config import Settings, get_settings
 from app.embed.reference import Embedder
 from app.index.encoders import Encoders
 from app.service import QAService
-from tests.support import ARTICLE, CHROMIUM, CHROMIUM_ARGS, CLAIMS, add_claims_briefs
+from tests.fake_slack import FakeSlack
+from tests.support import ARTICLE, CHROMIUM, CHROMIUM_ARGS, CLAIMS, RedisServer, add_claims_briefs
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -92,3 +93,19 @@ def two_sources(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) ->
     )
     add_claims_briefs(service, CLAIMS / "ceasefire", skip={"pakistan-afghanistan-talks"})
     return service
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server of the test's own on a free loopback port (make redis installs Debian's)."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    slack = FakeSlack()
+    yield slack
+    slack.close()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+import redis
 import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import ViewportSize
@@ -321,3 +322,57 @@ class MilvusLiteServer:
         """`settings` with this server as the search backend, under collections of their own."""
         update = {"search_backend": "milvus", "milvus_uri": self.uri, "milvus_collection_prefix": prefix, **changes}
         return settings.model_copy(update=update)
+
+
+REDIS_SERVER = Path(shutil.which("redis-server") or "/usr/bin/redis-server")  # Debian's (make redis)
+BOT_USER = "UBOT"
+
+
+class RedisServer:
+    """A redis-server of the test's own on one loopback port, which can be stopped and started again there."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(REDIS_SERVER), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        for _ in range(200):  # until it answers (at most 10 s)
+            with contextlib.suppress(redis.RedisError):
+                if client.ping():
+                    return
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+
+def event(event_id: str, ts: str) -> bytes:
+    envelope = {
+        "token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback", "event_id": event_id,
+        "event_time": 1_700_000_000, "authorizations": [{"user_id": BOT_USER, "is_bot": True}],
+        "event": {"type": "app_mention", "user": "U1", "text": f"<@{BOT_USER}> what did Pakistan demand?",
+                  "channel": "CSHARED", "ts": ts},
+    }
+    return json.dumps(envelope).encode()
+
+
+def post_event(http: httpx.Client, body: bytes, retry: int | None = None) -> httpx.Response:
+    headers = {"content-type": "application/json", **sign(body)}
+    if retry is not None:
+        headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
+    return http.post("/slack/events", content=body, headers=headers)

@@ -8,9 +8,6 @@ HTTP server). Loops are bounded.
 from __future__ import annotations
 
 import contextlib
-import json
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,60 +25,19 @@ from app.index.encoders import Encoders
 from app.service import QAService
 from tests.briefs_generator import generate_briefs
 from tests.fake_slack import FakeSlack
-from tests.support import BOT_TOKEN, chat_settings, copy_folders, free_port, serving, sign
-
-REDIS_SERVER = Path(shutil.which("redis-server") or "/usr/bin/redis-server")
-BOT_USER = "UBOT"
+from tests.support import (
+    BOT_TOKEN,
+    REDIS_SERVER,
+    RedisServer,
+    chat_settings,
+    copy_folders,
+    event,
+    post_event,
+    serving,
+    sign,
+)
 
 pytestmark = pytest.mark.skipif(not REDIS_SERVER.exists(), reason="needs redis-server (make redis)")
-
-
-class RedisServer:
-    """A redis-server of the test's own on one loopback port, which can be stopped and started again there."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [str(REDIS_SERVER), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        for _ in range(200):  # until it answers (at most 10 s)
-            with contextlib.suppress(redis.RedisError):
-                if client.ping():
-                    return
-            time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    slack = FakeSlack()
-    yield slack
-    slack.close()
 
 
 @contextlib.contextmanager
@@ -89,23 +45,6 @@ def two_replicas(app_settings: Settings, service: QAService) -> Iterator[tuple[h
     """Two apps (each its own de-duplication, rate limiter and writer) on two real uvicorns, one Redis."""
     with serving(app_settings, service) as first, serving(app_settings, service) as second:
         yield first, second
-
-
-def event(event_id: str, ts: str) -> bytes:
-    envelope = {
-        "token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback", "event_id": event_id,
-        "event_time": 1_700_000_000, "authorizations": [{"user_id": BOT_USER, "is_bot": True}],
-        "event": {"type": "app_mention", "user": "U1", "text": f"<@{BOT_USER}> what did Pakistan demand?",
-                  "channel": "CSHARED", "ts": ts},
-    }
-    return json.dumps(envelope).encode()
-
-
-def post_event(http: httpx.Client, body: bytes, retry: int | None = None) -> httpx.Response:
-    headers = {"content-type": "application/json", **sign(body)}
-    if retry is not None:
-        headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
-    return http.post("/slack/events", content=body, headers=headers)
 
 
 @pytest.mark.e2e
