@@ -9,7 +9,11 @@ Loops are bounded.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +22,7 @@ import pytest
 from pydantic import SecretStr
 
 from app.answer.squad import parse_squad
-from app.config import Settings, get_settings
+from app.config import PROJECT_ROOT, Settings, get_settings
 from app.embed.reference import Embedder
 from app.index.encoders import Encoders
 from app.index.milvus import MilvusSearch, filter_expression, row_id
@@ -27,13 +31,19 @@ from app.ingest.blocks import document_version
 from app.ingest.sources import BriefMetadata, make_brief
 from app.models import Answer, DocumentFilter
 from app.service import QAService
+from tests.briefs_generator import generate_briefs
+from tests.fake_slack import FakeSlack
 from tests.support import (
     ADDED,
     ARTICLE,
     CLAIMS,
     MILVUS_LITE,
     MilvusLiteServer,
+    RedisServer,
+    chat_settings,
     copy_folders,
+    event,
+    post_event,
     serving,
 )
 
@@ -114,9 +124,19 @@ def test_every_question_set_gets_the_same_answers_from_milvus_as_from_the_builti
     bundle = backed.index.bundle
     assert backed.search.count("sentence") == len(bundle.sentences)  # publish filled the empty backend
     assert backed.search.count("passage") == len(bundle.passages)
+    failed = []
+    print("\n| set | questions | same first quote | same decision |\n|---|---|---|---|")  # the note's table (-s)
     for name, questions in sets.items():
-        quotes, decisions = agreement(builtin.ask_many(questions), backed.ask_many(questions))
-        assert quotes >= 0.97 and decisions >= 0.98, (name, len(questions), quotes, decisions)
+        plain, milvus_answers = builtin.ask_many(questions), backed.ask_many(questions)
+        quotes, decisions = agreement(plain, milvus_answers)
+        print(f"| {name} | {len(questions)} | {quotes:.3f} | {decisions:.3f} |")
+        for question, a, b in zip(questions, plain, milvus_answers, strict=True):
+            if first_quote(a) != first_quote(b) or a.answered != b.answered:
+                print(f"  differs: {question!r}: built-in {first_quote(a)} {a.confidence:.3f}, "
+                      f"Milvus {first_quote(b)} {b.confidence:.3f}")
+        if quotes < 0.97 or decisions < 0.98:
+            failed.append((name, len(questions), quotes, decisions))
+    assert not failed
     assert backed.search.stats.calls["dense"] >= sum(len(q) for q in sets.values())
     assert not backed.search.stats.errors
     backed.search.drop()
@@ -205,7 +225,8 @@ def test_a_version_without_its_marker_is_written_again_and_stray_rows_are_never_
     article_index: Path, tmp_path: Path, embedder: Embedder, milvus: MilvusLiteServer
 ) -> None:
     """A writer that died after some rows and before the marker: the next publish rewrites the version; rows
-    of a version the loaded build does not hold (a newer brief not loaded yet) never become candidates."""
+    of a version the loaded build does not hold (a newer brief not loaded yet) never become candidates, and
+    those of a write that died (its marker incomplete) are deleted by the next publish."""
     folder = copy_folders(article_index, tmp_path / "marker")
     settings = milvus.settings(get_settings(corpus_dir=folder / "corpus", index_dir=folder / "index"), "marker")
     service = QAService.load(settings, encoders=Encoders(embedder))
@@ -233,6 +254,15 @@ def test_a_version_without_its_marker_is_written_again_and_stray_rows_are_never_
     after = service.ask("What did Pakistan demand?")
     assert first_quote(after) == first_quote(before) and after.confidence == before.confidence
     assert document_version(bundle.documents[doc_id].document) == version
+    # a writer that died while writing that other version left its marker incomplete: the next publish, which
+    # no build of that version asks for, deletes its rows
+    client.upsert(search.collection("version"), [
+        {"id": row_id("version", doc_id, "other", 0), "doc_id": doc_id, "version": "other", "rows": len(stray),
+         "complete": False, "vector": [0.0, 0.0]}
+    ])
+    assert search.count("sentence") == 2 * len(bundle.sentences)
+    search.publish(bundle)
+    assert search.count("sentence") == len(bundle.sentences)
     search.drop()
 
 
@@ -282,30 +312,118 @@ def test_milvus_stopped_and_restarted_gives_json_503s_and_not_ready_then_recover
 
 
 @pytest.mark.e2e
-def test_a_brief_added_through_one_replica_is_answered_by_the_other(
-    article_index: Path, tmp_path: Path, embedder: Embedder, milvus: MilvusLiteServer
+@pytest.mark.e2e
+def test_two_replicas_on_one_milvus_and_one_redis_share_writes_chat_and_limits(
+    article_index: Path, tmp_path: Path, embedder: Embedder, milvus: MilvusLiteServer, redis_server: RedisServer,
+    fake_slack: FakeSlack,
 ) -> None:
+    """Two replicas, each its own loaded service, on one Milvus and one Redis (and one shared corpus and index
+    folder, which they still read their scoring data from: docs/deployment.md)."""
     folder = copy_folders(article_index, tmp_path / "shared")
     settings: Settings = milvus.settings(
-        get_settings(
-            corpus_dir=folder / "corpus", index_dir=folder / "index", admin_api_key=SecretStr("key"),
-            reload_seconds=0.2, rate_limit="off",
+        chat_settings(
+            get_settings(corpus_dir=folder / "corpus", index_dir=folder / "index"), fake_slack.url,
+            admin_api_key=SecretStr("key"), redis_url=SecretStr(redis_server.url), reload_seconds=0.2,
+            rate_limit="off",
         ),
         "replicas",
     )
+    admin = {"X-API-Key": "key"}
     one, two = (QAService.load(settings, encoders=Encoders(embedder)) for _ in range(2))
     text = "Old bridge reopens\n\nThe Marrow Street bridge reopened on Friday after eleven weeks of repairs."
     with serving(settings, one) as first, serving(settings, two) as second:
-        added = first.post("/documents", json={"doc_id": "bridge", "text": text}, headers={"X-API-Key": "key"})
+        # a Slack event delivered to one replica and retried to the other is answered once
+        body = event("EvMilvus1", "1700000000.700001")
+        assert post_event(first, body).json() == {"ok": True, "status": "accepted"}
+        assert post_event(second, body, retry=1).json() == {"ok": True, "status": "duplicate"}
+        assert fake_slack.wait_for_posts(1)
+        # a brief added through one replica is answered by the other, from Milvus's rows
+        added = first.post("/documents", json={"doc_id": "bridge", "text": text}, headers=admin)
         assert added.status_code == 201, added.text
-        started = time.monotonic()
         quote = None
-        while time.monotonic() - started < 10:
+        for _ in range(200):  # bounded: at most ~10 s (how soon it is: benchmarks/README.md)
             answer = second.post("/ask", json={"question": "when did the marrow street bridge reopen"}).json()
             if answer["quotes"] and answer["quotes"][0]["doc_id"] == "bridge":
                 quote = answer["quotes"][0]
                 break
             time.sleep(0.05)
-        assert quote is not None and "Friday" in quote["text"]  # how soon: benchmarks/bench_milvus.py
-    assert isinstance(one.search, MilvusSearch)
-    one.search.drop()
+        assert quote is not None and "Friday" in quote["text"]
+        assert isinstance(two.search, MilvusSearch)
+        assert two.search.stats.calls["dense"] > 0 and not two.search.stats.errors
+        # deleting it through the other replica removes it from both, and its rows from Milvus
+        removed = second.delete("/documents/bridge", headers=admin)
+        assert removed.status_code == 200, removed.text
+        for http in (first, second):
+            for _ in range(200):
+                answer = http.post("/ask", json={"question": "when did the marrow street bridge reopen"}).json()
+                if all(q["doc_id"] != "bridge" for q in answer["quotes"]):
+                    break
+                time.sleep(0.05)
+            assert all(q["doc_id"] != "bridge" for q in answer["quotes"])
+        # (its rows stay one generation, for a replica still serving the build before: the next write drops them)
+        assert "bridge" not in one.index.bundle.documents and "bridge" not in two.index.bundle.documents
+        time.sleep(0.5)  # room for a wrong second Slack reply
+        assert len(fake_slack.posts()) == 1
+    # a client's rate limit is one window across both replicas
+    limited = settings.model_copy(update={"rate_limit": "6/minute"})
+    with serving(limited, one) as first, serving(limited, two) as second:
+        statuses = [(first if n % 2 else second).get("/ask", params={"q": "who mediated"}).status_code
+                    for n in range(6)]
+        assert statuses == [200] * 6
+        for replica in (first, second):
+            assert replica.get("/ask", params={"q": "who mediated"}).status_code == 429
+    two.search.drop()
+
+
+@pytest.mark.e2e
+def test_sigkill_mid_add_on_milvus_leaves_no_half_visible_brief_and_a_retry_completes(
+    article_index: Path, tmp_path: Path, embedder: Embedder, milvus: MilvusLiteServer
+) -> None:
+    """`newsqa add` killed while it writes the new briefs' rows to Milvus (after some rows, before the build
+    that names them is saved): no replica quotes them, and the retry writes the same ids again."""
+    root = copy_folders(article_index, tmp_path / "killed")
+    settings = milvus.settings(get_settings(corpus_dir=root / "corpus", index_dir=root / "index"), "killed")
+    search = MilvusSearch.from_settings(settings)
+    before = QAService.load(settings, encoders=Encoders(embedder))  # publishes the article's rows
+    base = search.count("sentence")
+    incoming = root / "incoming"
+    incoming.mkdir()
+    ids = []
+    briefs = generate_briefs(60, seed=11, sentences_per_brief=(10, 14))
+    for brief in briefs:
+        (incoming / f"{brief.doc_id}.txt").write_text(brief.text, encoding="utf-8")
+        ids.append(brief.doc_id)
+    env = {
+        **os.environ, "HF_HUB_OFFLINE": "1", "NEWSQA_SEARCH_BACKEND": "milvus", "NEWSQA_MILVUS_URI": milvus.uri,
+        "NEWSQA_MILVUS_COLLECTION_PREFIX": "killed",
+    }
+    command = [sys.executable, "-m", "app", "--corpus-dir", str(root / "corpus"), "--index-dir", str(root / "index"),
+               "add", "--json", str(incoming)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while search.count("sentence") == base:  # until its first rows are in Milvus
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        assert time.monotonic() < deadline, "the add never wrote to Milvus"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    # a replica serving the build that was current when the add died (not catching up with the corpus folder,
+    # which already holds some of the new briefs' files: the next start or write takes them in)
+    after = QAService.load(settings, encoders=Encoders(embedder), catch_up=False)
+    held = set(after.bundle.documents)
+    assert held == set(before.bundle.documents)  # the build that would have named them was never saved
+    assert search.count("sentence") == len(after.bundle.sentences)  # and its load dropped the rows of no build
+    questions = [brief.title.lower() for brief in briefs[:10]]
+    for answer in after.ask_many(questions):
+        assert {q.doc_id for q in answer.quotes} <= held  # rows without a build are never quoted
+    retry = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, timeout=900, check=False)
+    assert retry.returncode == 0, retry.stderr.decode()
+    statuses = {json.loads(line)["doc_id"]: json.loads(line)["status"] for line in retry.stdout.decode().splitlines()}
+    assert set(statuses) == set(ids) and set(statuses.values()) <= {"added", "unchanged"}
+    done = QAService.load(settings, encoders=Encoders(embedder))
+    assert set(done.bundle.documents) == held | set(ids)
+    # the retry upserted the same deterministic ids: one row per sentence of the build, none left over
+    assert search.count("sentence") == len(done.bundle.sentences)
+    assert search.count("passage") == len(done.bundle.passages)
+    search.drop()
+    search.close()
