@@ -43,6 +43,8 @@ from tests.support import (
     chat_settings,
     copy_folders,
     event,
+    is_ready,
+    poll_readyz,
     post_event,
     serving,
 )
@@ -307,6 +309,16 @@ def test_milvus_stopped_and_restarted_gives_json_503s_and_not_ready_then_recover
             assert 'newsqa_search_backend_seconds_count{backend="milvus",operation="dense"}' in http.get(
                 "/metrics"
             ).text
+        # a replica started while Milvus is down comes up not ready, and turns ready by itself when it is back
+        server.stop()
+        with serving(settings) as http:
+            waiting = poll_readyz(http.get, lambda r: "search backend" in r.json().get("reason", ""))
+            assert waiting.status_code == 503 and "Milvus" in waiting.json()["reason"]
+            assert http.post("/ask", json=question).status_code == 503
+            server.start()
+            ready = poll_readyz(http.get, is_ready)
+            assert ready.status_code == 200
+            assert http.post("/ask", json=question).status_code == 200
     finally:
         server.stop()
 

@@ -85,6 +85,8 @@ def _ask(request: Request, service: QAService, question: str, top_k: int, where:
 
 
 ASK_ERRORS = error_responses(413, 422, 429, 503)
+LOAD_RETRY_FIRST_SECONDS = 0.5  # a start-up that found the search backend down tries again, backing off to
+LOAD_RETRY_MAX_SECONDS = 10.0
 
 
 @router.post("/ask", response_model=AskResponse, responses=ASK_ERRORS)
@@ -243,12 +245,20 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 async def _load(
     runtime: Runtime, loader: Loader, settings: Settings, writes: anyio.CapacityLimiter, writer: Writes
 ) -> None:
-    try:
-        service = runtime.service = await anyio.to_thread.run_sync(loader, settings, abandon_on_cancel=True)
-    except Exception as exc:  # a background task: record why, or readiness would say "loading" forever
-        log.exception("the service failed to load")
-        runtime.reason = f"the service failed to load: {exc}"
-        return
+    pause = LOAD_RETRY_FIRST_SECONDS
+    while True:
+        try:
+            service = runtime.service = await anyio.to_thread.run_sync(loader, settings, abandon_on_cancel=True)
+            break
+        except SearchBackendUnavailableError:  # Milvus down at start-up: not ready until it is back, by itself
+            log.warning("the search backend is unreachable: loading again in %.0f s", pause)
+            runtime.reason = "waiting for the search backend (Milvus), which does not answer"
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LOAD_RETRY_MAX_SECONDS)
+        except Exception as exc:  # a background task: record why, or readiness would say "loading" forever
+            log.exception("the service failed to load")
+            runtime.reason = f"the service failed to load: {exc}"
+            return
     # the index is hundreds of thousands of long-lived objects: out of the collector's sight, a full
     # collection no longer walks all of them while a question waits (they are still freed by reference
     # counting when an update replaces the index)
