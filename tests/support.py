@@ -284,39 +284,56 @@ def flip_byte(path: Path) -> None:
 MILVUS_LITE = Path(sys.executable).parent / "milvus-lite"  # installed by the `milvus` extra (make install)
 
 
-class MilvusLiteServer:
-    """Milvus Lite's own gRPC server (`milvus-lite server`) on one loopback port, in a process of its own, as
-    replicas reach Milvus Standalone; it can be stopped and started again on the same port and data folder."""
+class LoopbackServer:
+    """A server of the test's own (Milvus Lite, Redis) on one loopback port, in a process of its own, which can
+    be killed and started again on the same port and data folder."""
+
+    name = "server"
 
     def __init__(self, folder: Path, port: int | None = None) -> None:
         self.port = port or free_port()
         self.folder = folder
         self.process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def answers(self) -> bool:
+        """Whether it serves yet (checked every 50 ms after the start, for at most 30 s)."""
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            return True
+        return False
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [str(MILVUS_LITE), "server", "--data-dir", str(self.folder), "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # until its port accepts connections (a few hundred ms)
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+        while time.monotonic() < deadline:
+            if self.answers():
                 return
             if self.process.poll() is not None:
-                raise AssertionError(f"milvus-lite server exited with {self.process.returncode}")
+                raise AssertionError(f"{self.name} exited with {self.process.returncode}")
             time.sleep(0.05)
-        raise AssertionError("milvus-lite server did not start")
+        raise AssertionError(f"{self.name} did not start")
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.kill()
             self.process.wait(10)
             self.process = None
+
+
+class MilvusLiteServer(LoopbackServer):
+    """Milvus Lite's own gRPC server (`milvus-lite server`), as replicas reach Milvus Standalone."""
+
+    name = "milvus-lite server"
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [str(MILVUS_LITE), "server", "--data-dir", str(self.folder), "--host", "127.0.0.1",
+                "--port", str(self.port)]
 
     def settings(self, settings: Settings, prefix: str, **changes: Any) -> Settings:
         """`settings` with this server as the search backend, under collections of their own."""
@@ -328,37 +345,27 @@ REDIS_SERVER = Path(shutil.which("redis-server") or "/usr/bin/redis-server")  # 
 BOT_USER = "UBOT"
 
 
-class RedisServer:
-    """A redis-server of the test's own on one loopback port, which can be stopped and started again there."""
+class RedisServer(LoopbackServer):
+    """Debian's redis-server, without persistence."""
 
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
+    name = "redis-server"
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [str(REDIS_SERVER), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        for _ in range(200):  # until it answers (at most 10 s)
-            with contextlib.suppress(redis.RedisError):
-                if client.ping():
-                    return
-            time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
+    def command(self) -> list[str]:
+        return [str(REDIS_SERVER), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                "no", "--dir", str(self.folder)]
 
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
+    def answers(self) -> bool:
+        client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
 
 
 def event(event_id: str, ts: str) -> bytes:
