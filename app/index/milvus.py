@@ -229,10 +229,7 @@ class MilvusSearch:
         return name
 
     def _piece_schema(self, client: MilvusClient, dimension: int) -> tuple[Any, Any]:
-        schema = client.create_schema(auto_id=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("doc_id", DataType.VARCHAR, max_length=128)
-        schema.add_field("version", DataType.VARCHAR, max_length=128)
+        schema = _versioned_schema(client)
         schema.add_field("piece", DataType.INT64)
         schema.add_field("start", DataType.INT64)
         schema.add_field("end", DataType.INT64)
@@ -264,10 +261,7 @@ class MilvusSearch:
 
     @staticmethod
     def _marker_schema(client: MilvusClient) -> tuple[Any, Any]:
-        schema = client.create_schema(auto_id=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("doc_id", DataType.VARCHAR, max_length=128)
-        schema.add_field("version", DataType.VARCHAR, max_length=128)
+        schema = _versioned_schema(client)
         schema.add_field("rows", DataType.INT64)
         schema.add_field("complete", DataType.BOOL)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=len(MARKER_VECTOR))
@@ -453,6 +447,15 @@ class MilvusSearch:
 
     def close(self) -> None:
         self._forget_client()
+
+
+def _versioned_schema(client: MilvusClient) -> Any:
+    """The fields every collection starts with: the deterministic id, the brief and its version."""
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("doc_id", DataType.VARCHAR, max_length=128)
+    schema.add_field("version", DataType.VARCHAR, max_length=128)
+    return schema
 
 
 def _documents_of(bundle: IndexBundle, allowed: RowFilter, kind: PieceKind) -> list[str]:
