@@ -1,6 +1,6 @@
 """Two replicas behind the front proxy against one, side by side in one run.
 
-Usage: .venv/bin/python -m benchmarks.bench_replicas [--step-seconds 10] [--rounds 2]
+Usage: .venv/bin/python -m benchmarks.bench_replicas [--step-seconds 10] [--rounds 2] [--backend builtin|milvus]
 
 Debian's nginx runs the shipped site (docs/deploy/nginx-newsqa.conf) with two changes: its upstream lists one
 or two `python -m app serve` replicas, and its per-address request and connection limits are left out (the
@@ -10,6 +10,11 @@ writers' lock), each on its own free loopback port. With the upstream of one rep
 reloaded in between, the same processes up throughout), in turns for --rounds rounds: the closed loop of 8
 clients (throughput: the capacity), then the open loop at 50 % and 100 % of the one-replica capacity (p50 and
 p99 from the scheduled send time, load.py's generator). Prints the medians and the ratios two / one.
+
+With --backend milvus the replicas take their candidates from one `milvus-lite server` on a loopback port
+(NEWSQA_SEARCH_BACKEND=milvus). Then, for either backend, --adds briefs are added one at a time through the
+first replica and the second is asked about each until it quotes it: the seconds from the add's 201 to the
+other replica's first answer from the brief (NEWSQA_RELOAD_SECONDS=0.5, as docs/deployment.md sets it).
 
 Two cores are shared by the load generator, nginx and the replicas: a second replica can use the core the first
 one's GIL leaves idle, but no more than the machine has. A measurement, not a test.
@@ -41,6 +46,8 @@ from app.service import QAService
 from benchmarks import harness
 from benchmarks.harness import ARTICLE, ROOT, free_port
 from benchmarks.load import closed_loop, open_loop
+from tests.briefs_generator import generate_briefs
+from tests.support import MilvusLiteServer
 
 NGINX = Path("/usr/sbin/nginx")
 SITE = ROOT / "docs" / "deploy" / "nginx-newsqa.conf"
@@ -103,10 +110,35 @@ async def measure(url: str, step: float, reference: float | None) -> dict[str, f
     return out
 
 
+ADMIN_KEY = "bench-admin-key"
+
+
+def seconds_to_visible(first: str, second: str, adds: int) -> list[float]:
+    """Add briefs through `first`, one at a time; for each, the seconds until `second` quotes it."""
+    waits: list[float] = []
+    with harness.local_client(120.0) as client:
+        for brief in generate_briefs(adds, seed=77):
+            body = {"doc_id": f"visible-{brief.doc_id}", "text": brief.text}
+            added = client.post(f"{first}/documents", json=body, headers={"X-API-Key": ADMIN_KEY})
+            if added.status_code != 201:
+                raise RuntimeError(f"add: {added.status_code} {added.text[:300]}")
+            acknowledged = time.perf_counter()
+            question = brief.text.split("\n", 1)[0].lower()  # its title, as a reader would type it
+            while time.perf_counter() - acknowledged < 60:
+                answer = client.post(f"{second}/ask", json={"question": question, "doc_ids": [body["doc_id"]]})
+                if answer.status_code == 200 and answer.json()["quotes"]:
+                    break
+                time.sleep(0.01)
+            waits.append(time.perf_counter() - acknowledged)
+    return waits
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--step-seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--backend", choices=("builtin", "milvus"), default="builtin")
+    parser.add_argument("--adds", type=int, default=10, help="briefs added to time their visibility (10)")
     args = parser.parse_args()
     redis_server = shutil.which("redis-server")
     if redis_server is None or not NGINX.exists():
@@ -123,8 +155,13 @@ def main() -> int:
         redis_process = subprocess.Popen([redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save",
                                           "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
         stack.callback(redis_process.kill)
-        env = {"NEWSQA_RATE_LIMIT": "off", "NEWSQA_LOG_LEVEL": "warning", "NEWSQA_RELOAD_SECONDS": "2",
-               "NEWSQA_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
+        env = {"NEWSQA_RATE_LIMIT": "off", "NEWSQA_LOG_LEVEL": "warning", "NEWSQA_RELOAD_SECONDS": "0.5",
+               "NEWSQA_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "NEWSQA_ADMIN_API_KEY": ADMIN_KEY}
+        if args.backend == "milvus":
+            milvus = MilvusLiteServer(scratch / "milvus")
+            milvus.start()
+            stack.callback(milvus.stop)
+            env |= {"NEWSQA_SEARCH_BACKEND": "milvus", "NEWSQA_MILVUS_URI": milvus.uri}
         ports = []
         for _ in range(2):
             process, url = stack.enter_context(harness.running_server(corpus_dir, index_dir, log, env))
@@ -141,9 +178,12 @@ def main() -> int:
                 if count == 1 and reference is None:
                     reference = measured["capacity"]
                 results[count].append(measured)
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        visible = seconds_to_visible(urls[0], urls[1], args.adds)
     medians = {count: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for count, runs in results.items()}
     one, two = medians[1], medians[2]
-    print(f"behind nginx, one redis-server, 2 CPUs shared with the load generator; median of {args.rounds} rounds; "
+    print(f"backend {args.backend}; behind nginx, one redis-server, 2 CPUs shared"
+          f" with the load generator; median of {args.rounds} rounds; "
           f"open loops at shares of the first one-replica capacity ({reference:.1f} req/s)\n")
     print("| replicas | capacity req/s (closed loop, 8) | p50 / p99 at 50 %, ms | p50 / p99 at 100 %, ms | "
           "errors at 100 % |\n|---|---|---|---|---|")
@@ -152,6 +192,8 @@ def main() -> int:
               f"{m['p50_100%']:.2f} / {m['p99_100%']:.2f} | {m['errors_100%']:.0f} |")
     print(f"\ntwo / one: capacity {two['capacity'] / one['capacity']:.2f}×, p99 at 50 % "
           f"{two['p99_50%'] / one['p99_50%']:.2f}×, p99 at 100 % {two['p99_100%'] / one['p99_100%']:.2f}×")
+    print(f"\nadded through one replica, quoted by the other after (s, {len(visible)} briefs): median "
+          f"{statistics.median(visible):.2f}, max {max(visible):.2f}")
     return 0
 
 

@@ -1,6 +1,7 @@
-"""Scale benchmark: ingest, index size, memory and query latency at 1k, 10k and 100k passages.
+"""Scale benchmark: ingest, index size, memory and query latency at 1k, 10k and 100k passages, built-in and Milvus.
 
-Usage: .venv/bin/python -m benchmarks.bench_scale [--sizes 1000,10000,100000] [--questions N] [--cache DIR] [--json]
+Usage: .venv/bin/python -m benchmarks.bench_scale [--sizes 1000,10000,100000] [--questions N] [--cache DIR]
+       [--backends builtin,milvus] [--json]
 
 For each size, a corpus of the default article plus seeded synthetic briefs (tests/briefs_generator.py:
 realistic sentence lengths, six everyday news beats) is built from nothing the way `newsqa index` builds it
@@ -11,6 +12,13 @@ BM25; the ONNX query encoders exported), timed end to end. Then:
     POST /ask p50/p99 over a rotating mix of questions about the briefs and about the article;
   - one incremental update: 10 more briefs added through QAService.add_documents (only they are embedded).
 The query target: p50 at the largest size ≤ 2× p50 at the smallest (the floor being the query embedding).
+
+With the milvus backend (the default --backends), each size's build is also published to a `milvus-lite server`
+on a loopback port (its own process, as replicas reach Milvus Standalone; the rows, the BM25 function and the
+version markers as a deployment writes them), timed: the ingest rate of the backend beside the build's. Then a
+built-in and a Milvus replica over the same build run side by side and the questions alternate between them in
+blocks of four, so a noisy neighbour slows both alike: p50/p99, each replica's RSS, the Milvus server's RSS and
+data folder (the per-row costs docs/deployment.md sizes from), and the Milvus / built-in ratios.
 With --cache DIR each size's corpus and index are kept and reused by the next run (building 100k passages takes
 most of an hour on 2 cores): the query, memory and update figures are measured again, the ingest figures are
 those of the build. This is a measurement, not a test: a missed target is reported, never a failure.
@@ -30,17 +38,19 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.embed.export import FP32_FILE, INT8_FILE, TOKENIZER_FILE
 from app.embed.reference import Embedder
 from app.index.encoders import Encoders
 from app.index.lifecycle import load_or_build_index
+from app.index.milvus import MilvusSearch
 from app.ingest.blocks import make_document
 from app.ingest.chunk import parse_document
 from app.ingest.sources import BriefMetadata, make_brief
 from app.service import QAService
 from benchmarks import harness
 from tests.briefs_generator import SyntheticBrief, generate_briefs
+from tests.support import MilvusLiteServer
 
 QUESTIONS = (
     "What did Pakistan demand?",
@@ -74,6 +84,28 @@ class SizeRow:
     ratio_p50: float
     add_10_briefs_s: float
     build_cached: bool
+
+
+@dataclass(frozen=True)
+class MilvusRow:
+    """One size served by a Milvus replica beside a built-in one over the same build (side by side, one run)."""
+
+    passages: int
+    rows: int  # sentence + passage rows written to Milvus
+    publish_s: float
+    rows_per_s: float
+    ingest_passages_per_s: float  # embedding (the build) and publishing together
+    publish_cached: bool
+    milvus_rss_mb: float
+    milvus_disk_mb: float
+    builtin_rss_mb: float
+    replica_rss_mb: float
+    builtin_p50_ms: float
+    builtin_p99_ms: float
+    milvus_p50_ms: float
+    milvus_p99_ms: float
+    builtin_add_10_s: float
+    milvus_add_10_s: float
 
 
 def briefs_for(target: int, seed: int) -> list[SyntheticBrief]:
@@ -153,8 +185,9 @@ def cached_build(target: int, folder: Path, embedder: Embedder) -> dict[str, obj
     return {**built, "cached": False}
 
 
-def measure_size(target: int, folder: Path, embedder: Embedder, questions: int, log: Path) -> dict[str, object]:
-    built = cached_build(target, folder, embedder)
+def measure_size(
+    target: int, folder: Path, embedder: Embedder, questions: int, log: Path, built: dict[str, object]
+) -> dict[str, object]:
     corpus_dir, index_dir = folder / "corpus", folder / "index"
     settings = get_settings(corpus_dir=corpus_dir, index_dir=index_dir)
     loaded = load_or_build_index(settings, Encoders(embedder))  # loads the build (nothing changed since)
@@ -173,26 +206,7 @@ def measure_size(target: int, folder: Path, embedder: Embedder, questions: int, 
                     timings.append(time.perf_counter_ns() - begun)
         rss = rss_mb(process.pid)
     p50, p99 = harness.percentiles_ms(timings)
-    # the incremental update runs on a hard-linked copy: a build never rewrites a file in place (new build
-    # folder, manifest replaced by rename), so the cached build stays as it was for the next run
-    scratch_corpus, scratch_index = folder / "add-corpus", folder / "add-index"
-    for source, copy in ((corpus_dir, scratch_corpus), (index_dir, scratch_index)):
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(source, copy, copy_function=os.link)
-    service = QAService.load(
-        get_settings(corpus_dir=scratch_corpus, index_dir=scratch_index),
-        encoders=Encoders(embedder)
-    )
-    extra = [
-        make_brief(b.text, "text", meta(b), f"extra-{b.doc_id}", b.doc_id, dt.datetime.now(dt.UTC))
-        for b in generate_briefs(10, seed=target + 7)
-    ]
-    started = time.perf_counter()
-    service.add_documents(extra)
-    add_s = time.perf_counter() - started
-    del service
-    shutil.rmtree(scratch_corpus)
-    shutil.rmtree(scratch_index)
+    add_s = add_ten_briefs(folder, settings, embedder, seed=target + 7)
     return {
         "target_passages": target,
         "passages": counts["passages"],
@@ -211,22 +225,171 @@ def measure_size(target: int, folder: Path, embedder: Embedder, questions: int, 
     }
 
 
-def render(rows: list[SizeRow]) -> str:
-    lines = [
-        "| passages (target) | passages | sentences | docs | vector index | ingest s | passages/s | index MB | "
-        "RSS MB | ask p50 ms | ask p99 ms | p50 / p50 at smallest | add 10 briefs s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+@dataclass(frozen=True)
+class Published:
+    publish_s: float
+    rows: int
+    passages: int
+    cached: bool = False
+
+
+def publish_to_milvus(folder: Path, settings: Settings, embedder: Embedder) -> Published:
+    """Publish the size's build to the running Milvus (timed) unless `milvus.json` says a complete publish of
+    this build is already in its data folder; a publish is idempotent, so an interrupted one is finished."""
+    record = folder / "milvus.json"
+    if record.exists():
+        return replace(Published(**json.loads(record.read_text(encoding="utf-8"))), cached=True)
+    search = MilvusSearch.from_settings(settings)
+    try:
+        started = time.perf_counter()
+        loaded = load_or_build_index(settings, Encoders(embedder), search=search)  # writes every version's rows
+        publish_s = time.perf_counter() - started
+        rows = search.count("sentence") + search.count("passage")
+    finally:
+        search.close()
+    done = Published(publish_s, rows, loaded.manifest.counts["passages"])
+    record.write_text(json.dumps(asdict(done)), encoding="utf-8")
+    return done
+
+
+def add_ten_briefs(folder: Path, settings: Settings, embedder: Embedder, seed: int) -> float:
+    """Ten more briefs through QAService.add_documents on a hard-linked copy of the build (timed).
+
+    A build never rewrites a file in place (new build folder, manifest replaced by rename), so the cached build
+    stays as it was for the next run; on Milvus the ten briefs' rows are deleted again by the next load of the
+    cached build (a version no build holds).
+    """
+    scratch_corpus, scratch_index = folder / "add-corpus", folder / "add-index"
+    for source, copy in ((settings.corpus_dir, scratch_corpus), (settings.index_dir, scratch_index)):
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(source, copy, copy_function=os.link)
+    service = QAService.load(
+        settings.model_copy(update={"corpus_dir": scratch_corpus, "index_dir": scratch_index}),
+        encoders=Encoders(embedder),
+    )
+    extra = [
+        make_brief(b.text, "text", meta(b), f"extra-{b.doc_id}", b.doc_id, dt.datetime.now(dt.UTC))
+        for b in generate_briefs(10, seed=seed)
     ]
-    for r in rows:
-        lines.append(
-            f"| {r.target_passages:,} | {r.passages:,} | {r.sentences:,} | {r.documents:,} | {r.vector_index} | "
-            f"{r.ingest_s:.1f} | {r.passages_per_s:.0f} | {r.index_mb:.1f} | {r.rss_mb:.0f} | {r.ask_p50_ms:.2f} | "
-            f"{r.ask_p99_ms:.2f} | {r.ratio_p50:.2f}× | {r.add_10_briefs_s:.2f} |"
+    try:
+        started = time.perf_counter()
+        service.add_documents(extra)
+        return time.perf_counter() - started
+    finally:
+        service.search.close()
+        del service
+        shutil.rmtree(scratch_corpus)
+        shutil.rmtree(scratch_index)
+
+
+def measure_milvus(
+    target: int, folder: Path, embedder: Embedder, questions: int, log: Path, built: dict[str, object]
+) -> MilvusRow:
+    """The size's build on Milvus beside the built-in backend: a built-in and a Milvus replica side by side."""
+    corpus_dir, index_dir = folder / "corpus", folder / "index"
+    server = MilvusLiteServer(folder / "milvus-data")
+    server.start()
+    try:
+        settings = server.settings(get_settings(corpus_dir=corpus_dir, index_dir=index_dir), prefix="bench")
+        print(f"\n== {target} passages: publishing to Milvus ==", file=sys.stderr, flush=True)
+        published = publish_to_milvus(folder, settings, embedder)
+        milvus_env = {
+            "NEWSQA_RELOAD_SECONDS": "0",
+            "NEWSQA_SEARCH_BACKEND": "milvus",
+            "NEWSQA_MILVUS_URI": server.uri,
+            "NEWSQA_MILVUS_COLLECTION_PREFIX": "bench",
+        }
+        timings: dict[str, list[int]] = {"builtin": [], "milvus": []}
+        with (
+            harness.running_server(corpus_dir, index_dir, log, {"NEWSQA_RELOAD_SECONDS": "0"}) as (builtin, b_url),
+            harness.running_server(corpus_dir, index_dir, log, milvus_env) as (replica, m_url),
+        ):
+            harness.wait_ready(builtin, b_url, log)
+            harness.wait_ready(replica, m_url, log)
+            with harness.local_client(60.0) as client:
+                for n in range(questions + 20):
+                    for name, url in (("builtin", b_url), ("milvus", m_url)) if (n // 4) % 2 else (
+                        ("milvus", m_url), ("builtin", b_url)
+                    ):
+                        begun = time.perf_counter_ns()
+                        harness.post_ask(client, url, QUESTIONS[n % len(QUESTIONS)])
+                        if n >= 20:  # the first 20 warm up the caches
+                            timings[name].append(time.perf_counter_ns() - begun)
+            builtin_rss, replica_rss = rss_mb(builtin.pid), rss_mb(replica.pid)
+        assert server.process is not None
+        milvus_rss = rss_mb(server.process.pid)
+        milvus_add = add_ten_briefs(folder, settings, embedder, seed=target + 7)
+        builtin_add = add_ten_briefs(
+            folder, get_settings(corpus_dir=corpus_dir, index_dir=index_dir), embedder, seed=target + 7
         )
-    cached = [f"{r.target_passages:,}" for r in rows if r.build_cached]
-    if cached:
-        lines.append(f"\ningest figures of {', '.join(cached)}: those of the cached build (--cache), not this run")
-    return "\n".join(lines)
+    finally:
+        server.stop()
+    b50, b99 = harness.percentiles_ms(timings["builtin"])
+    m50, m99 = harness.percentiles_ms(timings["milvus"])
+    ingest_s = float(built["ingest_s"])  # type: ignore[arg-type]
+    return MilvusRow(
+        passages=published.passages,
+        rows=published.rows,
+        publish_s=published.publish_s,
+        rows_per_s=published.rows / published.publish_s,
+        ingest_passages_per_s=published.passages / (ingest_s + published.publish_s),
+        publish_cached=published.cached,
+        milvus_rss_mb=milvus_rss,
+        milvus_disk_mb=folder_mb(folder / "milvus-data"),
+        builtin_rss_mb=builtin_rss,
+        replica_rss_mb=replica_rss,
+        builtin_p50_ms=b50,
+        builtin_p99_ms=b99,
+        milvus_p50_ms=m50,
+        milvus_p99_ms=m99,
+        builtin_add_10_s=builtin_add,
+        milvus_add_10_s=milvus_add,
+    )
+
+
+def table(columns: list[str], cells: list[list[str]], note: str = "") -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(lines) + (f"\n\n{note}" if note else "")
+
+
+def cached_note(what: str, sizes: list[str]) -> str:
+    return f"{what} figures of {', '.join(sizes)}: those of the cached {what} (--cache), not this run" if sizes else ""
+
+
+def render_milvus(rows: list[MilvusRow]) -> str:
+    columns = [
+        "passages", "Milvus rows", "publish s", "rows/s", "ingest passages/s (embed + publish)", "Milvus RSS MB",
+        "Milvus disk MB", "replica RSS MB: built-in / Milvus", "ask p50 ms: built-in / Milvus",
+        "ask p99 ms: built-in / Milvus", "p50 ratio", "p99 ratio", "add 10 briefs s: built-in / Milvus",
+    ]
+    cells = [
+        [
+            f"{r.passages:,}", f"{r.rows:,}", f"{r.publish_s:.1f}", f"{r.rows_per_s:.0f}",
+            f"{r.ingest_passages_per_s:.0f}", f"{r.milvus_rss_mb:.0f}", f"{r.milvus_disk_mb:.0f}",
+            f"{r.builtin_rss_mb:.0f} / {r.replica_rss_mb:.0f}", f"{r.builtin_p50_ms:.2f} / {r.milvus_p50_ms:.2f}",
+            f"{r.builtin_p99_ms:.2f} / {r.milvus_p99_ms:.2f}", f"{r.milvus_p50_ms / r.builtin_p50_ms:.2f}×",
+            f"{r.milvus_p99_ms / r.builtin_p99_ms:.2f}×", f"{r.builtin_add_10_s:.2f} / {r.milvus_add_10_s:.2f}",
+        ]
+        for r in rows
+    ]
+    return table(columns, cells, cached_note("publish", [f"{r.passages:,}" for r in rows if r.publish_cached]))
+
+
+def render(rows: list[SizeRow]) -> str:
+    columns = [
+        "passages (target)", "passages", "sentences", "docs", "vector index", "ingest s", "passages/s", "index MB",
+        "RSS MB", "ask p50 ms", "ask p99 ms", "p50 / p50 at smallest", "add 10 briefs s",
+    ]
+    cells = [
+        [
+            f"{r.target_passages:,}", f"{r.passages:,}", f"{r.sentences:,}", f"{r.documents:,}", r.vector_index,
+            f"{r.ingest_s:.1f}", f"{r.passages_per_s:.0f}", f"{r.index_mb:.1f}", f"{r.rss_mb:.0f}",
+            f"{r.ask_p50_ms:.2f}", f"{r.ask_p99_ms:.2f}", f"{r.ratio_p50:.2f}×", f"{r.add_10_briefs_s:.2f}",
+        ]
+        for r in rows
+    ]
+    return table(columns, cells, cached_note("build", [f"{r.target_passages:,}" for r in rows if r.build_cached]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,10000,100000", help="passage counts (1000,10000,100000)")
     parser.add_argument("--questions", type=int, default=300, help="timed POST /ask per size (300)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument(
+        "--backends", default="builtin,milvus", help="builtin, or builtin,milvus (side by side) (builtin,milvus)"
+    )
     parser.add_argument(
         "--cache",
         type=Path,
@@ -247,15 +413,22 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     embedder = Embedder.load()
     raw: list[dict[str, object]] = []
+    on_milvus: list[MilvusRow] = []
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-scale-") as tmp:
         root = args.cache or Path(tmp)
         for size in sizes:
-            raw.append(measure_size(size, root / f"size-{size}", embedder, args.questions, Path(tmp) / "server.log"))
+            folder, log = root / f"size-{size}", Path(tmp) / "server.log"
+            built = cached_build(size, folder, embedder)
+            raw.append(measure_size(size, folder, embedder, args.questions, log, built))
+            if "milvus" in args.backends.split(","):
+                on_milvus.append(measure_milvus(size, folder, embedder, args.questions, log, built))
     smallest = float(raw[0]["ask_p50_ms"])  # type: ignore[arg-type]
     rows = [SizeRow(**r, ratio_p50=float(r["ask_p50_ms"]) / smallest) for r in raw]  # type: ignore[arg-type]
     target_met = rows[-1].ratio_p50 <= 2.0
     if args.json:
-        print(json.dumps({"rows": [asdict(r) for r in rows], "p50_target_met": target_met}))
+        print(json.dumps({
+            "rows": [asdict(r) for r in rows], "milvus": [asdict(r) for r in on_milvus], "p50_target_met": target_met
+        }))
         return 0
     encoders = statistics.mean(r.encoders_mb for r in rows)
     print(
@@ -268,6 +441,12 @@ def main(argv: list[str] | None = None) -> int:
         f"\nquery p50 at {rows[-1].passages:,} passages = {rows[-1].ratio_p50:.2f}× the p50 at "
         f"{rows[0].passages:,} (target ≤ 2×): {'met' if target_met else 'NOT met'}"
     )
+    if on_milvus:
+        print(
+            f"\nMilvus (milvus-lite server on loopback) beside the built-in backend over the same build: "
+            f"{args.questions} POST /ask per replica, alternating in blocks of four\n"
+        )
+        print(render_milvus(on_milvus))
     return 0
 
 
