@@ -54,6 +54,11 @@ WRITE_BATCH = 500
 # questions and probes wait NEWSQA_MILVUS_TIMEOUT_SECONDS; writes, which run off the question path, wait longer,
 # and loading a collection or sealing (flushing) new rows, which reads or indexes whole segments, longest
 WRITE_TIMEOUT_SECONDS = 60.0
+# pymilvus pings an idle channel every 10 s; a gRPC server on its defaults (milvus-lite's is one) permits a ping
+# without data only every 5 minutes and answers more with GOAWAY "too_many_pings", which drops the channel
+# and fails the next call. Every call has its own timeout and a retry on a new channel, which is what finds a
+# dead connection here, so the keepalive only has to stay within what servers permit.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 330_000}
 SETUP_TIMEOUT_SECONDS = 600.0
 RETRY_PAUSE_SECONDS = 0.2
 MARKER_VECTOR = [0.0, 0.0]  # every Milvus collection needs a vector field; the markers' is a placeholder
@@ -177,6 +182,8 @@ class MilvusSearch:
         with self._lock:
             if self._client is None:
                 kwargs: dict[str, Any] = {"uri": self.uri, "timeout": self.timeout}
+                if self.uri.startswith(("http://", "https://")):
+                    kwargs["grpc_options"] = GRPC_OPTIONS
                 if self.token:
                     kwargs["token"] = self.token
                 self._client = self._connect(**kwargs)
