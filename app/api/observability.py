@@ -124,9 +124,10 @@ class ServiceCollector(Collector):
                 labels=["backend", "operation"],
             )
             name = runtime.service.search.name
-            for operation in sorted(stats.calls):
-                calls.add_metric([name, operation], stats.calls[operation], stats.seconds[operation])
-                errors.add_metric([name, operation], stats.errors.get(operation, 0))
+            counted, seconds, failed = stats.snapshot()
+            for operation in sorted(counted):
+                calls.add_metric([name, operation], counted[operation], seconds[operation])
+                errors.add_metric([name, operation], failed.get(operation, 0))
             yield calls
             yield errors
         manifest = runtime.service.index.manifest

@@ -201,7 +201,7 @@ def load_or_build_index(
                     log.warning("the corpus changed since the index was built: serving the last good build "
                                 "while the index catches up")
                     files = configured_files(settings, manifest)
-                    search.publish(bundle)
+                    search.publish(bundle, delete_stale=False)  # a load writes what is missing, never deletes
                     return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files, pending=True)
                 if changed:
                     log.warning("the corpus changed since the index was built: updating the index")
@@ -210,7 +210,7 @@ def load_or_build_index(
                         settings, bundle, manifest, documents, encoder, progress, search=search
                     )
                 else:
-                    search.publish(bundle)
+                    search.publish(bundle, delete_stale=False)
                 files = configured_files(settings, manifest)
                 log.info("index loaded from %s (%s)", settings.index_dir / manifest.build_dir, manifest.counts)
                 return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
@@ -225,7 +225,8 @@ def load_or_build_index(
             )
         embedder = encoders.reference(settings)
         bundle = build_bundle(parsed, embedder, settings.hnsw_threshold, progress)
-        search.publish(bundle)  # the backend holds every row before the build that needs them is committed
+        # the backend holds every row before the build that needs them is committed; old rows go at the next write
+        search.publish(bundle, delete_stale=False)
         if progress:
             progress("exporting the ONNX query encoders", 0)
         manifest = save_bundle(

@@ -39,7 +39,9 @@ from app.config import Settings
 from app.errors import SearchBackendUnavailableError
 from app.index.bundle import IndexBundle, passage_match_text
 from app.index.search import CandidateQuery, PieceKind, RowArray, RowFilter
+from app.index.store import FORMAT_VERSION
 from app.ingest.blocks import document_version
+from app.ingest.chunk import CHUNKER_VERSION
 from app.models import DocumentFilter, ParsedDocument
 from app.text.normalize import terms
 
@@ -86,12 +88,30 @@ class BackendStats:
     errors: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def snapshot(self) -> tuple[dict[str, int], dict[str, float], dict[str, int]]:
+        """Calls, seconds and errors as one consistent copy (a scrape runs beside the calls it counts)."""
+        with self._lock:
+            return dict(self.calls), dict(self.seconds), dict(self.errors)
+
     def record(self, operation: str, seconds: float, failed: bool) -> None:
         with self._lock:
             self.calls[operation] = self.calls.get(operation, 0) + 1
             self.seconds[operation] = self.seconds.get(operation, 0.0) + seconds
             if failed:
                 self.errors[operation] = self.errors.get(operation, 0) + 1
+
+
+def made_with(bundle: IndexBundle) -> str:
+    """A short hash of what a build's pieces and vectors were made with (model, chunker, index format)."""
+    recipe = f"{bundle.model_name}\x1f{CHUNKER_VERSION}\x1f{FORMAT_VERSION}\x1f{bundle.sentence_matrix.shape[1]}"
+    return hashlib.blake2b(recipe.encode(), digest_size=4).hexdigest()
+
+
+def piece_version(bundle: IndexBundle, parsed: ParsedDocument) -> str:
+    """The version Milvus rows carry: the brief's version (text and metadata) and what its pieces and vectors
+    were made with, so a rebuild after a new model or chunker writes new rows instead of trusting rows cut by
+    the old chunker or embedded by the old model."""
+    return f"{document_version(parsed.document)}@{made_with(bundle)}"
 
 
 def row_id(kind: str, doc_id: str, version: str, piece: int) -> int:
@@ -104,9 +124,16 @@ def bm25_terms(text: str) -> str:
     """The piece's terms as Milvus indexes them: newsqa's terms (letters and digits only), space-separated,
     cut at a term boundary below Milvus's VARCHAR limit (only a pathological run-on sentence reaches it)."""
     joined = " ".join(terms(text)) or EMPTY_TERMS
-    if len(joined) > MAX_VARCHAR:
-        joined = joined[: joined.rfind(" ", 0, MAX_VARCHAR)]
+    if len(joined.encode()) > MAX_VARCHAR:
+        clipped = clip_bytes(joined, MAX_VARCHAR)
+        joined = clipped[: clipped.rfind(" ")] if " " in clipped else clipped
     return joined
+
+
+def clip_bytes(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, on a character boundary (Milvus's VARCHAR max_length counts
+    bytes, so a heading in Chinese or Greek reaches it at a third or a half of the characters)."""
+    return text.encode()[:limit].decode("utf-8", errors="ignore")
 
 
 def _quoted(value: str) -> str:
@@ -181,7 +208,9 @@ class MilvusSearch:
     def _client_now(self) -> MilvusClient:
         with self._lock:
             if self._client is None:
-                kwargs: dict[str, Any] = {"uri": self.uri, "timeout": self.timeout}
+                # dedicated: a channel of this object's own, so that forgetting a failed client really drops its
+                # channel and the retry connects afresh (pymilvus otherwise shares one per address and token)
+                kwargs: dict[str, Any] = {"uri": self.uri, "timeout": self.timeout, "dedicated": True}
                 if self.uri.startswith(("http://", "https://")):
                     kwargs["grpc_options"] = GRPC_OPTIONS
                 if self.token:
@@ -219,8 +248,14 @@ class MilvusSearch:
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _ensure(self, client: MilvusClient, kind: PieceKind | Literal["version"], dimension: int) -> str:
+    def _ensure(
+        self, client: MilvusClient, kind: PieceKind | Literal["version"], dimension: int, question: bool = False
+    ) -> str:
+        """The collection's name, created and loaded when this client has not seen it yet. On a question's path
+        (`question`) the load waits only a question's timeout: a Milvus that is still loading its segments
+        answers 503 quickly instead of holding a worker for minutes."""
         name = self.collection(kind)
+        timeout = self.timeout if question else self.setup_timeout
         if name in self._ready:
             return name
         if not client.has_collection(name, timeout=self.timeout):
@@ -229,9 +264,9 @@ class MilvusSearch:
             else:
                 schema, index = self._piece_schema(client, dimension)
             client.create_collection(
-                name, schema=schema, index_params=index, consistency_level="Strong", timeout=self.setup_timeout
+                name, schema=schema, index_params=index, consistency_level="Strong", timeout=timeout
             )
-        client.load_collection(name, timeout=self.setup_timeout)
+        client.load_collection(name, timeout=timeout)
         self._ready.add(name)
         return name
 
@@ -291,7 +326,7 @@ class MilvusSearch:
         vector = query.vector.astype(np.float32).tolist()
 
         def dense(client: MilvusClient) -> list[Any]:
-            name = self._ensure(client, query.kind, dimension)
+            name = self._ensure(client, query.kind, dimension, question=True)
             params: dict[str, Any] = {"metric_type": "IP"}
             if self.vector_index == "HNSW":
                 params["params"] = {"ef": max(HNSW_EF_SEARCH, query.limit)}
@@ -306,7 +341,7 @@ class MilvusSearch:
             text = " ".join(query.terms)
 
             def lexical(client: MilvusClient) -> list[Any]:
-                name = self._ensure(client, query.kind, dimension)
+                name = self._ensure(client, query.kind, dimension, question=True)
                 found = client.search(
                     name, [text], anns_field="sparse", limit=query.limit, filter=expression, output_fields=fields,
                     search_params={"metric_type": "BM25"}, timeout=self.timeout,
@@ -318,18 +353,25 @@ class MilvusSearch:
 
     # ------------------------------------------------------------------ writes
 
-    def publish(self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset()) -> None:
-        """Write every version `bundle` holds that has no complete marker yet, then delete the rows and markers
-        of versions neither `bundle` nor `keep` holds: old versions, and the rows a writer that died half way
-        left under an incomplete marker (its retry, if any, rewrote the same ids first)."""
+    def publish(
+        self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset(), delete_stale: bool = True
+    ) -> None:
+        """Write every version `bundle` holds that has no complete marker yet; with `delete_stale` (a write,
+        under the writers' lock), then delete the rows and markers of versions neither `bundle` nor `keep` (the
+        previous build's versions, as `versions_of` names them) holds: old versions, and the rows a writer that
+        died half way left under an incomplete marker (its retry, if any, rewrote the same ids first)."""
         dimension = int(bundle.sentence_matrix.shape[1])
         markers = self._markers(dimension)
-        wanted = {doc_id: document_version(p.document) for doc_id, p in bundle.documents.items()}
+        identity = made_with(bundle)
+        keep = frozenset((doc_id, f"{version}@{identity}") for doc_id, version in keep)
+        wanted = {doc_id: piece_version(bundle, p) for doc_id, p in bundle.documents.items()}
         written = 0
         for doc_id, version in wanted.items():
             if markers.get((doc_id, version)) is not True:
                 written += self._write_version(bundle, doc_id, version, dimension)
-        stale = sorted(pair for pair in markers if pair[1] != wanted.get(pair[0]) and pair not in keep)
+        stale = sorted(
+            pair for pair in markers if delete_stale and pair[1] != wanted.get(pair[0]) and pair not in keep
+        )
         for doc_id, version in stale:
             self._delete_version(doc_id, version, dimension)
         if written or stale:
@@ -479,14 +521,24 @@ def _rows_of(bundle: IndexBundle, kind: PieceKind, hits: list[Any], allowed: Row
     """Hits as rows of the loaded build; a hit of a version the build does not hold is dropped."""
     out: list[int] = []
     held = bundle.documents
+    versions: dict[str, str] = {}
     for hit in hits:
         entity = hit["entity"]
-        parsed = held.get(entity["doc_id"])
-        if parsed is None or document_version(parsed.document) != entity["version"]:
+        doc_id = entity["doc_id"]
+        parsed = held.get(doc_id)
+        if parsed is None:
             continue
-        span = bundle.doc_rows[entity["doc_id"]]
-        start = span.sentence_start if kind == "sentence" else span.passage_start
-        out.append(start + int(entity["piece"]))
+        if doc_id not in versions:
+            versions[doc_id] = piece_version(bundle, parsed)
+        if versions[doc_id] != entity["version"]:
+            continue
+        span = bundle.doc_rows[doc_id]
+        start, end = (span.sentence_start, span.sentence_end) if kind == "sentence" else (
+            span.passage_start, span.passage_end
+        )
+        piece = int(entity["piece"])
+        if 0 <= piece < end - start:  # a row of this very version always is; anything else is not trusted
+            out.append(start + piece)
     rows = np.unique(np.asarray(out, dtype=np.int64))
     if allowed is not None:  # the filter's own rows are the authority (a brief whose metadata changed since)
         rows = rows[np.isin(rows, allowed.rows(kind))]
@@ -502,11 +554,11 @@ def _piece_rows(
 ) -> list[dict[str, Any]]:
     meta = parsed.document.meta
     doc_id = parsed.document.doc_id
-    source = (meta.source or "").casefold()[:512]
+    source = clip_bytes((meta.source or "").casefold(), 512)
     return [
         {
             "id": row_id(kind, doc_id, version, piece), "doc_id": doc_id, "version": version, "piece": piece,
-            "start": start, "end": end, "section": section[:1024], "source": source,
+            "start": start, "end": end, "section": clip_bytes(section, 1024), "source": source,
             "published": meta.published or "", "terms": bm25_terms(text), "vector": vector.tolist(),
         }
         for (piece, start, end, section, text), vector in zip(pieces, vectors, strict=True)

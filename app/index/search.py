@@ -78,10 +78,13 @@ class CandidateSearch(Protocol):
         `limit` BM25 matches, within the question's filter, as the bundle's own row numbers."""
         ...
 
-    def publish(self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset()) -> None:
-        """Make the backend hold every brief of `bundle` (in its version) before the build is committed, and drop
-        what neither it nor `keep` (the previous build's (doc_id, version) pairs, still served by replicas that
-        have not reloaded yet) holds."""
+    def publish(
+        self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset(), delete_stale: bool = True
+    ) -> None:
+        """Make the backend hold every brief of `bundle` (in its version) before the build is committed; with
+        `delete_stale` (writes only: they hold the writers' lock) drop what neither it nor `keep` (the previous
+        build's (doc_id, version) pairs, still served by replicas that have not reloaded yet) holds. A load
+        never deletes: it may run beside another replica's write, or serve an older build than others do."""
         ...
 
     def unreachable(self) -> str | None:
@@ -124,7 +127,9 @@ class BuiltinSearch:
         dense = nearest_rows(bundle, query.kind, query.vector, query.limit, query.allowed)
         return np.union1d(dense, best_matches(query.lexical, query.limit))
 
-    def publish(self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset()) -> None:
+    def publish(
+        self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset(), delete_stale: bool = True
+    ) -> None:
         """Nothing to write: the build on disk is the whole index."""
 
     def unreachable(self) -> str | None:
