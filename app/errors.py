@@ -88,8 +88,6 @@ class ModelUnavailableError(NewsQAError):
     code = "model_unavailable"
 
 
-
-
 class SearchBackendUnavailableError(NewsQAError):
     """The search backend (Milvus, NEWSQA_SEARCH_BACKEND) did not answer in time, after a retry."""
 

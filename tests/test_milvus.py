@@ -27,7 +27,6 @@ from app.config import PROJECT_ROOT, Settings, get_settings
 from app.embed.reference import Embedder
 from app.index.encoders import Encoders
 from app.index.milvus import MilvusSearch, filter_expression, row_id
-from app.index.search import versions_of
 from app.ingest.blocks import document_version
 from app.ingest.sources import BriefMetadata, make_brief
 from app.models import Answer, DocumentFilter
@@ -219,7 +218,7 @@ def test_writes_are_idempotent_and_old_versions_go_once_no_replica_serves_them(
     # ... and go with the next write, whose previous build no longer holds them
     service.remove_document("ferry")
     assert search.count("sentence") == len(bundle.sentences) + ferry_rows
-    service.search.publish(service.index.bundle, keep=frozenset())
+    service.search.publish(service.index.bundle)
     assert search.count("sentence") == len(bundle.sentences)
     search.drop()
 
@@ -270,7 +269,8 @@ def test_a_version_without_its_marker_is_written_again_and_stray_rows_are_never_
     search = service.search
     assert isinstance(search, MilvusSearch)
     bundle = service.index.bundle
-    [(doc_id, version)] = versions_of(bundle)
+    [(doc_id, parsed)] = bundle.documents.items()
+    version = document_version(parsed.document)
     client = search._client_now()
     client.delete(search.collection("version"), filter=f'doc_id == "{doc_id}"')
     client.delete(search.collection("sentence"), filter="piece >= 5")  # half its rows gone

@@ -27,7 +27,7 @@ from app.errors import (
 )
 from app.index.bundle import IndexBundle, ProgressFn, build_bundle
 from app.index.encoders import Encoders, configured_files
-from app.index.search import BuiltinSearch, CandidateSearch, open_search, versions_of
+from app.index.search import BuiltinSearch, CandidateSearch, open_search
 from app.index.store import (
     FORMAT_VERSION,
     copy_encoders,
@@ -261,7 +261,7 @@ def update_index(
     ordered = in_bundle_order(documents, previous)
     parsed = reparsed(ordered, previous, fresh)
     bundle = build_bundle(parsed, encoder, settings.hnsw_threshold, progress, previous)
-    (search or BuiltinSearch()).publish(bundle, keep=versions_of(previous))
+    (search or BuiltinSearch()).publish(bundle, previous)
     try:
         saved = save_bundle(
             bundle,

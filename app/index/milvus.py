@@ -56,12 +56,12 @@ WRITE_BATCH = 500
 # questions and probes wait NEWSQA_MILVUS_TIMEOUT_SECONDS; writes, which run off the question path, wait longer,
 # and loading a collection or sealing (flushing) new rows, which reads or indexes whole segments, longest
 WRITE_TIMEOUT_SECONDS = 60.0
+SETUP_TIMEOUT_SECONDS = 600.0
 # pymilvus pings an idle channel every 10 s; a gRPC server on its defaults (milvus-lite's is one) permits a ping
 # without data only every 5 minutes and answers more with GOAWAY "too_many_pings", which drops the channel
 # and fails the next call. Every call has its own timeout and a retry on a new channel, which is what finds a
 # dead connection here, so the keepalive only has to stay within what servers permit.
 GRPC_OPTIONS = {"grpc.keepalive_time_ms": 330_000}
-SETUP_TIMEOUT_SECONDS = 600.0
 RETRY_PAUSE_SECONDS = 0.2
 MARKER_VECTOR = [0.0, 0.0]  # every Milvus collection needs a vector field; the markers' is a placeholder
 Operation = Literal["dense", "lexical", "write", "delete", "read", "ping"]
@@ -107,11 +107,17 @@ def made_with(bundle: IndexBundle) -> str:
     return hashlib.blake2b(recipe.encode(), digest_size=4).hexdigest()
 
 
-def piece_version(bundle: IndexBundle, parsed: ParsedDocument) -> str:
+def piece_version(parsed: ParsedDocument, identity: str) -> str:
     """The version Milvus rows carry: the brief's version (text and metadata) and what its pieces and vectors
-    were made with, so a rebuild after a new model or chunker writes new rows instead of trusting rows cut by
-    the old chunker or embedded by the old model."""
-    return f"{document_version(parsed.document)}@{made_with(bundle)}"
+    were made with (`made_with` of its build), so a rebuild after a new model or chunker writes new rows
+    instead of trusting rows cut by the old chunker or embedded by the old model."""
+    return f"{document_version(parsed.document)}@{identity}"
+
+
+def piece_versions(bundle: IndexBundle) -> dict[str, str]:
+    """`piece_version` of every brief of a build, by doc_id."""
+    identity = made_with(bundle)
+    return {doc_id: piece_version(parsed, identity) for doc_id, parsed in bundle.documents.items()}
 
 
 def row_id(kind: str, doc_id: str, version: str, piece: int) -> int:
@@ -255,9 +261,9 @@ class MilvusSearch:
         (`question`) the load waits only a question's timeout: a Milvus that is still loading its segments
         answers 503 quickly instead of holding a worker for minutes."""
         name = self.collection(kind)
-        timeout = self.timeout if question else self.setup_timeout
         if name in self._ready:
             return name
+        timeout = self.timeout if question else self.setup_timeout
         if not client.has_collection(name, timeout=self.timeout):
             if kind == "version":
                 schema, index = self._marker_schema(client)
@@ -320,7 +326,10 @@ class MilvusSearch:
         if allowed is not None:
             if not len(allowed.rows(query.kind)):
                 return np.zeros(0, dtype=np.int64)
-            held = _documents_of(bundle, allowed, query.kind)
+            # the filter itself when it came with it; otherwise the briefs its rows belong to
+            held = None if allowed.where is not None and not allowed.where.is_empty else _documents_of(
+                bundle, allowed, query.kind
+            )
             expression = filter_expression(allowed.where, held)
         fields = ["doc_id", "version", "piece"]
         vector = query.vector.astype(np.float32).tolist()
@@ -354,17 +363,16 @@ class MilvusSearch:
     # ------------------------------------------------------------------ writes
 
     def publish(
-        self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset(), delete_stale: bool = True
+        self, bundle: IndexBundle, previous: IndexBundle | None = None, delete_stale: bool = True
     ) -> None:
         """Write every version `bundle` holds that has no complete marker yet; with `delete_stale` (a write,
-        under the writers' lock), then delete the rows and markers of versions neither `bundle` nor `keep` (the
-        previous build's versions, as `versions_of` names them) holds: old versions, and the rows a writer that
-        died half way left under an incomplete marker (its retry, if any, rewrote the same ids first)."""
+        under the writers' lock), then delete the rows and markers of versions neither `bundle` nor `previous`
+        holds: old versions, and the rows a writer that died half way left under an incomplete marker (its
+        retry, if any, rewrote the same ids first)."""
         dimension = int(bundle.sentence_matrix.shape[1])
         markers = self._markers(dimension)
-        identity = made_with(bundle)
-        keep = frozenset((doc_id, f"{version}@{identity}") for doc_id, version in keep)
-        wanted = {doc_id: piece_version(bundle, p) for doc_id, p in bundle.documents.items()}
+        keep = set(piece_versions(previous).items()) if previous is not None else set()
+        wanted = piece_versions(bundle)
         written = 0
         for doc_id, version in wanted.items():
             if markers.get((doc_id, version)) is not True:
@@ -427,35 +435,26 @@ class MilvusSearch:
             [(p.passage_id, p.start, p.end, p.section, passage_match_text(p)) for p in parsed.passages],
             bundle.passage_matrix[rows.passage_start : rows.passage_end],
         )
-        def upsert(kind: PieceKind | Literal["version"], batch: list[dict[str, Any]]) -> Callable[[MilvusClient], Any]:
-            return lambda c: c.upsert(self._ensure(c, kind, dimension), batch, timeout=self.write_timeout)
-
-        marker = {
-            "id": row_id("version", doc_id, version, 0), "doc_id": doc_id, "version": version,
-            "rows": len(sentences) + len(passages), "complete": False, "vector": MARKER_VECTOR,
-        }
-        self._call("write", upsert("version", [marker]))  # first: a publish after a crash finds what to delete
+        count = len(sentences) + len(passages)
+        # the marker first (a publish after a crash finds what to delete), complete last (all its rows are in)
+        self._upsert("version", [_marker(doc_id, version, count, complete=False)], dimension)
         for kind, table in (("sentence", sentences), ("passage", passages)):
             for batch in _batches(table, WRITE_BATCH):
-                self._call("write", upsert(kind, batch))  # type: ignore[arg-type]
-        self._call("write", upsert("version", [{**marker, "complete": True}]))  # last: all its rows are in
-        return len(sentences) + len(passages)
+                self._upsert(kind, batch, dimension)  # type: ignore[arg-type]
+        self._upsert("version", [_marker(doc_id, version, count, complete=True)], dimension)
+        return count
+
+    def _upsert(self, kind: PieceKind | Literal["version"], rows: list[dict[str, Any]], dimension: int) -> None:
+        self._call("write", lambda c: c.upsert(self._ensure(c, kind, dimension), rows, timeout=self.write_timeout))
 
     def _delete_version(self, doc_id: str, version: str, dimension: int) -> None:
         expression = f"doc_id == {_quoted(doc_id)} and version == {_quoted(version)}"
-
-        def write(marker: dict[str, Any]) -> Callable[[MilvusClient], Any]:
-            return lambda c: c.upsert(self._ensure(c, "version", dimension), [marker], timeout=self.write_timeout)
 
         def delete(kind: PieceKind | Literal["version"]) -> Callable[[MilvusClient], Any]:
             return lambda c: c.delete(self._ensure(c, kind, dimension), filter=expression, timeout=self.write_timeout)
 
         # incomplete first: a delete that dies half way leaves a marker the next publish clears (or rewrites)
-        marker = {
-            "id": row_id("version", doc_id, version, 0), "doc_id": doc_id, "version": version, "rows": 0,
-            "complete": False, "vector": MARKER_VECTOR,
-        }
-        self._call("write", write(marker))
+        self._upsert("version", [_marker(doc_id, version, 0, complete=False)], dimension)
         for kind in ("sentence", "passage", "version"):
             self._call("delete", delete(kind))
 
@@ -498,6 +497,13 @@ class MilvusSearch:
         self._forget_client()
 
 
+def _marker(doc_id: str, version: str, rows: int, complete: bool) -> dict[str, Any]:
+    return {
+        "id": row_id("version", doc_id, version, 0), "doc_id": doc_id, "version": version, "rows": rows,
+        "complete": complete, "vector": MARKER_VECTOR,
+    }
+
+
 def _versioned_schema(client: MilvusClient) -> Any:
     """The fields every collection starts with: the deterministic id, the brief and its version."""
     schema = client.create_schema(auto_id=False)
@@ -521,7 +527,8 @@ def _rows_of(bundle: IndexBundle, kind: PieceKind, hits: list[Any], allowed: Row
     """Hits as rows of the loaded build; a hit of a version the build does not hold is dropped."""
     out: list[int] = []
     held = bundle.documents
-    versions: dict[str, str] = {}
+    identity = made_with(bundle)
+    versions: dict[str, str] = {}  # of the briefs hit, each computed once
     for hit in hits:
         entity = hit["entity"]
         doc_id = entity["doc_id"]
@@ -529,7 +536,7 @@ def _rows_of(bundle: IndexBundle, kind: PieceKind, hits: list[Any], allowed: Row
         if parsed is None:
             continue
         if doc_id not in versions:
-            versions[doc_id] = piece_version(bundle, parsed)
+            versions[doc_id] = piece_version(parsed, identity)
         if versions[doc_id] != entity["version"]:
             continue
         span = bundle.doc_rows[doc_id]

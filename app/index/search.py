@@ -18,7 +18,6 @@ import numpy.typing as npt
 
 from app.config import Settings
 from app.index.bundle import IndexBundle
-from app.ingest.blocks import document_version
 from app.models import DocumentFilter
 
 FloatArray = npt.NDArray[np.float32]
@@ -79,12 +78,12 @@ class CandidateSearch(Protocol):
         ...
 
     def publish(
-        self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset(), delete_stale: bool = True
+        self, bundle: IndexBundle, previous: IndexBundle | None = None, delete_stale: bool = True
     ) -> None:
         """Make the backend hold every brief of `bundle` (in its version) before the build is committed; with
-        `delete_stale` (writes only: they hold the writers' lock) drop what neither it nor `keep` (the previous
-        build's (doc_id, version) pairs, still served by replicas that have not reloaded yet) holds. A load
-        never deletes: it may run beside another replica's write, or serve an older build than others do."""
+        `delete_stale` (writes only: they hold the writers' lock) drop what neither it nor `previous` (the build
+        before, still served by replicas that have not reloaded yet) holds. A load never deletes: it may run
+        beside another replica's write, or serve an older build than others do."""
         ...
 
     def unreachable(self) -> str | None:
@@ -128,7 +127,7 @@ class BuiltinSearch:
         return np.union1d(dense, best_matches(query.lexical, query.limit))
 
     def publish(
-        self, bundle: IndexBundle, keep: frozenset[tuple[str, str]] = frozenset(), delete_stale: bool = True
+        self, bundle: IndexBundle, previous: IndexBundle | None = None, delete_stale: bool = True
     ) -> None:
         """Nothing to write: the build on disk is the whole index."""
 
@@ -147,7 +146,3 @@ def open_search(settings: Settings) -> CandidateSearch:
         return MilvusSearch.from_settings(settings)
     return BuiltinSearch()
 
-
-def versions_of(bundle: IndexBundle) -> frozenset[tuple[str, str]]:
-    """(doc_id, version) of every brief a build holds: what a backend keeps while replicas still serve it."""
-    return frozenset((doc_id, document_version(p.document)) for doc_id, p in bundle.documents.items())
