@@ -47,7 +47,7 @@ from benchmarks import harness
 from benchmarks.harness import ARTICLE, ROOT, free_port
 from benchmarks.load import closed_loop, open_loop
 from tests.briefs_generator import generate_briefs
-from tests.support import MilvusLiteServer
+from tests.support import REDIS_SERVER, MilvusLiteServer, RedisServer
 
 NGINX = Path("/usr/sbin/nginx")
 SITE = ROOT / "docs" / "deploy" / "nginx-newsqa.conf"
@@ -140,8 +140,7 @@ def main() -> int:
     parser.add_argument("--backend", choices=("builtin", "milvus"), default="builtin")
     parser.add_argument("--adds", type=int, default=10, help="briefs added to time their visibility (10)")
     args = parser.parse_args()
-    redis_server = shutil.which("redis-server")
-    if redis_server is None or not NGINX.exists():
+    if not REDIS_SERVER.exists() or not NGINX.exists():
         print("needs redis-server and nginx (make redis proxy)")
         return 1
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -151,12 +150,11 @@ def main() -> int:
         corpus_dir.mkdir()
         shutil.copy2(ARTICLE, corpus_dir / ARTICLE.name)
         QAService.load(get_settings(corpus_dir=corpus_dir, index_dir=index_dir), encoders=Encoders(Embedder.load()))
-        redis_port = free_port()
-        redis_process = subprocess.Popen([redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save",
-                                          "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        stack.callback(redis_process.kill)
+        redis_server = RedisServer(scratch)
+        redis_server.start()
+        stack.callback(redis_server.stop)
         env = {"NEWSQA_RATE_LIMIT": "off", "NEWSQA_LOG_LEVEL": "warning", "NEWSQA_RELOAD_SECONDS": "0.5",
-               "NEWSQA_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "NEWSQA_ADMIN_API_KEY": ADMIN_KEY}
+               "NEWSQA_REDIS_URL": redis_server.url, "NEWSQA_ADMIN_API_KEY": ADMIN_KEY}
         if args.backend == "milvus":
             milvus = MilvusLiteServer(scratch / "milvus")
             milvus.start()
