@@ -31,6 +31,7 @@ from app.index.lifecycle import (
     holds_corpus,
     load_or_build_index,
     parsed_writes,
+    synced_index,
     update_index,
 )
 from app.index.search import BuiltinSearch, CandidateSearch, RowFilter, open_search
@@ -121,7 +122,14 @@ class QAService:
         index = load_or_build_index(settings, encoders, progress=progress, catch_up=catch_up, search=search)
         queries = encoders.for_queries(settings, index.manifest, index.encoder_files)
         service = cls(settings, encoders, queries, index, prompts, learned=learned, search=search)
-        service.index = index  # prepared as every snapshot is, by the setter
+        if search.head() is not None:  # the briefs live in the backend: start from its head
+            with service._updates, write_lock(settings.index_dir, required=False):
+                try:
+                    service._reload_if_changed_locked()
+                except IndexWriteError as exc:  # a read-only index folder: serve what it holds, and say so
+                    log.warning("could not copy the search backend's head into %s: %s", settings.index_dir,
+                                exc.message)
+        service.index = service.index  # prepared as every snapshot is, by the setter
         return service
 
     @classmethod
@@ -282,9 +290,13 @@ class QAService:
             return self._apply([], [doc_id])[0]
 
     def refresh(self) -> bool:
-        """Load the index again if another process (e.g. `newsqa add`) changed it; True when it did."""
+        """Load the index again if another process (e.g. `newsqa add`) changed it, or another replica's write
+        moved the search backend's head; True when it looked again (one read of the head, no more, when
+        nothing changed)."""
         manifest = read_manifest(self.settings.index_dir)
-        if manifest is None or manifest.build_dir == self.index.manifest.build_dir:
+        on_disk = manifest is not None and manifest.build_dir != self.index.manifest.build_dir
+        head = self.search.head()
+        if not on_disk and (head is None or head.generation == self.index.generation):
             return False
         with self._updates, write_lock(self.settings.index_dir):
             self._reload_if_changed_locked()
@@ -311,12 +323,11 @@ class QAService:
                 return False
             log.info("catching up on the corpus: %d briefs in the folder", len(documents))
             encoder = self.encoders.for_updates(self.settings, current.manifest, self.embedder)
-            bundle, manifest = update_index(
+            self.index = update_index(
                 self.settings, current.bundle, current.manifest, documents, encoder,
                 reexport=self._reexport, search=self.search,
             )
-            self.index = LoadedIndex(bundle, manifest, rebuilt=False)
-            log.info("caught up on the corpus: %s", manifest.counts)
+            log.info("caught up on the corpus: %s", self.index.manifest.counts)
             return True
 
     def stop_catching_up(self) -> None:
@@ -370,7 +381,7 @@ class QAService:
                 encoder = self.encoders.for_updates(self.settings, current.manifest, self.embedder)
                 if watch is not None:
                     encoder = watch(encoder)
-                bundle, manifest = update_index(
+                updated = update_index(
                     self.settings, current.bundle, current.manifest, documents, encoder, progress,
                     self._reexport, fresh, self.search,
                 )
@@ -381,18 +392,25 @@ class QAService:
                     reason = exc.strerror or str(exc)
                     raise IndexWriteError(f"the update could not be stored ({reason}); nothing changed") from exc
                 raise
-            self.index = LoadedIndex(bundle, manifest, rebuilt=False)
+            self.index = updated
             log.info("index updated: %s", ", ".join(f"{c.doc_id} {c.status}" for c in changes))
             return changes
 
     def _reload_if_changed_locked(self) -> None:
-        """As _reload_if_changed, for a caller already holding the cross-process write lock."""
+        """Load the build another process saved in the index folder, then bring it up to the search backend's
+        head (another replica's write, with no folder shared): for a caller holding the folder's write lock."""
         manifest = read_manifest(self.settings.index_dir)
-        if manifest is None or manifest.build_dir == self.index.manifest.build_dir:
-            return
-        log.info("the index changed on disk (%s): loading it", manifest.build_dir)
-        bundle = load_bundle(self.settings.index_dir, manifest, MODEL_NAME)
-        self.index = LoadedIndex(bundle, manifest, rebuilt=False)
+        if manifest is not None and manifest.build_dir != self.index.manifest.build_dir:
+            log.info("the index changed on disk (%s): loading it", manifest.build_dir)
+            bundle = load_bundle(self.settings.index_dir, manifest, MODEL_NAME)
+            self.index = LoadedIndex(bundle, manifest, rebuilt=False)
+        current = self.index
+        synced = synced_index(
+            self.settings, current, self.search,
+            lambda: self.encoders.for_updates(self.settings, current.manifest, self.embedder),
+        )
+        if synced is not None:
+            self.index = synced
 
 
 def _status(brief: IncomingBrief, held: ParsedDocument | None) -> Literal["added", "replaced", "updated", "unchanged"]:

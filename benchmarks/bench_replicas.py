@@ -1,6 +1,7 @@
 """Two replicas behind the front proxy against one, side by side in one run.
 
 Usage: .venv/bin/python -m benchmarks.bench_replicas [--step-seconds 10] [--rounds 2] [--backend builtin|milvus]
+    [--unshared]
 
 Debian's nginx runs the shipped site (docs/deploy/nginx-newsqa.conf) with two changes: its upstream lists one
 or two `python -m app serve` replicas, and its per-address request and connection limits are left out (the
@@ -15,6 +16,9 @@ With --backend milvus the replicas take their candidates from one `milvus-lite s
 (NEWSQA_SEARCH_BACKEND=milvus). Then, for either backend, --adds briefs are added one at a time through the
 first replica and the second is asked about each until it quotes it: the seconds from the add's 201 to the
 other replica's first answer from the brief (NEWSQA_RELOAD_SECONDS=0.5, as docs/deployment.md sets it).
+With --unshared (Milvus only) each replica has a corpus and index folder of its own, and the second learns of
+the first's adds from Milvus alone (the head generation, then the brief's text and vectors: app/index/lifecycle.py
+`synced_index`).
 
 Two cores are shared by the load generator, nginx and the replicas: a second replica can use the core the first
 one's GIL leaves idle, but no more than the machine has. A measurement, not a test.
@@ -139,7 +143,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--backend", choices=("builtin", "milvus"), default="builtin")
     parser.add_argument("--adds", type=int, default=10, help="briefs added to time their visibility (10)")
+    parser.add_argument("--unshared", action="store_true", help="a folder per replica (Milvus only)")
     args = parser.parse_args()
+    if args.unshared and args.backend != "milvus":
+        parser.error("--unshared needs --backend milvus: the built-in backend's replicas share their folder")
     if not REDIS_SERVER.exists() or not NGINX.exists():
         print("needs redis-server and nginx (make redis proxy)")
         return 1
@@ -161,8 +168,14 @@ def main() -> int:
             stack.callback(milvus.stop)
             env |= {"NEWSQA_SEARCH_BACKEND": "milvus", "NEWSQA_MILVUS_URI": milvus.uri}
         ports = []
-        for _ in range(2):
-            process, url = stack.enter_context(harness.running_server(corpus_dir, index_dir, log, env))
+        for n in range(2):
+            corpus, index = corpus_dir, index_dir
+            if args.unshared:
+                own = scratch / f"replica-{n}"
+                corpus, index = own / "corpus", own / "index"
+                shutil.copytree(corpus_dir, corpus)
+                shutil.copytree(index_dir, index)
+            process, url = stack.enter_context(harness.running_server(corpus, index, log, env))
             harness.wait_ready(process, url, log)
             ports.append(int(url.rsplit(":", 1)[1]))
         front_folder = scratch / "nginx"
@@ -180,7 +193,8 @@ def main() -> int:
         visible = seconds_to_visible(urls[0], urls[1], args.adds)
     medians = {count: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for count, runs in results.items()}
     one, two = medians[1], medians[2]
-    print(f"backend {args.backend}; behind nginx, one redis-server, 2 CPUs shared"
+    shared = "a folder per replica" if args.unshared else "one shared folder"
+    print(f"backend {args.backend}, {shared}; behind nginx, one redis-server, 2 CPUs shared"
           f" with the load generator; median of {args.rounds} rounds; "
           f"open loops at shares of the first one-replica capacity ({reference:.1f} req/s)\n")
     print("| replicas | capacity req/s (closed loop, 8) | p50 / p99 at 50 %, ms | p50 / p99 at 100 %, ms | "

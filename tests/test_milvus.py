@@ -364,8 +364,8 @@ def test_two_replicas_on_one_milvus_and_one_redis_share_writes_chat_and_limits(
     article_index: Path, tmp_path: Path, embedder: Embedder, milvus: MilvusLiteServer, redis_server: RedisServer,
     fake_slack: FakeSlack,
 ) -> None:
-    """Two replicas, each its own loaded service, on one Milvus and one Redis (and one shared corpus and index
-    folder, which they still read their scoring data from: docs/deployment.md)."""
+    """Two replicas, each its own loaded service, on one Milvus and one Redis, and one shared corpus and index
+    folder (which works, but is not needed: the next test has a folder per replica)."""
     folder = copy_folders(article_index, tmp_path / "shared")
     settings: Settings = milvus.settings(
         chat_settings(
@@ -420,6 +420,88 @@ def test_two_replicas_on_one_milvus_and_one_redis_share_writes_chat_and_limits(
         for replica in (first, second):
             assert replica.get("/ask", params={"q": "who mediated"}).status_code == 429
     two.search.drop()
+
+
+def long_brief() -> str:
+    """A brief longer than one Milvus text field (stored in several parts), with a fact only in its last part
+    and non-ASCII text across the part boundaries, which must come back byte for byte."""
+    lines = ["Harbour tunnel: the Überblick — what the council heard", ""]
+    for n in range(360):
+        lines.append(f"Paragraph {n}: the Lindqvist harbour tunnel’s section {n} drew “remarks” from crews at pier "
+                     f"{n % 17}, and the engineers noted ground water levels of {n * 3} centimetres that week.")
+        lines.append("")
+    lines.append("Opening date")
+    lines.append("The Lindqvist harbour tunnel will open to traffic on 14 March 2027, the council said.")
+    text = "\n".join(lines) + "\n"
+    assert len(text.encode()) > 60_000
+    return text
+
+
+@pytest.mark.e2e
+def test_replicas_with_no_shared_folder_copy_each_others_writes_from_milvus(
+    article_index: Path, tmp_path: Path, embedder: Embedder, milvus: MilvusLiteServer
+) -> None:
+    """Every replica with folders of its own, nothing shared but Milvus: a brief added through one is answered by
+    the other within a second, text byte for byte; a removal through the other is gone from both; a replica
+    started on an empty index folder serves the same briefs with the same vectors and the same answers."""
+
+    def replica(name: str, index: bool = True) -> tuple[Settings, QAService]:
+        folder = tmp_path / name
+        if index:
+            copy_folders(article_index, folder)
+        else:
+            shutil.copytree(article_index / "corpus", folder / "corpus")
+        settings = milvus.settings(
+            get_settings(corpus_dir=folder / "corpus", index_dir=folder / "index"), "unshared",
+            admin_api_key=SecretStr("key"), reload_seconds=0.2, rate_limit="off",
+        )
+        return settings, QAService.load(settings, encoders=Encoders(embedder))
+
+    (first_settings, one), (second_settings, two) = replica("one"), replica("two")
+    assert one.index.generation == two.index.generation == 1  # the first load committed; the second is it
+    admin = {"X-API-Key": "key"}
+    text = long_brief()
+    question = "when does the lindqvist harbour tunnel open"
+    with serving(first_settings, one) as first, serving(second_settings, two) as second:
+        added = first.post("/documents", json={"doc_id": "tunnel", "text": text}, headers=admin)
+        assert added.status_code == 201, added.text
+        started, quote = time.monotonic(), None
+        while quote is None and time.monotonic() - started < 10:  # bounded (how soon: benchmarks/README.md)
+            answer = second.post("/ask", json={"question": question}).json()
+            if answer["quotes"] and answer["quotes"][0]["doc_id"] == "tunnel":
+                quote = answer["quotes"][0]
+            time.sleep(0.05)
+        assert quote is not None and "14 March 2027" in quote["text"], answer
+        copied, stored = two.document("tunnel").document, one.document("tunnel").document
+        assert copied == stored and len(copied.text.encode()) > 60_000  # text and metadata, byte for byte
+        assert copied.text[quote["start"] : quote["end"]] == quote["text"]
+        assert not (tmp_path / "two" / "corpus" / "tunnel.txt").exists()  # it came from Milvus, not a folder
+        # the copy embedded nothing: its vectors are the writer's
+        rows, mine = one.bundle.doc_rows["tunnel"], two.bundle.doc_rows["tunnel"]
+        assert (one.bundle.sentence_matrix[rows.sentence_start : rows.sentence_end]
+                == two.bundle.sentence_matrix[mine.sentence_start : mine.sentence_end]).all()
+        removed = second.delete("/documents/tunnel", headers=admin)
+        assert removed.status_code == 200, removed.text
+        started = time.monotonic()
+        while "tunnel" in one.bundle.documents and time.monotonic() - started < 10:
+            time.sleep(0.05)
+        answer = first.post("/ask", json={"question": question}).json()
+        assert all(q["doc_id"] != "tunnel" for q in answer["quotes"])
+    bridge = "Old bridge reopens\n\nThe Marrow Street bridge reopened on Friday after eleven weeks of repairs."
+    one.add_documents([make_brief(bridge, "text", BriefMetadata(doc_id="bridge", source="Wire"), "bridge",
+                                  "bridge.txt", ADDED)])
+    # a new replica with no index at all: it builds its own folder's article, then copies the head
+    _, three = replica("three", index=False)
+    assert three.index.generation == one.index.generation
+    assert list(three.bundle.documents) == list(one.bundle.documents)
+    for doc_id, parsed in one.bundle.documents.items():
+        assert three.bundle.documents[doc_id].document == parsed.document
+    questions = ["when did the marrow street bridge reopen", "What did Pakistan demand?", "who mediated the talks"]
+    for mine_answer, theirs in zip(one.ask_many(questions), three.ask_many(questions), strict=True):
+        assert first_quote(mine_answer) == first_quote(theirs)
+        assert mine_answer.confidence == pytest.approx(theirs.confidence, abs=1e-6)
+    assert isinstance(one.search, MilvusSearch)
+    one.search.drop()
 
 
 @pytest.mark.e2e

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import functools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -261,11 +261,20 @@ def lexicon_words(documents: Iterable[ParsedDocument]) -> list[str]:
 
 
 def _vectors(
-    docs: list[ParsedDocument], previous: IndexBundle | None, embedder: Encoder, show: bool, progress: ProgressFn | None
+    docs: list[ParsedDocument],
+    previous: IndexBundle | None,
+    embedder: Encoder,
+    show: bool,
+    progress: ProgressFn | None,
+    given: Mapping[str, tuple[Vectors, Vectors]],
 ) -> tuple[Vectors, Vectors, int]:
     """Sentence and passage matrices in document order: reused rows for documents the previous bundle holds in
-    the same version, fresh embeddings for the others. Also returns how many documents were embedded."""
-    fresh = [d for d in docs if previous is None or not previous.holds(d.document)]
+    the same version, the `given` rows (sentences, passages) of documents that come with theirs, fresh
+    embeddings for the others. Also returns how many documents were embedded."""
+    fresh = [
+        d for d in docs
+        if (previous is None or not previous.holds(d.document)) and d.document.doc_id not in given
+    ]
     fresh_sentences = [s for d in fresh for s in d.sentences]
     fresh_passages = [p for d in fresh for p in d.passages]
     if progress:
@@ -282,6 +291,10 @@ def _vectors(
             rows = previous.doc_rows[doc.document.doc_id]
             sentence_parts.append(previous.sentence_matrix[rows.sentence_start : rows.sentence_end])
             passage_parts.append(previous.passage_matrix[rows.passage_start : rows.passage_end])
+        elif doc.document.doc_id in given:
+            stored_sentences, stored_passages = given[doc.document.doc_id]
+            sentence_parts.append(stored_sentences)
+            passage_parts.append(stored_passages)
         else:
             sentence_parts.append(new_sentence_matrix[s_at : s_at + len(doc.sentences)])
             passage_parts.append(new_passage_matrix[p_at : p_at + len(doc.passages)])
@@ -316,18 +329,20 @@ def build_bundle(
     hnsw_threshold: int,
     progress: ProgressFn | None = None,
     previous: IndexBundle | None = None,
+    given: Mapping[str, tuple[Vectors, Vectors]] | None = None,
 ) -> IndexBundle:
     """Embed and index every sentence and passage of the given documents.
 
     With `previous`, documents it already holds in the same version keep their vectors: adding or removing a
-    brief embeds only the new text. When documents were only appended, the FAISS indexes grow in place too;
+    brief embeds only the new text. `given` holds the sentence and passage vectors of documents that come with
+    them (a replica copying another's write from the search backend), by doc_id: those are not embedded. When documents were only appended, the FAISS indexes grow in place too;
     the BM25 indexes are always rebuilt (term statistics are corpus-wide).
     """
     docs = list(documents)
     sentences = [s for d in docs for s in d.sentences]
     passages = [p for d in docs for p in d.passages]
     show = progress is not None and len(sentences) + len(passages) > 2000
-    sentence_matrix, passage_matrix, _ = _vectors(docs, previous, embedder, show, progress)
+    sentence_matrix, passage_matrix, _ = _vectors(docs, previous, embedder, show, progress, given or {})
     appended = _appended_only(docs, previous)
     old_s = previous.sentence_vectors if previous and appended else None
     old_p = previous.passage_vectors if previous and appended else None

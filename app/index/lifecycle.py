@@ -27,7 +27,14 @@ from app.errors import (
 )
 from app.index.bundle import IndexBundle, ProgressFn, build_bundle
 from app.index.encoders import Encoders, configured_files
-from app.index.search import BuiltinSearch, CandidateSearch, open_search
+from app.index.search import (
+    BuiltinSearch,
+    CandidateSearch,
+    made_with,
+    open_search,
+    piece_version,
+    piece_versions,
+)
 from app.index.store import (
     FORMAT_VERSION,
     copy_encoders,
@@ -55,6 +62,8 @@ class LoadedIndex:
     # swaps in has none (the query encoder is loaded by then)
     encoder_files: tuple[Path, Path] | None = None
     pending: bool = False  # the corpus changed since this build: being caught up on (QAService.catch_up)
+    # the backend's head generation this build is (app/index/search.py BuildHead); None: not known to be any
+    generation: int | None = None
 
 
 def stale_reason(manifest: IndexManifest | None, settings: Settings) -> str:
@@ -192,10 +201,19 @@ def load_or_build_index(
     with write_lock(settings.index_dir, required=False):
         documents = read_corpus(settings.corpus_dir)
         manifest = read_manifest(settings.index_dir)
+        # a backend that holds the briefs (a head: some write committed a build) is their source, not the
+        # corpus folder, which then only gets the briefs written through this host: the caller brings the build
+        # up to the head (`synced_index`); publishing this folder's briefs could undo other replicas' writes
+        head = search.head()
         reason = "rebuild requested" if force else stale_reason(manifest, settings)
         if not reason and manifest is not None:
             try:
                 bundle = load_bundle(settings.index_dir, manifest, MODEL_NAME)
+                if head is not None:
+                    files = configured_files(settings, manifest)
+                    log.info("index loaded from %s (%s); the briefs come from the search backend",
+                             settings.index_dir / manifest.build_dir, manifest.counts)
+                    return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
                 changed = not holds_corpus(bundle, documents)
                 if changed and not catch_up:
                     log.warning("the corpus changed since the index was built: serving the last good build "
@@ -203,17 +221,17 @@ def load_or_build_index(
                     files = configured_files(settings, manifest)
                     search.publish(bundle, delete_stale=False)  # a load writes what is missing, never deletes
                     return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files, pending=True)
+                generation = None
                 if changed:
                     log.warning("the corpus changed since the index was built: updating the index")
                     encoder = encoders.for_updates(settings, manifest)
-                    bundle, manifest = update_index(
-                        settings, bundle, manifest, documents, encoder, progress, search=search
-                    )
+                    updated = update_index(settings, bundle, manifest, documents, encoder, progress, search=search)
+                    bundle, manifest, generation = updated.bundle, updated.manifest, updated.generation
                 else:
-                    search.publish(bundle, delete_stale=False)
+                    generation = _first_commit(search, bundle)
                 files = configured_files(settings, manifest)
                 log.info("index loaded from %s (%s)", settings.index_dir / manifest.build_dir, manifest.counts)
-                return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files)
+                return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files, generation=generation)
             except IndexCorruptError as exc:
                 reason = exc.message
         log.warning("building the index: %s", reason)
@@ -226,7 +244,8 @@ def load_or_build_index(
         embedder = encoders.reference(settings)
         bundle = build_bundle(parsed, embedder, settings.hnsw_threshold, progress)
         # the backend holds every row before the build that needs them is committed; old rows go at the next write
-        search.publish(bundle, delete_stale=False)
+        # (with a head, this folder's briefs are not the cluster's: nothing is published, the caller syncs)
+        generation = _first_commit(search, bundle) if head is None else None
         if progress:
             progress("exporting the ONNX query encoders", 0)
         manifest = save_bundle(
@@ -237,7 +256,17 @@ def load_or_build_index(
             lambda folder: export_encoders(embedder, folder),
         )
         log.info("index built in %.1f s: %s", time.perf_counter() - started, manifest.counts)
-        return LoadedIndex(bundle, manifest, rebuilt=True, encoder_files=configured_files(settings, manifest))
+        files = configured_files(settings, manifest)
+        return LoadedIndex(bundle, manifest, rebuilt=True, encoder_files=files, generation=generation)
+
+
+def _first_commit(search: CandidateSearch, bundle: IndexBundle) -> int | None:
+    """A load where the backend has no head yet (the first replica of a cluster, or the built-in backend):
+    write what the backend lacks (never delete), and make this build the head, so replicas without this
+    folder can copy it."""
+    search.publish(bundle, delete_stale=False)
+    head = search.commit(bundle)
+    return head.generation if head is not None else None
 
 
 def update_index(
@@ -250,18 +279,27 @@ def update_index(
     reexport: Callable[[Path], dict[str, str]] | None = None,
     fresh: Mapping[str, ParsedDocument] | None = None,
     search: CandidateSearch | None = None,
-) -> tuple[IndexBundle, IndexManifest]:
+) -> LoadedIndex:
     """A new build holding exactly `documents`, reusing the previous build's vectors and encoder graphs (each
     checked first; a damaged one is exported afresh with `reexport`, or the update fails) and the parses of
     new documents already made (`fresh`).
 
     The search backend gets the new versions' rows before the build is committed (the manifest is the marker
-    that makes them visible) and keeps the previous build's, which replicas that have not reloaded yet still
-    serve; the versions before those are deleted."""
+    that makes them visible here, the backend's head for replicas without this folder) and keeps the previous
+    build's, which replicas that have not reloaded yet still serve; the versions before those are deleted."""
+    search = search or BuiltinSearch()
+    head = search.head()
+    if head is not None and head.identity != made_with(previous):
+        # its build would replace the head's briefs with this folder's: moving to another model or chunker is a
+        # migration (docs/deployment.md), not a write
+        raise IndexWriteError(
+            "the search backend holds briefs made with another model, chunker or index format than this "
+            "replica's; it cannot write beside them (docs/deployment.md: Writes and consistency)"
+        )
     ordered = in_bundle_order(documents, previous)
     parsed = reparsed(ordered, previous, fresh)
     bundle = build_bundle(parsed, encoder, settings.hnsw_threshold, progress, previous)
-    (search or BuiltinSearch()).publish(bundle, previous)
+    search.publish(bundle, previous)
     try:
         saved = save_bundle(
             bundle,
@@ -272,6 +310,70 @@ def update_index(
         )
     except OSError as exc:
         raise IndexWriteError(f"the index could not be written ({exc.strerror or exc}); nothing changed") from exc
-    return bundle, saved
+    head = search.commit(bundle)
+    return LoadedIndex(bundle, saved, rebuilt=False, generation=head.generation if head is not None else None)
+
+
+def synced_index(
+    settings: Settings, current: LoadedIndex, search: CandidateSearch, encoder: Callable[[], Encoder]
+) -> LoadedIndex | None:
+    """The build the backend's head names, made from `current` and the briefs it lacks; None when `current`
+    is that build already (or the head cannot be used now: it moved on while read, or another model made it).
+
+    Replicas without a shared folder learn of each other's writes here: the briefs `current` does not hold in
+    the head's version come from the backend (the text exactly as stored, verified against its version, and
+    the vectors the writer embedded: nothing is embedded again but new lexicon words, with `encoder`), are
+    parsed by the same chunker, and the build is saved in this replica's own index folder before it serves.
+    The caller holds the writers' lock of that folder."""
+    head = search.head()
+    if head is None or head.generation == current.generation:
+        return None
+    identity = made_with(current.bundle)
+    if head.identity != identity:
+        log.warning("the search backend's briefs were made with another model, chunker or index format (%s, "
+                    "this replica %s): not copying them", head.identity, identity)
+        return None
+    listing = search.listing(head)
+    if listing is None:
+        return None
+    held = piece_versions(current.bundle)
+    if list(held.items()) == listing:
+        return replace(current, generation=head.generation)
+    missing = [(doc_id, version) for doc_id, version in listing if held.get(doc_id) != version]
+    documents = search.stored_documents(missing)
+    if documents is None:
+        log.info("a brief of generation %d is gone already: copying the next one", head.generation)
+        return None
+    parsed: list[ParsedDocument] = []
+    for doc_id, version in listing:
+        if held.get(doc_id) == version:
+            parsed.append(current.bundle.documents[doc_id])
+            continue
+        made = parse_document(documents[doc_id])
+        if piece_version(made, identity) != version:
+            raise IndexCorruptError(f"brief {doc_id!r} in the search backend does not match its version {version}")
+        parsed.append(made)
+    fresh = {p.document.doc_id: p for p in parsed if held.get(p.document.doc_id) != piece_version(p, identity)}
+    dimension = int(current.bundle.sentence_matrix.shape[1])
+    sentences = search.stored_vectors(
+        "sentence", [(d, piece_version(p, identity), len(p.sentences)) for d, p in fresh.items()], dimension
+    )
+    passages = search.stored_vectors(
+        "passage", [(d, piece_version(p, identity), len(p.passages)) for d, p in fresh.items()], dimension
+    )
+    if sentences is None or passages is None:
+        return None
+    given = {doc_id: (sentences[doc_id], passages[doc_id]) for doc_id in fresh}
+    bundle = build_bundle(parsed, encoder(), settings.hnsw_threshold, previous=current.bundle, given=given)
+    try:
+        saved = save_bundle(
+            bundle, settings.index_dir, corpus_versions(bundle), settings.hnsw_threshold,
+            copy_encoders(settings.index_dir, current.manifest),
+        )
+    except OSError as exc:
+        raise IndexWriteError(f"the copied build could not be written ({exc.strerror or exc})") from exc
+    log.info("copied generation %d from the search backend: %d briefs fetched (%s)",
+             head.generation, len(fresh), saved.counts)
+    return LoadedIndex(bundle, saved, rebuilt=False, generation=head.generation)
 
 

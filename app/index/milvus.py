@@ -12,6 +12,13 @@ a version whose marker is complete, rewrites one whose marker is incomplete or m
 incomplete one no build wants (the rows of a writer that died half way), so a retried write is idempotent and
 a crash at any point leaves nothing a later publish does not finish or clear.
 
+Two more collections make Milvus where the briefs live, so replicas need no shared folder: `<prefix>_documents`
+holds each version's text (in parts of at most 60,000 UTF-8 bytes) and metadata, written with its rows before
+its marker is complete; `<prefix>_builds` holds, per generation, the listing of the build's (doc_id, version)
+pairs, and one head row naming the current generation, upserted last by `commit`. A replica that reads a new
+head fetches what it lacks (`stored_documents`, `stored_vectors`) and builds its own copy
+(`app/index/lifecycle.py` `synced_index`).
+
 A question asks Milvus for the nearest rows and the BM25 matches, within its filter; each hit becomes a row of
 the replica's loaded build, and a hit of a version the build does not hold (a newer brief not loaded yet, an
 older one not deleted yet) is dropped, so a question never mixes two versions of a brief. Scoring reads the
@@ -29,7 +36,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -38,11 +45,19 @@ from pymilvus import DataType, Function, FunctionType, MilvusClient
 from app.config import Settings
 from app.errors import SearchBackendUnavailableError
 from app.index.bundle import IndexBundle, passage_match_text
-from app.index.search import CandidateQuery, PieceKind, RowArray, RowFilter
-from app.index.store import FORMAT_VERSION
-from app.ingest.blocks import document_version
-from app.ingest.chunk import CHUNKER_VERSION
-from app.models import DocumentFilter, ParsedDocument
+from app.index.search import (
+    BuildHead,
+    CandidateQuery,
+    FloatArray,
+    PieceKind,
+    RowArray,
+    RowFilter,
+    made_with,
+    piece_version,
+    piece_versions,
+)
+from app.ingest.blocks import make_document
+from app.models import Document, DocumentFilter, DocumentMeta, ParsedDocument
 from app.text.normalize import terms
 
 log = logging.getLogger(__name__)
@@ -64,7 +79,12 @@ SETUP_TIMEOUT_SECONDS = 600.0
 GRPC_OPTIONS = {"grpc.keepalive_time_ms": 330_000}
 RETRY_PAUSE_SECONDS = 0.2
 MARKER_VECTOR = [0.0, 0.0]  # every Milvus collection needs a vector field; the markers' is a placeholder
+TEXT_PART_BYTES = 60_000  # a document's text is stored in parts of at most this many UTF-8 bytes
+READ_BATCH = 1000  # ids per get, documents per query
+HEAD = "head"  # the builds collection's one row that names the current generation
 Operation = Literal["dense", "lexical", "write", "delete", "read", "ping"]
+Collection = Literal["sentence", "passage", "version", "document", "build"]
+COLLECTIONS: tuple[Collection, ...] = ("sentence", "passage", "version", "document", "build")
 
 
 class _LiteTimestampNotice(logging.Filter):
@@ -99,25 +119,6 @@ class BackendStats:
             self.seconds[operation] = self.seconds.get(operation, 0.0) + seconds
             if failed:
                 self.errors[operation] = self.errors.get(operation, 0) + 1
-
-
-def made_with(bundle: IndexBundle) -> str:
-    """A short hash of what a build's pieces and vectors were made with (model, chunker, index format)."""
-    recipe = f"{bundle.model_name}\x1f{CHUNKER_VERSION}\x1f{FORMAT_VERSION}\x1f{bundle.sentence_matrix.shape[1]}"
-    return hashlib.blake2b(recipe.encode(), digest_size=4).hexdigest()
-
-
-def piece_version(parsed: ParsedDocument, identity: str) -> str:
-    """The version Milvus rows carry: the brief's version (text and metadata) and what its pieces and vectors
-    were made with (`made_with` of its build), so a rebuild after a new model or chunker writes new rows
-    instead of trusting rows cut by the old chunker or embedded by the old model."""
-    return f"{document_version(parsed.document)}@{identity}"
-
-
-def piece_versions(bundle: IndexBundle) -> dict[str, str]:
-    """`piece_version` of every brief of a build, by doc_id."""
-    identity = made_with(bundle)
-    return {doc_id: piece_version(parsed, identity) for doc_id, parsed in bundle.documents.items()}
 
 
 def row_id(kind: str, doc_id: str, version: str, piece: int) -> int:
@@ -208,7 +209,7 @@ class MilvusSearch:
 
     # ------------------------------------------------------------------ plumbing
 
-    def collection(self, kind: PieceKind | Literal["version"]) -> str:
+    def collection(self, kind: Collection) -> str:
         return f"{self.prefix}_{kind}s"
 
     def _client_now(self) -> MilvusClient:
@@ -254,9 +255,7 @@ class MilvusSearch:
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _ensure(
-        self, client: MilvusClient, kind: PieceKind | Literal["version"], dimension: int, question: bool = False
-    ) -> str:
+    def _ensure(self, client: MilvusClient, kind: Collection, dimension: int, question: bool = False) -> str:
         """The collection's name, created and loaded when this client has not seen it yet. On a question's path
         (`question`) the load waits only a question's timeout: a Milvus that is still loading its segments
         answers 503 quickly instead of holding a worker for minutes."""
@@ -265,10 +264,10 @@ class MilvusSearch:
             return name
         timeout = self.timeout if question else self.setup_timeout
         if not client.has_collection(name, timeout=self.timeout):
-            if kind == "version":
-                schema, index = self._marker_schema(client)
-            else:
+            if kind in ("sentence", "passage"):
                 schema, index = self._piece_schema(client, dimension)
+            else:
+                schema, index = self._bookkeeping_schema(client, kind)
             client.create_collection(
                 name, schema=schema, index_params=index, consistency_level="Strong", timeout=timeout
             )
@@ -308,10 +307,18 @@ class MilvusSearch:
         return schema, index
 
     @staticmethod
-    def _marker_schema(client: MilvusClient) -> tuple[Any, Any]:
+    def _bookkeeping_schema(client: MilvusClient, kind: Collection) -> tuple[Any, Any]:
+        """Version markers (rows, complete); documents (the text in parts, the metadata as JSON); builds (each
+        generation's listing of briefs in parts, and the head row naming the current generation)."""
         schema = _versioned_schema(client)
-        schema.add_field("rows", DataType.INT64)
-        schema.add_field("complete", DataType.BOOL)
+        if kind == "version":
+            schema.add_field("rows", DataType.INT64)
+            schema.add_field("complete", DataType.BOOL)
+        else:
+            schema.add_field("part", DataType.INT64)
+            schema.add_field("body", DataType.VARCHAR, max_length=MAX_VARCHAR)
+            if kind == "document":
+                schema.add_field("meta", DataType.VARCHAR, max_length=MAX_VARCHAR)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=len(MARKER_VECTOR))
         index = client.prepare_index_params()
         index.add_index("vector", index_type="FLAT", metric_type="L2")
@@ -392,11 +399,10 @@ class MilvusSearch:
         HNSW and inverted indexes, ten to twenty times faster on Milvus Lite (benchmarks/README.md). Only speed
         depends on it, never what a question sees: a flush Milvus refuses (Standalone limits flushes per
         collection and second) is logged and the publish stands."""
-        def flush(kind: PieceKind | Literal["version"]) -> Callable[[MilvusClient], Any]:
+        def flush(kind: Collection) -> Callable[[MilvusClient], Any]:
             return lambda c: c.flush(self._ensure(c, kind, dimension), timeout=self.setup_timeout)
 
-        kinds: tuple[PieceKind | Literal["version"], ...] = ("sentence", "passage", "version")
-        for kind in kinds:
+        for kind in COLLECTIONS:
             try:
                 self._call("write", flush(kind))
             except SearchBackendUnavailableError:
@@ -436,27 +442,133 @@ class MilvusSearch:
             bundle.passage_matrix[rows.passage_start : rows.passage_end],
         )
         count = len(sentences) + len(passages)
+        texts = _document_rows(parsed.document, version)
         # the marker first (a publish after a crash finds what to delete), complete last (all its rows are in)
         self._upsert("version", [_marker(doc_id, version, count, complete=False)], dimension)
-        for kind, table in (("sentence", sentences), ("passage", passages)):
-            for batch in _batches(table, WRITE_BATCH):
-                self._upsert(kind, batch, dimension)  # type: ignore[arg-type]
+        tables: tuple[tuple[Collection, list[dict[str, Any]]], ...] = (
+            ("document", texts), ("sentence", sentences), ("passage", passages)
+        )
+        for kind, table in tables:
+            for batch in _batches(table, WRITE_BATCH if kind != "document" else 8):
+                self._upsert(kind, batch, dimension)
         self._upsert("version", [_marker(doc_id, version, count, complete=True)], dimension)
         return count
 
-    def _upsert(self, kind: PieceKind | Literal["version"], rows: list[dict[str, Any]], dimension: int) -> None:
+    def _upsert(self, kind: Collection, rows: list[dict[str, Any]], dimension: int) -> None:
         self._call("write", lambda c: c.upsert(self._ensure(c, kind, dimension), rows, timeout=self.write_timeout))
 
     def _delete_version(self, doc_id: str, version: str, dimension: int) -> None:
         expression = f"doc_id == {_quoted(doc_id)} and version == {_quoted(version)}"
 
-        def delete(kind: PieceKind | Literal["version"]) -> Callable[[MilvusClient], Any]:
+        def delete(kind: Collection) -> Callable[[MilvusClient], Any]:
             return lambda c: c.delete(self._ensure(c, kind, dimension), filter=expression, timeout=self.write_timeout)
 
         # incomplete first: a delete that dies half way leaves a marker the next publish clears (or rewrites)
         self._upsert("version", [_marker(doc_id, version, 0, complete=False)], dimension)
-        for kind in ("sentence", "passage", "version"):
+        for kind in ("document", "sentence", "passage", "version"):
             self._call("delete", delete(kind))
+
+    # ------------------------------------------------------------------ the briefs, for replicas without a shared folder
+
+    def head(self) -> BuildHead | None:
+        """The generation every replica should serve, from the builds collection's head row (None: no write
+        has committed a build yet)."""
+
+        def read(client: MilvusClient) -> list[Any]:
+            name = self._ensure(client, "build", 0, question=True)
+            return list(client.query(name, filter=f"id == {HEAD_ID}", output_fields=["part", "body"],
+                                     timeout=self.timeout))
+
+        rows = self._call("read", read)
+        if not rows:
+            return None
+        body = json.loads(rows[0]["body"])
+        return BuildHead(int(rows[0]["part"]), str(body["identity"]), int(body["parts"]), int(body["documents"]))
+
+    def listing(self, head: BuildHead) -> list[tuple[str, str]] | None:
+        rows = self._scan("build", f"version == {_quoted(str(head.generation))}", ["part", "body"])
+        bodies = {int(row["part"]): str(row["body"]) for row in rows}
+        if sorted(bodies) != list(range(head.parts)):
+            return None  # replaced by a later write while it was read
+        pairs = [(str(d), str(v)) for part in range(head.parts) for d, v in json.loads(bodies[part])]
+        return pairs if len(pairs) == head.documents else None
+
+    def stored_documents(self, wanted: Sequence[tuple[str, str]]) -> dict[str, Document] | None:
+        found: dict[str, Document] = {}
+        for batch in _batches(list(wanted), READ_BATCH // 10):
+            versions = dict(batch)
+            expression = f"doc_id in [{', '.join(_quoted(d) for d in versions)}]"
+            parts: dict[str, dict[int, dict[str, Any]]] = {}
+            for row in self._scan("document", expression, ["doc_id", "version", "part", "body", "meta"]):
+                if versions.get(row["doc_id"]) == row["version"]:
+                    parts.setdefault(row["doc_id"], {})[int(row["part"])] = row
+            for doc_id in versions:
+                rows = parts.get(doc_id)
+                if not rows or sorted(rows) != list(range(len(rows))):
+                    return None
+                meta = DocumentMeta(**json.loads(rows[0]["meta"]))
+                text = "".join(str(rows[part]["body"]) for part in range(len(rows)))
+                found[doc_id] = make_document(doc_id, text, meta)
+        return found
+
+    def stored_vectors(
+        self, kind: PieceKind, wanted: Sequence[tuple[str, str, int]], dimension: int
+    ) -> dict[str, FloatArray] | None:
+        ids = [row_id(kind, doc_id, version, piece) for doc_id, version, count in wanted for piece in range(count)]
+        vectors: dict[int, list[float]] = {}
+        for batch in _batches(ids, READ_BATCH):
+            def get(client: MilvusClient, batch: list[int] = batch) -> list[Any]:
+                name = self._ensure(client, kind, dimension)
+                return list(client.get(name, ids=batch, output_fields=["vector"], timeout=self.write_timeout))
+
+            vectors.update((int(row["id"]), row["vector"]) for row in self._call("read", get))
+        if len(vectors) != len(ids):
+            return None
+        out: dict[str, FloatArray] = {}
+        at = 0
+        for doc_id, _version, count in wanted:
+            rows = [vectors[i] for i in ids[at : at + count]]
+            out[doc_id] = np.asarray(rows, dtype=np.float32).reshape(count, dimension)
+            at += count
+        return out
+
+    def commit(self, bundle: IndexBundle) -> BuildHead:
+        """The listing of the new generation first, the head row naming it last (one upsert: a replica reads
+        the old head or the new one); listings older than the one before are deleted (a replica may be reading
+        that one now)."""
+        current = self.head()
+        generation = (current.generation if current else 0) + 1
+        bodies = _listing_parts(list(piece_versions(bundle).items()))
+        rows = [_build_row(str(generation), part, body) for part, body in enumerate(bodies)]
+        for batch in _batches(rows, 8):
+            self._upsert("build", batch, 0)
+        head = BuildHead(generation, made_with(bundle), len(bodies), len(bundle.documents))
+        body = json.dumps({"identity": head.identity, "parts": head.parts, "documents": head.documents})
+        self._upsert("build", [_build_row(HEAD, generation, body)], 0)
+        kept = ", ".join(_quoted(v) for v in (HEAD, str(generation), str(generation - 1)))
+        self._call("delete", lambda c: c.delete(
+            self._ensure(c, "build", 0), filter=f"version not in [{kept}]", timeout=self.write_timeout
+        ))
+        log.info("Milvus: generation %d committed (%d briefs)", generation, head.documents)
+        return head
+
+    def _scan(self, kind: Collection, expression: str, fields: list[str]) -> list[dict[str, Any]]:
+        """Every row matching `expression`, read in batches (a query alone returns at most 16,384 rows)."""
+
+        def read(client: MilvusClient) -> list[dict[str, Any]]:
+            name = self._ensure(client, kind, 0)
+            found: list[dict[str, Any]] = []
+            iterator = client.query_iterator(
+                name, batch_size=100, filter=expression, output_fields=fields, timeout=self.write_timeout
+            )
+            try:
+                while batch := iterator.next():
+                    found.extend(batch)
+            finally:
+                iterator.close()
+            return found
+
+        return self._call("read", read)
 
     # ------------------------------------------------------------------ operations
 
@@ -484,8 +596,7 @@ class MilvusSearch:
         """Delete this prefix's collections (tests and benchmarks start from nothing)."""
 
         def drop_all(client: MilvusClient) -> None:
-            kinds: tuple[PieceKind | Literal["version"], ...] = ("sentence", "passage", "version")
-            for kind in kinds:
+            for kind in COLLECTIONS:
                 name = self.collection(kind)
                 if client.has_collection(name, timeout=self.timeout):
                     client.drop_collection(name, timeout=self.timeout)
@@ -502,6 +613,53 @@ def _marker(doc_id: str, version: str, rows: int, complete: bool) -> dict[str, A
         "id": row_id("version", doc_id, version, 0), "doc_id": doc_id, "version": version, "rows": rows,
         "complete": complete, "vector": MARKER_VECTOR,
     }
+
+
+HEAD_ID = row_id("build", "", HEAD, 0)
+
+
+def text_parts(text: str, limit: int = TEXT_PART_BYTES) -> list[str]:
+    """A text cut into consecutive pieces of at most `limit` UTF-8 bytes each, on character boundaries (a
+    Milvus VARCHAR holds 64 KB; a long brief needs several rows). Joined, they are the text exactly."""
+    parts: list[str] = []
+    while text or not parts:
+        part = clip_bytes(text, limit)
+        parts.append(part)
+        text = text[len(part) :]
+    return parts
+
+
+def _document_rows(document: Document, version: str) -> list[dict[str, Any]]:
+    meta = json.dumps({k: v for k, v in asdict(document.meta).items() if v is not None})
+    return [
+        {
+            "id": row_id("document", document.doc_id, version, part), "doc_id": document.doc_id, "version": version,
+            "part": part, "body": body, "meta": meta if part == 0 else "", "vector": MARKER_VECTOR,
+        }
+        for part, body in enumerate(text_parts(document.text))
+    ]
+
+
+def _listing_parts(pairs: list[tuple[str, str]]) -> list[str]:
+    """JSON arrays of (doc_id, version) pairs, each at most TEXT_PART_BYTES long, in order."""
+    bodies: list[str] = []
+    chunk: list[tuple[str, str]] = []
+    size = 2
+    for pair in pairs:
+        length = len(json.dumps(pair).encode()) + 2
+        if chunk and size + length > TEXT_PART_BYTES:
+            bodies.append(json.dumps(chunk))
+            chunk, size = [], 2
+        chunk.append(pair)
+        size += length
+    bodies.append(json.dumps(chunk))
+    return bodies
+
+
+def _build_row(version: str, part: int, body: str) -> dict[str, Any]:
+    key = part if version != HEAD else 0
+    return {"id": row_id("build", "", version, key), "doc_id": "", "version": version, "part": part, "body": body,
+            "vector": MARKER_VECTOR}
 
 
 def _versioned_schema(client: MilvusClient) -> Any:

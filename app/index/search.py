@@ -10,6 +10,8 @@ proposed.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -18,11 +20,44 @@ import numpy.typing as npt
 
 from app.config import Settings
 from app.index.bundle import IndexBundle
-from app.models import DocumentFilter
+from app.index.store import FORMAT_VERSION
+from app.ingest.blocks import document_version
+from app.ingest.chunk import CHUNKER_VERSION
+from app.models import Document, DocumentFilter, ParsedDocument
 
 FloatArray = npt.NDArray[np.float32]
 RowArray = npt.NDArray[np.int64]
 PieceKind = Literal["sentence", "passage"]
+
+
+def made_with(bundle: IndexBundle) -> str:
+    """A short hash of what a build's pieces and vectors were made with (model, chunker, index format)."""
+    recipe = f"{bundle.model_name}\x1f{CHUNKER_VERSION}\x1f{FORMAT_VERSION}\x1f{bundle.sentence_matrix.shape[1]}"
+    return hashlib.blake2b(recipe.encode(), digest_size=4).hexdigest()
+
+
+def piece_version(parsed: ParsedDocument, identity: str) -> str:
+    """The version a backend's rows carry: the brief's version (text and metadata) and what its pieces and
+    vectors were made with (`made_with` of its build), so a rebuild after a new model or chunker writes new
+    rows instead of trusting rows cut by the old chunker or embedded by the old model."""
+    return f"{document_version(parsed.document)}@{identity}"
+
+
+def piece_versions(bundle: IndexBundle) -> dict[str, str]:
+    """`piece_version` of every brief of a build, by doc_id, in the build's order."""
+    identity = made_with(bundle)
+    return {doc_id: piece_version(parsed, identity) for doc_id, parsed in bundle.documents.items()}
+
+
+@dataclass(frozen=True)
+class BuildHead:
+    """The build every replica should serve, as the backend records it: a generation number that each write
+    raises by one, what its pieces were made with (`made_with`), and how its listing of briefs is stored."""
+
+    generation: int
+    identity: str
+    parts: int
+    documents: int
 
 
 @dataclass(frozen=True)
@@ -92,6 +127,36 @@ class CandidateSearch(Protocol):
 
     def close(self) -> None: ...
 
+    # A backend that also stores the briefs (Milvus) is where replicas without a shared folder learn what to
+    # serve: a write commits its build as the new head after publishing it; every other replica, seeing a new
+    # generation, reads the head's listing and fetches the briefs (text, metadata, vectors) it lacks.
+
+    def head(self) -> BuildHead | None:
+        """The build replicas should serve (None: the backend stores no briefs, or none has been committed)."""
+        ...
+
+    def listing(self, head: BuildHead) -> list[tuple[str, str]] | None:
+        """The head's briefs as (doc_id, piece version), in the build's order; None when the head moved on
+        while it was read (a later write replaced that listing): the caller tries again at its next look."""
+        ...
+
+    def stored_documents(self, wanted: Sequence[tuple[str, str]]) -> dict[str, Document] | None:
+        """The documents (text exactly as stored, metadata) of the (doc_id, piece version) pairs asked for, by
+        doc_id; None when one is gone (deleted by a later write while the caller was behind)."""
+        ...
+
+    def stored_vectors(
+        self, kind: PieceKind, wanted: Sequence[tuple[str, str, int]], dimension: int
+    ) -> dict[str, FloatArray] | None:
+        """The vectors of every piece of the (doc_id, piece version, piece count) asked for, in piece order, by
+        doc_id; None when one is missing."""
+        ...
+
+    def commit(self, bundle: IndexBundle) -> BuildHead | None:
+        """Make `bundle` (published already) the build every replica serves: its listing, then the head. Under
+        the writers' lock. None for a backend that stores no briefs."""
+        ...
+
 
 def nearest_rows(
     bundle: IndexBundle, kind: PieceKind, vector: FloatArray, limit: int, allowed: RowFilter | None
@@ -136,6 +201,24 @@ class BuiltinSearch:
 
     def close(self) -> None:
         """Nothing held."""
+
+    def head(self) -> BuildHead | None:
+        """None: the briefs live in the corpus and index folders, which every process on the host shares."""
+        return None
+
+    def listing(self, head: BuildHead) -> list[tuple[str, str]] | None:
+        return None
+
+    def stored_documents(self, wanted: Sequence[tuple[str, str]]) -> dict[str, Document] | None:
+        return None
+
+    def stored_vectors(
+        self, kind: PieceKind, wanted: Sequence[tuple[str, str, int]], dimension: int
+    ) -> dict[str, FloatArray] | None:
+        return None
+
+    def commit(self, bundle: IndexBundle) -> BuildHead | None:
+        return None
 
 
 def open_search(settings: Settings) -> CandidateSearch:
