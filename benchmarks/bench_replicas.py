@@ -15,7 +15,7 @@ p99 from the scheduled send time, load.py's generator). Prints the medians and t
 With --backend milvus the replicas take their candidates from one `milvus-lite server` on a loopback port
 (NEWSQA_SEARCH_BACKEND=milvus). Then, for either backend, --adds briefs are added one at a time through the
 first replica and the second is asked about each until it quotes it: the seconds from the add's 201 to the
-other replica's first answer from the brief (NEWSQA_RELOAD_SECONDS=0.5, as docs/deployment.md sets it).
+other replica's first answer from the brief (--reload-seconds, default 0.5 as docs/deployment.md sets it).
 With --unshared (Milvus only) each replica has a corpus and index folder of its own, and the second learns of
 the first's adds from Milvus alone (the head generation, then the brief's text and vectors: app/index/lifecycle.py
 `synced_index`).
@@ -144,6 +144,7 @@ def main() -> int:
     parser.add_argument("--backend", choices=("builtin", "milvus"), default="builtin")
     parser.add_argument("--adds", type=int, default=10, help="briefs added to time their visibility (10)")
     parser.add_argument("--unshared", action="store_true", help="a folder per replica (Milvus only)")
+    parser.add_argument("--reload-seconds", type=float, default=0.5, help="NEWSQA_RELOAD_SECONDS (0.5)")
     args = parser.parse_args()
     if args.unshared and args.backend != "milvus":
         parser.error("--unshared needs --backend milvus: the built-in backend's replicas share their folder")
@@ -160,8 +161,9 @@ def main() -> int:
         redis_server = RedisServer(scratch)
         redis_server.start()
         stack.callback(redis_server.stop)
-        env = {"NEWSQA_RATE_LIMIT": "off", "NEWSQA_LOG_LEVEL": "warning", "NEWSQA_RELOAD_SECONDS": "0.5",
-               "NEWSQA_REDIS_URL": redis_server.url, "NEWSQA_ADMIN_API_KEY": ADMIN_KEY}
+        env = {"NEWSQA_RATE_LIMIT": "off", "NEWSQA_LOG_LEVEL": "warning",
+               "NEWSQA_RELOAD_SECONDS": str(args.reload_seconds), "NEWSQA_REDIS_URL": redis_server.url,
+               "NEWSQA_ADMIN_API_KEY": ADMIN_KEY}
         if args.backend == "milvus":
             milvus = MilvusLiteServer(scratch / "milvus")
             milvus.start()
@@ -204,7 +206,8 @@ def main() -> int:
               f"{m['p50_100%']:.2f} / {m['p99_100%']:.2f} | {m['errors_100%']:.0f} |")
     print(f"\ntwo / one: capacity {two['capacity'] / one['capacity']:.2f}×, p99 at 50 % "
           f"{two['p99_50%'] / one['p99_50%']:.2f}×, p99 at 100 % {two['p99_100%'] / one['p99_100%']:.2f}×")
-    print(f"\nadded through one replica, quoted by the other after (s, {len(visible)} briefs): median "
+    print(f"\nadded through one replica, quoted by the other after (s, {len(visible)} briefs, NEWSQA_RELOAD_SECONDS="
+          f"{args.reload_seconds}): median "
           f"{statistics.median(visible):.2f}, max {max(visible):.2f}")
     return 0
 
