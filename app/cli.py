@@ -36,6 +36,7 @@ from app.answer.evaluate import (
 )
 from app.answer.squad import SquadReport, baseline_rows, is_squad, parse_squad, score_squad
 from app.api.schemas import AskResponse, document_filter
+from app.api.writer import ReplicaWriteLock
 from app.config import Settings, get_settings
 from app.errors import InvalidDocumentError, InvalidQuestionError, NewsQAError
 from app.index.encoders import Encoders, ReferenceLoader, default_reference
@@ -411,8 +412,11 @@ def add(
             )
             for path in files
         ]
-        service = state.service(state.settings())
-        for change in service.add_documents(briefs, report_progress):
+        settings = state.settings()
+        service = state.service(settings)
+        with ReplicaWriteLock.from_settings(settings).held():  # with NEWSQA_REDIS_URL: in turn with every replica
+            changes = service.add_documents(briefs, report_progress)
+        for change in changes:
             typer.echo(render_change(change, as_json))
 
 
@@ -430,9 +434,12 @@ def remove(
     """
     state = _state(ctx)
     with core_errors():
-        service = state.service(state.settings())
+        settings = state.settings()
+        service = state.service(settings)
         for doc_id in doc_ids:
-            typer.echo(render_change(service.remove_document(doc_id), as_json))
+            with ReplicaWriteLock.from_settings(settings).held():
+                change = service.remove_document(doc_id)
+            typer.echo(render_change(change, as_json))
 
 
 def render_change(change: DocumentChange, as_json: bool) -> str:

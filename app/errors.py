@@ -93,3 +93,12 @@ class SearchBackendUnavailableError(NewsQAError):
 
     status_code = 503
     code = "search_backend_unavailable"
+
+
+class SearchBackendRefusedError(NewsQAError):
+    """The search backend answers but refuses the call, the same way after a retry on a new connection (a
+    collection whose schema does not match this build, a token without the privilege): waiting will not help,
+    the deployment must be fixed, so it is not reported as unreachable. The log holds Milvus's own message."""
+
+    status_code = 503
+    code = "search_backend_refused"

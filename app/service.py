@@ -21,6 +21,7 @@ from app.errors import (
     DocumentNotFoundError,
     IndexWriteError,
     InvalidDocumentError,
+    SearchBackendUnavailableError,
 )
 from app.index.bundle import IndexBundle, ProgressFn
 from app.index.encoders import Encoders, default_reference
@@ -109,8 +110,13 @@ class QAService:
         progress: ProgressFn | None = None,
         learned: LearnedModels | None = None,
         catch_up: bool = True,
+        require_head: bool = False,
     ) -> QAService:
         """Load the wording, the index (built when missing or stale) and the query encoder, and prepare the index.
+
+        With a search backend that holds the briefs, the build is brought up to its head first; with
+        `require_head` (a server: it must not say ready on another set of briefs) a copy that cannot finish now
+        raises SearchBackendUnavailableError, and the server loads again shortly.
 
         With the default ONNX encoder and a prebuilt index, torch is never imported: `encoders` (default: the
         settings' own) loads the sentence-transformers model only when a build, a repair or
@@ -122,13 +128,19 @@ class QAService:
         index = load_or_build_index(settings, encoders, progress=progress, catch_up=catch_up, search=search)
         queries = encoders.for_queries(settings, index.manifest, index.encoder_files)
         service = cls(settings, encoders, queries, index, prompts, learned=learned, search=search)
-        if search.head() is not None:  # the briefs live in the backend: start from its head
+        head = search.head()
+        if head is not None:  # the briefs live in the backend: start from its head
             with service._updates, write_lock(settings.index_dir, required=False):
                 try:
                     service._reload_if_changed_locked()
                 except IndexWriteError as exc:  # a read-only index folder: serve what it holds, and say so
                     log.warning("could not copy the search backend's head into %s: %s", settings.index_dir,
                                 exc.message)
+            if require_head and service.index.head is None:
+                search.close()
+                raise SearchBackendUnavailableError(
+                    "the briefs in the search backend could not be copied yet (a write replaced them meanwhile)"
+                )
         service.index = service.index  # prepared as every snapshot is, by the setter
         return service
 
@@ -139,16 +151,16 @@ class QAService:
         so a serving process never maps libtorch, not even on its first start: it would keep ~650 MB of it for
         its whole life. (`NEWSQA_ENCODER=sentence-transformers` asks for torch in the server, and gets it.)"""
         if settings.encoder == "sentence-transformers":
-            return cls.load(settings)
+            return cls.load(settings, require_head=True)
 
         def in_child(_settings: Settings) -> Embedder:
             raise ReferenceModelNeeded
 
         try:
-            service = cls.load(settings, Encoders(load_reference=in_child), catch_up=False)
+            service = cls.load(settings, Encoders(load_reference=in_child), catch_up=False, require_head=True)
         except ReferenceModelNeeded:
             build_in_child(settings)
-            service = cls.load(settings, Encoders(load_reference=in_child), catch_up=False)
+            service = cls.load(settings, Encoders(load_reference=in_child), catch_up=False, require_head=True)
         # after start-up only a damaged encoder graph met during an add needs the model again (to export the
         # graph afresh): that rare repair loads it here rather than fail the add
         service.encoders.load_reference = default_reference
@@ -296,7 +308,8 @@ class QAService:
         manifest = read_manifest(self.settings.index_dir)
         on_disk = manifest is not None and manifest.build_dir != self.index.manifest.build_dir
         head = self.search.head()
-        if not on_disk and (head is None or head.generation == self.index.generation):
+        held = self.index.head
+        if not on_disk and (head is None or (held is not None and head.build == held.build)):
             return False
         with self._updates, write_lock(self.settings.index_dir):
             self._reload_if_changed_locked()
@@ -316,6 +329,9 @@ class QAService:
     def _catch_up(self) -> bool:
         with self._updates, write_lock(self.settings.index_dir):
             self._reload_if_changed_locked()
+            if self.search.head() is not None:  # the briefs live in the backend (a head appeared meanwhile):
+                self.stop_catching_up()  # this folder is not their source, and catching up on it would undo
+                return False  # the other replicas' writes
             current = self.index
             documents = read_corpus(self.settings.corpus_dir)
             if holds_corpus(current.bundle, documents):
@@ -383,7 +399,7 @@ class QAService:
                     encoder = watch(encoder)
                 updated = update_index(
                     self.settings, current.bundle, current.manifest, documents, encoder, progress,
-                    self._reexport, fresh, self.search,
+                    self._reexport, fresh, self.search, current.head,
                 )
             except BaseException as exc:
                 for doc_id, previous in saved.items():

@@ -21,11 +21,14 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from pymilvus import DataType, MilvusClient
 
 from app.answer.squad import parse_squad
 from app.config import PROJECT_ROOT, Settings, get_settings
 from app.embed.reference import Embedder
+from app.errors import IndexWriteError, SearchBackendRefusedError
 from app.index.encoders import Encoders
+from app.index.lifecycle import update_index
 from app.index.milvus import MilvusSearch, filter_expression, row_id
 from app.ingest.blocks import document_version
 from app.ingest.sources import BriefMetadata, make_brief
@@ -301,6 +304,75 @@ def test_a_version_without_its_marker_is_written_again_and_stray_rows_are_never_
     search.publish(bundle)
     assert search.count("sentence") == len(bundle.sentences)
     search.drop()
+
+
+def test_a_copy_is_whole_or_not_made_and_a_write_from_an_older_build_is_refused(
+    article_index: Path, tmp_path: Path, embedder: Embedder, milvus: MilvusLiteServer
+) -> None:
+    """What a replica copies is whole (a long brief missing its last part is not served); a write made from a
+    build that is not the head (a replica that could not copy the latest) is refused and changes nothing; and
+    a version published before the briefs were kept in Milvus (a complete marker, no text) gets its text at the
+    next publish."""
+    folder = copy_folders(article_index, tmp_path / "whole")
+    settings = milvus.settings(get_settings(corpus_dir=folder / "corpus", index_dir=folder / "index"), "whole")
+    writer = QAService.load(settings, encoders=Encoders(embedder))
+    search = writer.search
+    assert isinstance(search, MilvusSearch)
+    stale = writer.index
+    writer.add_documents([make_brief(long_brief(), "text", BriefMetadata(doc_id="tunnel"), "tunnel", "t.txt", ADDED)])
+    head = search.head()
+    assert head is not None and head.build != (stale.head.build if stale.head else None)
+    [(doc_id, version)] = [(d, v) for d, v in search.listing(head) or [] if d == "tunnel"]
+    stored = search.stored_documents([(doc_id, version)])
+    assert stored is not None and stored["tunnel"] == writer.document("tunnel").document
+    # a replica still on the build before the add, writing from it, would commit a head without the tunnel
+    with pytest.raises(IndexWriteError, match="not copied the latest"):
+        update_index(settings, stale.bundle, stale.manifest, [p.document for p in stale.bundle.documents.values()],
+                     writer.encoders.for_updates(settings, stale.manifest, writer.embedder), search=search,
+                     at=stale.head)
+    assert search.head() == head  # nothing changed
+    # the text's last part gone (a delete under way): the brief is not handed out in pieces
+    client = search._client_now()
+    parts = client.query(search.collection("document"), filter='doc_id == "tunnel"', output_fields=["part"])
+    assert len(parts) >= 2
+    client.delete(search.collection("document"), filter=f'doc_id == "tunnel" and part == {len(parts) - 1}')
+    assert search.stored_documents([(doc_id, version)]) is None
+    # a version with a complete marker and no text at all is written again by the next publish
+    client.delete(search.collection("document"), filter='doc_id == "tunnel"')
+    search.publish(writer.index.bundle)
+    assert search.stored_documents([(doc_id, version)]) == {"tunnel": writer.document("tunnel").document}
+    search.drop()
+
+
+@pytest.mark.e2e
+def test_a_collection_milvus_refuses_fails_the_start_with_its_cause_instead_of_waiting_for_milvus(
+    article_index: Path, tmp_path: Path, embedder: Embedder, milvus: MilvusLiteServer
+) -> None:
+    """A Milvus that answers but refuses every write (here: a sentences collection made beforehand with another
+    schema) is a deployment error, not an outage: the start fails at once with Milvus's reason, and a server
+    says so on /readyz, instead of retrying for ever as if Milvus were down."""
+    folder = copy_folders(article_index, tmp_path / "refused")
+    settings = milvus.settings(get_settings(corpus_dir=folder / "corpus", index_dir=folder / "index"), "refused")
+    client = MilvusClient(uri=milvus.uri, timeout=30)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=8)
+    index = client.prepare_index_params()
+    index.add_index("vector", index_type="FLAT", metric_type="IP")
+    client.create_collection("refused_sentences", schema=schema, index_params=index)
+    try:
+        started = time.monotonic()
+        with pytest.raises(SearchBackendRefusedError) as refused:
+            QAService.load(settings, encoders=Encoders(embedder))
+        message = refused.value.message
+        assert message.startswith("the search backend (Milvus) refuses the write call: ") and "field" in message
+        assert time.monotonic() - started < 60  # two attempts and a ping, not a wait for Milvus
+        with serving(settings) as http:
+            ready = poll_readyz(http.get, lambda r: "failed to load" in r.json().get("reason", ""), seconds=120)
+            assert ready.status_code == 503 and "refuses the write call" in ready.json()["reason"], ready.text
+    finally:
+        MilvusSearch.from_settings(settings).drop()
+        client.close()
 
 
 @pytest.mark.e2e

@@ -289,6 +289,8 @@ async def _watch(runtime: Runtime, seconds: float, writes: anyio.CapacityLimiter
             await anyio.to_thread.run_sync(service.refresh, abandon_on_cancel=True, limiter=writes)
         except NewsQAError as exc:  # a damaged or half-visible build: keep serving the one in memory
             log.warning("could not load the updated index: %s", exc.message)
+        except Exception:  # anything else: logged, and the watch goes on (it is what keeps this replica current)
+            log.exception("could not load the updated index")
 
 
 def create_app(

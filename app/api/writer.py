@@ -41,7 +41,7 @@ from app.api.jobs import WRITE_STAGES_BEFORE_EMBEDDED, Job, JobCancelledError, W
 from app.api.shared import sync_redis, unavailable
 from app.config import Settings
 from app.embed.reference import Encoder
-from app.errors import IndexWriteError
+from app.errors import IndexWriteError, NewsQAError
 from app.index.store import read_manifest, write_lock
 from app.ingest.corpus import restore, snapshot
 from app.ingest.sources import IncomingBrief
@@ -444,7 +444,7 @@ class Writes:
             try:
                 changes: list[DocumentChange] = self.process.run("add", list(briefs), expected, job)
             finally:
-                service.refresh()  # also after a death: the build may hold the write
+                _refresh(service)  # also after a death: the build may hold the write
             return changes
 
     def remove_document(self, service: QAService, doc_id: str) -> DocumentChange:
@@ -454,7 +454,7 @@ class Writes:
             try:
                 change: DocumentChange = self.process.run("remove", doc_id, {doc_id: None}, None)
             finally:
-                service.refresh()
+                _refresh(service)
             return change
 
     def catch_up(self, service: QAService) -> bool:
@@ -465,8 +465,16 @@ class Writes:
                     return service.catch_up()
                 updated: bool = self.process.run("catch_up", None)
                 if updated:
-                    service.refresh()
+                    _refresh(service)
                 return updated
         finally:  # done, failed or refused (the writers' lock): no catch-up is under way any more
             service.stop_catching_up()
 
+
+def _refresh(service: QAService) -> None:
+    """Load what the writer process saved. A failure here (the search backend gone between the write and this
+    look) does not turn the write's own outcome into an error: the reload watch picks the build up later."""
+    try:
+        service.refresh()
+    except NewsQAError as exc:
+        log.warning("could not load the build the writer process saved (the reload watch will): %s", exc.message)

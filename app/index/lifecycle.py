@@ -28,6 +28,7 @@ from app.errors import (
 from app.index.bundle import IndexBundle, ProgressFn, build_bundle
 from app.index.encoders import Encoders, configured_files
 from app.index.search import (
+    BuildHead,
     BuiltinSearch,
     CandidateSearch,
     made_with,
@@ -62,8 +63,12 @@ class LoadedIndex:
     # swaps in has none (the query encoder is loaded by then)
     encoder_files: tuple[Path, Path] | None = None
     pending: bool = False  # the corpus changed since this build: being caught up on (QAService.catch_up)
-    # the backend's head generation this build is (app/index/search.py BuildHead); None: not known to be any
-    generation: int | None = None
+    # the backend's head this build is (app/index/search.py BuildHead); None: not known to be any
+    head: BuildHead | None = None
+
+    @property
+    def generation(self) -> int | None:
+        return self.head.generation if self.head is not None else None
 
 
 def stale_reason(manifest: IndexManifest | None, settings: Settings) -> str:
@@ -221,17 +226,16 @@ def load_or_build_index(
                     files = configured_files(settings, manifest)
                     search.publish(bundle, delete_stale=False)  # a load writes what is missing, never deletes
                     return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files, pending=True)
-                generation = None
                 if changed:
                     log.warning("the corpus changed since the index was built: updating the index")
                     encoder = encoders.for_updates(settings, manifest)
                     updated = update_index(settings, bundle, manifest, documents, encoder, progress, search=search)
-                    bundle, manifest, generation = updated.bundle, updated.manifest, updated.generation
+                    bundle, manifest, committed = updated.bundle, updated.manifest, updated.head
                 else:
-                    generation = _first_commit(search, bundle)
+                    committed = _first_commit(search, bundle)
                 files = configured_files(settings, manifest)
                 log.info("index loaded from %s (%s)", settings.index_dir / manifest.build_dir, manifest.counts)
-                return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files, generation=generation)
+                return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files, head=committed)
             except IndexCorruptError as exc:
                 reason = exc.message
         log.warning("building the index: %s", reason)
@@ -245,7 +249,7 @@ def load_or_build_index(
         bundle = build_bundle(parsed, embedder, settings.hnsw_threshold, progress)
         # the backend holds every row before the build that needs them is committed; old rows go at the next write
         # (with a head, this folder's briefs are not the cluster's: nothing is published, the caller syncs)
-        generation = _first_commit(search, bundle) if head is None else None
+        committed = _first_commit(search, bundle) if head is None else None
         if progress:
             progress("exporting the ONNX query encoders", 0)
         manifest = save_bundle(
@@ -257,16 +261,15 @@ def load_or_build_index(
         )
         log.info("index built in %.1f s: %s", time.perf_counter() - started, manifest.counts)
         files = configured_files(settings, manifest)
-        return LoadedIndex(bundle, manifest, rebuilt=True, encoder_files=files, generation=generation)
+        return LoadedIndex(bundle, manifest, rebuilt=True, encoder_files=files, head=committed)
 
 
-def _first_commit(search: CandidateSearch, bundle: IndexBundle) -> int | None:
+def _first_commit(search: CandidateSearch, bundle: IndexBundle) -> BuildHead | None:
     """A load where the backend has no head yet (the first replica of a cluster, or the built-in backend):
     write what the backend lacks (never delete), and make this build the head, so replicas without this
     folder can copy it."""
     search.publish(bundle, delete_stale=False)
-    head = search.commit(bundle)
-    return head.generation if head is not None else None
+    return search.commit(bundle)
 
 
 def update_index(
@@ -279,6 +282,7 @@ def update_index(
     reexport: Callable[[Path], dict[str, str]] | None = None,
     fresh: Mapping[str, ParsedDocument] | None = None,
     search: CandidateSearch | None = None,
+    at: BuildHead | None = None,
 ) -> LoadedIndex:
     """A new build holding exactly `documents`, reusing the previous build's vectors and encoder graphs (each
     checked first; a damaged one is exported afresh with `reexport`, or the update fails) and the parses of
@@ -286,7 +290,11 @@ def update_index(
 
     The search backend gets the new versions' rows before the build is committed (the manifest is the marker
     that makes them visible here, the backend's head for replicas without this folder) and keeps the previous
-    build's, which replicas that have not reloaded yet still serve; the versions before those are deleted."""
+    build's, which replicas that have not reloaded yet still serve; the versions before those are deleted.
+
+    With a backend that holds the briefs, `previous` must be its head (`at`, which the caller copied under the
+    writers' lock): a write made from any other build would commit that build's briefs as everyone's, undoing
+    the writes it lacks (IndexWriteError, 503: the caller retries once it has copied the head)."""
     search = search or BuiltinSearch()
     head = search.head()
     if head is not None and head.identity != made_with(previous):
@@ -295,6 +303,10 @@ def update_index(
         raise IndexWriteError(
             "the search backend holds briefs made with another model, chunker or index format than this "
             "replica's; it cannot write beside them (docs/deployment.md: Writes and consistency)"
+        )
+    if head is not None and (at is None or at.build != head.build):
+        raise IndexWriteError(
+            "this replica has not copied the latest briefs from the search backend yet; retry shortly"
         )
     ordered = in_bundle_order(documents, previous)
     parsed = reparsed(ordered, previous, fresh)
@@ -310,8 +322,7 @@ def update_index(
         )
     except OSError as exc:
         raise IndexWriteError(f"the index could not be written ({exc.strerror or exc}); nothing changed") from exc
-    head = search.commit(bundle)
-    return LoadedIndex(bundle, saved, rebuilt=False, generation=head.generation if head is not None else None)
+    return LoadedIndex(bundle, saved, rebuilt=False, head=search.commit(bundle))
 
 
 def synced_index(
@@ -326,7 +337,7 @@ def synced_index(
     parsed by the same chunker, and the build is saved in this replica's own index folder before it serves.
     The caller holds the writers' lock of that folder."""
     head = search.head()
-    if head is None or head.generation == current.generation:
+    if head is None or (current.head is not None and head.build == current.head.build):
         return None
     identity = made_with(current.bundle)
     if head.identity != identity:
@@ -338,7 +349,7 @@ def synced_index(
         return None
     held = piece_versions(current.bundle)
     if list(held.items()) == listing:
-        return replace(current, generation=head.generation)
+        return replace(current, head=head)
     missing = [(doc_id, version) for doc_id, version in listing if held.get(doc_id) != version]
     documents = search.stored_documents(missing)
     if documents is None:
@@ -350,8 +361,10 @@ def synced_index(
             parsed.append(current.bundle.documents[doc_id])
             continue
         made = parse_document(documents[doc_id])
-        if piece_version(made, identity) != version:
-            raise IndexCorruptError(f"brief {doc_id!r} in the search backend does not match its version {version}")
+        if piece_version(made, identity) != version:  # whole, yet not what its version says: never served
+            log.error("brief %r in the search backend does not match its version %s: not copying generation %d",
+                      doc_id, version, head.generation)
+            return None
         parsed.append(made)
     fresh = {p.document.doc_id: p for p in parsed if held.get(p.document.doc_id) != piece_version(p, identity)}
     dimension = int(current.bundle.sentence_matrix.shape[1])
@@ -374,6 +387,6 @@ def synced_index(
         raise IndexWriteError(f"the copied build could not be written ({exc.strerror or exc})") from exc
     log.info("copied generation %d from the search backend: %d briefs fetched (%s)",
              head.generation, len(fresh), saved.counts)
-    return LoadedIndex(bundle, saved, rebuilt=False, generation=head.generation)
+    return LoadedIndex(bundle, saved, rebuilt=False, head=head)
 
 

@@ -25,7 +25,8 @@ older one not deleted yet) is dropped, so a question never mixes two versions of
 loaded build, exactly as with the built-in search.
 
 Every call has a timeout and is retried once; a backend that still does not answer raises
-`SearchBackendUnavailableError` (a 503 at the HTTP edge), and `unreachable()` tells readiness why.
+`SearchBackendUnavailableError` (a 503 at the HTTP edge), one that answers but refuses the call raises
+`SearchBackendRefusedError` (a 503 with Milvus's reason), and `unreachable()` tells readiness why.
 """
 
 from __future__ import annotations
@@ -35,15 +36,18 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
 import numpy as np
+import grpc
 from pymilvus import DataType, Function, FunctionType, MilvusClient
+from pymilvus.exceptions import MilvusUnavailableException
 
 from app.config import Settings
-from app.errors import SearchBackendUnavailableError
+from app.errors import SearchBackendRefusedError, SearchBackendUnavailableError
 from app.index.bundle import IndexBundle, passage_match_text
 from app.index.search import (
     BuildHead,
@@ -81,7 +85,8 @@ RETRY_PAUSE_SECONDS = 0.2
 MARKER_VECTOR = [0.0, 0.0]  # every Milvus collection needs a vector field; the markers' is a placeholder
 TEXT_PART_BYTES = 60_000  # a document's text is stored in parts of at most this many UTF-8 bytes
 READ_BATCH = 1000  # ids per get, documents per query
-HEAD = "head"  # the builds collection's one row that names the current generation
+HEAD = "head"  # the builds collection's one row that names the current build
+META_FIELDS = frozenset(f.name for f in fields(DocumentMeta))
 Operation = Literal["dense", "lexical", "write", "delete", "read", "ping"]
 Collection = Literal["sentence", "passage", "version", "document", "build"]
 COLLECTIONS: tuple[Collection, ...] = ("sentence", "passage", "version", "document", "build")
@@ -196,6 +201,7 @@ class MilvusSearch:
         self._client: MilvusClient | None = None
         self._ready: set[str] = set()  # collections known to exist and be loaded
         self._lock = threading.Lock()
+        self.refused: str | None = None  # why Milvus refused a question's search, until one succeeds again
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MilvusSearch:
@@ -236,7 +242,13 @@ class MilvusSearch:
                 log.debug("closing a broken Milvus client failed", exc_info=True)
 
     def _call(self, operation: Operation, work: Callable[[MilvusClient], T], attempts: int = 2) -> T:
-        """Run one backend call with the timeout, retried once on a new connection; count it."""
+        """Run one backend call with the timeout, retried once on a new connection; count it.
+
+        When the retry fails too, the failure is told apart: a connection that failed (gRPC's errors, timeouts)
+        or a Milvus that does not answer one ping is unavailable (readiness fails, start-up waits for it); any
+        other error from a Milvus that answers the ping is a refusal of the call itself
+        (`SearchBackendRefusedError`: a deployment error that waiting does not fix, reported with its cause).
+        Error codes would be the other way, but they differ between Milvus Lite and Milvus Standalone."""
         for attempt in range(1, attempts + 1):
             started = time.perf_counter()
             try:
@@ -246,14 +258,34 @@ class MilvusSearch:
                 log.warning("Milvus %s failed (attempt %d): %s", operation, attempt, exc)
                 self._forget_client()
                 if attempt == attempts:
+                    if operation != "ping" and not _transport_error(exc) and self._answers():
+                        cause = f"the search backend (Milvus) refuses the {operation} call: {_cause(exc)}"
+                        log.error("%s", cause)
+                        if operation in ("dense", "lexical"):
+                            self.refused = cause
+                        raise SearchBackendRefusedError(cause) from exc
                     raise SearchBackendUnavailableError(
                         "the search backend (Milvus) did not answer; retry shortly"
                     ) from exc
                 time.sleep(RETRY_PAUSE_SECONDS)
             else:
                 self.stats.record(operation, time.perf_counter() - started, failed=False)
+                if operation in ("dense", "lexical"):
+                    self.refused = None  # questions are answered again
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _answers(self) -> bool:
+        """Whether Milvus answers one `list_collections` within the timeout (on a new connection)."""
+        started = time.perf_counter()
+        try:
+            self._client_now().list_collections(timeout=self.timeout)
+        except Exception:  # it does not answer: the failure was the connection, not the call
+            self.stats.record("ping", time.perf_counter() - started, failed=True)
+            self._forget_client()
+            return False
+        self.stats.record("ping", time.perf_counter() - started, failed=False)
+        return True
 
     def _ensure(self, client: MilvusClient, kind: Collection, dimension: int, question: bool = False) -> str:
         """The collection's name, created and loaded when this client has not seen it yet. On a question's path
@@ -380,9 +412,12 @@ class MilvusSearch:
         markers = self._markers(dimension)
         keep = set(piece_versions(previous).items()) if previous is not None else set()
         wanted = piece_versions(bundle)
+        # a version published before the briefs were kept in Milvus has a complete marker and no text: written
+        # again (the same ids), so that replicas without a shared folder can copy it
+        textless = self._without_text([pair for pair in wanted.items() if markers.get(pair) is True], dimension)
         written = 0
         for doc_id, version in wanted.items():
-            if markers.get((doc_id, version)) is not True:
+            if markers.get((doc_id, version)) is not True or (doc_id, version) in textless:
                 written += self._write_version(bundle, doc_id, version, dimension)
         stale = sorted(
             pair for pair in markers if delete_stale and pair[1] != wanted.get(pair[0]) and pair not in keep
@@ -427,6 +462,18 @@ class MilvusSearch:
             return found
 
         return self._call("read", read)
+
+    def _without_text(self, pairs: list[tuple[str, str]], dimension: int) -> set[tuple[str, str]]:
+        """The (doc_id, version) pairs whose text's first part is not in the documents collection."""
+        first = {row_id("document", doc_id, version, 0): (doc_id, version) for doc_id, version in pairs}
+        present: set[int] = set()
+        for batch in _batches(list(first), READ_BATCH):
+            def get(client: MilvusClient, batch: list[int] = batch) -> list[Any]:
+                name = self._ensure(client, "document", dimension)
+                return list(client.get(name, ids=batch, output_fields=["id"], timeout=self.write_timeout))
+
+            present.update(int(row["id"]) for row in self._call("read", get))
+        return {pair for row, pair in first.items() if row not in present}
 
     def _write_version(self, bundle: IndexBundle, doc_id: str, version: str, dimension: int) -> int:
         parsed = bundle.documents[doc_id]
@@ -483,13 +530,16 @@ class MilvusSearch:
         if not rows:
             return None
         body = json.loads(rows[0]["body"])
-        return BuildHead(int(rows[0]["part"]), str(body["identity"]), int(body["parts"]), int(body["documents"]))
+        return BuildHead(
+            str(body["build"]), int(rows[0]["part"]), str(body["previous"]), str(body["identity"]),
+            int(body["parts"]), int(body["documents"]),
+        )
 
     def listing(self, head: BuildHead) -> list[tuple[str, str]] | None:
-        rows = self._scan("build", f"version == {_quoted(str(head.generation))}", ["part", "body"])
-        bodies = {int(row["part"]): str(row["body"]) for row in rows}
+        rows = self._scan("build", f"version == {_quoted(head.build)}", ["part", "body"])
+        bodies = {int(row["part"]): str(row["body"]) for row in rows if int(row["part"]) < head.parts}
         if sorted(bodies) != list(range(head.parts)):
-            return None  # replaced by a later write while it was read
+            return None  # deleted by a later write while it was read
         pairs = [(str(d), str(v)) for part in range(head.parts) for d, v in json.loads(bodies[part])]
         return pairs if len(pairs) == head.documents else None
 
@@ -504,32 +554,39 @@ class MilvusSearch:
                     parts.setdefault(row["doc_id"], {})[int(row["part"])] = row
             for doc_id in versions:
                 rows = parts.get(doc_id)
-                if not rows or sorted(rows) != list(range(len(rows))):
+                if not rows or 0 not in rows:
                     return None
-                meta = DocumentMeta(**json.loads(rows[0]["meta"]))
+                head = json.loads(rows[0]["meta"])
+                if sorted(rows) != list(range(int(head["parts"]))):
+                    return None  # being deleted by a later write (or written by one that died): not whole
                 text = "".join(str(rows[part]["body"]) for part in range(len(rows)))
-                found[doc_id] = make_document(doc_id, text, meta)
+                meta = {k: str(v) for k, v in head["meta"].items() if k in META_FIELDS}  # a newer writer's extras
+                found[doc_id] = make_document(doc_id, text, DocumentMeta(**meta))
         return found
 
     def stored_vectors(
         self, kind: PieceKind, wanted: Sequence[tuple[str, str, int]], dimension: int
     ) -> dict[str, FloatArray] | None:
         ids = [row_id(kind, doc_id, version, piece) for doc_id, version, count in wanted for piece in range(count)]
-        vectors: dict[int, list[float]] = {}
+        matrix = np.zeros((len(ids), dimension), dtype=np.float32)
+        at = {row: i for i, row in enumerate(ids)}
+        found = 0
         for batch in _batches(ids, READ_BATCH):
             def get(client: MilvusClient, batch: list[int] = batch) -> list[Any]:
                 name = self._ensure(client, kind, dimension)
                 return list(client.get(name, ids=batch, output_fields=["vector"], timeout=self.write_timeout))
 
-            vectors.update((int(row["id"]), row["vector"]) for row in self._call("read", get))
-        if len(vectors) != len(ids):
+            rows = self._call("read", get)
+            if rows:  # into float32 at once: pymilvus's float lists take eight times the memory
+                matrix[[at[int(row["id"])] for row in rows]] = np.asarray([row["vector"] for row in rows], np.float32)
+            found += len(rows)
+        if found != len(ids):
             return None
         out: dict[str, FloatArray] = {}
-        at = 0
+        start = 0
         for doc_id, _version, count in wanted:
-            rows = [vectors[i] for i in ids[at : at + count]]
-            out[doc_id] = np.asarray(rows, dtype=np.float32).reshape(count, dimension)
-            at += count
+            out[doc_id] = matrix[start : start + count]
+            start += count
         return out
 
     def commit(self, bundle: IndexBundle) -> BuildHead:
@@ -537,19 +594,26 @@ class MilvusSearch:
         the old head or the new one); listings older than the one before are deleted (a replica may be reading
         that one now)."""
         current = self.head()
-        generation = (current.generation if current else 0) + 1
         bodies = _listing_parts(list(piece_versions(bundle).items()))
-        rows = [_build_row(str(generation), part, body) for part, body in enumerate(bodies)]
+        head = BuildHead(
+            uuid.uuid4().hex, (current.generation if current else 0) + 1, current.build if current else "",
+            made_with(bundle), len(bodies), len(bundle.documents),
+        )
+        rows = [_build_row(head.build, part, body) for part, body in enumerate(bodies)]
         for batch in _batches(rows, 8):
             self._upsert("build", batch, 0)
-        head = BuildHead(generation, made_with(bundle), len(bodies), len(bundle.documents))
-        body = json.dumps({"identity": head.identity, "parts": head.parts, "documents": head.documents})
-        self._upsert("build", [_build_row(HEAD, generation, body)], 0)
-        kept = ", ".join(_quoted(v) for v in (HEAD, str(generation), str(generation - 1)))
-        self._call("delete", lambda c: c.delete(
-            self._ensure(c, "build", 0), filter=f"version not in [{kept}]", timeout=self.write_timeout
-        ))
-        log.info("Milvus: generation %d committed (%d briefs)", generation, head.documents)
+        body = json.dumps({"build": head.build, "previous": head.previous, "identity": head.identity,
+                           "parts": head.parts, "documents": head.documents})
+        self._upsert("build", [_build_row(HEAD, head.generation, body)], 0)
+        kept = ", ".join(_quoted(v) for v in (HEAD, head.build, head.previous))
+        try:  # housekeeping: the write is committed whether or not old listings go now (the next commit retries)
+            self._call("delete", lambda c: c.delete(
+                self._ensure(c, "build", 0), filter=f"version not in [{kept}]", timeout=self.write_timeout
+            ))
+        except (SearchBackendUnavailableError, SearchBackendRefusedError) as exc:
+            log.warning("Milvus: old build listings not deleted (%s); the next commit tries again", exc.message)
+        log.info("Milvus: generation %d committed as build %s (%d briefs)", head.generation, head.build,
+                 head.documents)
         return head
 
     def _scan(self, kind: Collection, expression: str, fields: list[str]) -> list[dict[str, Any]]:
@@ -578,6 +642,8 @@ class MilvusSearch:
             self._call("ping", lambda c: c.list_collections(timeout=self.timeout), attempts=1)
         except SearchBackendUnavailableError:
             return "the search backend (Milvus) is unreachable"
+        if self.refused is not None:  # it answers, but the last question's calls were refused
+            return self.refused
         return None
 
     def count(self, kind: PieceKind) -> int:
@@ -618,6 +684,23 @@ def _marker(doc_id: str, version: str, rows: int, complete: bool) -> dict[str, A
 HEAD_ID = row_id("build", "", HEAD, 0)
 
 
+TRANSPORT_WORDS = ("unavailable", "deadline", "timeout", "timed out", "connect", "connection", "goaway", "socket")
+
+
+def _transport_error(exc: Exception) -> bool:
+    """A failure of the connection rather than of the call (gRPC's own errors, an unreachable server, a
+    timeout): never a refusal, even when Milvus answers the ping right after (it may just have come back)."""
+    if isinstance(exc, grpc.RpcError | OSError | TimeoutError | MilvusUnavailableException):
+        return True
+    return any(word in str(exc).lower() for word in TRANSPORT_WORDS)
+
+
+def _cause(exc: Exception) -> str:
+    """Milvus's own message for a refused call, without the address it was sent to (logged, never answered)."""
+    message = getattr(exc, "message", None) or str(exc)
+    return str(message).splitlines()[0][:300]
+
+
 def text_parts(text: str, limit: int = TEXT_PART_BYTES) -> list[str]:
     """A text cut into consecutive pieces of at most `limit` UTF-8 bytes each, on character boundaries (a
     Milvus VARCHAR holds 64 KB; a long brief needs several rows). Joined, they are the text exactly."""
@@ -630,13 +713,17 @@ def text_parts(text: str, limit: int = TEXT_PART_BYTES) -> list[str]:
 
 
 def _document_rows(document: Document, version: str) -> list[dict[str, Any]]:
-    meta = json.dumps({k: v for k, v in asdict(document.meta).items() if v is not None})
+    """The text's parts; the first also holds the metadata and how many parts there are (a reader that finds
+    fewer is reading a version being deleted)."""
+    bodies = text_parts(document.text)
+    meta = {k: v for k, v in asdict(document.meta).items() if v is not None}
+    head = json.dumps({"meta": meta, "parts": len(bodies)})
     return [
         {
             "id": row_id("document", document.doc_id, version, part), "doc_id": document.doc_id, "version": version,
-            "part": part, "body": body, "meta": meta if part == 0 else "", "vector": MARKER_VECTOR,
+            "part": part, "body": body, "meta": head if part == 0 else "", "vector": MARKER_VECTOR,
         }
-        for part, body in enumerate(text_parts(document.text))
+        for part, body in enumerate(bodies)
     ]
 
 

@@ -51,10 +51,14 @@ def piece_versions(bundle: IndexBundle) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class BuildHead:
-    """The build every replica should serve, as the backend records it: a generation number that each write
-    raises by one, what its pieces were made with (`made_with`), and how its listing of briefs is stored."""
+    """The build every replica should serve, as the backend records it: a unique build id (what replicas
+    compare: two writers that raced can commit the same generation number, never the same id), a generation
+    number each write raises by one (for people), the build before it, what its pieces were made with
+    (`made_with`), and how its listing of briefs is stored."""
 
+    build: str
     generation: int
+    previous: str
     identity: str
     parts: int
     documents: int
