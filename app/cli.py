@@ -436,8 +436,9 @@ def remove(
     with core_errors():
         settings = state.settings()
         service = state.service(settings)
+        lock = ReplicaWriteLock.from_settings(settings)
         for doc_id in doc_ids:
-            with ReplicaWriteLock.from_settings(settings).held():
+            with lock.held():
                 change = service.remove_document(doc_id)
             typer.echo(render_change(change, as_json))
 

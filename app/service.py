@@ -308,8 +308,7 @@ class QAService:
         manifest = read_manifest(self.settings.index_dir)
         on_disk = manifest is not None and manifest.build_dir != self.index.manifest.build_dir
         head = self.search.head()
-        held = self.index.head
-        if not on_disk and (head is None or (held is not None and head.build == held.build)):
+        if not on_disk and (head is None or self.index.serves(head)):
             return False
         with self._updates, write_lock(self.settings.index_dir):
             self._reload_if_changed_locked()

@@ -335,8 +335,9 @@ def build_bundle(
 
     With `previous`, documents it already holds in the same version keep their vectors: adding or removing a
     brief embeds only the new text. `given` holds the sentence and passage vectors of documents that come with
-    them (a replica copying another's write from the search backend), by doc_id: those are not embedded. When documents were only appended, the FAISS indexes grow in place too;
-    the BM25 indexes are always rebuilt (term statistics are corpus-wide).
+    them (a replica copying another's write from the search backend), by doc_id: those are not embedded. When
+    documents were only appended, the FAISS indexes grow in place too; the BM25 indexes are always rebuilt
+    (term statistics are corpus-wide).
     """
     docs = list(documents)
     sentences = [s for d in docs for s in d.sentences]

@@ -70,6 +70,10 @@ class LoadedIndex:
     def generation(self) -> int | None:
         return self.head.generation if self.head is not None else None
 
+    def serves(self, head: BuildHead) -> bool:
+        """Whether this build is that head's build."""
+        return self.head is not None and self.head.build == head.build
+
 
 def stale_reason(manifest: IndexManifest | None, settings: Settings) -> str:
     """Why an existing index cannot be loaded for these settings at all ("" when it can).
@@ -269,7 +273,7 @@ def _first_commit(search: CandidateSearch, bundle: IndexBundle) -> BuildHead | N
     write what the backend lacks (never delete), and make this build the head, so replicas without this
     folder can copy it."""
     search.publish(bundle, delete_stale=False)
-    return search.commit(bundle)
+    return search.commit(bundle, None)
 
 
 def update_index(
@@ -322,7 +326,7 @@ def update_index(
         )
     except OSError as exc:
         raise IndexWriteError(f"the index could not be written ({exc.strerror or exc}); nothing changed") from exc
-    return LoadedIndex(bundle, saved, rebuilt=False, head=search.commit(bundle))
+    return LoadedIndex(bundle, saved, rebuilt=False, head=search.commit(bundle, head))
 
 
 def synced_index(
@@ -337,7 +341,7 @@ def synced_index(
     parsed by the same chunker, and the build is saved in this replica's own index folder before it serves.
     The caller holds the writers' lock of that folder."""
     head = search.head()
-    if head is None or (current.head is not None and head.build == current.head.build):
+    if head is None or current.serves(head):
         return None
     identity = made_with(current.bundle)
     if head.identity != identity:
@@ -356,6 +360,7 @@ def synced_index(
         log.info("a brief of generation %d is gone already: copying the next one", head.generation)
         return None
     parsed: list[ParsedDocument] = []
+    fresh: list[tuple[ParsedDocument, str]] = []  # the fetched briefs, with their versions
     for doc_id, version in listing:
         if held.get(doc_id) == version:
             parsed.append(current.bundle.documents[doc_id])
@@ -366,17 +371,15 @@ def synced_index(
                       doc_id, version, head.generation)
             return None
         parsed.append(made)
-    fresh = {p.document.doc_id: p for p in parsed if held.get(p.document.doc_id) != piece_version(p, identity)}
+        fresh.append((made, version))
     dimension = int(current.bundle.sentence_matrix.shape[1])
     sentences = search.stored_vectors(
-        "sentence", [(d, piece_version(p, identity), len(p.sentences)) for d, p in fresh.items()], dimension
+        "sentence", [(p.document.doc_id, v, len(p.sentences)) for p, v in fresh], dimension
     )
-    passages = search.stored_vectors(
-        "passage", [(d, piece_version(p, identity), len(p.passages)) for d, p in fresh.items()], dimension
-    )
+    passages = search.stored_vectors("passage", [(p.document.doc_id, v, len(p.passages)) for p, v in fresh], dimension)
     if sentences is None or passages is None:
         return None
-    given = {doc_id: (sentences[doc_id], passages[doc_id]) for doc_id in fresh}
+    given = {p.document.doc_id: (sentences[p.document.doc_id], passages[p.document.doc_id]) for p, _ in fresh}
     bundle = build_bundle(parsed, encoder(), settings.hnsw_threshold, previous=current.bundle, given=given)
     try:
         saved = save_bundle(

@@ -41,8 +41,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
-import numpy as np
 import grpc
+import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 from pymilvus.exceptions import MilvusUnavailableException
 
@@ -446,34 +446,23 @@ class MilvusSearch:
 
     def _markers(self, dimension: int) -> dict[tuple[str, str], bool]:
         """Every version's marker: True once all its rows are in, False while (or if) they are being written."""
-
-        def read(client: MilvusClient) -> dict[tuple[str, str], bool]:
-            name = self._ensure(client, "version", dimension)
-            found: dict[tuple[str, str], bool] = {}
-            iterator = client.query_iterator(
-                name, batch_size=1000, filter="id >= 0", output_fields=["doc_id", "version", "complete"],
-                timeout=self.write_timeout,
-            )
-            try:
-                while batch := iterator.next():
-                    found.update(((row["doc_id"], row["version"]), bool(row["complete"])) for row in batch)
-            finally:
-                iterator.close()
-            return found
-
-        return self._call("read", read)
+        rows = self._scan("version", "id >= 0", ["doc_id", "version", "complete"], dimension, batch_size=1000)
+        return {(row["doc_id"], row["version"]): bool(row["complete"]) for row in rows}
 
     def _without_text(self, pairs: list[tuple[str, str]], dimension: int) -> set[tuple[str, str]]:
         """The (doc_id, version) pairs whose text's first part is not in the documents collection."""
         first = {row_id("document", doc_id, version, 0): (doc_id, version) for doc_id, version in pairs}
-        present: set[int] = set()
-        for batch in _batches(list(first), READ_BATCH):
-            def get(client: MilvusClient, batch: list[int] = batch) -> list[Any]:
-                name = self._ensure(client, "document", dimension)
-                return list(client.get(name, ids=batch, output_fields=["id"], timeout=self.write_timeout))
-
-            present.update(int(row["id"]) for row in self._call("read", get))
+        present = {int(row["id"]) for row in self._get("document", list(first), ["id"], dimension)}
         return {pair for row, pair in first.items() if row not in present}
+
+    def _get(self, kind: Collection, ids: list[int], fields: list[str], dimension: int) -> Iterator[dict[str, Any]]:
+        """The rows of these primary keys that exist, READ_BATCH ids per call."""
+        for batch in _batches(ids, READ_BATCH):
+            def get(client: MilvusClient, batch: list[int] = batch) -> list[Any]:
+                name = self._ensure(client, kind, dimension)
+                return list(client.get(name, ids=batch, output_fields=fields, timeout=self.write_timeout))
+
+            yield from self._call("read", get)
 
     def _write_version(self, bundle: IndexBundle, doc_id: str, version: str, dimension: int) -> int:
         parsed = bundle.documents[doc_id]
@@ -571,15 +560,9 @@ class MilvusSearch:
         matrix = np.zeros((len(ids), dimension), dtype=np.float32)
         at = {row: i for i, row in enumerate(ids)}
         found = 0
-        for batch in _batches(ids, READ_BATCH):
-            def get(client: MilvusClient, batch: list[int] = batch) -> list[Any]:
-                name = self._ensure(client, kind, dimension)
-                return list(client.get(name, ids=batch, output_fields=["vector"], timeout=self.write_timeout))
-
-            rows = self._call("read", get)
-            if rows:  # into float32 at once: pymilvus's float lists take eight times the memory
-                matrix[[at[int(row["id"])] for row in rows]] = np.asarray([row["vector"] for row in rows], np.float32)
-            found += len(rows)
+        for row in self._get(kind, ids, ["vector"], dimension):
+            matrix[at[int(row["id"])]] = row["vector"]  # into float32 at once: pymilvus's float lists are 8× larger
+            found += 1
         if found != len(ids):
             return None
         out: dict[str, FloatArray] = {}
@@ -589,11 +572,10 @@ class MilvusSearch:
             start += count
         return out
 
-    def commit(self, bundle: IndexBundle) -> BuildHead:
-        """The listing of the new generation first, the head row naming it last (one upsert: a replica reads
-        the old head or the new one); listings older than the one before are deleted (a replica may be reading
-        that one now)."""
-        current = self.head()
+    def commit(self, bundle: IndexBundle, current: BuildHead | None) -> BuildHead:
+        """The listing of the new build first, the head row naming it last (one upsert: a replica reads the old
+        head or the new one); listings other than these two builds' are deleted (a replica may be reading the
+        one before now)."""
         bodies = _listing_parts(list(piece_versions(bundle).items()))
         head = BuildHead(
             uuid.uuid4().hex, (current.generation if current else 0) + 1, current.build if current else "",
@@ -616,14 +598,16 @@ class MilvusSearch:
                  head.documents)
         return head
 
-    def _scan(self, kind: Collection, expression: str, fields: list[str]) -> list[dict[str, Any]]:
+    def _scan(
+        self, kind: Collection, expression: str, fields: list[str], dimension: int = 0, batch_size: int = 100
+    ) -> list[dict[str, Any]]:
         """Every row matching `expression`, read in batches (a query alone returns at most 16,384 rows)."""
 
         def read(client: MilvusClient) -> list[dict[str, Any]]:
-            name = self._ensure(client, kind, 0)
+            name = self._ensure(client, kind, dimension)
             found: list[dict[str, Any]] = []
             iterator = client.query_iterator(
-                name, batch_size=100, filter=expression, output_fields=fields, timeout=self.write_timeout
+                name, batch_size=batch_size, filter=expression, output_fields=fields, timeout=self.write_timeout
             )
             try:
                 while batch := iterator.next():

@@ -156,9 +156,10 @@ class CandidateSearch(Protocol):
         doc_id; None when one is missing."""
         ...
 
-    def commit(self, bundle: IndexBundle) -> BuildHead | None:
-        """Make `bundle` (published already) the build every replica serves: its listing, then the head. Under
-        the writers' lock. None for a backend that stores no briefs."""
+    def commit(self, bundle: IndexBundle, current: BuildHead | None) -> BuildHead | None:
+        """Make `bundle` (published already) the build every replica serves, after `current` (the head the
+        caller read under the writers' lock): its listing, then the head. None for a backend that stores no
+        briefs."""
         ...
 
 
@@ -221,7 +222,7 @@ class BuiltinSearch:
     ) -> dict[str, FloatArray] | None:
         return None
 
-    def commit(self, bundle: IndexBundle) -> BuildHead | None:
+    def commit(self, bundle: IndexBundle, current: BuildHead | None) -> BuildHead | None:
         return None
 
 
