@@ -244,17 +244,19 @@ class QAService:
         needed = dict.fromkeys(w for q in questions for w in words_to_embed(q, bundle))
         cached = {w: v for w in needed if (v := self._word_vectors.get(w)) is not None}
         unknown = [w for w in needed if w not in cached]
-        # one encoder call: the questions, then the words the synonym check may need that neither the lexicon
-        # nor earlier questions hold
-        vectors = self.embedder.embed_documents([*questions, *unknown], batch_size=32)
-        embedded = dict(zip(unknown, vectors[len(questions) :], strict=True))
+        # the questions' vectors with their content pieces' (one run each), then the words the synonym check may
+        # need that neither the lexicon nor earlier questions hold
+        vectors, tokens = self.embedder.embed_with_tokens(list(questions), batch_size=32)
+        embedded = dict(zip(unknown, self.embedder.embed_documents(unknown, batch_size=32), strict=True))
         if len(self._word_vectors) + len(embedded) > WORD_VECTOR_CACHE:
             self._word_vectors = {}  # crude but bounded (3 MB); a dict swap is atomic for concurrent readers
         self._word_vectors.update(embedded)
         word_vectors = {w: v for q in questions for w, v in lexicon_vectors(q, bundle).items()}
         word_vectors |= cached | embedded
         return [
-            retrieve(q, vectors[i], bundle, self.retrieval, word_vectors, rows, self.learned.ranker, self.search)
+            retrieve(
+                q, vectors[i], bundle, self.retrieval, word_vectors, rows, self.learned.ranker, self.search, tokens[i]
+            )
             for i, q in enumerate(questions)
         ]
 

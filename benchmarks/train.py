@@ -7,13 +7,13 @@ Training data (all in the repository, listed in the weights files with their sha
 - every brief in tests/data/briefs/ with its gold file `<slug>.jsonl` (one group each, indexed alone);
 - the two SQuAD 2.0 dev articles of tests/data/squad/ (CC BY-SA 4.0; one group each, indexed together).
 
-Steps: (1) each group's index is built (cached under index/.train/) and every question's candidate sentences
-are measured with a neutral ranker; a candidate is positive when its quote span hits the gold evidence.
-(2) The quote ranker (pairwise logistic regression over SENTENCE_FEATURES, then Platt-scaled) is fitted leaving
+Steps: (1) each group's index is built (cached under index/.train/) and every question's candidate sentences are
+measured with a neutral ranker; a candidate is positive when its quote span hits the gold evidence. (2) The quote
+ranker (a listwise softmax over each question's candidates, SENTENCE_FEATURES, then Platt-scaled) is fitted leaving
 one group out at a time; its out-of-fold logits feed (3) the abstention model (logistic regression over
 ABSTENTION_FEATURES), also left one group out, with each fold's threshold set on its training groups at false
-abstention <= 5 %. (4) Every fold's pair of models is written to a temporary weights folder and the held-out
-group is answered through the real service, scored by the project's rules (newsroom: app.answer.evaluate; SQuAD:
+abstention <= 5 %. (4) Every fold's pair of models is written to a temporary weights folder and the held-out group
+is answered through the real service, scored by the project's rules (newsroom: app.answer.evaluate; SQuAD:
 app.answer.squad). Only those cross-validated figures are reported. With --write, the models fitted on all groups
 (threshold from the pooled out-of-fold confidences) are written to app/weights/.
 """
@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize
+from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
@@ -174,27 +176,34 @@ def fit_linear(name: str, features: tuple[str, ...], x: np.ndarray, y: np.ndarra
                        float(model.intercept_[0]), 0.5, "")
 
 
-def fit_pairwise(name: str, features: tuple[str, ...], x: np.ndarray, y: np.ndarray, w: np.ndarray,
-                 question: np.ndarray, c: float) -> LinearModel:
-    """A ranker fitted on pairs: logistic regression on (answering - other) feature differences within each
-    question, both signs, so it learns which of two candidates answers rather than how answer-like one looks
-    against every other question's candidates. The pairwise scores are then Platt-scaled on the pointwise labels
-    (one slope, one intercept), so `RankedPool.probabilities` stays a probability."""
-    mean, scale = standardize(x, w)
+def fit_listwise(name: str, features: tuple[str, ...], x: np.ndarray, y: np.ndarray, w: np.ndarray,
+                 question: np.ndarray, strength: float) -> LinearModel:
+    """A ranker fitted on whole candidate lists: per question, a softmax over its candidates, maximising the
+    probability that falls on its answering ones (a conditional logit, L2 penalty `strength`, L-BFGS). That is
+    what the service uses the ranker for, its first candidate; a pairwise fit (every answering candidate against
+    every other) spends its weight on ordering candidates far down the list. Each question weighs its
+    `w` (SQuAD's weight), whatever its pool size. The scores are then Platt-scaled on the pointwise labels (one
+    slope, one intercept), so `RankedPool.probabilities` stays a probability."""
+    mean, scale = standardize(x, np.ones(len(x)))
     z = (x - mean) / scale
-    diffs, weights = [], []
-    for q in np.unique(question):
-        rows = np.flatnonzero(question == q)
-        pos, neg = rows[y[rows] == 1], rows[y[rows] == 0]
-        if not len(pos) or not len(neg):
-            continue
-        pairs = (z[pos][:, None, :] - z[neg][None, :, :]).reshape(-1, z.shape[1])
-        diffs.append(pairs)
-        weights.append(np.full(len(pairs), w[rows].sum() / len(pairs)))  # each question weighs what it did
-    d, dw = np.concatenate(diffs), np.concatenate(weights)
-    pairwise = LogisticRegression(C=c, max_iter=5000, fit_intercept=False)
-    pairwise.fit(np.concatenate([d, -d]), np.r_[np.ones(len(d)), np.zeros(len(d))], sample_weight=np.r_[dw, dw])
-    direction = pairwise.coef_[0].astype(np.float64)
+    lists = [np.flatnonzero(question == q) for q in np.unique(question)]
+    lists = [rows for rows in lists if y[rows].any() and not y[rows].all()]
+    weights = np.array([w[rows].sum() for rows in lists])
+    weights = weights / weights.sum()
+
+    def loss(coef: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.0, np.zeros_like(coef)
+        for rows, weight in zip(lists, weights, strict=True):
+            scores = z[rows] @ coef
+            positive = y[rows] == 1
+            every, answering = logsumexp(scores), logsumexp(scores[positive])
+            total += weight * (every - answering)
+            p_every = np.exp(scores - every)
+            p_answering = np.where(positive, np.exp(scores - answering), 0.0)
+            grad += weight * (z[rows].T @ (p_every - p_answering))
+        return total + strength * float(coef @ coef), grad + 2 * strength * coef
+
+    direction = minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B").x.astype(np.float64)
     platt = LogisticRegression(C=1e6, max_iter=5000).fit((z @ direction)[:, None], y, sample_weight=w)
     slope, intercept = float(platt.coef_[0][0]), float(platt.intercept_[0])
     return LinearModel(name, features, mean, scale, direction * slope, intercept, 0.5, "")
@@ -247,7 +256,7 @@ def cross_validate(groups: list[Group], squad_weight: float, c_rank: float, c_ab
     oof_ranker: dict[str, LinearModel] = {}
     for held in names:
         x, y, w, ids = ranker_data([q for q in everything if q.group != held], squad_weight)
-        oof_ranker[held] = fit_pairwise("quote_ranker", SENTENCE_FEATURES, x, y, w, ids, c_rank)
+        oof_ranker[held] = fit_listwise("quote_ranker", SENTENCE_FEATURES, x, y, w, ids, c_rank)
     # abstention features from out-of-fold ranker logits, for every question
     abst_x = np.array([abstention_features(reranked(q, oof_ranker[q.group])[0]) for q in everything])
     abst_y = np.array([int(q.answerable) for q in everything])
@@ -332,7 +341,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="write the all-groups models to app/weights/")
     parser.add_argument("--squad-weight", type=float, default=0.5)
-    parser.add_argument("--c-rank", type=float, default=0.1)
+    parser.add_argument("--c-rank", type=float, default=0.1, help="the ranker's L2 penalty")
     parser.add_argument("--c-abstention", type=float, default=0.1)
     parser.add_argument("--report", type=Path, default=None, help="also write the tables (markdown) here")
     args = parser.parse_args()
@@ -362,7 +371,7 @@ def main() -> None:
     # the shipped pair: fitted on every group; threshold from the pooled out-of-fold confidences
     everything = [q for g in groups for q in g.questions]
     x, y, w, ids = ranker_data(everything, args.squad_weight)
-    ranker = fit_pairwise("quote_ranker", SENTENCE_FEATURES, x, y, w, ids, args.c_rank)
+    ranker = fit_listwise("quote_ranker", SENTENCE_FEATURES, x, y, w, ids, args.c_rank)
     abstention = fit_linear("abstention", ABSTENTION_FEATURES, cv["abst_x"], cv["abst_y"], cv["abst_w"],
                             args.c_abstention, balanced=True)
     threshold = threshold_at_budget(cv["oof_confidence"], cv["abst_y"] == 1)

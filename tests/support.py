@@ -30,7 +30,7 @@ from pydantic import SecretStr
 
 from app.api.app import create_app
 from app.config import PROJECT_ROOT, Settings, get_settings
-from app.embed.reference import Embedder, Encoder, Vectors
+from app.embed.reference import Embedder, Encoder, TokenVectors, Vectors
 from app.index.bundle import IndexBundle
 from app.index.encoders import Encoders
 from app.ingest.sources import BriefMetadata, make_brief
@@ -75,13 +75,18 @@ def copy_folders(source: Path, target: Path) -> Path:
 
 
 def same_vectors(before: IndexBundle, after: IndexBundle, doc_id: str) -> bool:
-    """True when a document's sentence and passage rows are byte-identical in both bundles (not re-embedded)."""
+    """True when a document's sentence and passage rows, and its sentences' token vectors, are byte-identical in
+    both bundles (not re-embedded)."""
     old, new = before.doc_rows[doc_id], after.doc_rows[doc_id]
+    old_tokens = before.sentence_tokens.rows(old.sentence_start, old.sentence_end)
+    new_tokens = after.sentence_tokens.rows(new.sentence_start, new.sentence_end)
     return (
         before.sentence_matrix[old.sentence_start : old.sentence_end].tobytes()
         == after.sentence_matrix[new.sentence_start : new.sentence_end].tobytes()
         and before.passage_matrix[old.passage_start : old.passage_end].tobytes()
         == after.passage_matrix[new.passage_start : new.passage_end].tobytes()
+        and old_tokens.vectors.tobytes() == new_tokens.vectors.tobytes()
+        and old_tokens.offsets.tolist() == new_tokens.offsets.tolist()
     )
 
 
@@ -104,6 +109,10 @@ class CountingEncoder:
     def embed_query(self, text: str) -> Vectors:
         self.texts.append(text)
         return self.inner.embed_query(text)
+
+    def embed_with_tokens(self, texts: list[str], batch_size: int = 64) -> tuple[Vectors, list[TokenVectors]]:
+        self.texts.extend(texts)
+        return self.inner.embed_with_tokens(texts, batch_size=batch_size)
 
 
 ANSWERED = "What did Pakistan demand?"

@@ -142,6 +142,31 @@ def test_batches_keep_input_order_and_equal_single_queries(fp32: OnnxEncoder, se
 
 def test_empty_batch_gives_an_empty_matrix(fp32: OnnxEncoder) -> None:
     assert fp32.embed_documents([]).shape == (0, fp32.dimension)
+    vectors, tokens = fp32.embed_with_tokens([])
+    assert vectors.shape == (0, fp32.dimension) and tokens == []
+
+
+# --- token vectors (late interaction) -----------------------------------------------------------------------
+
+
+def test_token_vectors_match_the_reference_piece_by_piece(
+    fp32: OnnxEncoder, int8: OnnxEncoder, embedder: Embedder, sentence_texts: list[str]
+) -> None:
+    """The graph's second output is the reference's last hidden state: the same content pieces, each with the
+    reference's vector (fp32 to parity, int8 close), batched or not, and the pooled vector of the same run."""
+    texts = [*sentence_texts[:30], QUESTION, "Who mediated?", "Yes."]
+    reference_vectors, reference_tokens = embedder.embed_with_tokens(texts)
+    for encoder, floor in ((fp32, PARITY), (int8, INT8_FLOOR)):
+        for batch_size in (1, 8):
+            vectors, tokens = encoder.embed_with_tokens(texts, batch_size=batch_size)
+            assert_parity(vectors, reference_vectors, texts, floor)
+            for text, ours, theirs in zip(texts, tokens, reference_tokens, strict=True):
+                assert ours.ids.tolist() == theirs.ids.tolist(), text
+                if len(ours.ids):
+                    assert_parity(ours.vectors, theirs.vectors, [text] * len(ours.ids), floor - 0.02)
+    pieces = fp32.tokenizer.decode(fp32.embed_with_tokens([QUESTION])[1][0].ids.tolist()).split()
+    assert pieces == ["led", "pakistan", "s", "delegation", "istanbul"]  # no function word, punctuation, special
+    assert len(fp32.embed_with_tokens(["Yes."])[1][0].ids) == 1 and not len(fp32.embed_with_tokens(["?"])[1][0].ids)
 
 
 # --- long inputs: truncation at 256, padding to the longest of a batch ---------------------------------------
@@ -192,7 +217,7 @@ def test_a_few_texts_get_exactly_the_features_encode_batch_gives(
     for texts in (["Who mediated?"], ["Who mediated?", long_text, "talks"], sentence_texts[:SMALL_BATCH]):
         assert len(texts) <= SMALL_BATCH
         encodings = fp32.tokenizer.encode_batch(texts)
-        small = fp32._features(texts)
+        small = fp32._features(fp32._encodings(texts))
         assert small["input_ids"].tolist() == [e.ids for e in encodings]
         assert small["attention_mask"].tolist() == [e.attention_mask for e in encodings]
         assert small["token_type_ids"].tolist() == [e.type_ids for e in encodings]
@@ -223,7 +248,7 @@ def test_an_int8_vector_does_not_depend_on_the_texts_embedded_beside_it(
     beside = [question, max(sentence_texts, key=len), "Who mediated?"]
     np.testing.assert_array_equal(int8.embed_documents(beside)[0], int8.embed_query(question))
     # and the rule is needed: the same three run as one padded batch give the question another vector
-    batched = np.asarray(int8.session.run(None, int8._features(beside))[0], dtype=np.float32)[0]
+    batched = np.asarray(int8.session.run(None, int8._features(int8._encodings(beside)))[0], dtype=np.float32)[0]
     assert not np.array_equal(batched, int8.embed_query(question))
 
 

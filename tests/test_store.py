@@ -320,6 +320,8 @@ def truncate(path: Path) -> None:
         ("passages.faiss", flip_byte, "passages.faiss is truncated or corrupt"),
         ("table.json", flip_byte, "table.json is truncated or corrupt"),
         ("lexicon.npy", truncate, "lexicon.npy is truncated or corrupt"),
+        ("token_vectors.npy", flip_byte, "token_vectors.npy is truncated or corrupt"),
+        ("token_offsets.npy", truncate, "token_offsets.npy is truncated or corrupt"),
         ("passages.bm25/vocab.index.json", flip_byte, "vocab.index.json is truncated or corrupt"),
         ("sentences.bm25/params.index.json", Path.unlink, "params.index.json is truncated or corrupt"),
         (".", shutil.rmtree, "is missing"),

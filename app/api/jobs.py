@@ -29,7 +29,7 @@ import redis.exceptions
 from app.api.errors import JobFinishedError, JobNotFoundError
 from app.api.shared import sync_redis, unavailable
 from app.config import Settings
-from app.embed.reference import Encoder, Vectors
+from app.embed.reference import Encoder, TokenVectors, Vectors
 from app.errors import NewsQAError
 
 log = logging.getLogger("newsqa.jobs")
@@ -209,6 +209,21 @@ class WatchedEncoder:
 
     def embed_query(self, text: str) -> Vectors:
         return self.inner.embed_query(text)
+
+    def embed_with_tokens(self, texts: list[str], batch_size: int = 64) -> tuple[Vectors, list[TokenVectors]]:
+        self.job.expect(len(texts))
+        self.job.checkpoint()
+        vectors: list[Vectors] = []
+        tokens: list[TokenVectors] = []
+        for first in range(0, len(texts), BATCH):
+            chunk = texts[first : first + BATCH]
+            chunk_vectors, chunk_tokens = self.inner.embed_with_tokens(chunk, batch_size)
+            vectors.append(chunk_vectors)
+            tokens.extend(chunk_tokens)
+            self.job.embedded_batch(len(chunk))
+        if not vectors:
+            return self.inner.embed_with_tokens([], batch_size)
+        return np.concatenate(vectors), tokens
 
 
 # a cancellation through another replica: refused for a finished job or one past its embeddings, else recorded

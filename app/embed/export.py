@@ -1,8 +1,9 @@
 """Build-time only: export the packaged model to ONNX with torch's own exporter, optimize and quantize it.
 
 Runs inside an index build (torch and sentence-transformers are already loaded there). The graph takes
-input_ids, attention_mask and token_type_ids and returns the sentence embedding: BERT, mean pooling over the
-attention mask, L2 normalization, exactly what sentence-transformers computes. ONNX Runtime's transformer
+input_ids, attention_mask and token_type_ids and returns the sentence embedding (BERT, mean pooling over the
+attention mask, L2 normalization, exactly what sentence-transformers computes) and, as a second output, the
+last hidden state of every token (late interaction, `app/index/tokens.py`). ONNX Runtime's transformer
 optimizer fuses layer norms and GELUs; the int8 variant's matrix products are dynamically quantized (per
 channel) on top, its embedding table left fp32.
 """
@@ -25,6 +26,8 @@ FP32_FILE = "encoder.onnx"
 INT8_FILE = "encoder.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 ENCODER_FILES = {"onnx": FP32_FILE, "onnx-int8": INT8_FILE}
+SENTENCE_OUTPUT = "sentence_embedding"
+TOKEN_OUTPUT = "token_embeddings"
 
 # The export's warnings, each checked benign for this graph, so each is silenced at the call that raises it (and
 # only there). tests/test_onnx_encoder.py holds the parity tests that say so, for inputs the trace did not see.
@@ -65,7 +68,8 @@ def _benign_quantization_log_silenced() -> Iterator[None]:
 
 
 def _export_raw(transformer: Any, path: Path) -> None:
-    """torch.onnx.export of BERT + mean pooling + L2 normalization, dynamic in batch and sequence length."""
+    """torch.onnx.export of BERT + mean pooling + L2 normalization (and the token states), dynamic in batch and
+    sequence length."""
     import torch
 
     class Pooled(torch.nn.Module):
@@ -75,13 +79,13 @@ def _export_raw(transformer: Any, path: Path) -> None:
 
         def forward(
             self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
-        ) -> torch.Tensor:
+        ) -> tuple[torch.Tensor, torch.Tensor]:
             hidden = self.transformer(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1), hidden
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
     sample = torch.ones(2, 8, dtype=torch.long)
@@ -92,8 +96,8 @@ def _export_raw(transformer: Any, path: Path) -> None:
             (sample, sample, torch.zeros_like(sample)),
             str(path),
             input_names=names,
-            output_names=["sentence_embedding"],
-            dynamic_axes={**axes, "sentence_embedding": {0: "batch"}},
+            output_names=[SENTENCE_OUTPUT, TOKEN_OUTPUT],
+            dynamic_axes={**axes, SENTENCE_OUTPUT: {0: "batch"}, TOKEN_OUTPUT: {0: "batch", 1: "tokens"}},
             opset_version=OPSET,
             dynamo=False,
         )

@@ -4,7 +4,8 @@ It never imports torch or sentence-transformers, so a serving process starts in 
 fraction of the memory. It reproduces sentence-transformers exactly: the tokenizer truncates at the model's
 max sequence length (256) and pads only to the longest input of a batch (the tokenizer.json shipped with
 the model pads and truncates at 128, which is slower and wrong on long passages), and the graph does mean
-pooling over the attention mask and L2 normalization (see `onnx_export.py`).
+pooling over the attention mask and L2 normalization (see `export.py`); its second output, every token's last
+hidden state, gives the content pieces' vectors for late interaction in the same run.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from app.embed.reference import MODEL_NAME, Vectors
+from app.embed.export import SENTENCE_OUTPUT, TOKEN_OUTPUT
+from app.embed.reference import MODEL_NAME, TokenVectors, Vectors
 
 MAX_SEQUENCE_LENGTH = 256
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -91,22 +93,32 @@ class OnnxEncoder:
         vector: Vectors = self._run([text])[0]
         return vector
 
-    def _features(self, texts: list[str]) -> dict[str, npt.NDArray[np.int64]]:
-        """Token ids, attention mask and type ids, padded to the longest text.
+    def embed_with_tokens(self, texts: list[str], batch_size: int = 64) -> tuple[Vectors, list[TokenVectors]]:
+        """The texts' vectors and their content pieces' vectors, from the same graph runs."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        step = 1 if self._one_text_per_run else batch_size
+        vectors: list[Vectors] = []
+        tokens: list[TokenVectors] = []
+        for first in range(0, len(texts), step):
+            pooled, hidden, encodings = self._run_both(texts[first : first + step])
+            vectors.append(pooled)
+            for row, encoding in enumerate(encodings):
+                length = len(encoding.ids)
+                tokens.append(TokenVectors.of(encoding.ids, encoding.tokens, hidden[row, :length]))
+        return np.ascontiguousarray(np.concatenate(vectors), dtype=np.float32), tokens
 
-        A few texts are tokenized one by one and padded here: `encode_batch` hands even one short question to
-        its thread pool, whose wake-ups cost more than the tokenizing (and compete for the two cores).
-        """
+    def _encodings(self, texts: list[str]) -> list[Encoding]:
+        """A few texts are tokenized one by one: `encode_batch` hands even one short question to its thread pool,
+        whose wake-ups cost more than the tokenizing (and compete for the two cores)."""
         if len(texts) > SMALL_BATCH:
-            encodings = self.tokenizer.encode_batch(texts)
-            return {
-                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-            }
-        encodings = [self.tokenizer.encode(text) for text in texts]
+            return list(self.tokenizer.encode_batch(texts))
+        return [self.tokenizer.encode(text) for text in texts]
+
+    def _features(self, encodings: list[Encoding]) -> dict[str, npt.NDArray[np.int64]]:
+        """Token ids, attention mask and type ids, padded to the longest text."""
         width = max(len(e.ids) for e in encodings)
-        feeds = {name: np.zeros((len(texts), width), dtype=np.int64) for name in INPUT_NAMES}  # pad id, type: 0
+        feeds = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in INPUT_NAMES}  # pad id, type: 0
         for row, encoding in enumerate(encodings):
             length = len(encoding.ids)
             feeds["input_ids"][row, :length] = encoding.ids
@@ -117,7 +129,14 @@ class OnnxEncoder:
     def _run(self, texts: list[str]) -> Vectors:
         if self._one_text_per_run and len(texts) > 1:
             return np.vstack([self._run([text]) for text in texts])
-        feeds = self._features(texts)
+        feeds = self._features(self._encodings(texts))
         with self._turns:
-            result = self.session.run(None, feeds)[0]
+            result = self.session.run([SENTENCE_OUTPUT], feeds)[0]
         return np.asarray(result, dtype=np.float32)
+
+    def _run_both(self, texts: list[str]) -> tuple[Vectors, npt.NDArray[np.float32], list[Encoding]]:
+        encodings = self._encodings(texts)
+        feeds = self._features(encodings)
+        with self._turns:
+            pooled, hidden = self.session.run([SENTENCE_OUTPUT, TOKEN_OUTPUT], feeds)
+        return np.asarray(pooled, dtype=np.float32), np.asarray(hidden, dtype=np.float32), encodings

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from app.errors import ModelUnavailableError
+from app.text.normalize import is_content_piece
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -37,6 +39,23 @@ def packaged_model_dir() -> Path:
     return Path(spec.origin).parent / "model"
 
 
+@dataclass(frozen=True)
+class TokenVectors:
+    """A text's content wordpieces (`is_content_piece`) and the model's contextual vector of each (its last
+    hidden state at that position, L2-normalized): what late interaction compares, piece by piece."""
+
+    ids: npt.NDArray[np.int32]  # the tokenizer's vocabulary ids
+    vectors: Vectors  # one unit row per piece
+
+    @classmethod
+    def of(cls, ids: list[int], pieces: list[str], hidden: npt.NDArray[np.float32]) -> TokenVectors:
+        """The content pieces of one encoded text: `ids`, `pieces` and `hidden` are aligned, padding cut off."""
+        keep = [i for i, piece in enumerate(pieces) if is_content_piece(piece)]
+        rows = np.asarray(hidden[keep], dtype=np.float32).reshape(len(keep), hidden.shape[-1])
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return cls(np.asarray([ids[i] for i in keep], dtype=np.int32), rows / np.maximum(norms, 1e-12))
+
+
 class Encoder(Protocol):
     """Anything that turns texts into L2-normalized all-MiniLM-L6-v2 vectors."""
 
@@ -48,6 +67,10 @@ class Encoder(Protocol):
     def embed_documents(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> Vectors: ...
 
     def embed_query(self, text: str) -> Vectors: ...
+
+    def embed_with_tokens(self, texts: list[str], batch_size: int = 64) -> tuple[Vectors, list[TokenVectors]]:
+        """The texts' vectors and, from the same run, each text's content pieces with their vectors."""
+        ...
 
 
 class Embedder:
@@ -105,3 +128,22 @@ class Embedder:
         """One question's vector, shape (dimension,), L2-normalized."""
         vector: Vectors = self.embed_documents([text])[0]
         return vector
+
+    def embed_with_tokens(self, texts: list[str], batch_size: int = 64) -> tuple[Vectors, list[TokenVectors]]:
+        """Sentence vectors and token vectors from one `encode` (sentence-transformers returns both when asked
+        for every output)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        outputs = cast(
+            "list[dict[str, Any]]",
+            self.model.encode(texts, batch_size=batch_size, output_value=None, normalize_embeddings=True),
+        )
+        tokenizer = self.model.tokenizer
+        vectors, tokens = [], []
+        for out in outputs:
+            mask = out["attention_mask"].cpu().numpy().astype(bool)
+            ids = out["input_ids"].cpu().numpy()[mask].tolist()
+            hidden = out["token_embeddings"].cpu().numpy()[mask]
+            tokens.append(TokenVectors.of(ids, tokenizer.convert_ids_to_tokens(ids), hidden))
+            vectors.append(out["sentence_embedding"].cpu().numpy())
+        return np.ascontiguousarray(np.stack(vectors), dtype=np.float32), tokens

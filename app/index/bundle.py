@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from app.embed.reference import Encoder, Vectors
 from app.index.lexical import LexicalIndex
+from app.index.tokens import TokenTable
 from app.index.vectors import VectorIndex
 from app.models import Document, ParsedDocument, Passage, Sentence
 from app.text.acronyms import find_acronyms
@@ -45,6 +46,7 @@ class IndexBundle:
     model_name: str
     lexicon: list[str]
     lexicon_matrix: Vectors
+    sentence_tokens: TokenTable  # each sentence row's content pieces and their vectors (late interaction)
     corpus_vocabulary: Vocabulary = field(init=False)
     acronyms: dict[str, str] = field(init=False)
     sentence_matrix: Vectors = field(init=False)
@@ -306,6 +308,27 @@ def _vectors(
     return np.ascontiguousarray(sentences), np.ascontiguousarray(passages), len(fresh)
 
 
+def _tokens(
+    docs: list[ParsedDocument], previous: IndexBundle | None, embedder: Encoder, progress: ProgressFn | None
+) -> TokenTable:
+    """Every sentence's token vectors in document order: kept from the previous bundle for documents it holds in
+    the same version, computed for the others (copied briefs too: the search backend does not store them)."""
+    fresh = [s.text for d in docs if previous is None or not previous.holds(d.document) for s in d.sentences]
+    if progress and fresh:
+        progress("embedding sentence tokens", len(fresh))
+    computed = TokenTable.of(embedder.embed_with_tokens(fresh)[1] if fresh else [], embedder.dimension)
+    parts: list[TokenTable] = []
+    at = 0
+    for doc in docs:
+        if previous is not None and previous.holds(doc.document):
+            rows = previous.doc_rows[doc.document.doc_id]
+            parts.append(previous.sentence_tokens.rows(rows.sentence_start, rows.sentence_end))
+        else:
+            parts.append(computed.rows(at, at + len(doc.sentences)))
+            at += len(doc.sentences)
+    return TokenTable.joined(parts, embedder.dimension)
+
+
 def _appended_only(docs: list[ParsedDocument], previous: IndexBundle | None) -> bool:
     """True when the new document list is the previous one, unchanged, with documents appended after it."""
     if previous is None or len(docs) < len(previous.documents):
@@ -374,4 +397,5 @@ def build_bundle(
         model_name=embedder.name,
         lexicon=lexicon,
         lexicon_matrix=lexicon_matrix,
+        sentence_tokens=_tokens(docs, previous, embedder, progress),
     )

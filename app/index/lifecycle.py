@@ -337,7 +337,8 @@ def synced_index(
 
     Replicas without a shared folder learn of each other's writes here: the briefs `current` does not hold in
     the head's version come from the backend (the text exactly as stored, verified against its version, and
-    the vectors the writer embedded: nothing is embedded again but new lexicon words, with `encoder`), are
+    the vectors the writer embedded: nothing is embedded again but new lexicon words and the new sentences'
+    token vectors, with `encoder`), are
     parsed by the same chunker, and the build is saved in this replica's own index folder before it serves.
     The caller holds the writers' lock of that folder."""
     head = search.head()

@@ -33,13 +33,14 @@ from app.errors import IndexCorruptError, IndexWriteError
 from app.files import fsync_dir, sha256_file, write_bytes_atomic
 from app.index.bundle import IndexBundle
 from app.index.lexical import LexicalIndex
+from app.index.tokens import TokenTable
 from app.index.vectors import VectorIndex
 from app.ingest.blocks import make_document
 from app.ingest.chunk import CHUNKER_VERSION
 from app.linear import weights_versions
 from app.models import Block, DocumentMeta, IndexManifest, ParsedDocument, Passage, Sentence
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: sentence token vectors (late interaction), the graphs' token output
 MANIFEST = "manifest.json"
 LOCK = ".write.lock"
 TABLE = "table.json"
@@ -103,8 +104,11 @@ def save_bundle(
         bundle.sentence_lexical.save(staging / "sentences.bm25")
         bundle.passage_lexical.save(staging / "passages.bm25")
         (staging / TABLE).write_text(json.dumps(_table(bundle), ensure_ascii=False), encoding="utf-8")
-        with (staging / "lexicon.npy").open("wb") as handle:
-            np.save(handle, bundle.lexicon_matrix, allow_pickle=False)
+        tokens = bundle.sentence_tokens
+        for name, array in (("lexicon.npy", bundle.lexicon_matrix), ("token_vectors.npy", tokens.vectors),
+                            ("token_ids.npy", tokens.ids), ("token_offsets.npy", tokens.offsets)):
+            with (staging / name).open("wb") as handle:
+                np.save(handle, array, allow_pickle=False)
         encoders = write_encoders(staging) if write_encoders else {}
         files: dict[str, str] = {}
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
@@ -241,6 +245,18 @@ def encoder_files(index_dir: Path, manifest: IndexManifest, variant: str) -> tup
     return build / graph, build / TOKENIZER
 
 
+def _token_table(build: Path, sentences: int) -> TokenTable:
+    """The build's sentence token vectors, checked to fit its sentences."""
+    table = TokenTable(
+        np.load(build / "token_vectors.npy", allow_pickle=False),
+        np.load(build / "token_ids.npy", allow_pickle=False),
+        np.load(build / "token_offsets.npy", allow_pickle=False),
+    )
+    if table.sentence_count != sentences or len({int(table.offsets[-1]), len(table.ids), len(table.vectors)}) != 1:
+        raise IndexCorruptError(f"the token vectors of {build.name} do not fit its {sentences} sentences")
+    return table
+
+
 def load_bundle(index_dir: Path, manifest: IndexManifest, model_name: str) -> IndexBundle:
     """Load a verified build, documents included (each text checked against its recorded sha256).
 
@@ -280,6 +296,7 @@ def load_bundle(index_dir: Path, manifest: IndexManifest, model_name: str) -> In
             model_name=model_name,
             lexicon=list(table["lexicon"]),
             lexicon_matrix=np.load(build / "lexicon.npy", allow_pickle=False),
+            sentence_tokens=_token_table(build, sum(len(d.sentences) for d in parsed)),
         )
     except IndexCorruptError:
         raise

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from app.embed.reference import TokenVectors
 from app.index.bundle import IndexBundle
 from app.index.search import BuiltinSearch, CandidateQuery, CandidateSearch, RowFilter
 from app.linear import LinearModel
@@ -224,7 +225,7 @@ def term_vectors(
 
 def question_view(
     question: str, query_terms: list[str], bundle: IndexBundle, word_vectors: Mapping[str, FloatArray] | None = None,
-    expanded: str | None = None,
+    expanded: str | None = None, tokens: TokenVectors | None = None,
 ) -> QuestionView:
     unique = tuple(dict.fromkeys(query_terms))
     return QuestionView(
@@ -233,6 +234,7 @@ def question_view(
         words=frozenset(words(question)),
         kind=question_type(question),
         term_vectors=term_vectors(expanded or question, unique, bundle, word_vectors or {}),
+        tokens=tokens,
     )
 
 
@@ -245,10 +247,13 @@ def retrieve(
     allowed: RowFilter | None = None,
     ranker: LinearModel | None = None,
     search: CandidateSearch | None = None,
+    query_tokens: TokenVectors | None = None,
 ) -> Evidence:
     """Fused ranking of sentences and passages for one question, plus the signals abstention needs.
 
-    With `allowed`, only those rows compete (a question asked of some briefs only). `search` proposes the
+    `query_tokens` are the question's content pieces with their vectors (the query encoder's run that gave
+    `query_vector`), for the ranker's late-interaction feature; without them that feature is 0 for every
+    candidate. With `allowed`, only those rows compete (a question asked of some briefs only). `search` proposes the
     candidate rows (default: the built-in FAISS and bm25s search); everything after that is the same for
     every backend.
     """
@@ -297,7 +302,7 @@ def retrieve(
             bundle, query_vector, sentence_rows, sentence_dense, sentence_score, sentence_lexical,
             passage_rows, passage_dense, passage_order, params,
         )
-        view = question_view(question, query_terms, bundle, word_vectors, expanded)
+        view = question_view(question, query_terms, bundle, word_vectors, expanded, query_tokens)
         ranked_pool = rank_pool(view, pool, bundle, ranker)
         ranked_sentences, reordered = _reranked(bundle, ranked_pool, ranked_passages, ranked_sentences)
         ranked_passages = diversify(list(reordered), params.max_shared_sentences)

@@ -8,7 +8,9 @@ of the question's weight (IDF) it covers alone and with its context, how much it
 (an answer adds content), whether it holds a new thing of the asked type (a date for "when"), and its length.
 Paraphrase ("the firm's boss" against "its chief executive") is met by soft coverage: a question word counts as
 covered by the sentence word whose MiniLM word vector is nearest to it, when that cosine is at least
-UNRELATED_SIMILARITY (the synonym check's floor), at that cosine.
+UNRELATED_SIMILARITY (the synonym check's floor), at that cosine. Late interaction (`token_match`,
+`app/index/tokens.py`) compares the question's content pieces with the sentence's, each with its contextual
+vector: the IDF-weighted mean of each question piece's best cosine in the sentence.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from app.embed.reference import TokenVectors
 from app.index.bundle import IndexBundle, lexicon_words_of
 from app.linear import LinearModel
 from app.models import RankedPool
@@ -54,6 +57,8 @@ SENTENCE_FEATURES = (
     "fused_gap",
     "soft_coverage",
     "soft_context_coverage",
+    "token_match",
+    "token_match_gap",
 )
 
 
@@ -77,6 +82,7 @@ class QuestionView:
     words: frozenset[str]
     kind: AnswerType
     term_vectors: npt.NDArray[np.float32] | None = None  # one word vector per term (zeros: none), for soft coverage
+    tokens: TokenVectors | None = None  # its content pieces' vectors, for late interaction (token_match)
 
 
 @lru_cache(maxsize=65536)
@@ -195,6 +201,9 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     hand_set = pool.dense + HAND_SET_LEXICAL_WEIGHT * pool.lexical + HAND_SET_TYPE_BONUS * column["typed_answer"]
     column["fused"][:] = hand_set
     column["fused_gap"][:] = column["fused"] - column["fused"].max()
+    if question.tokens is not None:
+        column["token_match"][:] = bundle.sentence_tokens.match(question.tokens, pool.rows)
+        column["token_match_gap"][:] = column["token_match"] - column["token_match"].max()
     return out
 
 
