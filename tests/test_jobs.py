@@ -147,9 +147,10 @@ def test_a_job_past_its_embeddings_or_finished_cannot_be_cancelled() -> None:
     writing = Job("j1", ("a",), status="running", stage="indexing")
     with pytest.raises(JobFinishedError, match="too late"):
         writing.cancel()
-    embedding = Job("j2", ("a",), status="running", stage="embedding sentences")
-    embedding.cancel()
-    assert embedding.cancel_requested and embedding.status == "running"  # stops at its next batch
+    for stage in ("embedding sentences", "embedding passages", "embedding sentence tokens"):
+        embedding = Job("j2", ("a",), status="running", stage=stage)
+        embedding.cancel()
+        assert embedding.cancel_requested and embedding.status == "running", stage  # stops at its next batch
     done = Job("j3", ("a",))
     done.end("done", changes=[("a", "added", "0" * 64)])
     with pytest.raises(JobFinishedError, match="already finished"):

@@ -6,11 +6,18 @@ on where the vectors came from); the match tests use the real query encoder and 
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
+from app.api.jobs import WRITE_STAGES_BEFORE_EMBEDDED
 from app.embed.reference import TokenVectors
+from app.index.bundle import build_bundle
+from app.index.search import made_with
+from app.index.store import FORMAT_VERSION
 from app.index.tokens import INT8_SCALE, TokenTable
+from app.ingest.chunk import CHUNKER_VERSION
 from app.service import QAService
 from app.text.normalize import is_content_piece
 
@@ -82,3 +89,23 @@ def test_late_interaction_finds_the_sentence_a_reworded_question_asks_for(servic
     assert "Khawaja Asif" not in bundle.sentences[int(np.argmax(bundle.sentence_matrix @ vectors[0]))].text
     pieces = np.diff(bundle.sentence_tokens.offsets)
     assert np.all((scores > 0) == (pieces > 0))  # every sentence with content pieces gets a score
+
+
+def test_token_vectors_are_an_embedding_stage_before_indexing(service: QAService) -> None:
+    """A job can be cancelled while embedding (app/api/jobs.py); the token pass is one of those stages, so it
+    must come before "indexing" (past which a write is too late to cancel)."""
+    stages: list[str] = []
+    parsed = list(service.bundle.documents.values())
+    bundle = build_bundle(parsed, service.embedder, 10_000, progress=lambda stage, _: stages.append(stage))
+    assert stages.index("embedding sentence tokens") < stages.index("indexing")
+    assert "embedding sentence tokens" in WRITE_STAGES_BEFORE_EMBEDDED
+    assert bundle.sentence_tokens.sentence_count == len(bundle.sentences)
+
+
+def test_the_backend_identity_does_not_follow_the_local_format(service: QAService) -> None:
+    """Token vectors live in each replica's build only: the rows a search backend holds are format 3 still, so a
+    replica of this release and one of the last share an identity and keep copying each other's writes."""
+    bundle = service.bundle
+    recipe = f"{bundle.model_name}\x1f{CHUNKER_VERSION}\x1f3\x1f{bundle.sentence_matrix.shape[1]}"
+    assert made_with(bundle) == hashlib.blake2b(recipe.encode(), digest_size=4).hexdigest()
+    assert FORMAT_VERSION == 4

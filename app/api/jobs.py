@@ -40,7 +40,9 @@ BATCH = 64  # texts per encoder call: how often progress moves and a cancellatio
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 # the stages of a write in which a cancellation still undoes it (after them, the new build is being written)
-WRITE_STAGES_BEFORE_EMBEDDED = frozenset({"queued", "parsing", "embedding sentences", "embedding passages"})
+WRITE_STAGES_BEFORE_EMBEDDED = frozenset(
+    {"queued", "parsing", "embedding sentences", "embedding passages", "embedding sentence tokens"}
+)
 
 
 class JobCancelledError(NewsQAError):

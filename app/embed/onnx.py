@@ -98,15 +98,17 @@ class OnnxEncoder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
         step = 1 if self._one_text_per_run else batch_size
-        vectors: list[Vectors] = []
-        tokens: list[TokenVectors] = []
-        for first in range(0, len(texts), step):
-            pooled, hidden, encodings = self._run_both(texts[first : first + step])
-            vectors.append(pooled)
-            for row, encoding in enumerate(encodings):
-                length = len(encoding.ids)
-                tokens.append(TokenVectors.of(encoding.ids, encoding.tokens, hidden[row, :length]))
-        return np.ascontiguousarray(np.concatenate(vectors), dtype=np.float32), tokens
+        # batches of similar lengths pad less (as in embed_documents): sort by length, run, restore the order
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        found: list[TokenVectors | None] = [None] * len(texts)
+        for first in range(0, len(order), step):
+            rows = order[first : first + step]
+            pooled, hidden, encodings = self._run_both([texts[i] for i in rows])
+            vectors[rows] = pooled
+            for at, (i, encoding) in enumerate(zip(rows, encodings, strict=True)):
+                found[i] = TokenVectors.of(encoding.ids, encoding.tokens, hidden[at, : len(encoding.ids)])
+        return vectors, [t for t in found if t is not None]
 
     def _encodings(self, texts: list[str]) -> list[Encoding]:
         """A few texts are tokenized one by one: `encode_batch` hands even one short question to its thread pool,

@@ -134,10 +134,7 @@ class Embedder:
         for every output)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
-        outputs = cast(
-            "list[dict[str, Any]]",
-            self.model.encode(texts, batch_size=batch_size, output_value=None, normalize_embeddings=True),
-        )
+        outputs = cast("list[dict[str, Any]]", self.model.encode(texts, batch_size=batch_size, output_value=None))
         tokenizer = self.model.tokenizer
         vectors, tokens = [], []
         for out in outputs:
@@ -146,4 +143,5 @@ class Embedder:
             hidden = out["token_embeddings"].cpu().numpy()[mask]
             tokens.append(TokenVectors.of(ids, tokenizer.convert_ids_to_tokens(ids), hidden))
             vectors.append(out["sentence_embedding"].cpu().numpy())
-        return np.ascontiguousarray(np.stack(vectors), dtype=np.float32), tokens
+        pooled = np.stack(vectors).astype(np.float32)  # normalized here: encode ignores the flag for every output
+        return np.ascontiguousarray(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)), tokens

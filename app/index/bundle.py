@@ -29,6 +29,7 @@ from app.text.typos import buckets_by_initial, corrected_text
 
 ProgressFn = Callable[[str, int], None]
 VOCABULARY_CACHE = 256
+TOKEN_CHUNK = 512  # sentences whose token vectors are embedded at a time (then kept as int8)
 LEXICON_ROWS_CACHE = 200_000  # sentences whose lexicon rows are kept (a few tens of MB at most)
 
 
@@ -107,9 +108,10 @@ class IndexBundle:
 
     def prepare(self) -> None:
         """Compute now what the first questions would otherwise wait for (the answer-type flags: about a
-        second per type at 200k sentences), before the bundle starts serving."""
+        second per type at 200k sentences; the token pieces' document frequencies), before the bundle serves."""
         for kind in ANSWER_TYPES:
             self.offers_answer_type(kind)
+        self.sentence_tokens.idf(np.zeros(0, dtype=np.int32))  # counts the pieces' document frequencies once
 
     def offers_answer_type(self, kind: AnswerType) -> npt.NDArray[np.bool_]:
         """For every sentence row, whether it offers an answer of this type (a date for "when", ...).
@@ -316,7 +318,13 @@ def _tokens(
     fresh = [s.text for d in docs if previous is None or not previous.holds(d.document) for s in d.sentences]
     if progress and fresh:
         progress("embedding sentence tokens", len(fresh))
-    computed = TokenTable.of(embedder.embed_with_tokens(fresh)[1] if fresh else [], embedder.dimension)
+    # in chunks, each quantized to int8 before the next is embedded: the float32 states of a whole archive's
+    # pieces (and the reference model's padded batches behind them) would be many times the stored table
+    chunks = [
+        TokenTable.of(embedder.embed_with_tokens(fresh[first : first + TOKEN_CHUNK])[1], embedder.dimension)
+        for first in range(0, len(fresh), TOKEN_CHUNK)
+    ]
+    computed = TokenTable.joined(chunks, embedder.dimension)
     parts: list[TokenTable] = []
     at = 0
     for doc in docs:
@@ -367,6 +375,7 @@ def build_bundle(
     passages = [p for d in docs for p in d.passages]
     show = progress is not None and len(sentences) + len(passages) > 2000
     sentence_matrix, passage_matrix, _ = _vectors(docs, previous, embedder, show, progress, given or {})
+    sentence_tokens = _tokens(docs, previous, embedder, progress)  # an embedding stage: before "indexing"
     appended = _appended_only(docs, previous)
     old_s = previous.sentence_vectors if previous and appended else None
     old_p = previous.passage_vectors if previous and appended else None
@@ -397,5 +406,5 @@ def build_bundle(
         model_name=embedder.name,
         lexicon=lexicon,
         lexicon_matrix=lexicon_matrix,
-        sentence_tokens=_tokens(docs, previous, embedder, progress),
+        sentence_tokens=sentence_tokens,
     )

@@ -20,7 +20,6 @@ import numpy.typing as npt
 
 from app.config import Settings
 from app.index.bundle import IndexBundle
-from app.index.store import FORMAT_VERSION
 from app.ingest.blocks import document_version
 from app.ingest.chunk import CHUNKER_VERSION
 from app.models import Document, DocumentFilter, ParsedDocument
@@ -30,9 +29,17 @@ RowArray = npt.NDArray[np.int64]
 PieceKind = Literal["sentence", "passage"]
 
 
+# What the backend's rows look like, not the local build's file layout (store.FORMAT_VERSION): format 4 added
+# the token vectors, which live in each replica's build only, so the rows (and the identity replicas share)
+# stayed those of format 3, and replicas of a running cluster keep copying each other's writes across it.
+PIECES_FORMAT_VERSION = 3
+
+
 def made_with(bundle: IndexBundle) -> str:
-    """A short hash of what a build's pieces and vectors were made with (model, chunker, index format)."""
-    recipe = f"{bundle.model_name}\x1f{CHUNKER_VERSION}\x1f{FORMAT_VERSION}\x1f{bundle.sentence_matrix.shape[1]}"
+    """A short hash of what a build's pieces and vectors were made with (model, chunker, rows' format)."""
+    recipe = (
+        f"{bundle.model_name}\x1f{CHUNKER_VERSION}\x1f{PIECES_FORMAT_VERSION}\x1f{bundle.sentence_matrix.shape[1]}"
+    )
     return hashlib.blake2b(recipe.encode(), digest_size=4).hexdigest()
 
 

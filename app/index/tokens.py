@@ -3,8 +3,8 @@
 A sentence's one pooled vector blurs which of its words match; comparing the question's content pieces with the
 sentence's, each question piece against its best-matching sentence piece (ColBERT's MaxSim, weighted by each
 piece's IDF over the briefs' sentences), singles out the sentence that says what the question asks about.
-Measured with cross-validation grouped by document (docs/answers.md): as a ranker feature it put the answering
-sentence first for 2.3 points more of the held-out answerable questions.
+Measured with cross-validation grouped by document (docs/answers.md): with it, the ranker (fitted listwise) put
+the answering sentence first for 76.8 % of the held-out answerable questions, against 75.4 % before.
 
 Only content pieces are kept (`is_content_piece`), as int8 (a unit vector times 127): 384 bytes a piece, about
 18 pieces for a 30-word sentence. The vectors come from the build's own encoder (the reference model, or its
