@@ -20,7 +20,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 import redis
@@ -38,6 +38,7 @@ MAX_JOBS = 200
 VERDICT_SECONDS = 3.0  # how long a cancellation through another replica waits for the owner's verdict
 BATCH = 64  # texts per encoder call: how often progress moves and a cancellation is noticed
 
+T = TypeVar("T")  # what one watched encoder call returns
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 # the stages of a write in which a cancellation still undoes it (after them, the new build is being written)
 WRITE_STAGES_BEFORE_EMBEDDED = frozenset(
@@ -196,14 +197,19 @@ class WatchedEncoder:
     def dimension(self) -> int:
         return self.inner.dimension
 
-    def embed_documents(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> Vectors:
+    def _watched(self, texts: list[str], embed: Callable[[list[str]], T]) -> list[T]:
+        """`embed` over BATCH texts at a time, each batch counted for the job, which stops between batches."""
         self.job.expect(len(texts))
         self.job.checkpoint()
-        parts: list[Vectors] = []
+        parts: list[T] = []
         for first in range(0, len(texts), BATCH):
             chunk = texts[first : first + BATCH]
-            parts.append(self.inner.embed_documents(chunk, batch_size))
+            parts.append(embed(chunk))
             self.job.embedded_batch(len(chunk))
+        return parts
+
+    def embed_documents(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> Vectors:
+        parts = self._watched(texts, lambda chunk: self.inner.embed_documents(chunk, batch_size))
         if not parts:
             return self.inner.embed_documents([], batch_size)
         out: Vectors = np.concatenate(parts)
@@ -213,19 +219,10 @@ class WatchedEncoder:
         return self.inner.embed_query(text)
 
     def embed_with_tokens(self, texts: list[str], batch_size: int = 64) -> tuple[Vectors, list[TokenVectors]]:
-        self.job.expect(len(texts))
-        self.job.checkpoint()
-        vectors: list[Vectors] = []
-        tokens: list[TokenVectors] = []
-        for first in range(0, len(texts), BATCH):
-            chunk = texts[first : first + BATCH]
-            chunk_vectors, chunk_tokens = self.inner.embed_with_tokens(chunk, batch_size)
-            vectors.append(chunk_vectors)
-            tokens.extend(chunk_tokens)
-            self.job.embedded_batch(len(chunk))
-        if not vectors:
+        parts = self._watched(texts, lambda chunk: self.inner.embed_with_tokens(chunk, batch_size))
+        if not parts:
             return self.inner.embed_with_tokens([], batch_size)
-        return np.concatenate(vectors), tokens
+        return np.concatenate([v for v, _ in parts]), [t for _, tokens in parts for t in tokens]
 
 
 # a cancellation through another replica: refused for a finished job or one past its embeddings, else recorded

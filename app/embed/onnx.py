@@ -28,6 +28,13 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 SMALL_BATCH = 8  # up to this many texts are tokenized without the tokenizer's thread pool
 
 
+def length_batches(texts: list[str], size: int) -> list[list[int]]:
+    """The texts' positions sorted by length, cut into batches of `size`: texts of similar lengths pad less (the
+    caller writes each batch's rows back at these positions, so the input order is kept)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[first : first + size] for first in range(0, len(order), size)]
+
+
 def configured_tokenizer(tokenizer_file: Path) -> Tokenizer:
     """The model's tokenizer, truncating at 256 tokens and padding to the longest input of a batch."""
     tokenizer = Tokenizer.from_file(str(tokenizer_file))
@@ -80,11 +87,9 @@ class OnnxEncoder:
         # batches of similar lengths pad less: sort by length, embed, then restore the order
         if len(texts) <= batch_size and not show_progress:  # a question (and a few words): one call, no sorting
             return self._run(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         with tqdm(total=len(texts), unit="text", desc="Embedding", disable=not show_progress, leave=False) as bar:
-            for first in range(0, len(order), batch_size):
-                rows = order[first : first + batch_size]
+            for rows in length_batches(texts, batch_size):
                 out[rows] = self._run([texts[i] for i in rows])
                 bar.update(len(rows))
         return out
@@ -97,13 +102,9 @@ class OnnxEncoder:
         """The texts' vectors and their content pieces' vectors, from the same graph runs."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
-        step = 1 if self._one_text_per_run else batch_size
-        # batches of similar lengths pad less (as in embed_documents): sort by length, run, restore the order
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
         found: list[TokenVectors | None] = [None] * len(texts)
-        for first in range(0, len(order), step):
-            rows = order[first : first + step]
+        for rows in length_batches(texts, 1 if self._one_text_per_run else batch_size):
             pooled, hidden, encodings = self._run_both([texts[i] for i in rows])
             vectors[rows] = pooled
             for at, (i, encoding) in enumerate(zip(rows, encodings, strict=True)):

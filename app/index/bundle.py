@@ -111,7 +111,7 @@ class IndexBundle:
         second per type at 200k sentences; the token pieces' document frequencies), before the bundle serves."""
         for kind in ANSWER_TYPES:
             self.offers_answer_type(kind)
-        self.sentence_tokens.idf(np.zeros(0, dtype=np.int32))  # counts the pieces' document frequencies once
+        _ = self.sentence_tokens.document_frequency
 
     def offers_answer_type(self, kind: AnswerType) -> npt.NDArray[np.bool_]:
         """For every sentence row, whether it offers an answer of this type (a date for "when", ...).

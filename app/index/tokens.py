@@ -14,7 +14,8 @@ fp32 graph for updates), the question's from the query encoder, in the same run 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +32,6 @@ class TokenTable:
     vectors: npt.NDArray[np.int8]  # (pieces, dimension): round(unit vector * 127)
     ids: npt.NDArray[np.int32]  # (pieces,): vocabulary ids
     offsets: npt.NDArray[np.int64]  # (sentences + 1,)
-    _idf: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, tokens: Sequence[TokenVectors], dimension: int) -> TokenTable:
@@ -64,16 +64,17 @@ class TokenTable:
     def sentence_count(self) -> int:
         return len(self.offsets) - 1
 
-    def idf(self, ids: npt.NDArray[np.int32]) -> npt.NDArray[np.float64]:
-        """log(1 + n / (1 + df)) of each piece id, df counted in sentences; a piece no sentence has gets the most.
+    @cached_property
+    def document_frequency(self) -> npt.NDArray[np.float64]:
+        """Per vocabulary id, in how many sentences it is a content piece: counted once per table (a few seconds
+        at a million sentences; `IndexBundle.prepare` asks before the table serves)."""
+        sentence_of = np.repeat(np.arange(self.sentence_count, dtype=np.int64), np.diff(self.offsets))
+        pairs = np.unique(sentence_of * (1 << 32) + self.ids.astype(np.int64))
+        return np.bincount((pairs & 0xFFFFFFFF).astype(np.int64)).astype(np.float64)
 
-        The document frequencies are counted once per table (a few seconds at a million sentences) and kept."""
-        frequency = self._idf.get("df")
-        if frequency is None:
-            sentence_of = np.repeat(np.arange(self.sentence_count, dtype=np.int64), np.diff(self.offsets))
-            pairs = np.unique(sentence_of * (1 << 32) + self.ids.astype(np.int64))
-            frequency = np.bincount((pairs & 0xFFFFFFFF).astype(np.int64)).astype(np.float64)
-            self._idf["df"] = frequency  # a dict write: readers racing it compute the same array
+    def idf(self, ids: npt.NDArray[np.int32]) -> npt.NDArray[np.float64]:
+        """log(1 + n / (1 + df)) of each piece id, df counted in sentences; a piece no sentence has gets the most."""
+        frequency = self.document_frequency
         known = ids < len(frequency)
         df = np.where(known, frequency[np.where(known, ids, 0)], 0.0)
         return np.log1p(self.sentence_count / (1.0 + df))
@@ -84,9 +85,11 @@ class TokenTable:
         out = np.zeros(len(rows), dtype=np.float64)
         if not len(rows) or not len(question.ids):
             return out
+        weights = self.idf(question.ids)
+        total = float(weights.sum())
         begin, end = self.offsets[rows], self.offsets[rows + 1]
         lengths = end - begin
-        if not lengths.sum():
+        if total <= 0 or not lengths.sum():
             return out
         starts = np.zeros(len(rows), dtype=np.int64)
         np.cumsum(lengths[:-1], out=starts[1:])
@@ -95,9 +98,5 @@ class TokenTable:
         cosine = (question.vectors @ pieces.T).astype(np.float64)  # (question pieces, all candidate pieces)
         present = lengths > 0
         best = np.maximum.reduceat(cosine, starts[present], axis=1)  # one column per sentence with pieces
-        weights = self.idf(question.ids)
-        total = float(weights.sum())
-        if total <= 0:
-            return out
         out[present] = weights @ best / total
         return out
