@@ -28,6 +28,19 @@ from tests.briefs_generator import generate_briefs
         ("What did Pakistan demand?", "other"),
         ("Why did the talks stall?", "other"),
         ("Tell me when the ceasefire was agreed", "other"),  # only the question's opening decides
+        # a measure asked for by its name, with a copula or as keywords: a number answers it
+        ("how old is the new chief executive", "quantity"),
+        ("How far is the camp from the border?", "quantity"),
+        ("What was the ruling party's vote share in the last election?", "quantity"),
+        ("what is the current interest rate", "quantity"),
+        ("bus fare from the airport", "quantity"),
+        ("population of the valley", "quantity"),
+        ("What drove the share price down?", "other"),  # a measure named, but not asked for
+        ("Did the price of fuel rise?", "other"),
+        # a name asked for: a proper name answers it
+        ("What is the name of the bridge that collapsed?", "who"),
+        ("which law firm represents the union", "who"),
+        ("Which countries mediated?", "other"),
     ],
 )
 def test_question_type(question: str, kind: AnswerType) -> None:

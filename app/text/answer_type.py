@@ -36,6 +36,10 @@ _PATTERNS: dict[AnswerType, re.Pattern[str]] = {
         r"spokesman|spokeswoman|spokesperson|economist|negotiators?|delegation|envoy|leaders?)\b"
     ),
 }
+_NAMED = (
+    r"firm|company|companies|university|college|school|party|organization|organisation|agency|bank|"
+    r"team|club|newspaper|network|hospital|brand|ministry|department"
+)
 _LEAD = r"^\s*(?:(?:by|in|on|at|for|from|to|until|since|of|with)\s+)?"  # "by how much", "on what date", "to whom"
 _QUESTION_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
     (re.compile(_LEAD + r"(?:when|what (?:date|day|time|year|month)|which (?:date|day|year|month)|since when)\b",
@@ -44,13 +48,45 @@ _QUESTION_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
      "quantity"),
     (re.compile(_LEAD + r"(?:where|which (?:city|country|place|town))\b", re.I), "where"),
     (re.compile(_LEAD + r"(?:who|whom|whose)\b", re.I), "who"),
+    # "how old", "how deep", "how far": a measure, so a number answers it
+    (re.compile(_LEAD + r"how (?:old|far|deep|tall|high|big|large|wide|fast|heavy|close)\b", re.I), "quantity"),
+    # "what is the name of ...", "which firm ...": a proper name answers it
+    (re.compile(_LEAD + r"(?:what|which)\s+(?:(?:is|was|are|were)\s+)?(?:the\s+)?names?\s+of\b", re.I), "who"),
+    (re.compile(_LEAD + r"(?:what|which)\s+(?:[\w-]+\s+){0,2}?(?:" + _NAMED + r")\b", re.I), "who"),
 ]
+# what a quantity is called: "the price of", "its population", "the death toll"; asked with a copula ("what is
+# the current exchange rate") or written as keywords ("green line ticket price"), a number answers it
+_MEASURES = (
+    r"price|prices|cost|costs|fare|fares|fee|fees|population|rate|capacity|salary|salaries|wage|wages|budget|"
+    r"revenue|profit|income|worth|age|magnitude|percentage|share|amount|total|size|height|depth|length|width|"
+    r"distance|speed|temperature|turnout|margin|toll|tally|rating|score|count|number"
+)
+_COPULA_MEASURE = re.compile(
+    _LEAD + r"(?:what|which)\s+(?:is|was|are|were|will\s+be|'s)\s+(?:[\w'’-]+\s+){0,4}?(?:" + _MEASURES + r")\b",
+    re.I,
+)
+_ASKING = re.compile(
+    r"^\s*(?:what|who|whom|whose|when|where|why|how|which|did|does|do|is|are|was|were|can|could|will|would|has|"
+    r"have|had|should|tell|explain|describe|list)\b",
+    re.I,
+)
+_MEASURE_WORD = re.compile(r"\b(?:" + _MEASURES + r")\b", re.I)
 
 
 def question_type(question: str) -> AnswerType:
+    """The kind of thing that answers the question, from its opening words.
+
+    Beyond the wh-word ("when", "how many", "where", "who"), a question that asks for a measure by its name
+    ("what was the vote share", "how old is", or keywords only: "ticket price") asks for a quantity, and one
+    that asks for a name ("what is the name of", "which firm") asks for a who-like proper name.
+    """
     for pattern, kind in _QUESTION_TYPES:
         if pattern.search(question):
             return kind
+    if _COPULA_MEASURE.search(question):
+        return "quantity"
+    if not _ASKING.search(question) and _MEASURE_WORD.search(question):
+        return "quantity"  # keywords only: "population of varosh", "earthquake magnitude"
     return "other"
 
 
