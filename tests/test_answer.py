@@ -161,7 +161,7 @@ def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
     """The shipped abstention weights (fitted by benchmarks/train.py) have the signs the signals mean."""
     model = service.learned.abstention
     column = {name: i for i, name in enumerate(ABSTENTION_FEATURES)}
-    base = np.array([[0.5, 1.0, 0.6, 0.0, 0.0]])
+    base = np.array([[0.5, 0.6, 0.0, 0.0, 0.0, 0.0]])
 
     def moved(name: str, value: float) -> float:
         row = base.copy()
@@ -171,6 +171,7 @@ def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
     start = float(model.probabilities(base)[0])
     assert 0.0 < start < 1.0
     assert moved("top_dense", 0.7) > start  # a closer best sentence
-    assert moved("margin", 3.0) > start  # a clearer winner
     assert moved("unknown_name", 1.0) < start  # a name the brief never mentions
     assert moved("top_typed_missing", 1.0) < start  # "how many" with no new number in the best sentence
+    assert moved("top_names_missing", 1.0) < start  # the best sentence does not say a name the question asks about
+    assert moved("top_figures_missing", 1.0) < start  # "in 1998" asked, the paragraph has no 1998

@@ -8,7 +8,7 @@ import pytest
 
 from app.ingest.blocks import make_document
 from app.ingest.chunk import parse_document
-from app.text.answer_type import AnswerType, offering_rows, offers, question_type
+from app.text.answer_type import AnswerType, Unit, measure_unit, offering_rows, offers, offers_new, question_type
 from tests.briefs_generator import generate_briefs
 
 
@@ -81,3 +81,38 @@ def test_one_scan_over_all_sentences_agrees_with_offers_sentence_by_sentence(kin
     flags = offering_rows(texts, kind)
     assert flags.tolist() == [offers(t, kind) for t in texts]
     assert offering_rows([], kind).tolist() == []
+
+
+@pytest.mark.parametrize(
+    ("question", "unit"),
+    [
+        ("how old is the mayor", "age"),
+        ("ticket price", "money"),
+        ("how much did the repairs cost", "money"),
+        ("what was the turnout share", "percent"),
+        ("how long did the strike last", "duration"),
+        ("how many ships are waiting", None),  # a count: any number
+        ("how much rain fell", None),
+        ("Who led the talks?", None),
+    ],
+)
+def test_measure_unit(question: str, unit: str | None) -> None:
+    assert measure_unit(question) == unit
+
+
+@pytest.mark.parametrize(
+    ("sentence", "unit", "expected"),
+    [
+        ("said Elena Brask, 54, who escaped through a window", "age", True),
+        ("the 61-year-old founder stepped down", "age", True),
+        ("More than 3,400 people were moved to shelters", "age", False),
+        ("drainage works costing about 1.8 million euros", "money", True),
+        ("shares fell to $21.35", "money", True),
+        ("More than 3,400 people were moved to shelters", "money", False),
+        ("the union wants 9 percent in a single year", "percent", True),
+        ("the strike lasted 19 days", "duration", True),
+        ("the strike ended with a pay award", "duration", False),
+    ],
+)
+def test_a_quantity_asked_in_a_unit_must_be_stated_in_it(sentence: str, unit: Unit, expected: bool) -> None:
+    assert offers_new(sentence, "quantity", frozenset({"how", "much"}), unit) is expected

@@ -7,7 +7,13 @@ import pytest
 
 from app.embed.reference import Embedder
 from app.index.bundle import IndexBundle
-from app.retrieve.signals import question_signals, question_term_count, unknown_words
+from app.retrieve.signals import (
+    figures_not_held,
+    names_not_said,
+    question_signals,
+    question_term_count,
+    unknown_words,
+)
 from app.service import QAService
 from app.text.normalize import stem
 from tests.support import CountingEncoder
@@ -119,3 +125,20 @@ def test_words_the_lexicon_lacks_are_embedded_once_then_reused(
     fresh = spy.inner.embed_documents(lacking)
     for word, vector in zip(lacking, fresh, strict=True):
         np.testing.assert_array_equal(service._word_vectors[word], vector)
+
+
+def test_a_name_the_best_sentence_does_not_say_is_listed() -> None:
+    sentence = "Pakistan's delegation was led by Defence Minister Khawaja Asif."
+    assert names_not_said("Who led Pakistan's delegation?", sentence) == ()
+    assert names_not_said("Who led the Taliban delegation?", sentence) == ("Taliban",)
+    assert names_not_said("what did asif say", sentence) == ()  # no capitalised word after the first: nothing to check
+    assert names_not_said("Did the Pakistani side agree?", sentence) == ()  # a form of a said name ("Pakistan's")
+    assert names_not_said("Who led the delegation in October?", sentence) == ()  # a month is a date, not a name
+
+
+def test_a_figure_the_paragraph_does_not_hold_is_listed() -> None:
+    paragraph = "The ceasefire was agreed on October 15. More than 1,200 people were moved."
+    assert figures_not_held("What happened on October 15?", paragraph) == ()
+    assert figures_not_held("how many were moved after the 1200 mark", paragraph) == ()  # 1200 is 1,200
+    assert figures_not_held("What happened on October 16?", paragraph) == ("16",)
+    assert figures_not_held("What did the 2019 report say?", paragraph) == ("2019",)

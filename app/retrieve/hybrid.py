@@ -24,7 +24,7 @@ from app.models import AbstentionSignals, Evidence, RankedPool, ScoredPassage, S
 from app.retrieve.quote_ranker import Pool, QuestionView, rank_pool
 from app.retrieve.signals import question_signals
 from app.text.acronyms import expand_question
-from app.text.answer_type import question_type
+from app.text.answer_type import measure_unit, question_type
 from app.text.normalize import stem, term_set, terms, words
 
 FloatArray = npt.NDArray[np.float32]
@@ -233,6 +233,8 @@ def question_view(
         idf=bundle.sentence_lexical.idf(list(unique)),
         words=frozenset(words(question)),
         kind=question_type(question),
+        unit=measure_unit(question),
+        text=question,
         term_vectors=term_vectors(expanded or question, unique, bundle, word_vectors or {}),
         tokens=tokens,
     )

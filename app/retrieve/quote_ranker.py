@@ -27,8 +27,8 @@ from app.embed.reference import TokenVectors
 from app.index.bundle import IndexBundle, lexicon_words_of
 from app.linear import LinearModel
 from app.models import RankedPool
-from app.retrieve.signals import UNRELATED_SIMILARITY
-from app.text.answer_type import AnswerType, offers_new
+from app.retrieve.signals import UNRELATED_SIMILARITY, figures_not_held, names_not_said, question_names
+from app.text.answer_type import AnswerType, Unit, offers_new
 from app.text.normalize import term_set, terms
 
 FloatArray = npt.NDArray[np.float64]
@@ -59,6 +59,8 @@ SENTENCE_FEATURES = (
     "soft_context_coverage",
     "token_match",
     "token_match_gap",
+    "names_missing",
+    "figures_missing",
 )
 
 
@@ -81,6 +83,8 @@ class QuestionView:
     idf: Mapping[str, float]
     words: frozenset[str]
     kind: AnswerType
+    unit: Unit | None = None  # the unit a quantity is asked in ("how old": an age), when the question says
+    text: str = ""  # as asked (capitals kept): its names and figures are looked for in each candidate
     term_vectors: npt.NDArray[np.float32] | None = None  # one word vector per term (zeros: none), for soft coverage
     tokens: TokenVectors | None = None  # its content pieces' vectors, for late interaction (token_match)
 
@@ -129,6 +133,18 @@ def _context_texts(bundle: IndexBundle, row: int) -> list[str]:
     """The sentence's section heading, its text and its neighbours' in the same document."""
     sentence = bundle.sentences[row]
     return [sentence.section, sentence.text, *(bundle.sentences[o].text for o in _neighbours(bundle, row))]
+
+
+def paragraph_text(bundle: IndexBundle, row: int) -> str:
+    """The text of the paragraph holding sentence `row` (its sentences are consecutive rows of one document)."""
+    sentences, here = bundle.sentences, bundle.sentences[row]
+    key = (here.doc_id, here.paragraph)
+    first, last = row, row
+    while first > 0 and (sentences[first - 1].doc_id, sentences[first - 1].paragraph) == key:
+        first -= 1
+    while last + 1 < len(sentences) and (sentences[last + 1].doc_id, sentences[last + 1].paragraph) == key:
+        last += 1
+    return " ".join(s.text for s in sentences[first : last + 1])
 
 
 def _context_lexicon_rows(bundle: IndexBundle, row: int, section: str) -> list[int]:
@@ -181,9 +197,10 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     paragraph_best = np.full(len(numbered), -np.inf)
     np.maximum.at(paragraph_best, paragraph_of, pool.dense)
     column["paragraph_dense_gap"][:] = pool.dense - paragraph_best[paragraph_of]
+    asks_names, asks_figures = bool(question_names(question.text)), bool(figures_not_held(question.text, ""))
     for i, (sentence, own) in enumerate(zip(sentences, own_terms, strict=True)):
         # only a sentence offering the type at all (the bundle's flags) can offer a new thing of it
-        typed = bool(offers[i]) and offers_new(sentence.text, question.kind, question.words)
+        typed = bool(offers[i]) and offers_new(sentence.text, question.kind, question.words, question.unit)
         column["novelty"][i] = len(own - question_terms) / len(own) if own else 0.0
         column["typed_answer"][i] = float(typed)
         column["typed_missing"][i] = float(typed_kind and not typed)
@@ -191,6 +208,10 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
         column["in_list"][i] = float(sentence.is_bullet or sentence.introduces_list)
         if question_pairs:
             column["bigrams"][i] = len(question_pairs & sentence_bigrams(sentence.text)) / len(question_pairs)
+        if asks_names:  # a name of the question that the sentence, its neighbours and heading never say
+            column["names_missing"][i] = float(bool(names_not_said(question.text, " ".join(contexts[i]))))
+        if asks_figures:  # a figure of the question ("in 1998") that the sentence's paragraph does not hold
+            column["figures_missing"][i] = float(bool(figures_not_held(question.text, paragraph_text(bundle, rows[i]))))
     for name, values in (("dense", pool.dense), ("lexical", pool.lexical), ("passage_dense", pool.passage_dense)):
         column[name][:] = values
         column[f"{name}_gap"][:] = values - values.max()

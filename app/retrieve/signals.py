@@ -5,7 +5,9 @@ question term whose stem it never uses weighs by how far it is from that vocabul
 it is a close synonym (word-embedding cosine ≥ SYNONYM_SIMILARITY: "percentage" ~ "percent",
 "affected" ~ "impacted"), 1 when nothing comes near (≤ UNRELATED_SIMILARITY: "weather", "bitcoin"), linear in
 between. A capitalised name in the question that the corpus never mentions ("Iran", "FIFA") is a strong sign
-the question is about something else.
+the question is about something else. Closer in, a name of the question that the best sentence does not say, or
+a figure of the question ("in 1998", "the 12 members") that its paragraph does not hold, is the mark of a
+question that borrows the text's words but asks about another thing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ SYNONYM_SIMILARITY = 0.8
 UNRELATED_SIMILARITY = 0.5
 _STRIP = "?!.,;:\"'()\u201c\u201d\u2018\u2019"
 _DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]\.?")
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+_CALENDAR = re.compile(
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)(?:'s|’s)?"
+)
 
 
 def content_words(question: str) -> list[str]:
@@ -96,13 +103,48 @@ def question_signals(
     """
     weights = {stem(w): unknownness(word_vectors.get(w), vocabulary) for w in unknown_words(question, vocabulary)}
     unknown = tuple(t for t, weight in weights.items() if weight >= 0.5)
-    names: list[str] = []
-    for position, token in enumerate(question.split()):
-        core = token.strip(_STRIP)
-        if position > 0 and core[:1].isupper() and not _known_name(core, vocabulary):
-            names.append(core)
-    return unknown, sum(weights.values()), tuple(dict.fromkeys(names))
+    names = tuple(name for name in question_names(question) if not _known_name(name, vocabulary))
+    return unknown, sum(weights.values()), names
 
 
 def question_term_count(question: str) -> int:
     return len(dict.fromkeys(terms(question)))
+
+
+def question_names(question: str) -> list[str]:
+    """The capitalised words of a question after its first word ("Who met Asif in Doha?": Asif, Doha)."""
+    out = []
+    for position, token in enumerate(question.split()):
+        core = token.strip(_STRIP)
+        if position > 0 and core[:1].isupper():
+            out.append(core)
+    return list(dict.fromkeys(out))
+
+
+def names_not_said(question: str, text: str) -> tuple[str, ...]:
+    """The question's capitalised names that `text` does not say in any form: a word of the name is said when
+    the text has a word of its stem, one starting with that stem ("Turks": "Turkey"), or one sharing all but its
+    last three letters (demonyms: "Pakistani": "Pakistan's"), as for the unknown-name check."""
+    said = {stem(w) for w in words(text)}
+
+    def is_said(part: str) -> bool:
+        root = stem(part)
+        prefixes = [root] if len(root) >= 4 else []
+        if len(part) >= 5:
+            prefixes.append(part[: max(4, len(part) - 3)])
+        return root in said or any(s.startswith(p) for s in said for p in prefixes)
+
+    missing = []
+    for name in question_names(question):
+        parts = words(" ".join(p for p in name.split("-") if p[:1].isupper()))
+        if _CALENDAR.fullmatch(name) or not parts:
+            continue  # "October", "Monday": capitalised, but a date, not a name (a sentence may leave it implied)
+        if not all(is_said(part) for part in parts):
+            missing.append(name)
+    return tuple(missing)
+
+
+def figures_not_held(question: str, text: str) -> tuple[str, ...]:
+    """The figures written in the question ("1998", "12", "3.5") that `text` does not hold."""
+    held = {f.replace(",", "") for f in _FIGURE.findall(text)}
+    return tuple(dict.fromkeys(f for f in _FIGURE.findall(question) if f.replace(",", "") not in held))

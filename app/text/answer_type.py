@@ -116,13 +116,52 @@ def offering_rows(sentences: list[str], kind: AnswerType) -> npt.NDArray[np.bool
     return flags
 
 
-def offers_new(sentence: str, kind: AnswerType, question_words: frozenset[str]) -> bool:
+Unit = Literal["age", "money", "percent", "duration"]
+_NUMBER = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|several|dozens? of)"
+_UNIT_QUESTIONS: list[tuple[re.Pattern[str], Unit]] = [
+    (re.compile(r"\bhow old\b|\bages?\b", re.I), "age"),
+    (re.compile(r"\b(?:prices?|costs?|costing|fares?|fees?|salary|salaries|wages?|paid|pay|budget|revenue|profits?|"
+                r"income|worth|invest(?:ed|ment)?|spen[dt]|fined?|damages|compensation|money|earn(?:ed|s)?)\b", re.I),
+     "money"),
+    (re.compile(r"\b(?:percentage|percent|per cent|share)\b", re.I), "percent"),
+    (re.compile(r"^\s*(?:for\s+)?how long\b", re.I), "duration"),
+]
+# what states a measure of that unit: an age ("Elena Brask, 54," / "the 61-year-old" / "aged 70"), an amount of
+# money, a percentage, a span of time
+_UNIT_PATTERNS: dict[Unit, re.Pattern[str]] = {
+    "age": re.compile(r"\b\d{1,3}-year-old\b|\baged? \d{1,3}\b|, \d{1,3},|\b\d{1,3} years old\b|\bin (?:his|her|their) "
+                      r"(?:early |mid-|late )?\d0s\b", re.I),
+    "money": re.compile(r"[$€£¥₹]|\b(?:dollars?|euros?|pounds?|rupees?|yen|yuan|francs?|crowns?|kroner|pesos?)\b|"
+                        r"\b\d[\d,.]*\s?(?:m|bn|k)\b", re.I),
+    "percent": re.compile(r"%|\bper ?cent\b|\bpercentage points?\b|\b(?:half|a third|a quarter|two-thirds)\b", re.I),
+    "duration": re.compile(_NUMBER + r"[\s-]+(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b|"
+                           r"\b(?:since|until|for)\b", re.I),
+}
+
+
+def measure_unit(question: str) -> Unit | None:
+    """The unit a quantity question asks in, when its words say ("how old": an age, "the ticket price": money,
+    "vote share": a percentage, "how long": a span of time); None for a plain count or any other question."""
+    if question_type(question) != "quantity":
+        return None
+    for pattern, unit in _UNIT_QUESTIONS:
+        if pattern.search(question):
+            return unit
+    return None
+
+
+def offers_new(
+    sentence: str, kind: AnswerType, question_words: frozenset[str], unit: Unit | None = None
+) -> bool:
     """True when the sentence holds something of the expected type that the question does not already say.
 
     "How many died in the April 22 attack?" is not answered by a sentence whose only date or number is the
-    question's own "April 22": the typed thing must bring a word the question lacks.
+    question's own "April 22": the typed thing must bring a word the question lacks. A quantity asked in a unit
+    must be stated in it: "how old is the mayor" is not answered by "3,400 people were moved".
     """
     pattern = _PATTERNS.get(kind)
     if pattern is None:
+        return False
+    if unit is not None and not _UNIT_PATTERNS[unit].search(sentence):
         return False
     return any(not set(words(match.group(0))) <= question_words for match in pattern.finditer(sentence))
