@@ -226,12 +226,24 @@ def test_a_version_holds_only_values_that_agree_with_each_other() -> None:
         assert len(versions) == 2  # 2025 and 2024 are two versions whichever comes first
 
 
-def test_the_best_answer_leads_its_version_even_when_older() -> None:
+def test_within_a_version_the_newest_source_leads() -> None:
     best = stated("agreed on October 15", "a", 0.9, "2025-10-01")
     newer = stated("signed on October 15", "b", 0.3, "2025-10-20")
-    versions = group_versions([best, newer], no_copies, best.quote)
+    undated = stated("struck on October 15", "c", 0.8)
+    versions = group_versions([best, newer, undated], no_copies, best.quote)
+    assert [st.quote for st in versions[0].statements] == [newer.quote, best.quote, undated.quote]
+    assert quotes_with_versions([best.quote], versions, 3) == [best.quote]  # one version: the quotes as ranked
+    rival = stated("agreed on October 14", "d", 0.5, "2025-10-05")
+    versions = group_versions([best, newer, rival], no_copies, best.quote)
+    assert [v.value for v in versions] == ["October 15", "October 14"]  # the best answer's version first
+    assert quotes_with_versions([best.quote, rival.quote], versions, 3) == [newer.quote, rival.quote, best.quote]
+
+
+def test_without_dates_the_best_answer_leads_its_version() -> None:
+    best = stated("agreed on October 15", "a", 0.9)
+    other = stated("signed on October 15", "b", 0.3)
+    versions = group_versions([other, best], no_copies, best.quote)
     assert versions[0].statements[0].quote == best.quote
-    assert quotes_with_versions([best.quote], versions, 3) == [best.quote]
 
 
 @pytest.mark.parametrize(

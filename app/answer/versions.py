@@ -214,7 +214,8 @@ def group_versions(
     stated: Sequence[Stated], is_copy: Callable[[Quote, Quote], bool], best: Quote | None = None
 ) -> tuple[Version, ...]:
     """Versions, the best answer's first, then in the order of their best candidate; statements newest source
-    first (then by score)."""
+    first (then by score). With one version the quotes keep the ranker's order (`quotes_with_versions`); with
+    two or more, each version's newest statement leads, so the reader sees the latest telling of each."""
     groups: list[list[Stated]] = []
     for item in (s for s in stated if s.value.specific):
         # a version's statements agree with each other, not only with its first ("October 15" joins either of
@@ -243,8 +244,8 @@ def group_versions(
         for item in group:  # a syndicated copy of a statement already kept counts once
             if not any(is_copy(item.quote, other.quote) for other in kept):
                 kept.append(item)
-        # newest source first; the best answer leads its own version (it is the first quote)
-        kept.sort(key=lambda s: (s.quote == best, s.quote.published or "", s.score), reverse=True)
+        # newest source first (undated sources last), then by score: with no dates the best answer leads
+        kept.sort(key=lambda s: (s.quote.published or "", s.score), reverse=True)
         sources = len({s.quote.source or f"doc:{s.quote.doc_id}" for s in kept})
         specific = next((s.value for s in kept if s.value.specific), kept[0].value)
         versions.append(Version(specific.kind, display(specific), sources, tuple(s.statement for s in kept)))
