@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -193,3 +194,38 @@ def test_page_in_a_browser_puts_each_version_in_its_own_column(two_sources: QASe
             assert page.locator("article.version mark").count() >= 2
         finally:
             context.close()
+
+
+def test_the_article_alone_shows_both_of_its_dates_on_every_edge(service: QAService) -> None:
+    """The default article alone says the ceasefire was agreed on October 15 and, elsewhere, "an October 16
+    ceasefire": HTTP, the page, Slack, Mattermost and the CLI each show both, from the one brief."""
+    with running_uvicorn(create_app(service.settings, service=service)) as url:
+        request = urllib.request.Request(
+            f"{url}/ask", json.dumps({"question": CEASEFIRE}).encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = json.loads(response.read())
+        with urllib.request.urlopen(f"{url}/?q={urllib.parse.quote(CEASEFIRE)}", timeout=60) as response:
+            html = response.read().decode("utf-8")
+    assert [v["value"] for v in body["versions"]] == ["October 15", "October 16"]
+    assert body["message"].startswith("The brief gives different accounts: 2 versions")
+    assert [q["text"] for q in body["quotes"][:2]] == [v["statements"][0]["quote"]["text"] for v in body["versions"]]
+    assert "The brief gives different accounts" in html
+    assert "<mark>October 15</mark>" in html and "<mark>October 16</mark>" in html
+
+    answer = service.ask(CEASEFIRE)
+    for dialect in (SLACK, MATTERMOST):
+        message = compose_chat_message(answer, service.prompts, dialect, "https://n.example", documents=1)
+        texts = [p.text for p in message.parts]
+        assert len([t for t in texts if "Version " in t]) == 2
+        assert any("different accounts" in t for t in texts)
+    slack_blocks(compose_chat_message(answer, service.prompts, SLACK, "https://n.example", documents=1))
+
+    env = {**os.environ, "NEWSQA_CORPUS_DIR": str(service.settings.corpus_dir),
+           "NEWSQA_INDEX_DIR": str(service.settings.index_dir)}
+    human = subprocess.run([sys.executable, "-m", "app", "ask", CEASEFIRE], env=env, capture_output=True,
+                           text=True, timeout=300, check=True).stdout
+    assert "different accounts" in human and "[1] October 15" in human and "[2] October 16" in human
+    raw = subprocess.run([sys.executable, "-m", "app", "ask", "--json", CEASEFIRE], env=env, capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    assert [v["value"] for v in json.loads(raw)["versions"]] == ["October 15", "October 16"]
