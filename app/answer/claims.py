@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from app.models import ValueKind
 from app.text.answer_type import AnswerType
@@ -239,9 +240,9 @@ def names_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> list
 def values_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> list[Value]:
     """Every value of the kind the text states, except those the question already gives."""
     if kind == "date":
-        values = dates_in(text)
+        values = list(_dates_of(text))
     elif kind == "number":
-        values = numbers_in(text)
+        values = list(_numbers_of(text))
     else:
         values = names_in(text, kind, question_words)
     said = name_words(" ".join(question_words))
@@ -249,6 +250,24 @@ def values_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> lis
     # Tehreek-e-Taliban Pakistan" for "who led Pakistan's delegation"), not who or where it asks about
     named = kind in ("name", "place")
     return [v for v in values if not name_words(v.text) <= said and not (named and v.key[0] in said)]
+
+
+@lru_cache(maxsize=8192)
+def _dates_of(text: str) -> tuple[Value, ...]:
+    """`dates_in`, kept per sentence text: the same sentences are read for question after question."""
+    return tuple(dates_in(text))
+
+
+@lru_cache(maxsize=8192)
+def _numbers_of(text: str) -> tuple[Value, ...]:
+    """`numbers_in`, kept per sentence text."""
+    return tuple(numbers_in(text))
+
+
+@lru_cache(maxsize=8192)
+def _word_tokens(text: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    """Each word of the text with its offsets and its forms (`word_forms`), kept per sentence text."""
+    return tuple((m.start(), m.end(), frozenset(word_forms(fold_word(m.group(0))))) for m in WORD.finditer(text))
 
 
 def claim(
@@ -265,7 +284,7 @@ def claim(
     values = values_in(text, kind, question_words)
     if not values:
         return None
-    tokens = [(m.start(), m.end(), word_forms(fold_word(m.group(0)))) for m in WORD.finditer(text)]
+    tokens = _word_tokens(text)
     anchor_at = [(i, min(f & anchors)) for i, (_, _, f) in enumerate(tokens) if f & anchors]
     if not anchor_at:
         return values[0] if window is None and len(values) == 1 else None

@@ -12,8 +12,10 @@ question that borrows the text's words but asks about another thing.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -121,18 +123,28 @@ def question_names(question: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+@lru_cache(maxsize=8192)
+def _said_stems(text: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The stems of a text's words, as a set and sorted (for prefix look-ups), kept per text."""
+    said = frozenset(stem(w) for w in words(text))
+    return said, tuple(sorted(said))
+
+
 def names_not_said(question: str, text: str) -> tuple[str, ...]:
     """The question's capitalised names that `text` does not say in any form: a word of the name is said when
     the text has a word of its stem, one starting with that stem ("Turks": "Turkey"), or one sharing all but its
     last three letters (demonyms: "Pakistani": "Pakistan's"), as for the unknown-name check."""
-    said = {stem(w) for w in words(text)}
+    said, ordered = _said_stems(text)
+
+    def starts_one(prefix: str) -> bool:
+        at = bisect.bisect_left(ordered, prefix)
+        return at < len(ordered) and ordered[at].startswith(prefix)
 
     def is_said(part: str) -> bool:
         root = stem(part)
-        prefixes = [root] if len(root) >= 4 else []
-        if len(part) >= 5:
-            prefixes.append(part[: max(4, len(part) - 3)])
-        return root in said or any(s.startswith(p) for s in said for p in prefixes)
+        if root in said or (len(root) >= 4 and starts_one(root)):
+            return True
+        return len(part) >= 5 and starts_one(part[: max(4, len(part) - 3)])
 
     missing = []
     for name in question_names(question):
