@@ -35,6 +35,12 @@ def test_corrected_text_keeps_known_words_stopwords_and_case() -> None:
     assert words.corrected("What did Hatmanis say about the ceasfire?") == "What did Hartmanis say about the ceasefire?"
 
 
+def test_a_word_of_the_dictionary_is_never_corrected_into_another() -> None:
+    words = vocabulary("what", "is", "the", "prime", "of", "minister", "governor")
+    assert words.corrected("What is the price of it?") == "What is the price of it?"  # not "prime"
+    assert words.corrected("what did the governer say") == "what did the governor say"  # no such word: a typo
+
+
 def test_demonyms_dotted_abbreviations_and_derived_names_are_known() -> None:
     words = vocabulary("us", "australia", "turkey", "afghanistan")
     for name in ("U.S", "U.S.", "Australian", "Turkish", "Afghan", "Turks"):

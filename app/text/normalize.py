@@ -95,6 +95,13 @@ def verb_lemmas(word: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=65_536)
+def is_english_word(word: str) -> bool:
+    """Whether a folded word is in lemminflect's English dictionary ("price", "password"; not "guage",
+    "bitcoin", "okafor"): a word spelled right, which a typo corrector must leave alone."""
+    return bool(getAllLemmas(word))
+
+
+@lru_cache(maxsize=65_536)
 def word_forms(word: str) -> frozenset[str]:
     """The stem of a folded word and the stems of its verb lemmas ("began": begin, "broke": break, "led":
     lead), so that an irregular verb the stemmer cannot join still meets the question's word (a value's

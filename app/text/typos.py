@@ -4,8 +4,10 @@ A newsroom question is typed fast ("ceasfire", "Hatmanis"). A word the corpus la
 lexical side, and the unknown-name check would take a misspelled name for a name the briefs never mention. A
 word is corrected to a corpus word of the same first letter at Damerau-Levenshtein distance 1 (2 for words
 of 8+ letters), and only when exactly one corpus word is that close: an ambiguous near-miss is left alone, so
-"weather" does not become "whether", and a word of under five letters is never touched. RapidFuzz computes
-the distances (C++, far faster than a Python edit distance over a large vocabulary).
+"weather" does not become "whether", and a word of under five letters is never touched. A word of the English
+dictionary (lemminflect's) is spelled right whatever the corpus says: "price" asked of a text that never
+says it stays "price" instead of becoming the text's "prime". RapidFuzz computes the distances (C++, far
+faster than a Python edit distance over a large vocabulary).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Iterable, Mapping
 
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
+
+from app.text.normalize import is_english_word
 
 MIN_LENGTH = 5
 LONG_WORD = 8
@@ -61,7 +65,7 @@ def corrected_text(
     def fix(match: re.Match[str]) -> str:
         word = match.group(0)
         folded = word.lower()
-        if folded in known or folded in keep:
+        if folded in known or folded in keep or is_english_word(folded):
             return word
         found = correction(folded, buckets)
         if found is None:
