@@ -832,7 +832,10 @@ def test_unrelated_briefs_leave_the_articles_answers_unchanged(service: QAServic
     alone, among = service.ask_many(questions), crowded.ask_many(questions)
     changed = []
     for row, a, b in zip(rows, alone, among, strict=True):
-        if not same_answer(a, b):
+        # an out-of-scope question that the crowd declines is no disturbance: the other briefs only offered a
+        # closer non-answer ("the weather in Istanbul": a weather brief that never names Istanbul)
+        declined_out_of_scope = not row["evidence"] and not b.answered
+        if not same_answer(a, b) and not declined_out_of_scope:
             changed.append(
                 f"{row['id']} {row['question']!r}: confidence {a.confidence} → {b.confidence}\n"
                 f"    article only: {[q.text for q in a.quotes]}\n"

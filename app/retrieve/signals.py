@@ -114,11 +114,12 @@ def question_term_count(question: str) -> int:
 
 
 def question_names(question: str) -> list[str]:
-    """The capitalised words of a question after its first word ("Who met Asif in Doha?": Asif, Doha)."""
+    """The capitalised words of a question after its first word ("Who met Asif in Doha?": Asif, Doha), but for
+    words that are capitalised whatever they name: "I", "I'm", a capitalised function word."""
     out = []
     for position, token in enumerate(question.split()):
         core = token.strip(_STRIP)
-        if position > 0 and core[:1].isupper():
+        if position > 0 and core[:1].isupper() and not all(w in STOPWORDS for w in words(core)):
             out.append(core)
     return list(dict.fromkeys(out))
 
