@@ -41,6 +41,13 @@ from tests.briefs_generator import generate_briefs
         ("What is the name of the bridge that collapsed?", "who"),
         ("which law firm represents the union", "who"),
         ("Which countries mediated?", "other"),
+        # a measure or a kind of organisation named, but not what is asked
+        ("What did the bank say?", "other"),
+        ("What kind of company is Kestrel?", "other"),
+        ("What is the team's plan?", "other"),
+        ("What is the significance of the rate cut?", "other"),
+        ("Summarize the budget debate", "other"),
+        ("What's the price of bread?", "quantity"),
     ],
 )
 def test_question_type(question: str, kind: AnswerType) -> None:
@@ -92,6 +99,10 @@ def test_one_scan_over_all_sentences_agrees_with_offers_sentence_by_sentence(kin
         ("what was the turnout share", "percent"),
         ("how long did the strike last", "duration"),
         ("how many ships are waiting", None),  # a count: any number
+        ("How many workers were paid overtime?", None),
+        ("What percentage of the budget goes to defence?", "percent"),
+        ("How much did fuel prices rise?", None),  # a change: a percentage or an amount
+        ("How much did the company earn?", "money"),
         ("how much rain fell", None),
         ("Who led the talks?", None),
     ],
@@ -108,6 +119,7 @@ def test_measure_unit(question: str, unit: str | None) -> None:
         ("More than 3,400 people were moved to shelters", "age", False),
         ("drainage works costing about 1.8 million euros", "money", True),
         ("shares fell to $21.35", "money", True),
+        ("the group earned 3.2 billion last year", "money", True),
         ("More than 3,400 people were moved to shelters", "money", False),
         ("the union wants 9 percent in a single year", "percent", True),
         ("the strike lasted 19 days", "duration", True),

@@ -832,10 +832,11 @@ def test_unrelated_briefs_leave_the_articles_answers_unchanged(service: QAServic
     alone, among = service.ask_many(questions), crowded.ask_many(questions)
     changed = []
     for row, a, b in zip(rows, alone, among, strict=True):
-        # an out-of-scope question that the crowd declines is no disturbance: the other briefs only offered a
-        # closer non-answer ("the weather in Istanbul": a weather brief that never names Istanbul)
-        declined_out_of_scope = not row["evidence"] and not b.answered
-        if not same_answer(a, b) and not declined_out_of_scope:
+        # for an out-of-scope question only one change is a disturbance: the crowd answering what the article
+        # alone declined. Declining it (a weather brief that never names Istanbul offered a closer non-answer),
+        # or quoting another non-answer where the article alone quoted one too, leaves the article's answers be
+        disturbed = not same_answer(a, b) if row["evidence"] else b.answered and not a.answered
+        if disturbed:
             changed.append(
                 f"{row['id']} {row['question']!r}: confidence {a.confidence} → {b.confidence}\n"
                 f"    article only: {[q.text for q in a.quotes]}\n"

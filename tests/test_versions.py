@@ -12,6 +12,7 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -126,13 +127,19 @@ def test_agreeing_sources_are_counted_and_a_syndicated_copy_counts_once(landslid
     check_statements(landslide, answer)
 
 
+def asked_over_http(url: str, question: str) -> dict[str, Any]:
+    """POST /ask to a running server; the answer's JSON."""
+    request = urllib.request.Request(
+        f"{url}/ask", json.dumps({"question": question}).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
 def test_http_answer_carries_the_versions(two_sources: QAService) -> None:
     with running_uvicorn(create_app(two_sources.settings, service=two_sources)) as url:
-        request = urllib.request.Request(
-            f"{url}/ask", json.dumps({"question": CEASEFIRE}).encode(), {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            body = json.loads(response.read())
+        body = asked_over_http(url, CEASEFIRE)
         with urllib.request.urlopen(f"{url}/openapi.json", timeout=60) as response:
             schema = json.loads(response.read())
     values = [v["value"] for v in body["versions"]]
@@ -200,11 +207,7 @@ def test_the_article_alone_shows_both_of_its_dates_on_every_edge(service: QAServ
     """The default article alone says the ceasefire was agreed on October 15 and, elsewhere, "an October 16
     ceasefire": HTTP, the page, Slack, Mattermost and the CLI each show both, from the one brief."""
     with running_uvicorn(create_app(service.settings, service=service)) as url:
-        request = urllib.request.Request(
-            f"{url}/ask", json.dumps({"question": CEASEFIRE}).encode(), {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            body = json.loads(response.read())
+        body = asked_over_http(url, CEASEFIRE)
         with urllib.request.urlopen(f"{url}/?q={urllib.parse.quote(CEASEFIRE)}", timeout=60) as response:
             html = response.read().decode("utf-8")
     assert [v["value"] for v in body["versions"]] == ["October 15", "October 16"]

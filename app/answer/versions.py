@@ -36,7 +36,7 @@ from app.answer.claims import (
 )
 from app.linear import LinearModel
 from app.models import Quote, Statement, Version
-from app.text.answer_type import question_type
+from app.text.answer_type import wh_type
 from app.text.normalize import content_words, term_forms, term_set, words
 
 WINDOW_WORDS = 6
@@ -72,7 +72,7 @@ def stated_values(question: str, candidates: Sequence[tuple[Quote, float]], best
     """The candidates (best first) that state a value of the asked type next to a question word that the best
     answer uses too, or for a yes/no question, those that say yes or no to it (`claims.polarity_in`). Empty for
     a question of no such type, or when the best answer states no value itself."""
-    kind = KIND_OF.get(question_type(question))
+    kind = KIND_OF.get(wh_type(question))
     if kind is None and is_yes_no(question):
         asked, needed = term_forms(question), min(2, len(set(content_words(words(question)))))
         return [Stated(q, s, v) for q, s in candidates if (v := polarity_in(q.text, asked, needed)) is not None]
@@ -215,7 +215,7 @@ def group_versions(
 ) -> tuple[Version, ...]:
     """Versions, the best answer's first, then in the order of their best candidate; statements newest source
     first (then by score). With one version the quotes keep the ranker's order (`quotes_with_versions`); with
-    two or more, each version's newest statement leads, so the reader sees the latest telling of each."""
+    two or more, the best answer leads and each other version's newest statement follows it."""
     groups: list[list[Stated]] = []
     for item in (s for s in stated if s.value.specific):
         # a version's statements agree with each other, not only with its first ("October 15" joins either of
@@ -253,10 +253,13 @@ def group_versions(
 
 
 def quotes_with_versions(quotes: Sequence[Quote], versions: Sequence[Version], limit: int) -> list[Quote]:
-    """With two or more versions: one quote per version first (its newest statement), then the other quotes,
-    at most max(limit, number of versions). With one version or none: the quotes as chosen."""
+    """With two or more versions: one quote per version first (the best answer for its own version, the newest
+    statement for each other), then the other quotes, at most max(limit, number of versions). With one version
+    or none: the quotes as chosen."""
     if len(versions) < 2:
         return list(quotes)
-    first = [v.statements[0].quote for v in versions]
+    # the best answer's version is the first; its quote is the best answer itself (the quote that passed the
+    # confidence check), whatever its date; every other version shows its newest statement
+    first = [quotes[0] if quotes else versions[0].statements[0].quote, *(v.statements[0].quote for v in versions[1:])]
     rest = [q for q in quotes if not any(q.overlaps(f) for f in first)]
     return (first + rest)[: max(limit, len(versions))]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -30,8 +30,26 @@ _DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]\.?")
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 _CALENDAR = re.compile(
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)(?:'s|’s)?"
+    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)\.?(?:'s|’s)?",
+    re.IGNORECASE,
 )
+# a day of a month with its year ("October 15, 2025"): the year is the date's, which a text may leave implied
+_DATED_YEAR = re.compile(
+    r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+((?:19|20)\d\d)\b",
+    re.IGNORECASE,
+)
+
+
+_FIRST_PERSON = re.compile(r"I(?:['’](?:m|ve|ll|d))?", re.IGNORECASE)  # "I", "I'm", "I've": capitalised always
+
+
+def _capitalised_function_word(token: str) -> bool:
+    """A capitalised word such as "The", "DID" or "In" (not "I"): the sign of a question in title or upper case."""
+    folded = words(token)
+    return (token[:1].isupper() and bool(folded) and all(w in STOPWORDS for w in folded)
+            and not _FIRST_PERSON.fullmatch(token))
 
 
 def content_words(question: str) -> list[str]:
@@ -116,11 +134,12 @@ def question_term_count(question: str) -> int:
 def question_names(question: str) -> list[str]:
     """The capitalised words of a question after its first word ("Who met Asif in Doha?": Asif, Doha), but for
     words that are capitalised whatever they name: "I", "I'm", a capitalised function word."""
-    out = []
-    for position, token in enumerate(question.split()):
-        core = token.strip(_STRIP)
-        if position > 0 and core[:1].isupper() and not all(w in STOPWORDS for w in words(core)):
-            out.append(core)
+    tokens = [token.strip(_STRIP) for token in question.split()]
+    if any(_capitalised_function_word(t) for t in tokens[1:]):
+        return []  # "WHAT DID PAKISTAN DEMAND", "Talks Stall In Istanbul": capitals tell no names apart
+    out = [core for position, core in enumerate(tokens)
+           if position > 0 and core[:1].isupper() and not _FIRST_PERSON.fullmatch(core)
+           and not all(w in STOPWORDS for w in words(core))]
     return list(dict.fromkeys(out))
 
 
@@ -131,8 +150,8 @@ def _said_stems(text: str) -> tuple[frozenset[str], tuple[str, ...]]:
     return said, tuple(sorted(said))
 
 
-def names_not_said(question: str, text: str) -> tuple[str, ...]:
-    """The question's capitalised names that `text` does not say in any form: a word of the name is said when
+def names_not_said(names: Sequence[str], text: str) -> tuple[str, ...]:
+    """The question's names (`question_names`) that `text` does not say in any form: a word of the name is said when
     the text has a word of its stem, one starting with that stem ("Turks": "Turkey"), or one sharing all but its
     last three letters (demonyms: "Pakistani": "Pakistan's"), as for the unknown-name check."""
     said, ordered = _said_stems(text)
@@ -148,7 +167,12 @@ def names_not_said(question: str, text: str) -> tuple[str, ...]:
         return len(part) >= 5 and starts_one(part[: max(4, len(part) - 3)])
 
     missing = []
-    for name in question_names(question):
+    for name in names:
+        if _DOTTED.fullmatch(name):  # "U.S", "U.N.": one word, "us", "un"
+            folded = name.replace(".", "").lower()
+            if folded not in said and stem(folded) not in said:
+                missing.append(name)
+            continue
         parts = words(" ".join(p for p in name.split("-") if p[:1].isupper()))
         if _CALENDAR.fullmatch(name) or not parts:
             continue  # "October", "Monday": capitalised, but a date, not a name (a sentence may leave it implied)
@@ -158,6 +182,13 @@ def names_not_said(question: str, text: str) -> tuple[str, ...]:
 
 
 def figures_not_held(question: str, text: str) -> tuple[str, ...]:
-    """The figures written in the question ("1998", "12", "3.5") that `text` does not hold."""
+    """The figures written in the question ("1998", "12", "3.5") that `text` does not hold. The year of a dated
+    day ("October 15, 2025") is the date's own, which a text often leaves implied: it is not looked for."""
     held = {f.replace(",", "") for f in _FIGURE.findall(text)}
-    return tuple(dict.fromkeys(f for f in _FIGURE.findall(question) if f.replace(",", "") not in held))
+    asked = _DATED_YEAR.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)], question)
+    return tuple(dict.fromkeys(f for f in _FIGURE.findall(asked) if f.replace(",", "") not in held))
+
+
+def asks_figures(question: str) -> bool:
+    """Whether the question writes a figure that `figures_not_held` would look for."""
+    return bool(figures_not_held(question, ""))

@@ -41,52 +41,79 @@ _NAMED = (
     r"team|club|newspaper|network|hospital|brand|ministry|department"
 )
 _LEAD = r"^\s*(?:(?:by|in|on|at|for|from|to|until|since|of|with)\s+)?"  # "by how much", "on what date", "to whom"
-_QUESTION_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
+# the wh-word types: what the versions step reads values for (`wh_type`)
+_WH_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
     (re.compile(_LEAD + r"(?:when|what (?:date|day|time|year|month)|which (?:date|day|year|month)|since when)\b",
                 re.I), "when"),
     (re.compile(_LEAD + r"(?:how (?:many|much|long|often)|what (?:percentage|share|number|amount))\b", re.I),
      "quantity"),
     (re.compile(_LEAD + r"(?:where|which (?:city|country|place|town))\b", re.I), "where"),
     (re.compile(_LEAD + r"(?:who|whom|whose)\b", re.I), "who"),
+]
+# a word that is not the asked thing's own: "what did the bank say", "what kind of company", "the party's plan"
+_NOT_A_MODIFIER = (
+    r"(?!(?:is|was|are|were|do|does|did|has|have|had|will|would|can|could|should|the|a|an|kind|type|sort|of)\b)"
+)
+_MEASURE_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
     # "how old", "how deep", "how far": a measure, so a number answers it
-    (re.compile(_LEAD + r"how (?:old|far|deep|tall|high|big|large|wide|fast|heavy|close)\b", re.I), "quantity"),
+    (re.compile(_LEAD + r"how (?:old|far|deep|tall|wide|heavy)\b", re.I), "quantity"),
     # "what is the name of ...", "which firm ...": a proper name answers it
     (re.compile(_LEAD + r"(?:what|which)\s+(?:(?:is|was|are|were)\s+)?(?:the\s+)?names?\s+of\b", re.I), "who"),
-    (re.compile(_LEAD + r"(?:what|which)\s+(?:[\w-]+\s+){0,2}?(?:" + _NAMED + r")\b", re.I), "who"),
+    (re.compile(_LEAD + r"(?:what|which)\s+(?:" + _NOT_A_MODIFIER + r"[\w-]+\s+){0,2}?(?:" + _NAMED
+                + r")\b(?!['’]s)", re.I), "who"),
 ]
-# what a quantity is called: "the price of", "its population", "the death toll"; asked with a copula ("what is
-# the current exchange rate") or written as keywords ("green line ticket price"), a number answers it
+# what a quantity is called: "the price of", "its population", "the death toll"; asked as the thing a copula
+# asks for ("what is the current exchange rate", "what's the death toll") or written as a few keywords ("green
+# line ticket price"), a number answers it
 _MEASURES = (
     r"price|prices|cost|costs|fare|fares|fee|fees|population|rate|capacity|salary|salaries|wage|wages|budget|"
     r"revenue|profit|income|worth|age|magnitude|percentage|share|amount|total|size|height|depth|length|width|"
-    r"distance|speed|temperature|turnout|margin|toll|tally|rating|score|count|number"
+    r"distance|speed|temperature|turnout|margin|toll|tally|rating|score|count|number|percent"
 )
+# the measure is the head of what is asked: followed by a preposition ("the price of", "the fare from"), a time
+# ("salary last year", "the rate today") or the end of the question
+_AFTER_HEAD = r"(?=\s+(?:of|for|per|in|at|on|from|between|last|this|next|today|now|so)\b|\s*[?.!]?\s*$)"
+_HEAD = r"(?:" + _MEASURES + r")\b" + _AFTER_HEAD
 _COPULA_MEASURE = re.compile(
-    _LEAD + r"(?:what|which)\s+(?:is|was|are|were|will\s+be|'s)\s+(?:[\w'’-]+\s+){0,4}?(?:" + _MEASURES + r")\b",
+    _LEAD + r"(?:what|which)(?:\s+(?:is|was|are|were|will\s+be)|['’]s)\s+"
+    r"(?:(?!(?:of|about|to|on|with)\b)[\w'’-]+\s+){0,4}?" + _HEAD,
     re.I,
 )
+_KEYWORDS_MEASURE = re.compile(r"^\s*(?:[\w'’-]+\s+){0,3}?" + _HEAD, re.I)  # a few keywords ending in the measure
 _ASKING = re.compile(
     r"^\s*(?:what|who|whom|whose|when|where|why|how|which|did|does|do|is|are|was|were|can|could|will|would|has|"
-    r"have|had|should|tell|explain|describe|list)\b",
+    r"have|had|should|tell|explain|describe|list|give|show|summarize|summarise|any|please)\b",
     re.I,
 )
-_MEASURE_WORD = re.compile(r"\b(?:" + _MEASURES + r")\b", re.I)
+KEYWORD_QUERY_WORDS = 7  # a keyword query ("population of varosh") is short and asks nothing in words
+
+
+def wh_type(question: str) -> AnswerType:
+    """The type its wh-word asks for ("when", "how many", "where", "who"), or "other"."""
+    for pattern, kind in _WH_TYPES:
+        if pattern.search(question):
+            return kind
+    return "other"
 
 
 def question_type(question: str) -> AnswerType:
-    """The kind of thing that answers the question, from its opening words.
+    """The kind of thing that answers the question.
 
-    Beyond the wh-word ("when", "how many", "where", "who"), a question that asks for a measure by its name
-    ("what was the vote share", "how old is", or keywords only: "ticket price") asks for a quantity, and one
-    that asks for a name ("what is the name of", "which firm") asks for a who-like proper name.
+    Beyond the wh-word (`wh_type`), a question that asks for a measure by its name ("what was the vote share",
+    "how old is", or a few keywords ending in one: "ticket price", "population of varosh") asks for a quantity,
+    and one that asks for a name ("what is the name of", "which firm") asks for a who-like proper name.
     """
-    for pattern, kind in _QUESTION_TYPES:
+    kind = wh_type(question)
+    if kind != "other":
+        return kind
+    for pattern, measured in _MEASURE_TYPES:
         if pattern.search(question):
-            return kind
+            return measured
     if _COPULA_MEASURE.search(question):
         return "quantity"
-    if not _ASKING.search(question) and _MEASURE_WORD.search(question):
-        return "quantity"  # keywords only: "population of varosh", "earthquake magnitude"
+    if (not _ASKING.search(question) and len(question.split()) <= KEYWORD_QUERY_WORDS
+            and _KEYWORDS_MEASURE.search(question)):
+        return "quantity"
     return "other"
 
 
@@ -118,13 +145,15 @@ def offering_rows(sentences: list[str], kind: AnswerType) -> npt.NDArray[np.bool
 
 Unit = Literal["age", "money", "percent", "duration"]
 _NUMBER = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|several|dozens? of)"
+# the unit a measure question asks in, from the words that ask it (checked in this order: a percentage's "share of
+# the revenue" is a percentage, not money)
 _UNIT_QUESTIONS: list[tuple[re.Pattern[str], Unit]] = [
-    (re.compile(r"\bhow old\b|\bages?\b", re.I), "age"),
-    (re.compile(r"\b(?:prices?|costs?|costing|fares?|fees?|salary|salaries|wages?|paid|pay|budget|revenue|profits?|"
-                r"income|worth|invest(?:ed|ment)?|spen[dt]|fined?|damages|compensation|money|earn(?:ed|s)?)\b", re.I),
-     "money"),
-    (re.compile(r"\b(?:percentage|percent|per cent|share)\b", re.I), "percent"),
-    (re.compile(r"^\s*(?:for\s+)?how long\b", re.I), "duration"),
+    (re.compile(r"\bhow old\b|\bwhat age\b|\bage of\b", re.I), "age"),
+    (re.compile(r"\b(?:percentage|percent|per cent)\b|\bshare\b" + _AFTER_HEAD, re.I), "percent"),
+    (re.compile(r"^\s*(?:for\s+)?how long\b(?!\s+(?:is|was|are|were)\s+the\s+\w+\s*\??$)", re.I), "duration"),
+    (re.compile(r"\bhow much\b.*\b(?:cost|costs|costing|pay|paid|earn|earned|earns|spend|spent|invest|invested|"
+                r"fined?|worth|charge|charged)\b|\b(?:price|prices|cost|costs|fare|fares|fee|fees|salary|salaries|"
+                r"wage|wages|budget|revenue|profit|income|worth)\b" + _AFTER_HEAD, re.I), "money"),
 ]
 # what states a measure of that unit: an age ("Elena Brask, 54," / "the 61-year-old" / "aged 70"), an amount of
 # money, a percentage, a span of time
@@ -132,17 +161,18 @@ _UNIT_PATTERNS: dict[Unit, re.Pattern[str]] = {
     "age": re.compile(r"\b\d{1,3}-year-old\b|\baged? \d{1,3}\b|, \d{1,3},|\b\d{1,3} years old\b|\bin (?:his|her|their) "
                       r"(?:early |mid-|late )?\d0s\b", re.I),
     "money": re.compile(r"[$€£¥₹]|\b(?:dollars?|euros?|pounds?|rupees?|yen|yuan|francs?|crowns?|kroner|pesos?)\b|"
-                        r"\b\d[\d,.]*\s?(?:m|bn|k)\b", re.I),
+                        r"\b\d[\d,.]*\s?(?:m|bn|k|million|billion|trillion)\b", re.I),
     "percent": re.compile(r"%|\bper ?cent\b|\bpercentage points?\b|\b(?:half|a third|a quarter|two-thirds)\b", re.I),
-    "duration": re.compile(_NUMBER + r"[\s-]+(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b|"
-                           r"\b(?:since|until|for)\b", re.I),
+    "duration": re.compile(_NUMBER + r"[\s-]+(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b",
+                           re.I),
 }
 
 
 def measure_unit(question: str) -> Unit | None:
     """The unit a quantity question asks in, when its words say ("how old": an age, "the ticket price": money,
-    "vote share": a percentage, "how long": a span of time); None for a plain count or any other question."""
-    if question_type(question) != "quantity":
+    "vote share": a percentage, "how long did it last": a span of time); None for a count ("how many"), a
+    change ("how much did prices rise") or any other question."""
+    if question_type(question) != "quantity" or re.search(r"\bhow many\b", question, re.I):
         return None
     for pattern, unit in _UNIT_QUESTIONS:
         if pattern.search(question):
