@@ -24,12 +24,11 @@ from app.cli import CliState, app
 from app.config import PROJECT_ROOT, Settings
 from app.embed.reference import Embedder
 from app.service import QAService
-from tests.support import free_port
+from tests.support import NOT_IN_ARTICLE, free_port
 
 GOLD = PROJECT_ROOT / "tests" / "data" / "gold.jsonl"
 ANSWERED = "What did Pakistan's proposed framework include?"
 ANSWERED_TOO = "Where did the first round of talks happen?"
-NOT_IN_ARTICLE = "How do I make chicken biryani at home?"
 Invoke = Callable[..., Result]
 
 
