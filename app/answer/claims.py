@@ -267,7 +267,7 @@ def _numbers_of(text: str) -> tuple[Value, ...]:
 @lru_cache(maxsize=8192)
 def _word_tokens(text: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
     """Each word of the text with its offsets and its forms (`word_forms`), kept per sentence text."""
-    return tuple((m.start(), m.end(), frozenset(word_forms(fold_word(m.group(0))))) for m in WORD.finditer(text))
+    return tuple((m.start(), m.end(), word_forms(fold_word(m.group(0)))) for m in WORD.finditer(text))
 
 
 def claim(

@@ -29,6 +29,14 @@ ABSTENTION_FEATURES = (
     "top_figures_missing",
 )
 _COLUMN = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+# the features read off the best candidate's ranker row, and the ranker column each is
+_TOP_COLUMN = {
+    "top_dense": "dense",
+    "top_context_coverage": "context_coverage",
+    "top_typed_missing": "typed_missing",
+    "top_names_missing": "names_missing",
+    "top_figures_missing": "figures_missing",
+}
 
 
 def abstention_features(evidence: Evidence) -> npt.NDArray[np.float64]:
@@ -38,17 +46,14 @@ def abstention_features(evidence: Evidence) -> npt.NDArray[np.float64]:
     BM25 top score (its scale follows the corpus, and SQuAD's unanswerable questions reuse the paragraph's
     words), the ranker's own logit, the share of unknown terms and the top passage's coverage.
     """
-    out = np.zeros(len(ABSTENTION_FEATURES), dtype=np.float64)
+    value = dict.fromkeys(ABSTENTION_FEATURES, 0.0)
     ranked = evidence.ranked
     if ranked is not None and len(ranked.rows):
         top = ranked.features[0]
-        out[0] = top[_COLUMN["dense"]]
-        out[1] = top[_COLUMN["context_coverage"]]
-        out[2] = top[_COLUMN["typed_missing"]]
-        out[4] = top[_COLUMN["names_missing"]]
-        out[5] = top[_COLUMN["figures_missing"]]
-    out[3] = float(bool(evidence.signals.unknown_proper_nouns))
-    return out
+        for name, column in _TOP_COLUMN.items():
+            value[name] = float(top[_COLUMN[column]])
+    value["unknown_name"] = float(bool(evidence.signals.unknown_proper_nouns))
+    return np.array([value[name] for name in ABSTENTION_FEATURES], dtype=np.float64)
 
 
 def confidence(evidence: Evidence, model: LinearModel) -> float:

@@ -22,7 +22,7 @@ from app.index.search import BuiltinSearch, CandidateQuery, CandidateSearch, Row
 from app.linear import LinearModel
 from app.models import AbstentionSignals, Evidence, RankedPool, ScoredPassage, ScoredSentence
 from app.retrieve.quote_ranker import Pool, QuestionView, rank_pool
-from app.retrieve.signals import question_signals
+from app.retrieve.signals import question_figures, question_names, question_signals
 from app.text.acronyms import expand_question
 from app.text.answer_type import measure_unit, question_type
 from app.text.normalize import stem, term_set, terms, words
@@ -228,13 +228,15 @@ def question_view(
     expanded: str | None = None, tokens: TokenVectors | None = None,
 ) -> QuestionView:
     unique = tuple(dict.fromkeys(query_terms))
+    kind = question_type(question)
     return QuestionView(
         terms=unique,
         idf=bundle.sentence_lexical.idf(list(unique)),
         words=frozenset(words(question)),
-        kind=question_type(question),
-        unit=measure_unit(question),
-        text=question,
+        kind=kind,
+        unit=measure_unit(question, kind),
+        names=tuple(question_names(question)),
+        figures=question_figures(question),
         term_vectors=term_vectors(expanded or question, unique, bundle, word_vectors or {}),
         tokens=tokens,
     )

@@ -27,13 +27,7 @@ from app.embed.reference import TokenVectors
 from app.index.bundle import IndexBundle, lexicon_words_of
 from app.linear import LinearModel
 from app.models import RankedPool
-from app.retrieve.signals import (
-    UNRELATED_SIMILARITY,
-    asks_figures,
-    figures_not_held,
-    names_not_said,
-    question_names,
-)
+from app.retrieve.signals import UNRELATED_SIMILARITY, figures_missing_from, names_not_said
 from app.text.answer_type import AnswerType, Unit, offers_new
 from app.text.normalize import term_set, terms
 
@@ -90,7 +84,8 @@ class QuestionView:
     words: frozenset[str]
     kind: AnswerType
     unit: Unit | None = None  # the unit a quantity is asked in ("how old": an age), when the question says
-    text: str = ""  # as asked (capitals kept): its names and figures are looked for in each candidate
+    names: tuple[str, ...] = ()  # its capitalised names (`signals.question_names`): looked for in each candidate
+    figures: tuple[str, ...] = ()  # the figures it writes (`signals.question_figures`): looked for likewise
     term_vectors: npt.NDArray[np.float32] | None = None  # one word vector per term (zeros: none), for soft coverage
     tokens: TokenVectors | None = None  # its content pieces' vectors, for late interaction (token_match)
 
@@ -203,7 +198,6 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     paragraph_best = np.full(len(numbered), -np.inf)
     np.maximum.at(paragraph_best, paragraph_of, pool.dense)
     column["paragraph_dense_gap"][:] = pool.dense - paragraph_best[paragraph_of]
-    names, figured = question_names(question.text), asks_figures(question.text)
     for i, (sentence, own) in enumerate(zip(sentences, own_terms, strict=True)):
         # only a sentence offering the type at all (the bundle's flags) can offer a new thing of it
         typed = bool(offers[i]) and offers_new(sentence.text, question.kind, question.words, question.unit)
@@ -214,10 +208,11 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
         column["in_list"][i] = float(sentence.is_bullet or sentence.introduces_list)
         if question_pairs:
             column["bigrams"][i] = len(question_pairs & sentence_bigrams(sentence.text)) / len(question_pairs)
-        if names:  # a name of the question that the sentence, its neighbours and heading never say
-            column["names_missing"][i] = float(bool(names_not_said(names, " ".join(contexts[i]))))
-        if figured:  # a figure of the question ("in 1998") that the sentence's paragraph does not hold
-            column["figures_missing"][i] = float(bool(figures_not_held(question.text, paragraph_text(bundle, rows[i]))))
+        if question.names:  # a name of the question that the sentence, its neighbours and heading never say
+            column["names_missing"][i] = float(bool(names_not_said(question.names, " ".join(contexts[i]))))
+        if question.figures:  # a figure of the question ("in 1998") that the sentence's paragraph does not hold
+            held = paragraph_text(bundle, rows[i])
+            column["figures_missing"][i] = float(bool(figures_missing_from(question.figures, held)))
     for name, values in (("dense", pool.dense), ("lexical", pool.lexical), ("passage_dense", pool.passage_dense)):
         column[name][:] = values
         column[f"{name}_gap"][:] = values - values.max()

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.index.bundle import IndexBundle, Vocabulary
+from app.text.answer_type import DAY_NAMES, MONTH_NAMES
 from app.text.normalize import STOPWORDS, stem, terms, words
 
 SYNONYM_SIMILARITY = 0.8
@@ -28,18 +29,9 @@ UNRELATED_SIMILARITY = 0.5
 _STRIP = "?!.,;:\"'()\u201c\u201d\u2018\u2019"
 _DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]\.?")
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
-_CALENDAR = re.compile(
-    r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|"
-    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)\.?(?:'s|’s)?",
-    re.IGNORECASE,
-)
+_CALENDAR = re.compile(rf"(?:{MONTH_NAMES}|{DAY_NAMES})\.?(?:'s|’s)?", re.IGNORECASE)
 # a day of a month with its year ("October 15, 2025"): the year is the date's, which a text may leave implied
-_DATED_YEAR = re.compile(
-    r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+((?:19|20)\d\d)\b",
-    re.IGNORECASE,
-)
+_DATED_YEAR = re.compile(rf"\b{MONTH_NAMES}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+((?:19|20)\d\d)\b", re.IGNORECASE)
 
 
 _FIRST_PERSON = re.compile(r"I(?:['’](?:m|ve|ll|d))?", re.IGNORECASE)  # "I", "I'm", "I've": capitalised always
@@ -181,14 +173,25 @@ def names_not_said(names: Sequence[str], text: str) -> tuple[str, ...]:
     return tuple(missing)
 
 
-def figures_not_held(question: str, text: str) -> tuple[str, ...]:
-    """The figures written in the question ("1998", "12", "3.5") that `text` does not hold. The year of a dated
-    day ("October 15, 2025") is the date's own, which a text often leaves implied: it is not looked for."""
-    held = {f.replace(",", "") for f in _FIGURE.findall(text)}
+def question_figures(question: str) -> tuple[str, ...]:
+    """The figures written in the question ("1998", "12", "3.5"), but the year of a dated day ("October 15,
+    2025"): that year is the date's own, which a text often leaves implied."""
     asked = _DATED_YEAR.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)], question)
-    return tuple(dict.fromkeys(f for f in _FIGURE.findall(asked) if f.replace(",", "") not in held))
+    return tuple(dict.fromkeys(_FIGURE.findall(asked)))
 
 
-def asks_figures(question: str) -> bool:
-    """Whether the question writes a figure that `figures_not_held` would look for."""
-    return bool(figures_not_held(question, ""))
+@lru_cache(maxsize=8192)
+def _figures_held(text: str) -> frozenset[str]:
+    """The figures a text writes, commas dropped ("1,200" is "1200"), kept per text."""
+    return frozenset(f.replace(",", "") for f in _FIGURE.findall(text))
+
+
+def figures_not_held(question: str, text: str) -> tuple[str, ...]:
+    """The figures of the question (`question_figures`) that `text` does not hold."""
+    return figures_missing_from(question_figures(question), text)
+
+
+def figures_missing_from(figures: Sequence[str], text: str) -> tuple[str, ...]:
+    """Those of `figures` that `text` does not hold."""
+    held = _figures_held(text)
+    return tuple(f for f in figures if f.replace(",", "") not in held)

@@ -20,6 +20,9 @@ ANSWER_TYPES: tuple[AnswerType, ...] = ("when", "quantity", "where", "who")  # t
 
 _MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
 _DAYS = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+# with their short forms ("Oct.", "Sept", "Tues"): what a calendar word may look like in a question
+MONTH_NAMES = r"(?:" + _MONTHS[3:-1] + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)"
+DAY_NAMES = r"(?:" + _DAYS[3:-1] + r"|Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)"
 _PATTERNS: dict[AnswerType, re.Pattern[str]] = {
     "when": re.compile(
         rf"\b(?:{_MONTHS}|{_DAYS}|(?:19|20)\d\d|yesterday|today|tonight|last (?:week|month|year)|"
@@ -168,11 +171,11 @@ _UNIT_PATTERNS: dict[Unit, re.Pattern[str]] = {
 }
 
 
-def measure_unit(question: str) -> Unit | None:
+def measure_unit(question: str, kind: AnswerType | None = None) -> Unit | None:
     """The unit a quantity question asks in, when its words say ("how old": an age, "the ticket price": money,
     "vote share": a percentage, "how long did it last": a span of time); None for a count ("how many"), a
-    change ("how much did prices rise") or any other question."""
-    if question_type(question) != "quantity" or re.search(r"\bhow many\b", question, re.I):
+    change ("how much did prices rise") or any other question. `kind`: its `question_type`, when known."""
+    if (kind or question_type(question)) != "quantity" or re.search(r"\bhow many\b", question, re.I):
         return None
     for pattern, unit in _UNIT_QUESTIONS:
         if pattern.search(question):
