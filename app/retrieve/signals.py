@@ -15,7 +15,9 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -81,7 +83,34 @@ def unknownness(vector: npt.NDArray[np.float32] | None, vocabulary: Vocabulary) 
     return min(1.0, max(0.0, (SYNONYM_SIMILARITY - best) / (SYNONYM_SIMILARITY - UNRELATED_SIMILARITY)))
 
 
-def _known_form(word: str, vocabulary: Vocabulary) -> bool:
+class SaidWords(Protocol):
+    """The words a name is looked up in: a corpus's or a document's vocabulary, or one passage's words."""
+
+    @property
+    def surface_words(self) -> frozenset[str]: ...
+
+    def has_word_starting(self, prefix: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class _TextWords:
+    """One text's folded words, for the name check against a candidate quote (`names_not_said`)."""
+
+    surface_words: frozenset[str]
+    sorted_words: tuple[str, ...]
+
+    def has_word_starting(self, prefix: str) -> bool:
+        at = bisect.bisect_left(self.sorted_words, prefix)
+        return at < len(self.sorted_words) and self.sorted_words[at].startswith(prefix)
+
+
+@lru_cache(maxsize=8192)
+def _text_words(text: str) -> _TextWords:
+    surface = frozenset(words(text))
+    return _TextWords(surface, tuple(sorted(surface)))
+
+
+def _known_form(word: str, vocabulary: SaidWords) -> bool:
     """A folded name word the corpus uses in some form: itself, a word starting with its stem ("Turks" →
     "Turkey"), or a word sharing all but its last three letters (demonyms: "Australian" → "Australia",
     "Turkish" → "Turkey")."""
@@ -93,7 +122,7 @@ def _known_form(word: str, vocabulary: Vocabulary) -> bool:
     return len(word) >= 5 and vocabulary.has_word_starting(word[: max(4, len(word) - 3)])
 
 
-def _known_name(word: str, vocabulary: Vocabulary) -> bool:
+def _known_name(word: str, vocabulary: SaidWords) -> bool:
     """A capitalised question word is known if the corpus uses it in some form (`_known_form`). A dotted
     abbreviation ("U.S", its final dot stripped with the punctuation) is one word, "us". Only the capitalised
     parts of a hyphenated word count."""
@@ -135,42 +164,12 @@ def question_names(question: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-@lru_cache(maxsize=8192)
-def _said_stems(text: str) -> tuple[frozenset[str], tuple[str, ...]]:
-    """The stems of a text's words, as a set and sorted (for prefix look-ups), kept per text."""
-    said = frozenset(stem(w) for w in words(text))
-    return said, tuple(sorted(said))
-
-
 def names_not_said(names: Sequence[str], text: str) -> tuple[str, ...]:
-    """The question's names (`question_names`) that `text` does not say in any form: a word of the name is said when
-    the text has a word of its stem, one starting with that stem ("Turks": "Turkey"), or one sharing all but its
-    last three letters (demonyms: "Pakistani": "Pakistan's"), as for the unknown-name check."""
-    said, ordered = _said_stems(text)
-
-    def starts_one(prefix: str) -> bool:
-        at = bisect.bisect_left(ordered, prefix)
-        return at < len(ordered) and ordered[at].startswith(prefix)
-
-    def is_said(part: str) -> bool:
-        root = stem(part)
-        if root in said or (len(root) >= 4 and starts_one(root)):
-            return True
-        return len(part) >= 5 and starts_one(part[: max(4, len(part) - 3)])
-
-    missing = []
-    for name in names:
-        if _DOTTED.fullmatch(name):  # "U.S", "U.N.": one word, "us", "un"
-            folded = name.replace(".", "").lower()
-            if folded not in said and stem(folded) not in said:
-                missing.append(name)
-            continue
-        parts = words(" ".join(p for p in name.split("-") if p[:1].isupper()))
-        if _CALENDAR.fullmatch(name) or not parts:
-            continue  # "October", "Monday": capitalised, but a date, not a name (a sentence may leave it implied)
-        if not all(is_said(part) for part in parts):
-            missing.append(name)
-    return tuple(missing)
+    """The question's names (`question_names`) that `text` does not say in any form, by the unknown-name check's
+    own rule (`_known_name`: a form of the word, its stem, a demonym, a dotted abbreviation), but for month and
+    day names: capitalised, they are dates, which a sentence may leave implied."""
+    said = _text_words(text)
+    return tuple(name for name in names if not _CALENDAR.fullmatch(name) and not _known_name(name, said))
 
 
 def question_figures(question: str) -> tuple[str, ...]:
