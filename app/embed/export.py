@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 import warnings
@@ -44,6 +45,10 @@ BENIGN_TRACE_WARNINGS = (
 # onnxruntime.quantization logs on the root logger that the model should be pre-processed (shape inference and
 # graph optimization) first: it is, by the transformer optimizer; the int8 graph's own parity tests hold.
 BENIGN_QUANTIZATION_LOG = "Please consider to run pre-processing before quantization"
+# ONNX Runtime's transformer optimizer reports its work at INFO on these module loggers (named without a package:
+# onnxruntime.transformers puts its own folder on sys.path): "Fused Attention: 6", "Removed 126 nodes", "opset
+# version: 17", "Model saved to …", 11 lines a build that no reader of the server log acts on.
+OPTIMIZER_LOGGERS = ("fusion_base", "onnx_model", "onnx_model_bert")
 
 
 @contextlib.contextmanager
@@ -55,9 +60,33 @@ def _benign_trace_warnings_silenced() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _benign_quantization_log_silenced() -> Iterator[None]:
+def _optimizer_progress_quieted() -> Iterator[None]:
+    """The optimizer's own loggers at WARNING for the call (their warnings still show), restored after."""
+    loggers = [logging.getLogger(name) for name in OPTIMIZER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _quantization_chatter_silenced() -> Iterator[None]:
+    """Drop, for the call, what onnxruntime.quantization's own files log at INFO (42 lines a build, per tensor:
+    'Quantization parameters for tensor:"…" not specified', "get_tensor_type returns DefaultTensorType for tensor
+    name …") and the warning checked benign above. It logs with module-level `logging.info`, on the root logger,
+    so its records are told apart by the file they come from; its other warnings still show."""
+    from onnxruntime import quantization
+
+    package = str(Path(quantization.__file__).parent) + os.sep
+
     def drop(record: logging.LogRecord) -> bool:  # a callable filter: False drops the record
-        return not record.getMessage().startswith(BENIGN_QUANTIZATION_LOG)
+        if not record.pathname.startswith(package):
+            return True
+        return record.levelno > logging.INFO and not record.getMessage().startswith(BENIGN_QUANTIZATION_LOG)
 
     root = logging.getLogger()
     root.addFilter(drop)
@@ -121,13 +150,14 @@ def export_encoders(embedder: Embedder, folder: Path) -> dict[str, str]:
             _export_raw(transformer.eval(), raw)
         finally:
             transformer.set_attn_implementation(previous)
-        optimized = optimizer.optimize_model(
-            str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
-        )
-        optimized.save_model_to_file(str(folder / FP32_FILE))
+        with _optimizer_progress_quieted():
+            optimized = optimizer.optimize_model(
+                str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+            )
+            optimized.save_model_to_file(str(folder / FP32_FILE))
     # the matrix products (the six layers' attention and feed-forward weights) in int8, per channel; the word
     # embedding table stays fp32: quantizing it (the default) cost one dev question its top passage, for no speed
-    with _benign_quantization_log_silenced():
+    with _quantization_chatter_silenced():
         quantize_dynamic(
             str(folder / FP32_FILE),
             str(folder / INT8_FILE),
