@@ -1,7 +1,7 @@
 """Run the examples of README.md and docs/*.md: every ```console block, each `$ command` in it, against a
 real server (curl) or the CLI, with the output shown under it checked against what the command prints.
 
-Conventions of a ```console block (docs/README.md says them for writers):
+Conventions of a ```console block (docs/operations.md, "Development", gives writers the short form):
 - `$ command` lines (a trailing backslash continues the command on the next line) are run by bash in a
   scratch folder holding the example files of tests/data/docs/ and a link to the repository's tests/;
   `http://127.0.0.1:8000` is the test's server, `$KEY` its admin key, `newsqa` the installed CLI.
