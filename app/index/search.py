@@ -32,7 +32,8 @@ PieceKind = Literal["sentence", "passage"]
 # What the backend's rows look like, not the local build's file layout (store.FORMAT_VERSION): format 4 added
 # the token vectors, which live in each replica's build only, so the rows (and the identity replicas share)
 # stayed those of format 3, and replicas of a running cluster keep copying each other's writes across it.
-PIECES_FORMAT_VERSION = 3
+# Rows format 4 (local format 5): the BM25 terms a row carries are folded without accents.
+PIECES_FORMAT_VERSION = 4
 
 
 def made_with(bundle: IndexBundle) -> str:

@@ -39,9 +39,19 @@ STOPWORDS = frozenset(
 )
 
 
+def _without_accents(text: str) -> str:
+    """Latin letters without their accents ("Šerić" → "Seric", "Zürich" → "Zurich"): the tokenizer keeps ASCII
+    letters only, and a name typed without its accents, as questions usually are, must meet the text's."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
 def fold(text: str) -> str:
-    """NFKC, ASCII quotes and dashes, dotted acronyms joined, lower case: a copy fit for matching."""
-    folded = unicodedata.normalize("NFKC", text).translate(_FOLD)
+    """NFKC, accents dropped, ASCII quotes and dashes, dotted acronyms joined, lower case: a copy fit for
+    matching."""
+    folded = _without_accents(unicodedata.normalize("NFKC", text)).translate(_FOLD)
     folded = _ACRONYM.sub(lambda m: m.group(0).replace(".", "") + " ", folded)
     return folded.lower()
 
