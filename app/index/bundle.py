@@ -25,6 +25,7 @@ from app.models import Document, ParsedDocument, Passage, Sentence
 from app.text.acronyms import find_acronyms
 from app.text.answer_type import ANSWER_TYPES, AnswerType, offering_rows
 from app.text.normalize import STOPWORDS, content_stems, words
+from app.text.proper_nouns import names_written, with_names_capitalised
 from app.text.typos import buckets_by_initial, corrected_text
 
 ProgressFn = Callable[[str, int], None]
@@ -82,7 +83,8 @@ class IndexBundle:
         )
         texts = [d.document.text for d in self.documents.values()]
         surface = frozenset(w for text in texts for w in words(text))
-        self.corpus_vocabulary = Vocabulary.of_words(surface, self.lexicon_matrix)
+        names = names_written(s.text for s in self.sentences)
+        self.corpus_vocabulary = Vocabulary.of_words(surface, self.lexicon_matrix, names)
         self.acronyms = find_acronyms(texts)
         dim = self.sentence_vectors.index.d
         self.sentence_matrix = self.sentence_vectors.reconstruct_all().reshape(-1, dim)
@@ -177,17 +179,20 @@ class Vocabulary:
     sorted_words: tuple[str, ...]
     lexicon_matrix: Vectors  # rows: this collection's lexicon words (synonym candidates)
     by_initial: dict[str, tuple[str, ...]] = field(default_factory=dict)  # for typo correction
+    names: frozenset[str] = frozenset()  # words the collection writes only as names (`names_written`)
 
     @classmethod
-    def of_words(cls, surface: frozenset[str], lexicon_matrix: Vectors) -> Vocabulary:
+    def of_words(cls, surface: frozenset[str], lexicon_matrix: Vectors, names: frozenset[str] = frozenset()
+                 ) -> Vocabulary:
         return cls(
             frozenset(content_stems(surface)), surface, tuple(sorted(surface)), lexicon_matrix,
-            buckets_by_initial(surface),
+            buckets_by_initial(surface), names,
         )
 
     def corrected(self, text: str) -> str:
-        """The text with words this vocabulary lacks replaced by the one vocabulary word they misspell."""
-        return corrected_text(text, self.surface_words, self.by_initial, STOPWORDS)
+        """The text with words this vocabulary lacks replaced by the one vocabulary word they misspell, and its
+        names, typed in lower case, capitalised as the collection writes them."""
+        return with_names_capitalised(corrected_text(text, self.surface_words, self.by_initial, STOPWORDS), self.names)
 
     def has_word_starting(self, prefix: str) -> bool:
         """True when some word starts with prefix (binary search, not a scan of the vocabulary)."""

@@ -25,6 +25,7 @@ import numpy.typing as npt
 from app.index.bundle import IndexBundle, Vocabulary
 from app.text.answer_type import DAY_NAMES, MONTH_NAMES
 from app.text.normalize import STOPWORDS, stem, terms, words
+from app.text.proper_nouns import proper_noun_words
 
 SYNONYM_SIMILARITY = 0.8
 UNRELATED_SIMILARITY = 0.5
@@ -110,6 +111,12 @@ def _text_words(text: str) -> _TextWords:
     return _TextWords(surface, tuple(sorted(surface)))
 
 
+def _written_as_name(token: str) -> bool:
+    """Whether every word of a token is one English writes only as a name ("iran", "iran's", "dublin")."""
+    folded = words(token)
+    return bool(folded) and all(w in proper_noun_words() for w in folded)
+
+
 def _known_form(word: str, vocabulary: SaidWords) -> bool:
     """A folded name word the corpus uses in some form: itself, a word starting with its stem ("Turks" →
     "Turkey"), or a word sharing all but its last three letters (demonyms: "Australian" → "Australia",
@@ -124,12 +131,13 @@ def _known_form(word: str, vocabulary: SaidWords) -> bool:
 
 def _known_name(word: str, vocabulary: SaidWords) -> bool:
     """A capitalised question word is known if the corpus uses it in some form (`_known_form`). A dotted
-    abbreviation ("U.S", its final dot stripped with the punctuation) is one word, "us". Only the capitalised
-    parts of a hyphenated word count."""
+    abbreviation ("U.S", its final dot stripped with the punctuation) is one word, "us". Only the parts of a
+    hyphenated word that are capitalised, or that English writes only as names (`proper_noun_words`: "iran"
+    typed in lower case), count."""
     if _DOTTED.fullmatch(word):
         return word.replace(".", "").lower() in vocabulary.surface_words
-    capitalised = " ".join(part for part in word.split("-") if part[:1].isupper())
-    folded = words(capitalised)
+    named = " ".join(part for part in word.split("-") if part[:1].isupper() or _written_as_name(part))
+    folded = words(named)
     return not folded or all(_known_form(w, vocabulary) for w in folded)
 
 
@@ -156,12 +164,14 @@ def question_names(question: str) -> list[str]:
     """The capitalised words of a question after its first word ("Who met Asif in Doha?": Asif, Doha), but for
     words that are capitalised whatever they name: "I", "I'm", a capitalised function word."""
     tokens = [token.strip(_STRIP) for token in question.split()]
+    written_as_names = [core for core in tokens if _written_as_name(core)]
     if any(_capitalised_function_word(t) for t in tokens[1:]):
-        return []  # "WHAT DID PAKISTAN DEMAND", "Talks Stall In Istanbul": capitals tell no names apart
+        # "WHAT DID PAKISTAN DEMAND", "Talks Stall In Istanbul": capitals tell no names apart
+        return list(dict.fromkeys(written_as_names))
     out = [core for position, core in enumerate(tokens)
            if position > 0 and core[:1].isupper() and not _FIRST_PERSON.fullmatch(core)
            and not all(w in STOPWORDS for w in words(core))]
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(out + written_as_names))
 
 
 def names_not_said(names: Sequence[str], text: str) -> tuple[str, ...]:

@@ -1,0 +1,87 @@
+"""Words English writes only as names, so that a name typed in lower case still reads as a name.
+
+Newsroom questions are typed fast and in lower case ("what did iran say about the talks"): capitals, the
+only sign of a name the question reader had, are gone, and a name the briefs never mention slips past the
+unknown-name check. Two word lists that ship inside their PyPI packages tell such words apart offline:
+
+- english-words (Webster's Second and GCIDE): a word the dictionaries list only capitalised ("Iran",
+  "Dublin", "Iranian") and never in lower case, and that lemminflect's dictionary of common English words
+  does not hold either;
+- pycountry (ISO 3166): the one-word names of countries ("France", "Germany", "Qatar").
+
+A word both lists as a name and as an ordinary word ("china", "turkey", "among") is not counted: a lower-case
+question gives no way to tell which is meant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+import pycountry
+from english_words import get_english_words_set
+from lemminflect import getAllLemmas
+
+from app.text.normalize import STOPWORDS, words
+
+MIN_LETTERS = 4  # three-letter words written as names are mostly short forms in a question ("max fine")
+
+
+@lru_cache(maxsize=1)
+def _listed_words() -> tuple[frozenset[str], frozenset[str]]:
+    """(words the dictionaries write in lower case, folded words they write only capitalised)."""
+    listed = get_english_words_set(["web2", "gcide"], lower=False, alpha=True)
+    ordinary = frozenset(w for w in listed if w.islower())
+    return ordinary, frozenset(w.lower() for w in listed if w[:1].isupper() and w[1:].islower()) - ordinary
+
+
+def is_ordinary_word(word: str) -> bool:
+    """Whether a folded word is a common English word: in lemminflect's dictionary or written in lower case by
+    Webster's or GCIDE ("border", "despite", "minister")."""
+    return bool(getAllLemmas(word)) or word in _listed_words()[0]
+
+
+@lru_cache(maxsize=1)
+def proper_noun_words() -> frozenset[str]:
+    """Folded words that English writes only as names (about 46,000; read once, about 0.1 s)."""
+    names = set(_listed_words()[1])
+    for country in pycountry.countries:
+        for name in (country.name, getattr(country, "common_name", None)):
+            if name and len(name.split()) == 1:
+                names.add(name.lower())
+    return frozenset(
+        w for w in names if len(w) >= MIN_LETTERS and w.isalpha() and w not in STOPWORDS and not getAllLemmas(w)
+    )
+
+
+_TOKEN_EDGES = "?!.,;:\"'()[]{}\u201c\u201d\u2018\u2019*_"
+_LOWER_WORD = re.compile(r"\b[a-z][a-z'\u2019]*\b")
+
+
+def names_written(sentences: Iterable[str]) -> frozenset[str]:
+    """Folded words the texts write as names: capitalised inside a sentence (not as its first word), never in
+    lower case anywhere, and not common English words ("Taliban", "Asif", "TTP"; not "Border", which another
+    sentence writes "border", nor "Minister", which a title capitalises but a question may not)."""
+    capitalised: set[str] = set()
+    lower: set[str] = set()
+    for sentence in sentences:
+        stripped = (token.strip(_TOKEN_EDGES) for token in sentence.split())
+        cores = [core for core in stripped if any(c.isalpha() for c in core)]
+        for position, core in enumerate(cores):
+            if core.islower():
+                lower.update(words(core))
+            elif position > 0 and core[:1].isupper():
+                capitalised.update(words(core))
+    return frozenset(
+        w for w in capitalised - lower if w.isalpha() and w not in STOPWORDS and len(w) > 1 and not is_ordinary_word(w)
+    )
+
+
+def with_names_capitalised(text: str, names: frozenset[str]) -> str:
+    """A question typed in lower case with the corpus's names capitalised as the corpus writes them ("who leads
+    the taliban delegation" → "... the Taliban delegation"), so that the name checks see them as names."""
+    if not names:
+        return text
+    return _LOWER_WORD.sub(lambda m: m.group(0).capitalize() if words(m.group(0)) and all(
+        w in names for w in words(m.group(0))) else m.group(0), text)
