@@ -117,6 +117,12 @@ class Settings(BaseSettings):
         description="Requests per client address (the real admin key has its own bucket): `N/second|minute`, or "
         "`off`.",
     )
+    trusted_proxies: str = Field(
+        "",
+        description="Addresses of front proxies whose X-Forwarded-For names the client (comma-separated, e.g. "
+        "`127.0.0.1` behind the shipped nginx on the same machine). Empty: X-Forwarded-For is ignored and the "
+        "connection's own address is the client, so no one can pick a new rate-limit bucket per request.",
+    )
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body except uploads (413 above).")
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (JSON list); none by default."

@@ -72,7 +72,8 @@ http {{
 
 @pytest.fixture(scope="module")
 def proxied(settings: Settings, service: QAService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tuned = settings.model_copy(update={"rate_limit": "off"})  # the proxy's limits are what is tested here
+    # the proxy's limits are what is tested here; the service trusts the proxy's X-Forwarded-For
+    tuned = settings.model_copy(update={"rate_limit": "off", "trusted_proxies": "127.0.0.1"})
     app = create_app(tuned, service=service)
     upstream = free_port()
     config = server_config(tuned.model_copy(update={"port": upstream}), app, log_level="warning")

@@ -15,9 +15,10 @@ from starlette.applications import Starlette
 
 from app.api.app import create_app
 from app.api.deps import state_of
+from app.api.server import server_config
 from app.config import Settings, get_settings
 from app.service import QAService
-from tests.support import assert_error, serving
+from tests.support import assert_error, running_uvicorn, serving
 
 QUESTION = "What did Pakistan demand?"
 JSON = {"Content-Type": "application/json"}
@@ -86,6 +87,29 @@ def test_a_new_made_up_key_on_every_request_does_not_bypass_the_limit(settings: 
         ]
         assert codes.count(200) == 5 and codes.count(429) == 55
         assert http.get("/ask", params={"q": QUESTION}, headers={"X-API-Key": "the-admin"}).status_code == 200
+
+
+def _forwarded_codes(app_settings: Settings, service: QAService) -> list[int]:
+    """60 questions over `newsqa serve`'s uvicorn configuration, each naming a new X-Forwarded-For address."""
+    app = create_app(app_settings, service=service)
+    config = server_config(app_settings, app, log_level="warning")
+    with running_uvicorn(app, config) as url, httpx.Client(base_url=url, timeout=30) as http:
+        return [
+            http.get("/ask", params={"q": QUESTION}, headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+            for i in range(60)
+        ]
+
+
+def test_a_new_forwarded_address_on_every_request_does_not_bypass_the_limit(
+    settings: Settings, service: QAService
+) -> None:
+    """The probe: uvicorn trusts X-Forwarded-For from 127.0.0.1 by default, so a local client naming a new address
+    per request got a new bucket each time. Now only NEWSQA_TRUSTED_PROXIES are believed (none by default)."""
+    limited = settings.model_copy(update={"rate_limit": "5/minute", "reload_seconds": 0})
+    codes = _forwarded_codes(limited, service)
+    assert codes.count(200) == 5 and codes.count(429) == 55
+    behind_proxy = _forwarded_codes(limited.model_copy(update={"trusted_proxies": "127.0.0.1"}), service)
+    assert behind_proxy == [200] * 60  # a trusted proxy's forwarded addresses are the clients, one bucket each
 
 
 def test_the_default_rate_is_on_and_generous(settings: Settings) -> None:

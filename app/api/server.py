@@ -58,6 +58,10 @@ def server_config(settings: Settings, application: FastAPI, **overrides: Any) ->
         "http": guarded_protocol(settings.header_timeout_seconds, counters),
         "timeout_keep_alive": settings.keep_alive_seconds,
         "timeout_graceful_shutdown": settings.graceful_timeout_seconds,
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: any local client could name a
+        # new address per request and get a new rate-limit bucket. Only the configured proxies are trusted.
+        "proxy_headers": bool(settings.trusted_proxies.strip()),
+        "forwarded_allow_ips": settings.trusted_proxies.strip() or "",
         **overrides,
     }
     return uvicorn.Config(ShutdownCutoff(application, counters), **values)
