@@ -15,10 +15,16 @@ question gives no way to tell which is meant.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+import numpy.typing as npt
 import pycountry
 from english_words import get_english_words_set
 from lemminflect import getAllLemmas
@@ -28,12 +34,56 @@ from app.text.normalize import STOPWORDS, words
 MIN_LETTERS = 4  # three-letter words written as names are mostly short forms in a question ("max fine")
 
 
+@dataclass(frozen=True)
+class HashedWords:
+    """A read-only set of words kept as their sorted 64-bit string hashes: about 8 bytes a word instead of the
+    90 or so a Python string in a frozenset takes (215,000 ordinary words: 1.7 MB, not 20). Python's string
+    hash is fixed for the life of a process, which is as long as these live; a false hit needs a 64-bit
+    collision."""
+
+    hashes: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, words_: Iterable[str]) -> HashedWords:
+        return cls(np.unique(np.fromiter((hash(w) for w in words_), dtype=np.int64)))
+
+    def __contains__(self, word: object) -> bool:
+        key = hash(word)
+        at = int(np.searchsorted(self.hashes, key))
+        return at < len(self.hashes) and int(self.hashes[at]) == key
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+
 @lru_cache(maxsize=1)
-def _listed_words() -> tuple[frozenset[str], frozenset[str]]:
-    """(words the dictionaries write in lower case, folded words they write only capitalised)."""
+def _listed_words() -> tuple[HashedWords, HashedWords]:
+    """(words the dictionaries write in lower case, folded words they write only as names, with the country
+    names: see `proper_noun_words`). The lists themselves (about 47 MB as Python strings) are dropped, and
+    their memory handed back, once these are made."""
+    made = _hashed_lists()
+    _return_freed_memory()
+    return made
+
+
+def _hashed_lists() -> tuple[HashedWords, HashedWords]:
     listed = get_english_words_set(["web2", "gcide"], lower=False, alpha=True)
-    ordinary = frozenset(w for w in listed if w.islower())
-    return ordinary, frozenset(w.lower() for w in listed if w[:1].isupper() and w[1:].islower()) - ordinary
+    ordinary = {w for w in listed if w.islower()}
+    names = {w.lower() for w in listed if w[:1].isupper() and w[1:].islower()} - ordinary
+    for country in pycountry.countries:
+        for name in (country.name, getattr(country, "common_name", None)):
+            if name and len(name.split()) == 1:
+                names.add(name.lower())
+    kept = (w for w in names if len(w) >= MIN_LETTERS and w.isalpha() and w not in STOPWORDS and not getAllLemmas(w))
+    return HashedWords.of(ordinary), HashedWords.of(kept)
+
+
+def _return_freed_memory() -> None:
+    """Hand the lists' freed heap back to the system: glibc keeps it otherwise. Measured in a bare process with
+    numpy loaded: RSS +43 MB for good after the lists were read with frozensets kept, +18 MB with the hashed
+    sets and this trim. A no-op where there is no glibc."""
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 
 
 def is_ordinary_word(word: str) -> bool:
@@ -42,17 +92,9 @@ def is_ordinary_word(word: str) -> bool:
     return bool(getAllLemmas(word)) or word in _listed_words()[0]
 
 
-@lru_cache(maxsize=1)
-def proper_noun_words() -> frozenset[str]:
-    """Folded words that English writes only as names (about 46,000; read once, about 0.1 s)."""
-    names = set(_listed_words()[1])
-    for country in pycountry.countries:
-        for name in (country.name, getattr(country, "common_name", None)):
-            if name and len(name.split()) == 1:
-                names.add(name.lower())
-    return frozenset(
-        w for w in names if len(w) >= MIN_LETTERS and w.isalpha() and w not in STOPWORDS and not getAllLemmas(w)
-    )
+def proper_noun_words() -> HashedWords:
+    """Folded words that English writes only as names (about 45,000; read once, about half a second)."""
+    return _listed_words()[1]
 
 
 _TOKEN_EDGES = "?!.,;:\"'()[]{}\u201c\u201d\u2018\u2019*_"
