@@ -48,6 +48,7 @@ def server_config(settings: Settings, application: FastAPI, **overrides: Any) ->
     caps, connection cap, every refusal JSON and counted); no uvicorn `limit_concurrency`, which counts idle
     sockets (requests in flight are shed by `app.api.guards`)."""
     counters = state_of(application).counters
+    trusted = settings.trusted_proxies.strip()
     values: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -60,8 +61,8 @@ def server_config(settings: Settings, application: FastAPI, **overrides: Any) ->
         "timeout_graceful_shutdown": settings.graceful_timeout_seconds,
         # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: any local client could name a
         # new address per request and get a new rate-limit bucket. Only the configured proxies are trusted.
-        "proxy_headers": bool(settings.trusted_proxies.strip()),
-        "forwarded_allow_ips": settings.trusted_proxies.strip() or "",
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted,
         **overrides,
     }
     return uvicorn.Config(ShutdownCutoff(application, counters), **values)

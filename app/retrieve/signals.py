@@ -25,7 +25,7 @@ import numpy.typing as npt
 from app.index.bundle import IndexBundle, Vocabulary
 from app.text.answer_type import DAY_NAMES, MONTH_NAMES
 from app.text.normalize import STOPWORDS, stem, terms, words
-from app.text.proper_nouns import proper_noun_words
+from app.text.proper_nouns import written_as_name
 
 SYNONYM_SIMILARITY = 0.8
 UNRELATED_SIMILARITY = 0.5
@@ -111,12 +111,6 @@ def _text_words(text: str) -> _TextWords:
     return _TextWords(surface, tuple(sorted(surface)))
 
 
-def _written_as_name(token: str) -> bool:
-    """Whether every word of a token is one English writes only as a name ("iran", "iran's", "dublin")."""
-    folded = words(token)
-    return bool(folded) and all(w in proper_noun_words() for w in folded)
-
-
 def _known_form(word: str, vocabulary: SaidWords) -> bool:
     """A folded name word the corpus uses in some form: itself, a word starting with its stem ("Turks" →
     "Turkey"), or a word sharing all but its last three letters (demonyms: "Australian" → "Australia",
@@ -136,7 +130,7 @@ def _known_name(word: str, vocabulary: SaidWords) -> bool:
     typed in lower case), count."""
     if _DOTTED.fullmatch(word):
         return word.replace(".", "").lower() in vocabulary.surface_words
-    named = " ".join(part for part in word.split("-") if part[:1].isupper() or _written_as_name(part))
+    named = " ".join(part for part in word.split("-") if part[:1].isupper() or written_as_name(part))
     folded = words(named)
     return not folded or all(_known_form(w, vocabulary) for w in folded)
 
@@ -164,7 +158,7 @@ def question_names(question: str) -> list[str]:
     """The capitalised words of a question after its first word ("Who met Asif in Doha?": Asif, Doha), but for
     words that are capitalised whatever they name: "I", "I'm", a capitalised function word."""
     tokens = [token.strip(_STRIP) for token in question.split()]
-    written_as_names = [core for core in tokens if _written_as_name(core)]
+    written_as_names = [core for core in tokens if written_as_name(core)]
     if any(_capitalised_function_word(t) for t in tokens[1:]):
         # "WHAT DID PAKISTAN DEMAND", "Talks Stall In Istanbul": capitals tell no names apart
         return list(dict.fromkeys(written_as_names))

@@ -120,10 +120,19 @@ def names_written(sentences: Iterable[str]) -> frozenset[str]:
     )
 
 
+def _all_words_in(token: str, names: frozenset[str] | HashedWords) -> bool:
+    folded = words(token)
+    return bool(folded) and all(w in names for w in folded)
+
+
+def written_as_name(token: str) -> bool:
+    """Whether every word of a token is one English writes only as a name ("iran", "iran's", "dublin")."""
+    return _all_words_in(token, proper_noun_words())
+
+
 def with_names_capitalised(text: str, names: frozenset[str]) -> str:
     """A question typed in lower case with the corpus's names capitalised as the corpus writes them ("who leads
     the taliban delegation" → "... the Taliban delegation"), so that the name checks see them as names."""
     if not names:
         return text
-    return _LOWER_WORD.sub(lambda m: m.group(0).capitalize() if words(m.group(0)) and all(
-        w in names for w in words(m.group(0))) else m.group(0), text)
+    return _LOWER_WORD.sub(lambda m: m.group(0).capitalize() if _all_words_in(m.group(0), names) else m.group(0), text)
