@@ -68,10 +68,12 @@ _MEASURE_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
 # what a quantity is called: "the price of", "its population", "the death toll"; asked as the thing a copula
 # asks for ("what is the current exchange rate", "what's the death toll") or written as a few keywords ("green
 # line ticket price"), a number answers it
+_MONEY_MEASURES = (
+    r"price|prices|cost|costs|fare|fares|fee|fees|salary|salaries|wage|wages|budget|revenue|profit|income|worth"
+)
 _MEASURES = (
-    r"price|prices|cost|costs|fare|fares|fee|fees|population|rate|capacity|salary|salaries|wage|wages|budget|"
-    r"revenue|profit|income|worth|age|magnitude|percentage|share|amount|total|size|height|depth|length|width|"
-    r"distance|speed|temperature|turnout|margin|toll|tally|rating|score|count|number|percent"
+    _MONEY_MEASURES + r"|population|rate|capacity|age|magnitude|percentage|share|amount|total|size|height|depth|"
+    r"length|width|distance|speed|temperature|turnout|margin|toll|tally|rating|score|count|number|percent"
 )
 # the measure is the head of what is asked: followed by a preposition ("the price of", "the fare from"), a time
 # ("salary last year", "the rate today") or the end of the question
@@ -155,8 +157,7 @@ _UNIT_QUESTIONS: list[tuple[re.Pattern[str], Unit]] = [
     (re.compile(r"\b(?:percentage|percent|per cent)\b|\bshare\b" + _AFTER_HEAD, re.I), "percent"),
     (re.compile(r"^\s*(?:for\s+)?how long\b(?!\s+(?:is|was|are|were)\s+the\s+\w+\s*\??$)", re.I), "duration"),
     (re.compile(r"\bhow much\b.*\b(?:cost|costs|costing|pay|paid|earn|earned|earns|spend|spent|invest|invested|"
-                r"fined?|worth|charge|charged)\b|\b(?:price|prices|cost|costs|fare|fares|fee|fees|salary|salaries|"
-                r"wage|wages|budget|revenue|profit|income|worth)\b" + _AFTER_HEAD, re.I), "money"),
+                r"fined?|worth|charge|charged)\b|\b(?:" + _MONEY_MEASURES + r")\b" + _AFTER_HEAD, re.I), "money"),
 ]
 # what states a measure of that unit: an age ("Elena Brask, 54," / "the 61-year-old" / "aged 70"), an amount of
 # money, a percentage, a span of time
