@@ -122,10 +122,10 @@ def _ranked_sentences(
 
 def _signals(
     question: str, bundle: IndexBundle, top: ScoredPassage | None, best_dense: float,
-    word_vectors: Mapping[str, FloatArray],
+    word_vectors: Mapping[str, FloatArray], names: tuple[str, ...],
 ) -> AbstentionSignals:
     vocabulary = bundle.vocabulary_of(top.passage.doc_id if top else None)
-    unknown_terms, unknown_mass, unknown_names = question_signals(question, vocabulary, word_vectors)
+    unknown_terms, unknown_mass, unknown_names = question_signals(question, vocabulary, word_vectors, names)
     all_terms = list(dict.fromkeys(terms(question)))
     covered = term_set(top.passage.section, top.passage.text) if top else frozenset()
     return AbstentionSignals(
@@ -224,8 +224,9 @@ def term_vectors(
 
 
 def question_view(
-    question: str, query_terms: list[str], bundle: IndexBundle, word_vectors: Mapping[str, FloatArray] | None = None,
-    expanded: str | None = None, tokens: TokenVectors | None = None,
+    question: str, query_terms: list[str], bundle: IndexBundle, names: tuple[str, ...],
+    word_vectors: Mapping[str, FloatArray] | None = None, expanded: str | None = None,
+    tokens: TokenVectors | None = None,
 ) -> QuestionView:
     unique = tuple(dict.fromkeys(query_terms))
     kind = question_type(question)
@@ -235,7 +236,7 @@ def question_view(
         words=frozenset(words(question)),
         kind=kind,
         unit=measure_unit(question, kind),
-        names=tuple(question_names(question)),
+        names=names,
         figures=question_figures(question),
         term_vectors=term_vectors(expanded or question, unique, bundle, word_vectors or {}),
         tokens=tokens,
@@ -263,6 +264,7 @@ def retrieve(
     """
     expanded = expand_question(question, bundle.acronyms)
     query_terms = terms(expanded)
+    names = tuple(question_names(question))  # read once: the ranker's name feature and the unknown-name signal
     limit = params.candidates
     s_allowed = allowed.sentence_rows if allowed else None
     p_allowed = allowed.passage_rows if allowed else None
@@ -306,13 +308,13 @@ def retrieve(
             bundle, query_vector, sentence_rows, sentence_dense, sentence_score, sentence_lexical,
             passage_rows, passage_dense, passage_order, params,
         )
-        view = question_view(question, query_terms, bundle, word_vectors, expanded, query_tokens)
+        view = question_view(question, query_terms, bundle, names, word_vectors, expanded, query_tokens)
         ranked_pool = rank_pool(view, pool, bundle, ranker)
         ranked_sentences, reordered = _reranked(bundle, ranked_pool, ranked_passages, ranked_sentences)
         ranked_passages = diversify(list(reordered), params.max_shared_sentences)
     best_dense = float(sentence_dense.max()) if len(sentence_dense) else 0.0
     top = ranked_passages[0] if ranked_passages else None
-    signals = _signals(question, bundle, top, best_dense, word_vectors or {})
+    signals = _signals(question, bundle, top, best_dense, word_vectors or {}, names)
     return Evidence(
         sentences=ranked_sentences, passages=ranked_passages, signals=signals, ranked=ranked_pool, query=query_vector
     )

@@ -136,18 +136,20 @@ def _known_name(word: str, vocabulary: SaidWords) -> bool:
 
 
 def question_signals(
-    question: str, vocabulary: Vocabulary, word_vectors: Mapping[str, npt.NDArray[np.float32]]
+    question: str, vocabulary: Vocabulary, word_vectors: Mapping[str, npt.NDArray[np.float32]],
+    names: Sequence[str] | None = None,
 ) -> tuple[tuple[str, ...], float, tuple[str, ...]]:
     """(unknown terms, their summed unknownness, unknown capitalised names) of a question, against the
     vocabulary of the document that would answer it.
 
     word_vectors holds the embeddings of `words_to_embed(question)`; a word with a close synonym in the
-    vocabulary weighs little or nothing. Words without a vector weigh 1.
+    vocabulary weighs little or nothing. Words without a vector weigh 1. `names`: its `question_names`, when the
+    caller has read them already.
     """
     weights = {stem(w): unknownness(word_vectors.get(w), vocabulary) for w in unknown_words(question, vocabulary)}
     unknown = tuple(t for t, weight in weights.items() if weight >= 0.5)
-    names = tuple(name for name in question_names(question) if not _known_name(name, vocabulary))
-    return unknown, sum(weights.values()), names
+    asked = question_names(question) if names is None else names
+    return unknown, sum(weights.values()), tuple(name for name in asked if not _known_name(name, vocabulary))
 
 
 def question_term_count(question: str) -> int:
