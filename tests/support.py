@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+import numpy as np
 import redis
 import uvicorn
 from fastapi import FastAPI
@@ -31,7 +32,7 @@ from pydantic import SecretStr
 from app.api.app import create_app
 from app.config import PROJECT_ROOT, Settings, get_settings
 from app.embed.reference import Embedder, Encoder, TokenVectors, Vectors
-from app.index.bundle import IndexBundle
+from app.index.bundle import IndexBundle, Vocabulary
 from app.index.encoders import Encoders
 from app.ingest.sources import BriefMetadata, make_brief
 from app.service import QAService
@@ -392,3 +393,8 @@ def post_event(http: httpx.Client, body: bytes, retry: int | None = None) -> htt
     if retry is not None:
         headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
     return http.post("/slack/events", content=body, headers=headers)
+
+
+def vocabulary_of(*surface: str, names: frozenset[str] = frozenset()) -> Vocabulary:
+    """A vocabulary of these words alone (no lexicon vectors), for the pure name and typo checks."""
+    return Vocabulary.of_words(frozenset(surface), np.zeros((0, 384), np.float32), names)

@@ -7,13 +7,11 @@ default article: a newsroom types "what did iran say about the talks", and the a
 
 from __future__ import annotations
 
-import numpy as np
-
-from app.index.bundle import Vocabulary
 from app.retrieve.signals import _known_name, question_names
 from app.service import QAService
 from app.text.normalize import words
 from app.text.proper_nouns import is_ordinary_word, names_written, proper_noun_words, with_names_capitalised
+from tests.support import vocabulary_of
 
 
 def test_words_english_writes_only_as_names() -> None:
@@ -49,8 +47,7 @@ def test_a_lower_case_question_gets_the_corpus_names_capitalised() -> None:
     assert (with_names_capitalised("who led the taliban delegation in istanbul?", names)
             == "who led the Taliban delegation in Istanbul?")
     assert with_names_capitalised("What is the TTP?", names) == "What is the TTP?"  # written capitals stay
-    vocabulary = Vocabulary.of_words(frozenset({"taliban", "delegation"}), np.zeros((0, 384), np.float32),
-                                     frozenset({"taliban"}))
+    vocabulary = vocabulary_of("taliban", "delegation", names=frozenset({"taliban"}))
     assert vocabulary.corrected("who headed the talban delegation") == "who headed the Taliban delegation"
 
 
@@ -58,14 +55,14 @@ def test_a_lower_case_question_names_its_names() -> None:
     assert question_names("what did iran say about the talks") == ["iran"]
     assert question_names("WHAT DID IRAN SAY") == ["IRAN"]  # capitals tell nothing, the word list does
     assert question_names("what did the governor say") == []
-    said = Vocabulary.of_words(frozenset({"pakistan", "afghanistan"}), np.zeros((0, 384), np.float32))
+    said = vocabulary_of("pakistan", "afghanistan")
     assert not _known_name("iran", said)
     assert _known_name("afghan", said)  # a lower-case ordinary word is not a name: nothing to look up
 
 
 def test_accents_are_folded_for_matching() -> None:
     assert words("Anton Šerić said in Zürich") == ["anton", "seric", "said", "in", "zurich"]
-    assert _known_name("Seric", Vocabulary.of_words(frozenset(words("Šerić")), np.zeros((0, 384), np.float32)))
+    assert _known_name("Seric", vocabulary_of(*words("Šerić")))
 
 
 def test_a_question_typed_in_lower_case_is_answered_like_the_written_one(service: QAService) -> None:

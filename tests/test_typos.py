@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from app.index.bundle import IndexBundle, Vocabulary
+from app.index.bundle import IndexBundle
 from app.retrieve.signals import _known_name
 from app.service import QAService
 from app.text.typos import buckets_by_initial, correction
-
-
-def vocabulary(*surface: str) -> Vocabulary:
-    return Vocabulary.of_words(frozenset(surface), np.zeros((0, 384), np.float32))
+from tests.support import vocabulary_of
 
 
 def test_a_misspelled_word_becomes_the_one_corpus_word_it_misspells() -> None:
@@ -31,18 +26,18 @@ def test_short_words_ambiguous_or_far_words_are_left_alone() -> None:
 
 
 def test_corrected_text_keeps_known_words_stopwords_and_case() -> None:
-    words = vocabulary("what", "did", "hartmanis", "say", "about", "the", "ceasefire")
+    words = vocabulary_of("what", "did", "hartmanis", "say", "about", "the", "ceasefire")
     assert words.corrected("What did Hatmanis say about the ceasfire?") == "What did Hartmanis say about the ceasefire?"
 
 
 def test_a_word_of_the_dictionary_is_never_corrected_into_another() -> None:
-    words = vocabulary("what", "is", "the", "prime", "of", "minister", "governor")
+    words = vocabulary_of("what", "is", "the", "prime", "of", "minister", "governor")
     assert words.corrected("What is the price of it?") == "What is the price of it?"  # not "prime"
     assert words.corrected("what did the governer say") == "what did the governor say"  # no such word: a typo
 
 
 def test_demonyms_dotted_abbreviations_and_derived_names_are_known() -> None:
-    words = vocabulary("us", "australia", "turkey", "afghanistan")
+    words = vocabulary_of("us", "australia", "turkey", "afghanistan")
     for name in ("U.S", "U.S.", "Australian", "Turkish", "Afghan", "Turks"):
         assert _known_name(name, words), name
     for name in ("Iran", "Kenyan", "Hartmanis"):
