@@ -142,6 +142,13 @@ class Settings(BaseSettings):
         10.0, gt=0, le=300, description="Seconds a connection gets to send a request's headers (then 408 / closed)."
     )
     keep_alive_seconds: int = Field(5, ge=1, le=300, description="Seconds an idle keep-alive connection stays open.")
+    max_connections: int = Field(
+        1024,
+        ge=1,
+        le=65536,
+        description="Open connections the server keeps at once; past it a new one gets a JSON 503 with Retry-After "
+        "and is closed (keep it under the process's open-files limit, `ulimit -n`).",
+    )
     graceful_timeout_seconds: int = Field(15, ge=0, description="Seconds in-flight requests get to finish on SIGTERM.")
     worker_threads: int = Field(
         2,

@@ -50,7 +50,7 @@ def guarded_app(
     """As `guarded`, with the app itself (its state can be watched)."""
     tuned = settings.model_copy(update={"header_timeout_seconds": HEADER_TIMEOUT, "keep_alive_seconds": 1, **changes})
     app = create_app(tuned, service=service)
-    protocol = guarded_protocol(HEADER_TIMEOUT, state_of(app).counters, parser)
+    protocol = guarded_protocol(HEADER_TIMEOUT, state_of(app).counters, parser, tuned.max_connections)
     with running_uvicorn(app, server_config(tuned, app, log_level="warning", http=protocol)) as url:
         yield url, app
 
@@ -88,6 +88,30 @@ def test_hoarded_idle_connections_do_not_stop_probes_or_questions(settings: Sett
             for s in hoard:
                 s.close()
         assert re.search(r'^newsqa_refused_connections_total\{status="408"\} (\d+)', metrics(url), re.M)
+
+
+@pytest.mark.parametrize("parser", ["auto", "h11"])
+def test_past_the_connection_cap_a_new_socket_gets_a_counted_json_503(
+    settings: Settings, service: QAService, parser: str
+) -> None:
+    cap = 12
+    with guarded(settings, service, parser, max_connections=cap) as (url, port):
+        hoard = [socket.create_connection(("127.0.0.1", port)) for _ in range(cap)]
+        try:
+            time.sleep(0.2)  # the server has accepted them all
+            extra = socket.create_connection(("127.0.0.1", port))
+            with extra:
+                refusal = read_all(extra)
+            head, _, body = refusal.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 503 "), refusal
+            assert b"retry-after: 1" in head.lower() and b"application/json" in head.lower()
+            assert json.loads(body)["error"] == "overloaded"
+        finally:
+            for s in hoard:
+                s.close()
+        time.sleep(0.2)  # the hoard's sockets are gone: the cap has room again
+        assert probe(url) == [200, 200, 200]
+        assert re.search(r'^newsqa_refused_connections_total\{status="503"\} [1-9]', metrics(url), re.M)
 
 
 @pytest.mark.parametrize("parser", ["auto", "h11"])

@@ -22,6 +22,7 @@ from app.embed.reference import Embedder
 from app.errors import CorpusError
 from app.index.encoders import Encoders
 from app.ingest.sources import BriefMetadata, make_brief
+from app.logs import RequestIdFilter
 from app.service import QAService
 from tests.support import ARTICLE, DOC_ID, chat_settings, running_uvicorn, serving, sign
 
@@ -105,12 +106,48 @@ def test_a_bug_is_a_json_500_with_the_request_id(settings: Settings, caplog: pyt
             raise RuntimeError("a bug")
 
     app = create_app(settings, service=Broken())  # type: ignore[arg-type]
-    with running_uvicorn(app) as url, httpx.Client(base_url=url, timeout=30) as client:
-        response = client.post("/ask", json={"question": "What did Pakistan demand?"},
-                               headers={"X-Request-ID": "trace-me-123"})
+    stamp = RequestIdFilter()  # as configure_logging installs it: the log line of the 500 names the request
+    caplog.handler.addFilter(stamp)
+    try:
+        with running_uvicorn(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+            response = client.post("/ask", json={"question": "What did Pakistan demand?"},
+                                   headers={"X-Request-ID": "trace-me-123"})
+    finally:
+        caplog.handler.removeFilter(stamp)
     assert response.status_code == 500
     assert response.json() == {"error": "internal_error", "message": "internal error"}
     assert response.headers["x-request-id"] == "trace-me-123"
+    logged = [r for r in caplog.records if r.getMessage().startswith("unexpected error on POST /ask")]
+    assert logged and logged[0].exc_info is not None
+    assert getattr(logged[0], "request_id", None) == "trace-me-123"
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/ask", [("q", "What did Pakistan demand?"), ("published_to", "2025-01-01"), ("published_to", "2030-01-01")]),
+        ("/ask", [("q", "What did Pakistan demand?"), ("q", "Who led the delegation?")]),
+        ("/ask", [("q", "What did Pakistan demand?"), ("top_k", "1"), ("top_k", "5")]),
+        ("/documents", [("limit", "5"), ("limit", "50")]),
+    ],
+    ids=["published_to twice", "q twice", "top_k twice", "limit twice"],
+)
+def test_a_single_valued_parameter_given_twice_is_a_422_naming_it(
+    http: httpx.Client, path: str, params: list[tuple[str, str]]
+) -> None:
+    """Found by the outside probe: `published_to` given twice kept the last value silently."""
+    response = http.get(path, params=tuple(params))
+    assert response.status_code == 422, response.text
+    body = response.json()
+    repeated = params[-1][0]
+    assert body["error"] == "validation_error" and f"query parameter {repeated}: given 2 times" in body["message"]
+    assert body["details"][0]["type"] == "repeated_parameter"
+
+
+def test_a_list_parameter_may_repeat(http: httpx.Client) -> None:
+    params = [("q", "What did Pakistan demand?"), ("doc_id", DOC_ID), ("doc_id", "another-brief")]
+    response = http.get("/ask", params=tuple(params))
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize(

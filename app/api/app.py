@@ -12,7 +12,7 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from app import __version__
-from app.api.deps import AppState, Runtime, ServiceDep, state_of
+from app.api.deps import AppState, Runtime, ServiceDep, single_valued_query, state_of
 from app.api.errors import SharedStateUnavailableError
 from app.api.guards import (
     BodyLimitMiddleware,
@@ -60,7 +60,7 @@ log = logging.getLogger("newsqa.api")
 Loader = Callable[[Settings], QAService]
 
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(single_valued_query)])
 
 
 def _answer_json(answer: Answer) -> Response:

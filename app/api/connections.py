@@ -8,7 +8,7 @@ guards sit in front of the parser (httptools when installed, the faster one; els
 - a connection must finish each request's headers within `header_timeout` seconds of its first byte (or of
   opening): a silent one is closed, a trickling one (slowloris) gets a JSON 408;
 - a head longer than MAX_HEADER_BYTES or with more than MAX_HEADER_LINES lines gets a JSON 431 and is closed;
-- past MAX_CONNECTIONS open sockets a new one gets a JSON 503 with Retry-After and is closed;
+- past `max_connections` open sockets (NEWSQA_MAX_CONNECTIONS) a new one gets a JSON 503 with Retry-After and is closed;
 - idle keep-alive connections are closed by uvicorn after `timeout_keep_alive`;
 - every refusal is counted (`newsqa_refused_connections_total`); requests in flight are limited (JSON 503)
   by `app.api.guards.ConcurrencyLimitMiddleware`, which counts requests, not sockets.
@@ -32,7 +32,6 @@ except ImportError:  # httptools is optional: h11 then
 
 MAX_HEADER_BYTES = 16 * 1024  # h11's own cap on an incomplete request head, applied here with a 431
 MAX_HEADER_LINES = 100
-MAX_CONNECTIONS = 1024
 _REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}
 
 
@@ -45,6 +44,7 @@ class ConnectionGuards:
     of the uvicorn protocol class it is mixed into (both keep `cycle`, `connections`, `loop`, `transport`)."""
 
     header_timeout: ClassVar[float] = 10.0
+    max_connections: ClassVar[int] = 1024
     counter: ClassVar[RefusalCounter | None] = None  # told the status of every refusal
 
     cycle: Any
@@ -63,7 +63,7 @@ class ConnectionGuards:
     # ------------------------------------------------------------------ connection
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
-        if len(self.connections) > MAX_CONNECTIONS:
+        if len(self.connections) > self.max_connections:
             self._refuse(503, "overloaded", "the server has too many open connections; retry shortly", retry=1)
             return
         self._arm_header_timer()
@@ -149,14 +149,15 @@ if HttpToolsProtocol is not None:
 
 
 def guarded_protocol(
-    header_timeout: float, counter: RefusalCounter | None, parser: str = "auto"
+    header_timeout: float, counter: RefusalCounter | None, parser: str = "auto", max_connections: int = 1024
 ) -> type[ConnectionGuards]:
     """The protocol class for one server: its parser ("auto": httptools when installed, else h11), its header
-    deadline and where its refusals are counted."""
+    deadline, its connection cap and where its refusals are counted."""
     base: type[ConnectionGuards] = GuardedH11Protocol
     if parser in ("auto", "httptools") and HttpToolsProtocol is not None:
         base = GuardedHttpToolsProtocol
-    return type("ServerProtocol", (base,), {"header_timeout": header_timeout, "counter": counter})
+    attributes = {"header_timeout": header_timeout, "counter": counter, "max_connections": max_connections}
+    return type("ServerProtocol", (base,), attributes)
 
 
 class ShutdownCutoff:

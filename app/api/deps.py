@@ -6,10 +6,12 @@ object (`state_of`), and mypy checks each use.
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Union, get_args, get_origin
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
 
 from app.api.errors import NotReadyError
@@ -95,3 +97,29 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLargeError(f"the request body is over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _takes_many(annotation: object) -> bool:
+    """Whether a query parameter's annotation is a list (`list[str] | None` included): it may repeat."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_takes_many(arg) for arg in get_args(annotation))
+    return get_origin(annotation) in (list, tuple, set, frozenset) or annotation in (list, tuple, set, frozenset)
+
+
+async def single_valued_query(request: Request) -> None:
+    """A query parameter that takes one value, given twice (`?published_to=2025-01-01&published_to=2026-01-01`),
+    is a 422 naming it, not a silent pick of the last value: a client that sent two filters must learn that
+    only one counts. Parameters declared as lists (`doc_id`) may repeat."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    errors = [
+        {"type": "repeated_parameter", "loc": ("query", field.alias),
+         "msg": f"given {count} times; it takes one value", "input": request.query_params.getlist(field.alias)}
+        for field in dependant.query_params
+        if not _takes_many(field.field_info.annotation)
+        and (count := len(request.query_params.getlist(field.alias))) > 1
+    ]
+    if errors:
+        raise RequestValidationError(errors)

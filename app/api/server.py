@@ -56,7 +56,9 @@ def server_config(settings: Settings, application: FastAPI, **overrides: Any) ->
         "log_level": settings.log_level,
         "log_config": None,  # keep the JSON handler configure_logging installed
         "access_log": False,  # app.api.guards writes the access line, without query strings
-        "http": guarded_protocol(settings.header_timeout_seconds, counters),
+        "http": guarded_protocol(
+            settings.header_timeout_seconds, counters, max_connections=settings.max_connections
+        ),
         "timeout_keep_alive": settings.keep_alive_seconds,
         "timeout_graceful_shutdown": settings.graceful_timeout_seconds,
         # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: any local client could name a

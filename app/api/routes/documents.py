@@ -14,7 +14,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from app.api.deps import AppState, ServiceDep, read_body, state_of
+from app.api.deps import AppState, ServiceDep, read_body, single_valued_query, state_of
 from app.api.errors import (
     AdminDisabledError,
     BadRequestError,
@@ -53,7 +53,7 @@ async def require_admin(request: Request, key: Annotated[str | None, Depends(api
 
 
 AdminDep = Annotated[None, Depends(require_admin)]
-router = APIRouter(tags=["documents"])
+router = APIRouter(tags=["documents"], dependencies=[Depends(single_valued_query)])
 
 
 @router.get("/documents", responses=error_responses(422, 503))
@@ -223,7 +223,7 @@ async def start_job(state: AppState, service: QAService, brief: IncomingBrief) -
     return job
 
 
-jobs_router = APIRouter(tags=["jobs"])
+jobs_router = APIRouter(tags=["jobs"], dependencies=[Depends(single_valued_query)])
 
 
 async def _job(request: Request, job_id: str) -> Job:
