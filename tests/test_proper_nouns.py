@@ -23,6 +23,15 @@ def test_words_english_writes_only_as_names() -> None:
         assert word not in names, word
 
 
+def test_countries_and_regions_by_their_common_english_names() -> None:
+    """ISO 3166 names Russia "Russian Federation", and Webster's lists "russia" (a leather) in lower case, so
+    before CLDR's territory names "what did russia say" read as a question with no name in it."""
+    names = proper_noun_words()
+    for place in ("russia", "syria", "europe", "africa", "asia", "caribbean"):
+        assert place in names, place
+    assert "world" not in names  # CLDR's region 001, an ordinary word
+
+
 def test_ordinary_words_include_function_words_the_lemma_dictionary_lacks() -> None:
     assert is_ordinary_word("despite") and is_ordinary_word("border") and is_ordinary_word("minister")
     assert not is_ordinary_word("taliban") and not is_ordinary_word("iran")

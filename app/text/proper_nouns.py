@@ -7,7 +7,9 @@ unknown-name check. Two word lists that ship inside their PyPI packages tell suc
 - english-words (Webster's Second and GCIDE): a word the dictionaries list only capitalised ("Iran",
   "Dublin", "Iranian") and never in lower case, and that lemminflect's dictionary of common English words
   does not hold either;
-- pycountry (ISO 3166): the one-word names of countries ("France", "Germany", "Qatar").
+- pycountry (ISO 3166) and Babel (the Unicode CLDR's English names of territories and world regions): the
+  one-word names of countries and regions ("France", "Qatar", and the names ISO does not use as a country's
+  name: "Russia", "Syria", "Europe", "Africa").
 
 A word both lists as a name and as an ordinary word ("china", "turkey", "among") is not counted: a lower-case
 question gives no way to tell which is meant.
@@ -26,6 +28,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 import pycountry
+from babel import Locale
 from english_words import get_english_words_set
 from lemminflect import getAllLemmas
 
@@ -70,10 +73,9 @@ def _hashed_lists() -> tuple[HashedWords, HashedWords]:
     listed = get_english_words_set(["web2", "gcide"], lower=False, alpha=True)
     ordinary = {w for w in listed if w.islower()}
     names = {w.lower() for w in listed if w[:1].isupper() and w[1:].islower()} - ordinary
-    for country in pycountry.countries:
-        for name in (country.name, getattr(country, "common_name", None)):
-            if name and len(name.split()) == 1:
-                names.add(name.lower())
+    places = [name for c in pycountry.countries for name in (c.name, getattr(c, "common_name", None)) if name]
+    places += Locale("en").territories.values()  # CLDR: "Russia" (ISO: "Russian Federation"), "Europe", "Asia"
+    names.update(place.lower() for place in places if len(place.split()) == 1)
     # lemminflect directly, not the cached `is_english_word`: 46,000 one-off look-ups would fill its cache
     kept = (w for w in names if len(w) >= MIN_LETTERS and w.isalpha() and w not in STOPWORDS and not getAllLemmas(w))
     return HashedWords.of(ordinary), HashedWords.of(kept)
