@@ -1,4 +1,4 @@
-"""The HTTP edge: FastAPI routes over one QAService, which the app's lifespan loads once in a worker thread."""
+"""The HTTP app: the factory that mounts `app.api.routes`, handles errors once and loads the service in its lifespan."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -20,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from app import __version__
-from app.api.deps import AppState, Runtime, ServiceDep, single_valued_query, state_of
+from app.api.deps import AppState, Runtime, state_of
 from app.api.errors import SharedStateUnavailableError
 from app.api.guards import (
     BodyLimitMiddleware,
@@ -30,142 +29,28 @@ from app.api.guards import (
     RequestIdMiddleware,
 )
 from app.api.jobs import Jobs
-from app.api.observability import Counters, QuestionLogger, answer_fields, install_metrics
+from app.api.observability import Counters, QuestionLogger, install_metrics
+from app.api.routes.ask import router as ask_router
 from app.api.routes.chat import ChatGateway
 from app.api.routes.chat import router as chat_router
 from app.api.routes.documents import jobs_router
 from app.api.routes.documents import router as documents_router
 from app.api.routes.pages import router as web_router
 from app.api.routes.pages import web_templates
-from app.api.schemas import (
-    AskRequest,
-    AskResponse,
-    ErrorResponse,
-    HealthResponse,
-    IsoDate,
-    ReadyResponse,
-    document_filter,
-    error_responses,
-)
+from app.api.routes.probes import router as probes_router
+from app.api.schemas import ErrorResponse, error_responses
 from app.api.shared import SharedState
 from app.api.writer import Writes
 from app.config import Settings, get_settings
-from app.errors import InvalidQuestionError, NewsQAError, SearchBackendUnavailableError
-from app.models import Answer, DocumentFilter
+from app.errors import NewsQAError, SearchBackendUnavailableError
 from app.service import QAService
-from app.text.question import question_pattern
 
 log = logging.getLogger("newsqa.api")
 
 Loader = Callable[[Settings], QAService]
 
-
-router = APIRouter(dependencies=[Depends(single_valued_query)])
-
-
-def _answer_json(answer: Answer) -> Response:
-    """The answer serialized once, straight from the wire model (it is already valid: no second validation)."""
-    return Response(AskResponse.from_answer(answer).model_dump_json(), media_type="application/json")
-
-
-def _ask(request: Request, service: QAService, question: str, top_k: int, where: DocumentFilter) -> Response:
-    """Answer, count the outcome and log it (a keyed hash of the question unless raw logging is on)."""
-    started = time.perf_counter()
-    try:
-        answer = service.ask(question, top_k, where)
-    except InvalidQuestionError:
-        log.info("question refused", extra=state_of(request.app).questions.fields(question))
-        raise
-    state = state_of(request.app)
-    state.counters.answer(answer)
-    elapsed = time.perf_counter() - started
-    fields = {**state.questions.fields(answer.question), **answer_fields(answer, elapsed)}
-    log.info("answered" if answer.answered else "abstained", extra=fields)
-    return _answer_json(answer)
-
-
-ASK_ERRORS = error_responses(413, 422, 429, 503)
 LOAD_RETRY_FIRST_SECONDS = 0.5  # a start-up that found the search backend down tries again, backing off to
 LOAD_RETRY_MAX_SECONDS = 10.0
-
-
-@router.post("/ask", response_model=AskResponse, responses=ASK_ERRORS)
-def ask_post(request: Request, body: AskRequest, service: ServiceDep) -> Response:
-    """Answer a question with verbatim quotes from the corpus, or abstain.
-
-    Every quote and passage gives `doc_id`, `start` and `end`, with `text == document.text[start:end]`.
-    When the corpus does not answer the question, `answered` is false, `quotes` is empty, `message` says
-    so, and `passages` still lists the closest passages.
-    """
-    return _ask(request, service, body.question, body.top_k, body.document_filter())
-
-
-@router.get("/ask", response_model=AskResponse, responses=ASK_ERRORS)
-def ask_get(
-    request: Request,
-    service: ServiceDep,
-    q: Annotated[
-        str,
-        Query(description="The question, 1–500 characters after NFKC normalization; no control characters.",
-              json_schema_extra={"minLength": 1, "pattern": question_pattern()}),
-    ],
-    top_k: Annotated[int, Query(ge=1, le=10, description="How many supporting passages to return.")] = 3,
-    doc_id: Annotated[list[str] | None, Query(description="Ask only these briefs (repeat the parameter).")] = None,
-    source: Annotated[str | None, Query(max_length=200, description="Ask only briefs from this source.")] = None,
-    published_from: Annotated[IsoDate | None, Query(description="Only briefs published on or after.")] = None,
-    published_to: Annotated[IsoDate | None, Query(description="Only briefs published on or before.")] = None,
-) -> Response:
-    """Same as `POST /ask`, with the question in the query string (`/ask?q=...&top_k=3&source=...`)."""
-    where = document_filter(doc_id, source, published_from, published_to)
-    return _ask(request, service, q, top_k, where)
-
-
-@router.get("/healthz")
-async def healthz() -> HealthResponse:
-    """Liveness: 200 whenever the process answers, even while the model and index are loading."""
-    return HealthResponse(status="ok")
-
-
-@router.get("/readyz", responses={503: {"model": ReadyResponse}}, response_model_exclude_none=True)
-async def readyz(request: Request, response: Response) -> ReadyResponse:
-    """Readiness: 200 with the index's counts once it is loaded; 503 with the reason until then."""
-    runtime = state_of(request.app).runtime
-    if runtime.draining:
-        response.status_code = 503
-        return ReadyResponse(status="draining", reason="shutting down: finishing requests in flight")
-    if runtime.service is None:
-        response.status_code = 503
-        return ReadyResponse(status="not_ready", reason=runtime.reason)
-    state = state_of(request.app)
-    # only when questions or chat need Redis (rate limits, de-duplication): a replica whose questions would be
-    # answered all the same stays in rotation while only its writes and jobs wait for Redis
-    needed = state.settings.rate_limit != "off" or state.chat is not None
-    unreachable = await state.shared.unreachable() if needed else None
-    search = runtime.service.search
-    if unreachable is None and search.name != "builtin":  # every question needs the search backend
-        unreachable = await anyio.to_thread.run_sync(search.unreachable)
-    if unreachable is not None:  # questions would be refused meanwhile: take this replica out of rotation
-        response.status_code = 503
-        return ReadyResponse(status="not_ready", reason=unreachable)
-    manifest = runtime.service.index.manifest
-    return ReadyResponse(
-        status="ready",
-        catching_up=runtime.service.index.pending or None,
-        documents=manifest.counts.get("documents"),
-        passages=manifest.counts.get("passages"),
-        sentences=manifest.counts.get("sentences"),
-        vector_index=manifest.vector_index,
-        build=manifest.build_dir,
-    )
-
-
-# HEAD probes (load balancers, `curl -I`) get the same answers without a body; kept out of the schema, where
-# a second operation per path would only repeat the GET (and collide with its operation id)
-router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
-router.add_api_route(
-    "/readyz", readyz, methods=["HEAD"], include_in_schema=False, response_model_exclude_none=True,
-    response_model=ReadyResponse,
-)
 
 
 def _error_response(status: int, body: ErrorResponse, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -351,7 +236,8 @@ def create_app(
     )
     app.state.newsqa = state
     log.info("chat: %s", state.chat.describe() if state.chat else "off (no Slack secret, no Mattermost token)")
-    app.include_router(router)
+    app.include_router(ask_router)
+    app.include_router(probes_router)
     app.include_router(documents_router)
     app.include_router(jobs_router)
     app.include_router(web_router)
