@@ -68,6 +68,11 @@ def running_uvicorn(app: FastAPI, config: uvicorn.Config | None = None) -> Itera
     assert not thread.is_alive(), "uvicorn did not shut down"
 
 
+def settings_in(root: Path, **overrides: Any) -> Settings:
+    """Settings over `root/corpus` and `root/index`: the environment's otherwise, keyword overrides win."""
+    return get_settings(corpus_dir=root / "corpus", index_dir=root / "index", **overrides)
+
+
 def copy_folders(source: Path, target: Path) -> Path:
     """A test's own copy of a corpus and index pair (so it may change or damage them)."""
     for folder in ("corpus", "index"):

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from app.answer.quotes import _newest_first
-from app.config import Settings, get_settings
 from app.embed.reference import Embedder
 from app.errors import DocumentNotFoundError, IndexWriteError, InvalidDocumentError
 from app.index.bundle import IndexBundle, passage_match_text, sentence_contexts
@@ -34,7 +33,7 @@ from app.ingest.sources import BriefMetadata, IncomingBrief, decode, format_of, 
 from app.models import Answer, CitedPassage, DocumentChange, DocumentFilter, DocumentMeta, Quote
 from app.service import QAService
 from tests.briefs_generator import generate_briefs
-from tests.support import ARTICLE, DOC_ID, CountingEncoder, same_vectors
+from tests.support import ARTICLE, DOC_ID, CountingEncoder, same_vectors, settings_in
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -162,10 +161,6 @@ def brief(
 ) -> IncomingBrief:
     given = BriefMetadata.model_validate({"doc_id": doc_id, "source": source, "published": published})
     return make_brief(text, fmt, given, None, f"{doc_id}.txt", now)
-
-
-def settings_in(root: Path) -> Settings:
-    return get_settings(corpus_dir=root / "corpus", index_dir=root / "index")
 
 
 def link_tree(source: Path, target: Path) -> None:

@@ -31,14 +31,10 @@ from app.ingest.sources import BriefMetadata, IncomingBrief, make_brief
 from app.models import CitedPassage, Quote
 from app.service import QAService
 from tests.briefs_generator import generate_briefs
-from tests.support import DOC_ID, copy_folders, free_port, running_uvicorn
+from tests.support import DOC_ID, copy_folders, free_port, running_uvicorn, settings_in
 
 KEY = "fault-admin-key"
 ADMIN = {"X-API-Key": KEY}
-
-
-def settings_in(root: Path, **overrides: object) -> Settings:
-    return get_settings(corpus_dir=root / "corpus", index_dir=root / "index", reload_seconds=0, **overrides)
 
 
 @pytest.fixture
@@ -94,7 +90,7 @@ def assert_serves_verbatim(settings: Settings, embedder: Embedder) -> QAService:
 
 @pytest.mark.e2e
 def test_sigkill_mid_build_leaves_the_last_good_index(root: Path, embedder: Embedder) -> None:
-    settings = settings_in(root)
+    settings = settings_in(root, reload_seconds=0)
     before = read_manifest(settings.index_dir)
     assert before is not None
     process = newsqa(root, "index", "--force")
@@ -108,7 +104,7 @@ def test_sigkill_mid_build_leaves_the_last_good_index(root: Path, embedder: Embe
 
 @pytest.mark.e2e
 def test_sigkill_mid_add_then_retry_is_idempotent(root: Path, embedder: Embedder) -> None:
-    settings = settings_in(root)
+    settings = settings_in(root, reload_seconds=0)
     before = read_manifest(settings.index_dir)
     ids = write_briefs(root / "incoming", 30, seed=5)
     process = newsqa(root, "add", "--json", str(root / "incoming"))
@@ -195,7 +191,7 @@ def _brief(doc_id: str, text: str) -> IncomingBrief:
 
 @pytest.mark.e2e
 def test_concurrent_questions_during_adds_and_removes_see_one_version(root: Path, embedder: Embedder) -> None:
-    settings = settings_in(root, admin_api_key=SecretStr(KEY), rate_limit="off")
+    settings = settings_in(root, reload_seconds=0, admin_api_key=SecretStr(KEY), rate_limit="off")
     service = QAService.load(settings, encoders=Encoders(embedder))
     versions: dict[str, str] = {d.document.sha256: d.document.text for d in service.bundle.documents.values()}
     texts = [

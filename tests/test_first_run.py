@@ -17,10 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-ARTICLE = PROJECT_ROOT / "corpus" / "pakistan-afghanistan-talks.txt"
+from app.config import PROJECT_ROOT
+from tests.support import ARTICLE, free_port
 
 # What ONNX Runtime's transformer optimizer (loggers fusion_base, onnx_model, onnx_model_bert: 11 lines) and its
 # quantizer (root logger: 42 lines, per tensor) printed at INFO in every build's export, before app/embed/export.py

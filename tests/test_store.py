@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.embed.reference import Embedder
 from app.errors import IndexCorruptError
 from app.files import write_bytes_atomic
@@ -32,7 +32,7 @@ from app.ingest.corpus import read_corpus
 from app.models import Answer
 from app.service import QAService
 from app.text.normalize import terms
-from tests.support import flip_byte, same_vectors
+from tests.support import flip_byte, same_vectors, settings_in
 
 FLOOD = """River Flood Closes Valley Roads
 Heavy rain on Tuesday pushed the Arno river over its banks. Officials closed three roads near Florence.
@@ -53,10 +53,6 @@ The ferry to Brindle Island resumed sailings on Monday after a two-week strike b
 """
 FERRY_QUESTION = "When did the ferry to Brindle Island resume sailings?"
 LOGGER = "newsqa.index"  # the index lifecycle (app/index/lifecycle.py)
-
-
-def settings_in(root: Path) -> Settings:
-    return get_settings(corpus_dir=root / "corpus", index_dir=root / "index")
 
 
 @pytest.fixture(scope="module")
