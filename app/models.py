@@ -140,6 +140,7 @@ class AbstentionSignals:
     unknown_terms: tuple[str, ...]
     best_dense: float
     best_lexical_coverage: float
+    searchable_words: int = 1  # content words anything could match (`signals.searchable_words`); 0: nothing to ask
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from app.errors import TemplateError
 REQUIRED = (
     "abstention.txt",
     "abstention_no_match.txt",
+    "abstention_nothing_to_search.txt",
     "answer_versions.txt",
     "cli_answer.txt",
     "cli_abstention.txt",

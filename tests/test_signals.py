@@ -13,6 +13,7 @@ from app.retrieve.signals import (
     question_names,
     question_signals,
     question_term_count,
+    searchable_words,
     unknown_words,
 )
 from app.service import QAService
@@ -92,6 +93,25 @@ def test_known_names_and_the_first_word_are_not_flagged(bundle: IndexBundle) -> 
     assert question_signals("Did Pakistan and the Tehreek-e-Taliban Pakistan talk?", vocabulary, {})[2] == ()
     assert question_signals("Did Khawaja Asif warn of war?", vocabulary, {})[2] == ()
     assert question_signals("What did France say?", vocabulary, {})[2] == ("France",)
+
+
+def test_a_question_with_nothing_anything_could_match_has_no_searchable_words(bundle: IndexBundle) -> None:
+    vocabulary = bundle.corpus_vocabulary
+    for nothing in ("xyzzy", "asdf qwerty", "the", "?", "what is it", "qwertyuiop zxcvbnm?"):
+        assert searchable_words(nothing, vocabulary) == 0, nothing
+    # a word of the article, of English, or one English writes only as a name: something to look for
+    assert searchable_words("taliban", vocabulary) == 1
+    assert searchable_words("how many were hurt", vocabulary) == 1  # English, though the article never says it
+    assert searchable_words("what did iran demand", vocabulary) == 2
+    assert searchable_words("xyzzy taliban", vocabulary) == 1
+
+
+def test_gibberish_is_declined_and_a_terse_paraphrase_is_not(service: QAService) -> None:
+    for nothing in ("xyzzy", "asdf", "?"):
+        declined = service.ask(nothing)
+        assert not declined.answered and declined.confidence == 0.0 and declined.quotes == ()
+        assert declined.message is not None and declined.message.startswith("There is nothing in this question")
+    assert service.ask("who led pakistans delegation").answered
 
 
 def test_question_term_count() -> None:

@@ -1,1 +1,1 @@
-"""Chat: answers laid out for Slack and Mattermost (pure formatting; the HTTP route is app.api.app.routes.chat)."""
+"""Chat: answers laid out for Slack and Mattermost (pure formatting; the HTTP route is app.api.routes.chat)."""

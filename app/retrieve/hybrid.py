@@ -22,7 +22,7 @@ from app.index.search import BuiltinSearch, CandidateQuery, CandidateSearch, Row
 from app.linear import LinearModel
 from app.models import AbstentionSignals, Evidence, RankedPool, ScoredPassage, ScoredSentence
 from app.retrieve.quote_ranker import Pool, QuestionView, rank_pool
-from app.retrieve.signals import question_figures, question_names, question_signals
+from app.retrieve.signals import question_figures, question_names, question_signals, searchable_words
 from app.text.acronyms import expand_question
 from app.text.answer_type import measure_unit, question_type
 from app.text.normalize import stem, term_set, terms, words
@@ -134,6 +134,7 @@ def _signals(
         unknown_terms=unknown_terms,
         best_dense=best_dense,
         best_lexical_coverage=sum(t in covered for t in all_terms) / len(all_terms) if all_terms else 0.0,
+        searchable_words=searchable_words(question, bundle.corpus_vocabulary),
     )
 
 

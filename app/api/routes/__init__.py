@@ -1,1 +1,1 @@
-"""The HTTP routes: questions and documents, the staff pages, the chat bots."""
+"""The HTTP routes: questions (`ask`), liveness and readiness (`probes`), documents, the staff pages, the chat bots."""
