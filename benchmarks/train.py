@@ -23,8 +23,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
 import tempfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,7 +56,7 @@ from app.linear import LinearModel
 from app.models import Evidence, RankedPool
 from app.retrieve.quote_ranker import SENTENCE_FEATURES
 from app.service import QAService
-from app.text.normalize import terms
+from app.text.normalize import STOPWORDS, terms
 from app.text.question import clean_question
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,12 +115,42 @@ def typed_in_lower_case(question: str) -> str:
     return question.lower().rstrip(" ?.!")
 
 
-def harvest_newsroom(group: Group, typed_lower: bool = False) -> None:
+_TYPO_WORD = re.compile(r"[A-Za-z]{6,}")
+
+
+def typed_with_a_typo(question: str) -> str:
+    """The question with one slip of the fingers in its longest word of six letters or more that is not a
+    function word: an inner letter dropped, two inner letters swapped, or one doubled, chosen by a hash of the
+    question (the same slip on every run). A question without such a word is left as written."""
+    candidates = [m for m in _TYPO_WORD.finditer(question) if m.group(0).lower() not in STOPWORDS]
+    if not candidates:
+        return question
+    word = max(candidates, key=lambda m: (len(m.group(0)), -m.start()))
+    text, digest = word.group(0), zlib.crc32(question.encode())
+    at = 1 + digest % (len(text) - 3)  # an inner letter: never the first, never the last
+    slips = (text[:at] + text[at + 1 :], text[:at] + text[at + 1] + text[at] + text[at + 2 :],
+             text[:at] + text[at] + text[at:])
+    slipped = slips[(digest >> 8) % 3]
+    if slipped == text:  # swapping two equal letters changes nothing: drop one instead
+        slipped = slips[0]
+    return question[: word.start()] + slipped + question[word.end() :]
+
+
+def typed_in_lower_case_with_a_typo(question: str) -> str:
+    return typed_in_lower_case(typed_with_a_typo(question))
+
+
+TYPING: dict[str, Callable[[str], str]] = {
+    "lower": typed_in_lower_case, "typo": typed_with_a_typo, "lower+typo": typed_in_lower_case_with_a_typo,
+}
+
+
+def harvest_newsroom(group: Group, typing: str | None = None) -> None:
     bundle = group.service.bundle
     documents = {d: p.document.text for d, p in bundle.documents.items()}
     rows = [r for path in group.gold_files for r in parse_gold(path.read_text(encoding="utf-8").splitlines())]
-    if typed_lower:
-        rows = [r.model_copy(update={"question": typed_in_lower_case(r.question)}) for r in rows]
+    if typing:
+        rows = [r.model_copy(update={"question": TYPING[typing](r.question)}) for r in rows]
     group.gold_rows = rows
     cleaned = [clean_question(r.question, 500) for r in rows]
     for row, text, evidence in zip(rows, cleaned, group.service.evidence_many(cleaned), strict=True):
@@ -141,8 +174,9 @@ def harvest_squad(group: Group, questions: list[SquadQuestion]) -> None:
         group.questions.append(Question(group.name, "squad", text, not q.impossible, evidence, labelled, q))
 
 
-def load_groups(typed_lower: bool = False) -> list[Group]:
-    """The training groups; with `typed_lower`, every newsroom question typed in lower case (SQuAD's as written)."""
+def load_groups(typing: str | None = None) -> list[Group]:
+    """The training groups; with `typing` ("lower", "typo", "lower+typo"), every newsroom question typed that way
+    (SQuAD's as written)."""
     groups: list[Group] = []
     article = (ROOT / "corpus" / "pakistan-afghanistan-talks.txt").read_text(encoding="utf-8")
     pakistan = Group("pakistan-afghanistan-talks", "newsroom",
@@ -155,7 +189,7 @@ def load_groups(typed_lower: bool = False) -> list[Group]:
             text = brief.read_text(encoding="utf-8")
             groups.append(Group(brief.stem, "newsroom", service_for(brief.stem, {brief.name: text}), [gold]))
     for group in groups:
-        harvest_newsroom(group, typed_lower)
+        harvest_newsroom(group, typing)
     squad_file = DATA / "squad" / "squad2-dev-2articles.json"
     articles, questions = parse_squad(squad_file.read_text(encoding="utf-8"))
     shared = service_for("squad", {f"{a.doc_id}.txt": a.text for a in articles})
@@ -352,13 +386,16 @@ def main() -> None:
     parser.add_argument("--c-rank", type=float, default=0.1, help="the ranker's L2 penalty")
     parser.add_argument("--c-abstention", type=float, default=0.1)
     parser.add_argument("--report", type=Path, default=None, help="also write the tables (markdown) here")
-    parser.add_argument("--typed-lower", action="store_true",
+    parser.add_argument("--typed-lower", action="store_const", const="lower", dest="typing",
                         help="fit and score with every newsroom question typed in lower case (not with --write)")
+    parser.add_argument("--typed", choices=sorted(TYPING), dest="typing",
+                        help="fit and score with every newsroom question typed so: in lower case, with one typo "
+                        "in its longest word, or both (not with --write)")
     args = parser.parse_args()
-    if args.write and args.typed_lower:
-        parser.error("--typed-lower is a measurement: the shipped models are fitted on the questions as written")
+    if args.write and args.typing:
+        parser.error("--typed is a measurement: the shipped models are fitted on the questions as written")
 
-    groups = load_groups(args.typed_lower)
+    groups = load_groups(args.typing)
     cv = cross_validate(groups, args.squad_weight, args.c_rank, args.c_abstention)
     lines = ["| group (held out) | kind | questions | quote@1 | R@1 | R@3 | false abst. | not covered abst. | "
              "AUROC | BM25 | dense | hybrid |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]

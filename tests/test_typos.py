@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.index.bundle import IndexBundle
 from app.retrieve.signals import _known_name
 from app.service import QAService
-from app.text.typos import buckets_by_initial, correction
+from app.text.typos import buckets_by_initial, correction, english_correction
 from tests.support import vocabulary_of
 
 
@@ -34,6 +34,28 @@ def test_a_word_of_the_dictionary_is_never_corrected_into_another() -> None:
     words = vocabulary_of("what", "is", "the", "prime", "of", "minister", "governor")
     assert words.corrected("What is the price of it?") == "What is the price of it?"  # not "prime"
     assert words.corrected("what did the governer say") == "what did the governor say"  # no such word: a typo
+
+
+def test_a_word_the_dictionary_lists_in_lower_case_is_spelled_right() -> None:
+    """lemminflect lacks function words; Webster's lists them: "among" asked of a text that says "along"."""
+    words = vocabulary_of("were", "any", "kids", "along", "the", "dead", "despise")
+    assert words.corrected("were any kids among the dead") == "were any kids among the dead"
+    assert words.corrected("Despite the ruling") == "Despite the ruling"
+
+
+def test_a_slip_on_an_english_word_the_briefs_lack_becomes_that_word() -> None:
+    assert english_correction("ivnestigating") == "investigating"  # two letters swapped
+    assert english_correction("nubmer") == "number"
+    assert english_correction("aduults") == "adults"  # a letter doubled
+    assert english_correction("droopped") is None  # "dropped" or "drooped": ambiguous, left alone
+    assert english_correction("biryani") is None and english_correction("bitcoin") is None  # nothing near
+    words = vocabulary_of("which", "regulator", "is", "looking", "into", "harbourline")
+    assert words.corrected("which regulator is ivnestigating harbourline") == (
+        "which regulator is investigating harbourline"
+    )
+    # a name is never made an English word: a word capitalised inside the question stays as written
+    assert words.corrected("what did Nubmer say") == "what did Nubmer say"
+    assert words.corrected("Nubmer of boxes") == "Number of boxes"  # the first word is capitalised anyway
 
 
 def test_demonyms_dotted_abbreviations_and_derived_names_are_known() -> None:

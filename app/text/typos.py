@@ -5,9 +5,16 @@ lexical side, and the unknown-name check would take a misspelled name for a name
 word is corrected to a corpus word of the same first letter at Damerau-Levenshtein distance 1 (2 for words
 of 8+ letters), and only when exactly one corpus word is that close: an ambiguous near-miss is left alone, so
 "weather" does not become "whether", and a word of under five letters is never touched. A word of the English
-dictionary (lemminflect's) is spelled right whatever the corpus says: "price" asked of a text that never
-says it stays "price" instead of becoming the text's "prime". RapidFuzz computes the distances (C++, far
+dictionary (lemminflect's, or written in lower case by Webster's or GCIDE) is spelled right whatever the
+corpus says: "price" asked of a text that never says it stays "price" instead of becoming the text's "prime",
+and "among" does not become "along". RapidFuzz computes the distances (C++, far
 faster than a Python edit distance over a large vocabulary).
+
+A word neither the corpus nor the dictionary holds, and that no corpus word is close to, may still be a slip
+on an English word the briefs do not use ("droped", "ivnestigating", "nubmer"): it becomes the one word of
+lemminflect's dictionary at distance 1 with the same first letter, when exactly one is, so that the encoder
+and the synonym checks read the word that was meant. Names are not: a capitalised word inside the question,
+or a word English writes only as a name, is corrected to a corpus word or left as it is.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from collections.abc import Iterable, Mapping
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from app.text.normalize import is_english_word
+from lemminflect import getAllLemmas
+
+from app.text.proper_nouns import is_ordinary_word, written_as_name
 
 MIN_LENGTH = 5
 LONG_WORD = 8
@@ -53,6 +62,29 @@ def correction(word: str, buckets: Mapping[str, tuple[str, ...]]) -> str | None:
     return closest[0] if len(closest) == 1 and best > 0 else None
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def one_edit_away(word: str) -> set[str]:
+    """Every string one letter dropped, added, changed or two neighbours swapped from `word` (Norvig's edits)."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    dropped = {a + b[1:] for a, b in splits if b}
+    swapped = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    changed = {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    added = {a + c + b for a, b in splits for c in _LETTERS}
+    return (dropped | swapped | changed | added) - {word}
+
+
+def english_correction(word: str) -> str | None:
+    """The one English word (lemminflect's dictionary, the common words) one edit from `word` with its first
+    letter, or None (none, or more than one: "droopped" could be "dropped" or "drooped")."""
+    if len(word) < MIN_LENGTH or not word.isalpha():
+        return None
+    # lemminflect directly, not the cached is_english_word: hundreds of one-off look-ups would fill its cache
+    found = [c for c in one_edit_away(word) if c[0] == word[0] and getAllLemmas(c)]
+    return found[0] if len(found) == 1 else None
+
+
 _WORD = re.compile(r"[A-Za-z]+")
 
 
@@ -65,9 +97,11 @@ def corrected_text(
     def fix(match: re.Match[str]) -> str:
         word = match.group(0)
         folded = word.lower()
-        if folded in known or folded in keep or is_english_word(folded):
+        if folded in known or folded in keep or is_ordinary_word(folded):
             return word
         found = correction(folded, buckets)
+        if found is None and not (word[:1].isupper() and match.start() > 0) and not written_as_name(folded):
+            found = english_correction(folded)
         if found is None:
             return word
         return found[0].upper() + found[1:] if word[0].isupper() else found
