@@ -56,7 +56,7 @@ from app.linear import LinearModel
 from app.models import Evidence, RankedPool
 from app.retrieve.quote_ranker import SENTENCE_FEATURES
 from app.service import QAService
-from app.text.normalize import STOPWORDS, terms
+from app.text.normalize import FUNCTION_WORDS, STOPWORDS, terms
 from app.text.question import clean_question
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,12 +136,28 @@ def typed_with_a_typo(question: str) -> str:
     return question[: word.start()] + slipped + question[word.end() :]
 
 
+_WH = frozenset("what which who whom whose when where why how".split())
+
+
+def typed_tersely(question: str) -> str:
+    """The question as keywords, the way a search box gets it: lower case, its wh-word kept, the other function
+    words (articles, prepositions, auxiliaries, pronouns) and the possessive "'s" dropped ("What did Pakistan
+    demand?" → "what pakistan demand")."""
+    kept = []
+    for position, token in enumerate(re.findall(r"[\w’'-]+", question.lower())):
+        token = re.sub(r"['’]s$", "", token)
+        if (position == 0 and token in _WH) or token not in FUNCTION_WORDS:
+            kept.append(token)
+    return " ".join(kept) or typed_in_lower_case(question)
+
+
 def typed_in_lower_case_with_a_typo(question: str) -> str:
     return typed_in_lower_case(typed_with_a_typo(question))
 
 
 TYPING: dict[str, Callable[[str], str]] = {
     "lower": typed_in_lower_case, "typo": typed_with_a_typo, "lower+typo": typed_in_lower_case_with_a_typo,
+    "terse": typed_tersely,
 }
 
 
@@ -390,7 +406,7 @@ def main() -> None:
                         help="fit and score with every newsroom question typed in lower case (not with --write)")
     parser.add_argument("--typed", choices=sorted(TYPING), dest="typing",
                         help="fit and score with every newsroom question typed so: in lower case, with one typo "
-                        "in its longest word, or both (not with --write)")
+                        "in its longest word, both, or as keywords (not with --write)")
     args = parser.parse_args()
     if args.write and args.typing:
         parser.error("--typed is a measurement: the shipped models are fitted on the questions as written")
