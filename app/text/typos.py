@@ -22,10 +22,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from lemminflect import getAllLemmas
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
-
-from lemminflect import getAllLemmas
 
 from app.text.proper_nouns import is_ordinary_word, written_as_name
 
