@@ -5,6 +5,9 @@
 #         podman build --format docker --build-arg TORCH_INDEX_URL=... -t newsqa .   (or: make image)
 # Podman's default OCI format drops HEALTHCHECK; `--format docker` keeps it (docs/operations.md).
 # Without TORCH_INDEX_URL pip takes torch from the default index, which may be a multi-GB CUDA build (builder only).
+# EXTRAS: the package extras the runtime stage installs. Empty (the default) serves with the built-in search;
+# `--build-arg EXTRAS=milvus` adds pymilvus and Milvus Lite for NEWSQA_SEARCH_BACKEND=milvus (docs/deployment.md),
+# with pyarrow, pandas and grpc under them: about 280 MB of site-packages a built-in-search image does not need.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -26,6 +29,7 @@ RUN if [ -n "$TORCH_INDEX_URL" ]; then pip install --index-url "$TORCH_INDEX_URL
 
 # ---------------------------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
+ARG EXTRAS=""
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -39,10 +43,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # drain + graceful timeout stay under `docker stop`'s default 10 s before SIGKILL
 WORKDIR /srv/newsqa
 
-# 1. the serving dependencies only (no `build` extra: no torch, transformers or model weights), pinned by the lock
+# 1. the serving dependencies only (no `build` extra: no torch, transformers or model weights), pinned by the lock,
+#    and the EXTRAS asked for
 COPY pyproject.toml README.md requirements.lock ./
 RUN mkdir app && touch app/__init__.py \
- && pip install --constraint requirements.lock ".[milvus]" \
+ && pip install --constraint requirements.lock ".${EXTRAS:+[$EXTRAS]}" \
  && pip uninstall -y newsqa && rm -rf app build
 
 # 2. the application, its wording, the default corpus, and the index the builder made (its ONNX graphs inside)

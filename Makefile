@@ -89,10 +89,11 @@ load: $(STAMP)
 # keep the HEALTHCHECK. Not part of `make test`: building needs a registry for the base image.
 CONTAINER ?= $(shell command -v podman || command -v docker)
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
+EXTRAS ?=
 image:
 	@test -n "$(CONTAINER)" || { echo "make image needs podman or docker"; exit 1; }
 	$(CONTAINER) build $(if $(findstring podman,$(CONTAINER)),--format docker) \
-		--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) -t newsqa .
+		--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) --build-arg EXTRAS=$(EXTRAS) -t newsqa .
 
 clean:
 	rm -rf $(VENV) index/build-* index/.staging-* index/manifest.json index/.write.lock test-artifacts
