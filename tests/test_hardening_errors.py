@@ -5,26 +5,42 @@ Each test reproduces an outside probe's finding against a real uvicorn on 127.0.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from app.api.app import create_app
+from app.api.deps import state_of
 from app.config import Settings, get_settings
 from app.embed.reference import Embedder
 from app.errors import CorpusError
 from app.index.encoders import Encoders
-from app.ingest.sources import BriefMetadata, make_brief
+from app.ingest.sources import DOC_ID_PATTERN, BriefMetadata, make_brief
 from app.logs import RequestIdFilter
 from app.service import QAService
-from tests.support import ARTICLE, DOC_ID, chat_settings, running_uvicorn, serving, sign
+from tests.support import (
+    ARTICLE,
+    DOC_ID,
+    assert_error,
+    chat_settings,
+    copy_folders,
+    running_uvicorn,
+    serving,
+    settings_in,
+    sign,
+    wait_until_serving,
+)
 
 JSON = {"Content-Type": "application/json"}
 
@@ -255,3 +271,243 @@ def test_an_update_never_launders_a_corrupt_encoder_graph(tmp_path: Path, embedd
     assert after.files[after.encoders["onnx-int8"]] == hashlib.sha256(fresh.read_bytes()).hexdigest() != corrupt
     again = QAService.load(settings, encoders=Encoders(embedder))  # the next start loads the clean build as it is
     assert not again.index.rebuilt and again.ask("When did the harbour reopen?").answered
+
+
+# --- round three: what an outside probe of the running server found in ids, dates, methods and parameters ---------
+
+ADMIN_KEY = "probe-admin-key"
+ADMIN = {"X-API-Key": ADMIN_KEY}
+QUESTION = "What did Pakistan demand?"
+FERRY = "Ferry Fares Rise\n\nThe harbour ferry will charge two euros more from Monday, the operator said.\n"
+
+
+@contextlib.contextmanager
+def admin_server(root: Path, embedder: Embedder, **overrides: Any) -> Iterator[tuple[httpx.Client, FastAPI]]:
+    """A server with the admin key over `root`'s copy of the article, and its app (to look at its state)."""
+    settings = settings_in(root, reload_seconds=0, admin_api_key=SecretStr(ADMIN_KEY), **overrides)
+    app = create_app(settings, service=QAService.load(settings, encoders=Encoders(embedder)))
+    with running_uvicorn(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        wait_until_serving(client)
+        yield client, app
+
+
+@pytest.fixture(scope="module")
+def admin(article_index: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[httpx.Client]:
+    """Writes on the request's own thread (the rules under test are checked before any write)."""
+    root = copy_folders(article_index, tmp_path_factory.mktemp("probe-admin"))
+    with admin_server(root, embedder, write_process=False) as (client, _):
+        yield client
+
+
+def test_an_id_no_brief_can_have_is_a_404_that_never_reaches_the_disk(
+    article_index: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    """The probe: DELETE of an unknown id of 246+ characters was a 503 index_write_failed ("File name too long"):
+    the writer made `<id>.meta.json` to save the brief's files before it looked whether the id exists."""
+    with admin_server(copy_folders(article_index, tmp_path), embedder) as (client, app):
+        for doc_id in ("a" * 246, "b" * 400, "Not-An-Id", "..hidden", "with space"):
+            assert_error(client.delete(f"/documents/{doc_id}", headers=ADMIN), 404, "document_not_found")
+            assert_error(client.get(f"/documents/{doc_id}"), 404, "document_not_found")
+            view = client.get(f"/documents/{doc_id}/view")
+            assert view.status_code == 404 and view.headers["content-type"].startswith("text/html")
+        process = state_of(app).writer.process
+        assert process is not None and process.pid is None  # the writer process never even started
+        assert client.get(f"/documents/{DOC_ID}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("published_to", "0"), ("published_from", "86400"), ("published_to", "2024-01-01T00:00:00")],
+)
+def test_a_date_filter_of_the_document_list_must_be_written_as_a_date(
+    http: httpx.Client, name: str, value: str
+) -> None:
+    """The probe: `GET /documents?published_to=0` listed briefs published up to 1970-01-01 (`/ask` said 422)."""
+    body = assert_error(http.get("/documents", params={name: value}), 422, "validation_error")
+    assert f"query parameter {name}: " in body["message"] and "a date is written YYYY-MM-DD" in body["message"]
+    assert http.get("/documents", params={name: "2030-01-01"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "published",
+    ["0", 1700006400, "1700006400", "2026-03-01T00:00:00+05:00", "2026-03-01T08:00:00Z", "2026-03-01T00:00:00"],
+)
+def test_a_brief_s_publication_date_is_written_as_a_date_in_json_and_in_a_form(
+    admin: httpx.Client, published: object
+) -> None:
+    """The probe: `"published": "0"` was stored as 1970-01-01, a number of seconds as a date, a timestamp with an
+    offset as its date, in a JSON body and in an upload's form field alike."""
+    sent = admin.post("/documents", json={"text": FERRY, "published": published}, headers=ADMIN)
+    assert "published: " in assert_error(sent, 422, "invalid_document")["message"]
+    assert "a date is written YYYY-MM-DD" in sent.json()["message"]
+    files = {"file": ("ferry.txt", FERRY.encode(), "text/plain")}
+    form = admin.post("/documents", files=files, data={"published": str(published)}, headers=ADMIN)
+    assert "a date is written YYYY-MM-DD" in assert_error(form, 422, "invalid_document")["message"]
+    assert admin.get("/documents").json()["total"] == 1  # nothing was added
+
+
+def _string_rule(field: dict[str, Any]) -> dict[str, Any]:
+    """A field's rule for a value that is given (not null, not an empty form field)."""
+    rule: dict[str, Any] = next(
+        s for s in field.get("anyOf", [field]) if s.get("type") == "string" and s.get("maxLength") != 0
+    )
+    return rule
+
+
+def test_the_upload_schemas_state_the_rules_the_service_applies(http: httpx.Client) -> None:
+    """The probe: the JSON schema's `url` said only maxLength (`""` and `ftp://` are refused); the multipart
+    schema lacked the `doc_id` pattern and the date format; an empty form field means no value."""
+    content = http.get("/openapi.json").json()["paths"]["/documents"]["post"]["requestBody"]["content"]
+    as_json = content["application/json"]["schema"]["properties"]
+    as_form = content["multipart/form-data"]["schema"]["properties"]
+    for fields in (as_json, as_form):
+        assert _string_rule(fields["doc_id"])["pattern"] == DOC_ID_PATTERN
+        date = _string_rule(fields["published"])
+        assert date["format"] == "date" and re.search(date["pattern"], "2026-03-01")
+        assert not any(re.search(date["pattern"], v) for v in ("0", "1700006400", "2026-03-01T00:00:00+05:00"))
+        url = _string_rule(fields["url"])["pattern"]
+        assert re.search(url, "https://news.example/a?b=c") and re.search(url, "http://news.example")
+        assert not any(re.search(url, v) for v in ("", "ftp://news.example/a", "javascript:alert(1)", "https://"))
+    for name in ("doc_id", "published", "url"):  # a form has no null: an empty field is the same as none
+        assert {"type": "string", "maxLength": 0} in as_form[name]["anyOf"]
+        assert {"type": "string", "maxLength": 0} not in as_json[name]["anyOf"]  # JSON has null for that
+
+
+def test_a_url_is_an_http_address_and_an_empty_form_field_is_no_value(admin: httpx.Client) -> None:
+    for url in ("", "ftp://files.example/ferry", "javascript:alert(1)", "https://"):
+        sent = admin.post("/documents", json={"text": FERRY, "url": url}, headers=ADMIN)
+        assert "http:// or https://" in assert_error(sent, 422, "invalid_document")["message"]
+    files = {"file": ("ferry.txt", FERRY.encode(), "text/plain")}
+    bad = admin.post("/documents", files=files, data={"url": "ftp://files.example/ferry"}, headers=ADMIN)
+    assert "http:// or https://" in assert_error(bad, 422, "invalid_document")["message"]
+    bad_id = admin.post("/documents", files=files, data={"doc_id": "Ferry Fares!"}, headers=ADMIN)
+    assert "doc_id: " in assert_error(bad_id, 422, "invalid_document")["message"]
+    empty = {"url": "", "doc_id": "", "published": "", "title": "", "source": ""}
+    added = admin.post("/documents", files=files, data=empty, headers=ADMIN)
+    assert added.status_code == 201, added.text
+    stored = admin.get(f"/documents/{added.json()['doc_id']}").json()
+    assert (stored["doc_id"], stored["url"], stored["published"], stored["source"]) == ("ferry", None, None, None)
+    assert admin.delete("/documents/ferry", headers=ADMIN).status_code == 200
+
+
+GET_ROUTES = [
+    "/",
+    f"/?q={QUESTION}",
+    f"/ask?q={QUESTION}&top_k=1",
+    "/documents?limit=1",
+    f"/documents/{DOC_ID}",
+    f"/documents/{DOC_ID}/view?span=0-20",
+    "/documents/no-such-brief",
+    "/jobs/no-such-job",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+]
+
+
+@pytest.mark.parametrize("path", GET_ROUTES)
+def test_head_answers_wherever_get_does_with_its_status_and_headers(http: httpx.Client, path: str) -> None:
+    """The probe: HEAD was a 405 on every GET route but the probes (RFC 9110: HEAD wherever GET)."""
+    got, head = http.get(path), http.head(path)
+    assert head.status_code == got.status_code, head.text
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    if path != "/metrics":  # the counters move between the two requests
+        assert head.headers["content-length"] == got.headers["content-length"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/ask", "GET, HEAD, POST"),
+        ("PUT", f"/documents/{DOC_ID}", "GET, HEAD, DELETE"),
+        ("POST", f"/documents/{DOC_ID}/view", "GET, HEAD"),
+        ("POST", "/healthz", "GET, HEAD"),
+        ("DELETE", "/metrics", "GET, HEAD"),
+        ("HEAD", "/slack/events", "POST"),  # no GET there: no HEAD either
+    ],
+)
+def test_a_405_lists_head_wherever_it_lists_get(http: httpx.Client, method: str, path: str, allow: str) -> None:
+    response = http.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "unknown"),
+    [
+        ("GET", "/ask", {"q": QUESTION, "topk": "1"}, "topk"),
+        ("HEAD", "/ask", {"q": QUESTION, "top_k": "1", "colour": "red"}, "colour"),
+        ("POST", "/ask", {"top_k": "1"}, "top_k"),
+        ("GET", "/documents", {"limit": "1", "pubished_to": "2020-01-01"}, "pubished_to"),
+        ("GET", f"/documents/{DOC_ID}", {"text": "no"}, "text"),
+        ("DELETE", f"/documents/{DOC_ID}", {"force": "yes"}, "force"),
+        ("GET", "/jobs/no-such-job", {"wait": "1"}, "wait"),
+    ],
+)
+def test_an_unknown_query_parameter_of_the_json_api_is_a_422_naming_it(
+    http: httpx.Client, method: str, path: str, params: dict[str, str], unknown: str
+) -> None:
+    """The probe: `GET /ask?q=...&topk=1` answered with top_k 3, while POST /ask refuses an unknown field."""
+    body = {"question": QUESTION} if method == "POST" else None
+    response = http.request(method, path, params=params, json=body)
+    assert response.status_code == 422, response.text
+    if method != "HEAD":
+        error = response.json()
+        assert error["error"] == "validation_error"
+        assert f"query parameter {unknown}: " in error["message"]
+        assert error["details"][0]["type"] == "unknown_parameter"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/?q=What+did+Pakistan+demand%3F&utm_source=newsletter", f"/documents/{DOC_ID}/view?span=0-20&utm_source=x",
+     "/healthz?probe=lb", "/readyz?probe=lb"],
+)
+def test_pages_and_probes_still_take_any_parameter(http: httpx.Client, path: str) -> None:
+    assert http.get(path).status_code == 200
+
+
+def test_get_ask_takes_at_most_100_doc_ids_like_post(http: httpx.Client) -> None:
+    """The probe: GET /ask took 1,000 `doc_id` values while POST /ask caps `doc_ids` at 100."""
+    params = (("q", QUESTION), *(("doc_id", f"brief-{n}") for n in range(101)))
+    body = assert_error(http.get("/ask", params=params), 422, "validation_error")
+    assert "query parameter doc_id: " in body["message"]
+    assert http.get("/ask", params=params[:101]).status_code == 200  # 100 of them
+    parameters = http.get("/openapi.json").json()["paths"]["/ask"]["get"]["parameters"]
+    doc_id = next(p for p in parameters if p["name"] == "doc_id")
+    assert _array_rule(doc_id["schema"])["maxItems"] == 100
+
+
+def _array_rule(schema: dict[str, Any]) -> dict[str, Any]:
+    rule: dict[str, Any] = next(s for s in schema.get("anyOf", [schema]) if s.get("type") == "array")
+    return rule
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        (b'{"question": "Who mediated?", "question": "What did Pakistan demand?"}', "question"),
+        (b'{"question": "What did Pakistan demand?", "top_k": 1, "top_k": 5}', "top_k"),
+    ],
+)
+def test_a_key_given_twice_in_a_json_body_is_a_422_naming_it(http: httpx.Client, body: bytes, key: str) -> None:
+    """The probe: `{"question": "a", "question": "b"}` answered "b", silently."""
+    error = assert_error(http.post("/ask", content=body, headers=JSON), 422, "validation_error")
+    assert f"{key}: given 2 times" in error["message"]
+    assert error["details"][0]["type"] == "repeated_key"
+
+
+def test_a_key_given_twice_is_refused_on_every_json_body_route(
+    admin: httpx.Client, settings: Settings, service: QAService
+) -> None:
+    brief = json.dumps({"text": FERRY, "doc_id": "ferry"})[:-1].encode() + b', "doc_id": "other"}'
+    error = assert_error(admin.post("/documents", content=brief, headers={**ADMIN, **JSON}), 422, "validation_error")
+    assert "doc_id: given 2 times" in error["message"]
+    assert admin.get("/documents").json()["total"] == 1
+    assert_error(admin.post("/documents", content=b'{"text": ', headers={**ADMIN, **JSON}), 422, "invalid_document")
+    challenge = b'{"type": "url_verification", "challenge": "first", "challenge": "second"}'
+    with serving(chat_settings(settings, "http://127.0.0.1:9"), service) as chat:
+        refused = chat.post("/slack/events", content=challenge, headers={**sign(challenge), **JSON})
+    assert "challenge" in assert_error(refused, 400, "bad_request")["message"]

@@ -28,6 +28,7 @@ from app.api.guards import (
     RateLimitMiddleware,
     RequestIdMiddleware,
 )
+from app.api.head import HeadAsGetMiddleware
 from app.api.jobs import Jobs
 from app.api.observability import Counters, QuestionLogger, install_metrics
 from app.api.routes.ask import router as ask_router
@@ -112,12 +113,13 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route accepts at this path (asked of each route with each method)."""
+    """Every method some route accepts at this path (asked of each route with each method), HEAD wherever GET
+    (app.api.head)."""
     allowed = []
-    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         scope = {**request.scope, "method": method}
         if any(route.matches(scope)[0] == Match.FULL for route in request.app.routes):
-            allowed.append(method)
+            allowed += ["GET", "HEAD"] if method == "GET" else [method]
     return allowed
 
 
@@ -246,7 +248,9 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)
-    # middleware: the last added is the outermost (metrics, request id, concurrency, rate limit, CORS, body cap)
+    # middleware: the last added is the outermost (metrics, request id, concurrency, rate limit, CORS, body cap,
+    # HEAD as GET)
+    app.add_middleware(HeadAsGetMiddleware)
     uploads = settings.max_upload_bytes + 65536  # room for the multipart envelope and metadata fields
     app.add_middleware(BodyLimitMiddleware, limits=BodyLimits(settings.max_body_bytes, uploads))
     if settings.cors_origins:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Union, get_args, get_origin
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
 
@@ -106,20 +107,38 @@ def _takes_many(annotation: object) -> bool:
     return get_origin(annotation) in (list, tuple, set, frozenset) or annotation in (list, tuple, set, frozenset)
 
 
-async def single_valued_query(request: Request) -> None:
-    """A query parameter that takes one value, given twice (`?published_to=2025-01-01&published_to=2026-01-01`),
-    is a 422 naming it, not a silent pick of the last value: a client that sent two filters must learn that
-    only one counts. Parameters declared as lists (`doc_id`) may repeat."""
+def _query_parameters(dependant: Dependant) -> dict[str, bool]:
+    """The query parameters a route takes (its own and its dependencies'), each with whether it may repeat."""
+    taken = {field.alias: _takes_many(field.field_info.annotation) for field in dependant.query_params}
+    for dependency in dependant.dependencies:
+        taken = {**_query_parameters(dependency), **taken}
+    return taken
+
+
+async def strict_query(request: Request) -> None:
+    """The query string as the route declares it, or a 422 naming what is not:
+
+    - a parameter the route does not take (`/ask?q=...&topk=1`) is `unknown_parameter`: a misspelt filter must
+      not be ignored silently, the way POST /ask refuses a field it does not know;
+    - a parameter that takes one value, given twice (`?published_to=2025-01-01&published_to=2026-01-01`), is
+      `repeated_parameter`, not a silent pick of the last value: a client that sent two filters must learn
+      that only one counts. Parameters declared as lists (`doc_id`) may repeat.
+
+    For the JSON API's routers; the staff pages take any parameter (a link may carry a campaign tag)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    errors = [
-        {"type": "repeated_parameter", "loc": ("query", field.alias),
-         "msg": f"given {count} times; it takes one value", "input": request.query_params.getlist(field.alias)}
-        for field in dependant.query_params
-        if not _takes_many(field.field_info.annotation)
-        and (count := len(request.query_params.getlist(field.alias))) > 1
-    ]
+    taken = _query_parameters(dependant)
+    operation = f"{request.method} {getattr(route, 'path', request.url.path)}"
+    errors = []
+    for name in dict.fromkeys(request.query_params.keys()):
+        values = request.query_params.getlist(name)
+        if name not in taken:
+            errors.append({"type": "unknown_parameter", "loc": ("query", name), "input": values,
+                           "msg": f"{operation} takes no such parameter"})
+        elif not taken[name] and len(values) > 1:
+            errors.append({"type": "repeated_parameter", "loc": ("query", name), "input": values,
+                           "msg": f"given {len(values)} times; it takes one value"})
     if errors:
         raise RequestValidationError(errors)

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, WithJsonSchema
 
 from app.api.errors import InvalidFilterError
 from app.api.jobs import Job
@@ -14,16 +14,38 @@ from app.ingest.sources import DOC_ID_PATTERN
 from app.models import Answer, DocumentFilter, ParsedDocument, ValueKind
 from app.text.question import question_pattern
 
+ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
 
 def _iso_date(value: object) -> object:
     """A date given as YYYY-MM-DD (or already a date): not a number of seconds since 1970, which pydantic's lax
-    mode would otherwise read `published_to=0` as."""
-    if isinstance(value, dt.date) or (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+    mode would otherwise read `published_to=0` as, nor a timestamp (with an offset, whose day is ambiguous)."""
+    if isinstance(value, dt.date) or (isinstance(value, str) and re.fullmatch(ISO_DATE_PATTERN, value)):
         return value
     raise ValueError("a date is written YYYY-MM-DD")
 
 
-IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+IsoDate = Annotated[
+    dt.date,
+    BeforeValidator(_iso_date),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": ISO_DATE_PATTERN}),
+]
+
+# An absolute http(s) address with a host: what app.ingest.sources.is_web_address accepts, stated for clients
+# (no white space, no brackets in the host: urlsplit refuses an unbalanced or non-IPv6 `[...]`)
+WEB_ADDRESS_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#\[\]]+([/?#].*)?$"
+
+
+def _web_address(value: str) -> str:
+    """The staff page links to it: only an http:// or https:// address ("javascript:" would run there)."""
+    if not re.fullmatch(WEB_ADDRESS_PATTERN, value):
+        raise ValueError("url must be an http:// or https:// address")
+    return value
+
+
+WebAddress = Annotated[
+    str, Field(max_length=2000, json_schema_extra={"pattern": WEB_ADDRESS_PATTERN}), AfterValidator(_web_address)
+]
 
 
 def _whole_number(value: object) -> object:
@@ -191,18 +213,39 @@ class DocumentPage(BaseModel):
     documents: list[DocumentSummary]
 
 
-class DocumentIn(BaseModel):
-    """A brief sent as JSON: its text (plain, Markdown or HTML) and optional metadata."""
+class BriefFields(BaseModel):
+    """A brief's metadata as a request gives it: beside `text` in a JSON body, or the fields of an upload form."""
 
     model_config = ConfigDict(extra="forbid")
 
-    text: StrictStr = Field(..., min_length=1, description="The brief's content, in the given format.")
-    format: str = Field("text", pattern="^(text|markdown|html)$", description="`text`, `markdown` or `html`.")
     doc_id: str | None = Field(None, pattern=DOC_ID_PATTERN, description="Default: from the title or a hash.")
     title: str | None = Field(None, max_length=500)
     source: str | None = Field(None, max_length=200)
-    published: dt.date | None = None
-    url: str | None = Field(None, max_length=2000)
+    published: IsoDate | None = Field(None, description="The publication date, written YYYY-MM-DD.")
+    url: WebAddress | None = Field(None, description="Where the brief is published: an http:// or https:// address.")
+
+
+class DocumentIn(BriefFields):
+    """A brief sent as JSON: its text (plain, Markdown or HTML) and optional metadata."""
+
+    text: StrictStr = Field(..., min_length=1, description="The brief's content, in the given format.")
+    format: str = Field("text", pattern="^(text|markdown|html)$", description="`text`, `markdown` or `html`.")
+
+
+EMPTY_FIELD = {"type": "string", "maxLength": 0}
+
+
+def upload_form_schema() -> dict[str, object]:
+    """The multipart upload's schema: the file, and the metadata fields under the JSON body's rules, where an
+    empty field is the same as none (a form cannot send null)."""
+    properties: dict[str, object] = {
+        "file": {"type": "string", "format": "binary", "description": ".txt, .md or .html"}
+    }
+    for name, field in BriefFields.model_json_schema()["properties"].items():
+        given = next(s for s in field["anyOf"] if s.get("type") != "null")
+        described = {"description": field["description"]} if "description" in field else {}
+        properties[name] = {"anyOf": [EMPTY_FIELD, given], **described}
+    return {"type": "object", "required": ["file"], "properties": properties}
 
 
 class DocumentChangeOut(BaseModel):

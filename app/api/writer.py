@@ -28,6 +28,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from multiprocessing.sharedctypes import Synchronized
@@ -41,10 +42,10 @@ from app.api.jobs import WRITE_STAGES_BEFORE_EMBEDDED, Job, JobCancelledError, W
 from app.api.shared import sync_redis, unavailable
 from app.config import Settings
 from app.embed.reference import Encoder
-from app.errors import IndexWriteError, NewsQAError
+from app.errors import DocumentNotFoundError, IndexWriteError, NewsQAError
 from app.index.store import read_manifest, write_lock
 from app.ingest.corpus import restore, snapshot
-from app.ingest.sources import IncomingBrief
+from app.ingest.sources import DOC_ID_PATTERN, IncomingBrief
 from app.models import DocumentChange
 from app.service import QAService
 
@@ -448,6 +449,10 @@ class Writes:
             return changes
 
     def remove_document(self, service: QAService, doc_id: str) -> DocumentChange:
+        if doc_id not in service.index.bundle.documents and not re.fullmatch(DOC_ID_PATTERN, doc_id):
+            # no brief can have this id (too long for a file name, a `/`, ...): nothing on disk to save or look
+            # at. A corpus file named otherwise by hand is held under its stem, and removable as before.
+            raise DocumentNotFoundError(f"no document with id {doc_id!r}")
         with self._write():
             if self.process is None:
                 return service.remove_document(doc_id)

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.api.deps import ServiceDep, single_valued_query, state_of
+from app.api.deps import ServiceDep, state_of, strict_query
+from app.api.json_bodies import JsonRoute
 from app.api.observability import answer_fields
 from app.api.schemas import AskRequest, AskResponse, IsoDate, document_filter, error_responses
 from app.errors import InvalidQuestionError
@@ -18,7 +19,7 @@ from app.text.question import question_pattern
 
 log = logging.getLogger("newsqa.api")
 
-router = APIRouter(dependencies=[Depends(single_valued_query)])
+router = APIRouter(route_class=JsonRoute, dependencies=[Depends(strict_query)])
 
 
 def _answer_json(answer: Answer) -> Response:
@@ -66,7 +67,9 @@ def ask_get(
               json_schema_extra={"minLength": 1, "pattern": question_pattern()}),
     ],
     top_k: Annotated[int, Query(ge=1, le=10, description="How many supporting passages to return.")] = 3,
-    doc_id: Annotated[list[str] | None, Query(description="Ask only these briefs (repeat the parameter).")] = None,
+    doc_id: Annotated[
+        list[str] | None, Query(max_length=100, description="Ask only these briefs (repeat the parameter, ≤ 100).")
+    ] = None,
     source: Annotated[str | None, Query(max_length=200, description="Ask only briefs from this source.")] = None,
     published_from: Annotated[IsoDate | None, Query(description="Only briefs published on or after.")] = None,
     published_to: Annotated[IsoDate | None, Query(description="Only briefs published on or before.")] = None,

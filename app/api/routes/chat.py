@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from app.api.deps import read_body, runtime_of, state_of
 from app.api.errors import BadRequestError, ChatDisabledError, NotReadyError, UnauthorizedError
+from app.api.json_bodies import loads
 from app.api.schemas import (
     ChatCommandResponse,
     EventAck,
@@ -183,8 +183,8 @@ def parse_form(body: bytes) -> SlashCommandForm:
 
 def parse_envelope(body: bytes) -> SlackEnvelope:
     try:
-        return SlackEnvelope.model_validate(json.loads(body))
-    except RecursionError:  # nested thousands of levels deep: json.loads gives up on the stack, not a bug here
+        return SlackEnvelope.model_validate(loads(body))  # a key given twice is refused (app.api.json_bodies)
+    except RecursionError:  # nested thousands of levels deep: the parser gives up on the stack, not a bug here
         raise BadRequestError("the event is not a Slack Events API JSON body: nested too deeply") from None
     except (ValueError, ValidationError) as exc:
         raise BadRequestError(f"the event is not a Slack Events API JSON body: {str(exc).splitlines()[0]}") from None

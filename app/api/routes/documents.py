@@ -14,7 +14,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from app.api.deps import AppState, ServiceDep, read_body, single_valued_query, state_of
+from app.api.deps import AppState, ServiceDep, read_body, state_of, strict_query
 from app.api.errors import (
     AdminDisabledError,
     BadRequestError,
@@ -23,15 +23,19 @@ from app.api.errors import (
     UnsupportedMediaError,
 )
 from app.api.jobs import Job, JobCancelledError
+from app.api.json_bodies import JsonRoute, RepeatedKeyError, loads
 from app.api.schemas import (
+    BriefFields,
     DocumentChangeOut,
     DocumentDetail,
     DocumentIn,
     DocumentPage,
     DocumentSummary,
+    IsoDate,
     JobOut,
     document_filter,
     error_responses,
+    upload_form_schema,
 )
 from app.errors import InvalidDocumentError, NewsQAError, PayloadTooLargeError
 from app.ingest.sources import IncomingBrief, decode, format_of, make_brief, metadata
@@ -53,7 +57,7 @@ async def require_admin(request: Request, key: Annotated[str | None, Depends(api
 
 
 AdminDep = Annotated[None, Depends(require_admin)]
-router = APIRouter(tags=["documents"], dependencies=[Depends(single_valued_query)])
+router = APIRouter(tags=["documents"], route_class=JsonRoute, dependencies=[Depends(strict_query)])
 
 
 @router.get("/documents", responses=error_responses(422, 503))
@@ -62,8 +66,8 @@ def list_documents(
     limit: Annotated[int, Query(ge=1, le=200, description="Documents per page.")] = 50,
     offset: Annotated[int, Query(ge=0, description="How many to skip.")] = 0,
     source: Annotated[str | None, Query(max_length=200, description="Only this source (any case).")] = None,
-    published_from: Annotated[dt.date | None, Query(description="Published on or after.")] = None,
-    published_to: Annotated[dt.date | None, Query(description="Published on or before.")] = None,
+    published_from: Annotated[IsoDate | None, Query(description="Published on or after (YYYY-MM-DD).")] = None,
+    published_to: Annotated[IsoDate | None, Query(description="Published on or before (YYYY-MM-DD).")] = None,
 ) -> DocumentPage:
     """The briefs the service answers from, newest first: id, title, source, dates, sections, length, hash."""
     where = document_filter(None, source, published_from, published_to)
@@ -80,13 +84,24 @@ def get_document(doc_id: str, service: ServiceDep) -> DocumentDetail:
     return DocumentDetail.from_parsed(service.document(doc_id))
 
 
+def _checked(problem: ValidationError) -> InvalidDocumentError:
+    """The first thing wrong with a brief's fields, named: "published: Value error, a date is written ..."."""
+    first = problem.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return InvalidDocumentError(f"{where}: {first['msg']}")
+
+
 def _brief_from_json(body: bytes) -> IncomingBrief:
+    try:
+        loads(body)  # read as every JSON body is (app.api.json_bodies): a key given twice is a 422
+    except RepeatedKeyError as exc:
+        raise exc.validation_error() from None
+    except (ValueError, RecursionError):
+        pass  # not JSON: DocumentIn says how, below
     try:
         document = DocumentIn.model_validate_json(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidDocumentError(f"{where}: {first['msg']}") from None
+        raise _checked(exc) from None
     given = metadata(document.model_dump(exclude={"text", "format"}, exclude_none=True), "request body")
     return make_brief(document.text, document.format, given, None, "request body", dt.datetime.now(dt.UTC))
 
@@ -99,9 +114,14 @@ async def _brief_from_upload(request: Request, limit: int) -> IncomingBrief:
         data = await upload.read(limit + 1)
         if len(data) > limit:
             raise PayloadTooLargeError(f"the file is over {limit} bytes")
-        fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v.strip()}
+        # the JSON body's rules; an empty field is no value (a form cannot send null); other fields are ignored
+        fields = {k: v for k, v in form.items() if k in BriefFields.model_fields and isinstance(v, str) and v}
         name = upload.filename
-    given = metadata(fields, name)
+    try:
+        checked = BriefFields.model_validate(fields)
+    except ValidationError as exc:
+        raise _checked(exc) from None
+    given = metadata(checked.model_dump(exclude_none=True), name)
     stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     return make_brief(decode(data, name), format_of(name), given, stem, name, dt.datetime.now(dt.UTC))
 
@@ -111,20 +131,7 @@ _UPLOAD_SCHEMA = {
         "required": True,
         "content": {
             "application/json": {"schema": DocumentIn.model_json_schema()},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": ".txt, .md or .html"},
-                        "doc_id": {"type": "string"},
-                        "title": {"type": "string"},
-                        "source": {"type": "string"},
-                        "published": {"type": "string", "format": "date"},
-                        "url": {"type": "string"},
-                    },
-                }
-            },
+            "multipart/form-data": {"schema": upload_form_schema()},
         },
     }
 }
@@ -223,7 +230,7 @@ async def start_job(state: AppState, service: QAService, brief: IncomingBrief) -
     return job
 
 
-jobs_router = APIRouter(tags=["jobs"], dependencies=[Depends(single_valued_query)])
+jobs_router = APIRouter(tags=["jobs"], route_class=JsonRoute, dependencies=[Depends(strict_query)])
 
 
 async def _job(request: Request, job_id: str) -> Job:

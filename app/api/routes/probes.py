@@ -1,8 +1,9 @@
 """The HTTP edge for load balancers and orchestrators: liveness (`/healthz`) and readiness (`/readyz`).
 
 A module of their own, not beside `/ask`: they share nothing with the question routes (no service dependency,
-no query parameters, so no `single_valued_query` either), they must answer while the service is still loading,
-and they change for other reasons (what "ready" means: the index, Redis, the search backend, draining).
+no query parameters, so no `strict_query` either: a load balancer may add its own), they must answer while the
+service is still loading, and they change for other reasons (what "ready" means: the index, Redis, the search
+backend, draining). HEAD probes (`curl -I`) are answered as every GET route's are (app.api.head).
 """
 
 from __future__ import annotations
@@ -53,12 +54,3 @@ async def readyz(request: Request, response: Response) -> ReadyResponse:
         vector_index=manifest.vector_index,
         build=manifest.build_dir,
     )
-
-
-# HEAD probes (load balancers, `curl -I`) get the same answers without a body; kept out of the schema, where
-# a second operation per path would only repeat the GET (and collide with its operation id)
-router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
-router.add_api_route(
-    "/readyz", readyz, methods=["HEAD"], include_in_schema=False, response_model_exclude_none=True,
-    response_model=ReadyResponse,
-)
