@@ -184,6 +184,7 @@ class WriterProcess:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: multiprocessing.connection.Connection | None = None
         self._lock = threading.Lock()  # one write (or start) at a time
+        self._closed = False
 
     @property
     def pid(self) -> int | None:
@@ -196,6 +197,8 @@ class WriterProcess:
             self._ensure_started()
 
     def _ensure_started(self) -> multiprocessing.connection.Connection:
+        if self._closed:
+            raise WriterDiedError("the server is shutting down; nothing changed")
         if self._process is not None and self._process.is_alive() and self._conn is not None:
             return self._conn
         self._stop_locked()
@@ -238,7 +241,7 @@ class WriterProcess:
                 raise IndexWriteError(f"the corpus could not be read ({exc.strerror or exc}); nothing changed") from exc
             self._gate.reset()
             if job is not None:
-                job.remote_cancel = self._gate.request_cancel
+                job.remote_cancel = self.cancel_current
                 if job.cancel_requested:  # cancelled while it waited for the writers' lock or the writer process
                     job.remote_cancel = None
                     raise JobCancelledError("the add was cancelled; nothing changed")
@@ -299,11 +302,21 @@ class WriterProcess:
 
     def cancel_current(self) -> bool:
         """Stop the add under way before its build is stored (False: too late, or none running)."""
-        return self._gate.request_cancel()
+        return not self._closed and self._gate.request_cancel()
 
     def stop(self) -> None:
         with self._lock:
             self._stop_locked()
+
+    def close(self) -> None:
+        """Stop the writer process for good and free the gate's semaphore now, not at exit: uvicorn ends a
+        server stopped by a signal by raising that signal again, which skips the exit handlers that would free
+        it, and the resource tracker warned of a leaked semaphore at every shutdown. A write after this fails
+        with WriterDiedError (503)."""
+        with self._lock:
+            self._stop_locked()
+            self._closed = True
+            del self._gate, self._gate_value  # the last references: the semaphore is unlinked as they go
 
     def _stop_locked(self) -> None:
         conn, process = self._conn, self._process
@@ -432,7 +445,7 @@ class Writes:
         """End the writer process (after the write under way, if any: a write is never cut off) and close
         the lock's connection."""
         if self.process is not None:
-            self.process.stop()
+            self.process.close()
         if self.lock.client is not None:
             self.lock.client.close()
 
