@@ -140,7 +140,12 @@ class AbstentionSignals:
     unknown_terms: tuple[str, ...]
     best_dense: float
     best_lexical_coverage: float
-    searchable_words: int = 1  # content words anything could match (`signals.searchable_words`); 0: nothing to ask
+    searchable_words: int  # the question's words anything could match (`signals.searchable_words`)
+
+    @property
+    def nothing_to_search(self) -> bool:
+        """No word of the question is one anything could match ("xyzzy", "?"): it is declined, and told so."""
+        return self.searchable_words == 0
 
 
 @dataclass(frozen=True, slots=True)

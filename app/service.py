@@ -198,7 +198,7 @@ class QAService:
         return [
             compose_answer(
                 q, e, bundle, top_k or self.settings.top_k, self.answering, self.learned.abstention,
-                message if e.signals.searchable_words else nothing_to_search,
+                nothing_to_search if e.signals.nothing_to_search else message,
                 self.versions_message, self.learned.rival, self.text_vectors,
             )
             for q, e in zip(cleaned, self.evidence_many(cleaned, bundle, rows), strict=True)

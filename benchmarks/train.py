@@ -140,9 +140,9 @@ _WH = frozenset("what which who whom whose when where why how".split())
 
 
 def typed_tersely(question: str) -> str:
-    """The question as keywords, the way a search box gets it: lower case, its wh-word kept, the other function
-    words (articles, prepositions, auxiliaries, pronouns) and the possessive "'s" dropped ("What did Pakistan
-    demand?" → "what pakistan demand")."""
+    """The question as keywords, the way a search box gets it: lower case, a wh-word that opens it kept, the
+    other function words (articles, prepositions, auxiliaries, pronouns) and the possessive "'s" dropped ("What
+    did Pakistan demand?" → "what pakistan demand")."""
     kept = []
     for position, token in enumerate(re.findall(r"[\w’'-]+", question.lower())):
         token = re.sub(r"['’]s$", "", token)
@@ -161,12 +161,12 @@ TYPING: dict[str, Callable[[str], str]] = {
 }
 
 
-def harvest_newsroom(group: Group, typing: str | None = None) -> None:
+def harvest_newsroom(group: Group, typed: str | None = None) -> None:
     bundle = group.service.bundle
     documents = {d: p.document.text for d, p in bundle.documents.items()}
     rows = [r for path in group.gold_files for r in parse_gold(path.read_text(encoding="utf-8").splitlines())]
-    if typing:
-        rows = [r.model_copy(update={"question": TYPING[typing](r.question)}) for r in rows]
+    if typed:
+        rows = [r.model_copy(update={"question": TYPING[typed](r.question)}) for r in rows]
     group.gold_rows = rows
     cleaned = [clean_question(r.question, 500) for r in rows]
     for row, text, evidence in zip(rows, cleaned, group.service.evidence_many(cleaned), strict=True):
@@ -190,9 +190,9 @@ def harvest_squad(group: Group, questions: list[SquadQuestion]) -> None:
         group.questions.append(Question(group.name, "squad", text, not q.impossible, evidence, labelled, q))
 
 
-def load_groups(typing: str | None = None) -> list[Group]:
-    """The training groups; with `typing` ("lower", "typo", "lower+typo"), every newsroom question typed that way
-    (SQuAD's as written)."""
+def load_groups(typed: str | None = None) -> list[Group]:
+    """The training groups; with `typed` (a key of TYPING: "lower", "typo", "lower+typo", "terse"), every
+    newsroom question typed that way (SQuAD's as written)."""
     groups: list[Group] = []
     article = (ROOT / "corpus" / "pakistan-afghanistan-talks.txt").read_text(encoding="utf-8")
     pakistan = Group("pakistan-afghanistan-talks", "newsroom",
@@ -205,7 +205,7 @@ def load_groups(typing: str | None = None) -> list[Group]:
             text = brief.read_text(encoding="utf-8")
             groups.append(Group(brief.stem, "newsroom", service_for(brief.stem, {brief.name: text}), [gold]))
     for group in groups:
-        harvest_newsroom(group, typing)
+        harvest_newsroom(group, typed)
     squad_file = DATA / "squad" / "squad2-dev-2articles.json"
     articles, questions = parse_squad(squad_file.read_text(encoding="utf-8"))
     shared = service_for("squad", {f"{a.doc_id}.txt": a.text for a in articles})
@@ -402,16 +402,16 @@ def main() -> None:
     parser.add_argument("--c-rank", type=float, default=0.1, help="the ranker's L2 penalty")
     parser.add_argument("--c-abstention", type=float, default=0.1)
     parser.add_argument("--report", type=Path, default=None, help="also write the tables (markdown) here")
-    parser.add_argument("--typed-lower", action="store_const", const="lower", dest="typing",
+    parser.add_argument("--typed-lower", action="store_const", const="lower", dest="typed",
                         help="fit and score with every newsroom question typed in lower case (not with --write)")
-    parser.add_argument("--typed", choices=sorted(TYPING), dest="typing",
+    parser.add_argument("--typed", choices=sorted(TYPING), dest="typed",
                         help="fit and score with every newsroom question typed so: in lower case, with one typo "
                         "in its longest word, both, or as keywords (not with --write)")
     args = parser.parse_args()
-    if args.write and args.typing:
+    if args.write and args.typed:
         parser.error("--typed is a measurement: the shipped models are fitted on the questions as written")
 
-    groups = load_groups(args.typing)
+    groups = load_groups(args.typed)
     cv = cross_validate(groups, args.squad_weight, args.c_rank, args.c_abstention)
     lines = ["| group (held out) | kind | questions | quote@1 | R@1 | R@3 | false abst. | not covered abst. | "
              "AUROC | BM25 | dense | hybrid |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]

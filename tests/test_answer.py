@@ -150,7 +150,7 @@ def test_threshold_decides_abstention(service: QAService, embedder: Embedder) ->
 
 
 def test_no_evidence_means_no_answer(service: QAService) -> None:
-    signals = AbstentionSignals(1.0, (), (), 0.0, 0.0)
+    signals = AbstentionSignals(1.0, (), (), 0.0, 0.0, searchable_words=1)
     empty = Evidence(sentences=(), passages=(), signals=signals)
     params = AnswerParams(threshold=0.0)
     answer = compose_answer("q", empty, service.bundle, 3, params, service.learned.abstention, "none")

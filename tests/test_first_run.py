@@ -69,6 +69,16 @@ def wait_ready(server: subprocess.Popen[bytes], url: str, log: Path, seconds: fl
             time.sleep(0.2)
 
 
+def children_of(pid: int) -> list[int]:
+    """The live child processes of `pid` (from /proc: the writer process, multiprocessing's resource tracker)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+    return children
+
+
 def mapped_libraries(pid: int) -> set[str]:
     return {Path(line.split()[-1]).name for line in Path(f"/proc/{pid}/maps").read_text().splitlines() if "/" in line}
 
@@ -83,6 +93,8 @@ def test_a_first_start_builds_in_a_child_and_never_maps_libtorch(tmp_path: Path)
         assert ready.json()["sentences"] > 0
         answer = httpx.post(f"{url}/ask", json={"question": "What did Pakistan demand?"}, timeout=60).json()
         assert answer["answered"] and answer["quotes"]
+        trackers = [pid for pid in children_of(server.pid)
+                    if b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         libraries = mapped_libraries(server.pid)
         assert any(name.startswith("libonnxruntime") for name in libraries)  # the evidence is real: ORT is there
         assert not [name for name in libraries if "torch" in name], sorted(n for n in libraries if "torch" in n)
@@ -95,9 +107,12 @@ def test_a_first_start_builds_in_a_child_and_never_maps_libtorch(tmp_path: Path)
         assert not chatter, "\n".join(chatter[:5])
     assert (tmp_path / "index" / "manifest.json").exists()
     # stopped by SIGTERM, which uvicorn raises again to end the process (no exit handlers run): the writer's
-    # semaphore is freed at shutdown, so multiprocessing's resource tracker (which writes to the same log when it
-    # sees the server gone) has no leak to report
-    time.sleep(1.0)
+    # semaphore is freed at shutdown, so multiprocessing's resource tracker (which writes to the same log once it
+    # sees the server gone, then ends) has no leak to report
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in trackers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert trackers and not any(Path(f"/proc/{pid}").exists() for pid in trackers), trackers
     assert "leaked semaphore" not in (tmp_path / "server.log").read_text()
 
 

@@ -390,6 +390,21 @@ def test_a_url_is_an_http_address_and_an_empty_form_field_is_no_value(admin: htt
     assert admin.delete("/documents/ferry", headers=ADMIN).status_code == 200
 
 
+def test_an_upload_form_gives_each_known_field_once_and_pasted_space_is_stripped(admin: httpx.Client) -> None:
+    """Found in review: the form kept the last of a repeated field and dropped a misspelled one silently."""
+    files = {"file": ("ferry.txt", FERRY.encode(), "text/plain")}
+    twice = admin.post("/documents", files=files, data={"source": ["Wire", "Desk"]}, headers=ADMIN)
+    assert "source: given twice" in assert_error(twice, 422, "invalid_document")["message"]
+    misspelled = admin.post("/documents", files=files, data={"publshed": "2026-03-01"}, headers=ADMIN)
+    assert "publshed: not a field" in assert_error(misspelled, 422, "invalid_document")["message"]
+    padded = {"doc_id": " ferry ", "published": " 2026-03-01", "url": "https://news.example/ferry "}
+    added = admin.post("/documents", files=files, data=padded, headers=ADMIN)
+    assert added.status_code == 201, added.text
+    stored = admin.get("/documents/ferry").json()
+    assert (stored["published"], stored["url"]) == ("2026-03-01", "https://news.example/ferry")
+    assert admin.delete("/documents/ferry", headers=ADMIN).status_code == 200
+
+
 GET_ROUTES = [
     "/",
     f"/?q={QUESTION}",

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 import app.config
-from app.config import PROJECT_ROOT, shipped_folder
+from app.config import PROJECT_ROOT, get_settings, shipped_folder
+from app.errors import SearchBackendRefusedError
+from app.index.search import open_search
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +59,11 @@ def test_an_installed_copy_reads_its_wording_from_where_the_wheel_put_it(
     assert shipped_folder("prompts") == PROJECT_ROOT / "prompts"  # a checkout: the repository's folder
     monkeypatch.setattr(app.config, "PROJECT_ROOT", tmp_path)  # site-packages' parent holds no prompts/
     assert shipped_folder("prompts") == Path(sys.prefix) / "share" / "newsqa" / "prompts"
+
+
+def test_the_milvus_backend_without_its_client_installed_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image built without EXTRAS=milvus, asked for the Milvus backend. The import is made to fail (a None in
+    sys.modules), since this venv has pymilvus: uninstalling it would break the other tests."""
+    monkeypatch.setitem(sys.modules, "app.index.milvus", None)
+    with pytest.raises(SearchBackendRefusedError, match=r"pip install 'newsqa\[milvus\]'.*EXTRAS=milvus"):
+        open_search(get_settings(search_backend="milvus"))

@@ -104,6 +104,10 @@ def test_a_question_with_nothing_anything_could_match_has_no_searchable_words(bu
     assert searchable_words("how many were hurt", vocabulary) == 1  # English, though the article never says it
     assert searchable_words("what did iran demand", vocabulary) == 2
     assert searchable_words("xyzzy taliban", vocabulary) == 1
+    # a name the question writes capitalised, or a figure: something to look for (the name check weighs it)
+    assert searchable_words("What about Hamas?", vocabulary, ("Hamas",)) == 1
+    assert searchable_words("What about NATO?", vocabulary, ("NATO",)) == 1
+    assert searchable_words("2024?", vocabulary) == 1
 
 
 def test_gibberish_is_declined_and_a_terse_paraphrase_is_not(service: QAService) -> None:

@@ -55,7 +55,7 @@ def test_a_slip_on_an_english_word_the_briefs_lack_becomes_that_word() -> None:
     )
     # a name is never made an English word: a word capitalised inside the question stays as written
     assert words.corrected("what did Nubmer say") == "what did Nubmer say"
-    assert words.corrected("Nubmer of boxes") == "Number of boxes"  # the first word is capitalised anyway
+    assert words.corrected("Nubmer of boxes") == "Nubmer of boxes"  # capitalised, even first: maybe a name
 
 
 def test_demonyms_dotted_abbreviations_and_derived_names_are_known() -> None:

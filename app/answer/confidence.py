@@ -59,6 +59,6 @@ def abstention_features(evidence: Evidence) -> npt.NDArray[np.float64]:
 def confidence(evidence: Evidence, model: LinearModel) -> float:
     """The calibrated probability that the corpus answers the question (0 without any candidate, or when the
     question has no word anything could match: `signals.searchable_words`)."""
-    if not evidence.sentences or not evidence.signals.searchable_words:
+    if not evidence.sentences or evidence.signals.nothing_to_search:
         return 0.0
     return float(model.probabilities(abstention_features(evidence)[None, :])[0])

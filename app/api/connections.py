@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from app.api.guards import send_json_error
+from app.config import Settings
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -44,7 +45,7 @@ class ConnectionGuards:
     of the uvicorn protocol class it is mixed into (both keep `cycle`, `connections`, `loop`, `transport`)."""
 
     header_timeout: ClassVar[float] = 10.0
-    max_connections: ClassVar[int] = 1024
+    max_connections: ClassVar[int] = Settings.model_fields["max_connections"].default
     counter: ClassVar[RefusalCounter | None] = None  # told the status of every refusal
 
     cycle: Any
@@ -149,7 +150,8 @@ if HttpToolsProtocol is not None:
 
 
 def guarded_protocol(
-    header_timeout: float, counter: RefusalCounter | None, parser: str = "auto", max_connections: int = 1024
+    header_timeout: float, counter: RefusalCounter | None, parser: str = "auto",
+    max_connections: int = Settings.model_fields["max_connections"].default,
 ) -> type[ConnectionGuards]:
     """The protocol class for one server: its parser ("auto": httptools when installed, else h11), its header
     deadline, its connection cap and where its refusals are counted."""

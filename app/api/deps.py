@@ -6,6 +6,7 @@ object (`state_of`), and mypy checks each use.
 
 from __future__ import annotations
 
+import collections.abc
 import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Union, get_args, get_origin
@@ -104,7 +105,8 @@ def _takes_many(annotation: object) -> bool:
     """Whether a query parameter's annotation is a list (`list[str] | None` included): it may repeat."""
     if get_origin(annotation) in (Union, types.UnionType):
         return any(_takes_many(arg) for arg in get_args(annotation))
-    return get_origin(annotation) in (list, tuple, set, frozenset) or annotation in (list, tuple, set, frozenset)
+    many = (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Set, collections.abc.Collection)
+    return get_origin(annotation) in many or annotation in many
 
 
 def _query_parameters(dependant: Dependant) -> dict[str, bool]:

@@ -4,6 +4,7 @@ to whichever value the parser happens to keep (Python's, and pydantic's, keep th
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -28,10 +29,10 @@ class RepeatedKeyError(ValueError):
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     values = dict(pairs)
-    if len(values) < len(pairs):
-        keys = [key for key, _ in pairs]
-        repeated = next(key for key in keys if keys.count(key) > 1)
-        raise RepeatedKeyError(repeated, keys.count(repeated))
+    if len(values) < len(pairs):  # one pass to name the first key given twice: linear in the object's size
+        counts = Counter(key for key, _ in pairs)
+        repeated = next(key for key, _ in pairs if counts[key] > 1)
+        raise RepeatedKeyError(repeated, counts[repeated])
     return values
 
 

@@ -31,8 +31,9 @@ IsoDate = Annotated[
     WithJsonSchema({"type": "string", "format": "date", "pattern": ISO_DATE_PATTERN}),
 ]
 
-# An absolute http(s) address with a host: what app.ingest.sources.is_web_address accepts, stated for clients
-# (no white space, no brackets in the host: urlsplit refuses an unbalanced or non-IPv6 `[...]`)
+# An absolute http(s) address with a host, written exactly (no white space around or inside it, no brackets in
+# the host: urlsplit refuses an unbalanced or non-IPv6 `[...]`). Stricter than app.ingest.sources.is_web_address,
+# which also reads front matter and sidecars and strips what they surround a value with.
 WEB_ADDRESS_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#\[\]]+([/?#].*)?$"
 
 

@@ -179,12 +179,13 @@ class WriterProcess:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
-        self._gate_value: Synchronized[int] = self._context.Value("b", RUNNING)
-        self._gate = _Gate(self._gate_value)
+        # made with each writer process and dropped with it: its semaphore lives exactly as long as the process
+        # (multiprocessing frees it at exit, but uvicorn ends a server stopped by a signal by raising the signal
+        # again, which skips the exit handlers: the resource tracker then warned of a leaked semaphore)
+        self._gate: _Gate | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: multiprocessing.connection.Connection | None = None
         self._lock = threading.Lock()  # one write (or start) at a time
-        self._closed = False
 
     @property
     def pid(self) -> int | None:
@@ -197,14 +198,13 @@ class WriterProcess:
             self._ensure_started()
 
     def _ensure_started(self) -> multiprocessing.connection.Connection:
-        if self._closed:
-            raise WriterDiedError("the server is shutting down; nothing changed")
         if self._process is not None and self._process.is_alive() and self._conn is not None:
             return self._conn
         self._stop_locked()
+        gate = self._gate = _Gate(self._context.Value("b", RUNNING))
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=serve_writes, args=(self.settings, child, self._gate_value), name="newsqa-writer", daemon=True
+            target=serve_writes, args=(self.settings, child, gate.value), name="newsqa-writer", daemon=True
         )
         process.start()
         child.close()
@@ -239,7 +239,9 @@ class WriterProcess:
                     saved = {doc_id: snapshot(settings.corpus_dir, doc_id) for doc_id in expected}
             except OSError as exc:
                 raise IndexWriteError(f"the corpus could not be read ({exc.strerror or exc}); nothing changed") from exc
-            self._gate.reset()
+            gate = self._gate
+            assert gate is not None  # made with the process by _ensure_started
+            gate.reset()
             if job is not None:
                 job.remote_cancel = self.cancel_current
                 if job.cancel_requested:  # cancelled while it waited for the writers' lock or the writer process
@@ -302,21 +304,12 @@ class WriterProcess:
 
     def cancel_current(self) -> bool:
         """Stop the add under way before its build is stored (False: too late, or none running)."""
-        return not self._closed and self._gate.request_cancel()
+        gate = self._gate  # read once: a stop may drop it meanwhile
+        return gate is not None and gate.request_cancel()
 
     def stop(self) -> None:
         with self._lock:
             self._stop_locked()
-
-    def close(self) -> None:
-        """Stop the writer process for good and free the gate's semaphore now, not at exit: uvicorn ends a
-        server stopped by a signal by raising that signal again, which skips the exit handlers that would free
-        it, and the resource tracker warned of a leaked semaphore at every shutdown. A write after this fails
-        with WriterDiedError (503)."""
-        with self._lock:
-            self._stop_locked()
-            self._closed = True
-            del self._gate, self._gate_value  # the last references: the semaphore is unlinked as they go
 
     def _stop_locked(self) -> None:
         conn, process = self._conn, self._process
@@ -330,6 +323,7 @@ class WriterProcess:
             if process.is_alive():
                 process.kill()
                 process.join(5)
+        self._gate = None  # its semaphore goes with it
 
 
 def _relay(job: Job, message: str, values: list[Any]) -> None:
@@ -445,7 +439,7 @@ class Writes:
         """End the writer process (after the write under way, if any: a write is never cut off) and close
         the lock's connection."""
         if self.process is not None:
-            self.process.close()
+            self.process.stop()
         if self.lock.client is not None:
             self.lock.client.close()
 

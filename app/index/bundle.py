@@ -190,8 +190,9 @@ class Vocabulary:
         )
 
     def corrected(self, text: str) -> str:
-        """The text with words this vocabulary lacks replaced by the one vocabulary word they misspell, and its
-        names, typed in lower case, capitalised as the collection writes them."""
+        """The text with its typos corrected (`app.text.typos.corrected_text`: to the one vocabulary word, or the
+        one English word, a word misspells), and its names, typed in lower case, capitalised as the collection
+        writes them."""
         return with_names_capitalised(corrected_text(text, self.surface_words, self.by_initial, STOPWORDS), self.names)
 
     def has_word_starting(self, prefix: str) -> bool:

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.config import Settings
+from app.errors import SearchBackendRefusedError
 from app.index.bundle import IndexBundle
 from app.ingest.blocks import document_version
 from app.ingest.chunk import CHUNKER_VERSION
@@ -237,7 +238,13 @@ class BuiltinSearch:
 def open_search(settings: Settings) -> CandidateSearch:
     """The backend the settings name (the Milvus client connects on first use, not here)."""
     if settings.search_backend == "milvus":
-        from app.index.milvus import MilvusSearch  # pymilvus is imported only by a deployment that uses it
+        try:
+            from app.index.milvus import MilvusSearch  # pymilvus is imported only by a deployment that uses it
+        except ImportError as exc:  # e.g. an image built without EXTRAS=milvus
+            raise SearchBackendRefusedError(
+                f"NEWSQA_SEARCH_BACKEND=milvus needs the Milvus client ({exc.name or exc} is missing): "
+                "pip install 'newsqa[milvus]', or build the image with EXTRAS=milvus"
+            ) from None
 
         return MilvusSearch.from_settings(settings)
     return BuiltinSearch()

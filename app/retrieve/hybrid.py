@@ -134,7 +134,7 @@ def _signals(
         unknown_terms=unknown_terms,
         best_dense=best_dense,
         best_lexical_coverage=sum(t in covered for t in all_terms) / len(all_terms) if all_terms else 0.0,
-        searchable_words=searchable_words(question, bundle.corpus_vocabulary),
+        searchable_words=searchable_words(question, bundle.corpus_vocabulary, names),
     )
 
 

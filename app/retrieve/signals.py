@@ -51,15 +51,18 @@ def content_words(question: str) -> list[str]:
     return [w for w in dict.fromkeys(words(question)) if w not in STOPWORDS and len(w) >= 2]
 
 
-def searchable_words(question: str, vocabulary: Vocabulary) -> int:
-    """How many of the question's content words anything could match: a word the briefs use (by its stem), a
-    word of English, or one English writes only as a name. None for "xyzzy", "asdf qwerty", "the" or "?": no
-    brief can answer a question with nothing in it to look for, however close its nearest sentence happens to
-    be (they were answered at about 0.40, above the threshold). Among the training questions, no answerable
-    one is without such a word; the terse paraphrases that share no word with their brief ("how many were
-    hurt") are written in English words."""
+def searchable_words(question: str, vocabulary: Vocabulary, names: Sequence[str] = ()) -> int:
+    """How many of the question's words anything could match: a word the briefs use (by its stem), a word of
+    English, one English writes only as a name, a name the question writes capitalised (`names`: "Hamas",
+    "NATO", which the unknown-name check then weighs), or a figure. None for "xyzzy", "asdf qwerty", "the" or
+    "?": no brief can answer a question with nothing in it to look for, however close its nearest sentence
+    happens to be (they were answered at about 0.40, above the threshold). Among the training questions, no
+    answerable one is without such a word; the terse paraphrases that share no word with their brief ("how many
+    were hurt") are written in English words."""
+    named = {w for name in names for w in words(name)}
     return sum(
-        stem(w) in vocabulary.stems or is_ordinary_word(w) or w in proper_noun_words()
+        stem(w) in vocabulary.stems or is_ordinary_word(w) or w in proper_noun_words() or w in named
+        or any(c.isdigit() for c in w)
         for w in content_words(question)
     )
 

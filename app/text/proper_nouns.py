@@ -11,8 +11,9 @@ unknown-name check. Two word lists that ship inside their PyPI packages tell suc
   one-word names of countries and regions ("France", "Qatar", and the names ISO does not use as a country's
   name: "Russia", "Syria", "Europe", "Africa").
 
-A word both lists as a name and as an ordinary word ("china", "turkey", "among") is not counted: a lower-case
-question gives no way to tell which is meant.
+A word the dictionaries write both as a name and as an ordinary word ("china", "turkey") is not counted: a
+lower-case question gives no way to tell which is meant. A country or region name counts unless lemminflect's
+dictionary of common words holds it ("russia", a leather in Webster's, counts; "turkey" does not).
 """
 
 from __future__ import annotations

@@ -10,17 +10,20 @@ corpus says: "price" asked of a text that never says it stays "price" instead of
 and "among" does not become "along". RapidFuzz computes the distances (C++, far
 faster than a Python edit distance over a large vocabulary).
 
-A word neither the corpus nor the dictionary holds, and that no corpus word is close to, may still be a slip
-on an English word the briefs do not use ("droped", "ivnestigating", "nubmer"): it becomes the one word of
-lemminflect's dictionary at distance 1 with the same first letter, when exactly one is, so that the encoder
-and the synonym checks read the word that was meant. Names are not: a capitalised word inside the question,
-or a word English writes only as a name, is corrected to a corpus word or left as it is.
+A word typed in lower case that neither the corpus nor the dictionary holds, and that no one corpus word is
+close to, may still be a slip on an English word the briefs do not use ("ivnestigating", "nubmer"): it
+becomes the one word of lemminflect's dictionary at distance 1 with the same first letter, when exactly one
+is, so that the encoder and the synonym checks read the word that was meant. A capitalised word, or one
+English writes only as a name, is corrected to a corpus word or left as it is. A name no list holds, typed in
+lower case, can be taken for a slip ("hamas" becomes "hams"): a name the briefs lack is unknown to them
+either way, so the question is declined all the same, but its nearest passages are those of the other word.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from lemminflect import getAllLemmas
 from rapidfuzz import process
@@ -29,6 +32,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from app.text.proper_nouns import is_ordinary_word, written_as_name
 
 MIN_LENGTH = 5
+MAX_ENGLISH_LENGTH = 20  # longer is no slip on a common word; its edits would only cost time
 LONG_WORD = 8
 
 
@@ -74,10 +78,11 @@ def one_edit_away(word: str) -> set[str]:
     return (dropped | swapped | changed | added) - {word}
 
 
+@lru_cache(maxsize=4096)  # about a millisecond a word: a question repeated (or a chat retry) pays it once
 def english_correction(word: str) -> str | None:
     """The one English word (lemminflect's dictionary, the common words) one edit from `word` with its first
     letter, or None (none, or more than one: "droopped" could be "dropped" or "drooped")."""
-    if len(word) < MIN_LENGTH or not word.isalpha():
+    if not MIN_LENGTH <= len(word) <= MAX_ENGLISH_LENGTH or not word.isalpha():
         return None
     # lemminflect directly, not the cached is_english_word: hundreds of one-off look-ups would fill its cache
     found = [c for c in one_edit_away(word) if c[0] == word[0] and getAllLemmas(c)]
@@ -91,7 +96,8 @@ def corrected_text(
     text: str, known: frozenset[str], buckets: Mapping[str, tuple[str, ...]], keep: frozenset[str]
 ) -> str:
     """`text` with each word the corpus lacks (folded: `known` holds the corpus's words) replaced by the one
-    corpus word it misspells, capitalisation of its first letter kept. Words in `keep` (stopwords) stay."""
+    corpus word it misspells, or, typed in lower case and no name, by the one English word it misspells (see
+    above); capitalisation of its first letter kept. Words in `keep` (stopwords) and English words stay."""
 
     def fix(match: re.Match[str]) -> str:
         word = match.group(0)
@@ -99,7 +105,7 @@ def corrected_text(
         if folded in known or folded in keep or is_ordinary_word(folded):
             return word
         found = correction(folded, buckets)
-        if found is None and not (word[:1].isupper() and match.start() > 0) and not written_as_name(folded):
+        if found is None and word.islower() and not written_as_name(folded):
             found = english_correction(folded)
         if found is None:
             return word

@@ -106,6 +106,24 @@ def _brief_from_json(body: bytes) -> IncomingBrief:
     return make_brief(document.text, document.format, given, None, "request body", dt.datetime.now(dt.UTC))
 
 
+def _form_fields(items: list[tuple[str, str | UploadFile]]) -> dict[str, str]:
+    """An upload form's metadata fields, for BriefFields (the JSON body's rules). A form cannot send null, so an
+    empty field is no value, and a value is stripped of the white space a pasted one brings. A field given twice,
+    or one a brief does not have ("publshed"), is an InvalidDocumentError (422), as in a JSON body."""
+    fields: dict[str, str] = {}
+    for key, value in items:
+        if key == "file":
+            continue
+        if key not in BriefFields.model_fields:
+            known = ", ".join(["file", *BriefFields.model_fields])
+            raise InvalidDocumentError(f"{key}: not a field of an upload (the fields are {known})")
+        if key in fields:
+            raise InvalidDocumentError(f"{key}: given twice; a form gives each field once")
+        text = value.strip() if isinstance(value, str) else ""
+        fields[key] = text
+    return {key: text for key, text in fields.items() if text}
+
+
 async def _brief_from_upload(request: Request, limit: int) -> IncomingBrief:
     async with request.form(max_files=1, max_fields=20, max_part_size=limit) as form:
         upload = form.get("file")
@@ -114,8 +132,7 @@ async def _brief_from_upload(request: Request, limit: int) -> IncomingBrief:
         data = await upload.read(limit + 1)
         if len(data) > limit:
             raise PayloadTooLargeError(f"the file is over {limit} bytes")
-        # the JSON body's rules; an empty field is no value (a form cannot send null); other fields are ignored
-        fields = {k: v for k, v in form.items() if k in BriefFields.model_fields and isinstance(v, str) and v}
+        fields = _form_fields(form.multi_items())
         name = upload.filename
     try:
         checked = BriefFields.model_validate(fields)
