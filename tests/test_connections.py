@@ -115,6 +115,32 @@ def test_past_the_connection_cap_a_new_socket_gets_a_counted_json_503(
 
 
 @pytest.mark.parametrize("parser", ["auto", "h11"])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost x\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n",
+    ],
+    ids=["content-length not a number", "header without a colon", "TLS to the plain port"],
+)
+def test_what_the_parser_cannot_read_is_a_counted_json_400(
+    settings: Settings, service: QAService, parser: str, request_bytes: bytes
+) -> None:
+    """Found by the outside probe: uvicorn answered these with a plain-text 400."""
+    with guarded(settings, service, parser) as (url, port):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(request_bytes)
+            refusal = read_all(sock)
+        head, _, body = refusal.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 "), refusal
+        assert b"application/json" in head.lower()
+        assert json.loads(body)["error"] == "bad_request"
+        assert probe(url) == [200, 200, 200]
+        assert re.search(r'^newsqa_refused_connections_total\{status="400"\} [1-9]', metrics(url), re.M)
+
+
+@pytest.mark.parametrize("parser", ["auto", "h11"])
 def test_slow_headers_get_a_json_408_and_probes_keep_answering(
     settings: Settings, service: QAService, parser: str
 ) -> None:

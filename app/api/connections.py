@@ -8,6 +8,7 @@ guards sit in front of the parser (httptools when installed, the faster one; els
 - a connection must finish each request's headers within `header_timeout` seconds of its first byte (or of
   opening): a silent one is closed, a trickling one (slowloris) gets a JSON 408;
 - a head longer than MAX_HEADER_BYTES or with more than MAX_HEADER_LINES lines gets a JSON 431 and is closed;
+- what the parser cannot read as HTTP/1.1 gets a JSON 400 (uvicorn's own is plain text) and is closed;
 - past `max_connections` open sockets (NEWSQA_MAX_CONNECTIONS) a new one gets a JSON 503 with Retry-After and is closed;
 - idle keep-alive connections are closed by uvicorn after `timeout_keep_alive`;
 - every refusal is counted (`newsqa_refused_connections_total`); requests in flight are limited (JSON 503)
@@ -33,7 +34,9 @@ except ImportError:  # httptools is optional: h11 then
 
 MAX_HEADER_BYTES = 16 * 1024  # h11's own cap on an incomplete request head, applied here with a 431
 MAX_HEADER_LINES = 100
-_REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}
+_REASONS = {
+    400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Service Unavailable"
+}
 
 
 class RefusalCounter(Protocol):
@@ -100,6 +103,11 @@ class ConnectionGuards:
             self._head_bytes = self._head_lines = 0
             self._head_started = False
             self._tail = b""
+
+    def send_400_response(self, msg: str) -> None:
+        """What the parser could not read as HTTP/1.1 (a bad request line, a malformed header, a Content-Length
+        that is no number): the API's JSON 400, counted, instead of uvicorn's plain-text one."""
+        self._refuse(400, "bad_request", f"the request is not valid HTTP/1.1 ({msg.rstrip('.')})")
 
     # ------------------------------------------------------------------ timers and refusals
     def _arm_header_timer(self) -> None:

@@ -42,7 +42,7 @@ class Counters:
     rate_limited: int = 0
     shed: int = 0
     shared_unavailable: int = 0  # requests refused because Redis did not answer (app.api.shared)
-    refused_connections: dict[int, int] = field(default_factory=dict)  # by status: 408, 431, 503
+    refused_connections: dict[int, int] = field(default_factory=dict)  # by status: 400, 408, 431, 503
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def answer(self, answer: Answer) -> None:
@@ -86,11 +86,11 @@ class ServiceCollector(Collector):
         )
         refused = CounterMetricFamily(
             "newsqa_refused_connections",
-            "Connections refused before a request reached the app: slow or silent headers (408), headers too "
-            "large (431), too many open connections (503).",
+            "Connections refused before a request reached the app: not HTTP/1.1 (400), slow or silent headers "
+            "(408), headers too large (431), too many open connections (503).",
             labels=["status"],
         )
-        for status in (408, 431, 503):
+        for status in (400, 408, 431, 503):
             refused.add_metric([str(status)], self.counters.refused_connections.get(status, 0))
         yield refused
         yield CounterMetricFamily(
