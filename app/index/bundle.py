@@ -8,7 +8,6 @@ span is always the text alone.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -24,7 +23,7 @@ from app.index.vectors import VectorIndex
 from app.models import Document, ParsedDocument, Passage, Sentence
 from app.text.acronyms import find_acronyms
 from app.text.answer_type import ANSWER_TYPES, AnswerType, offering_rows
-from app.text.normalize import STOPWORDS, content_stems, words
+from app.text.normalize import STOPWORDS, content_stems, has_word_starting, words
 from app.text.proper_nouns import names_written, with_names_capitalised
 from app.text.typos import buckets_by_initial, corrected_text
 
@@ -197,8 +196,7 @@ class Vocabulary:
 
     def has_word_starting(self, prefix: str) -> bool:
         """True when some word starts with prefix (binary search, not a scan of the vocabulary)."""
-        at = bisect.bisect_left(self.sorted_words, prefix)
-        return at < len(self.sorted_words) and self.sorted_words[at].startswith(prefix)
+        return has_word_starting(self.sorted_words, prefix)
 
 
 def _document_vocabulary(sha256: str, text: str, bundle: IndexBundle) -> Vocabulary:

@@ -12,7 +12,6 @@ question that borrows the text's words but asks about another thing.
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import numpy.typing as npt
 
 from app.index.bundle import IndexBundle, Vocabulary
 from app.text.answer_type import DAY_NAMES, MONTH_NAMES
-from app.text.normalize import STOPWORDS, stem, terms, words
+from app.text.normalize import STOPWORDS, has_word_starting, stem, terms, words
 from app.text.proper_nouns import is_ordinary_word, proper_noun_words, written_as_name
 
 SYNONYM_SIMILARITY = 0.8
@@ -117,8 +116,7 @@ class _TextWords:
     sorted_words: tuple[str, ...]
 
     def has_word_starting(self, prefix: str) -> bool:
-        at = bisect.bisect_left(self.sorted_words, prefix)
-        return at < len(self.sorted_words) and self.sorted_words[at].startswith(prefix)
+        return has_word_starting(self.sorted_words, prefix)
 
 
 @lru_cache(maxsize=8192)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -102,6 +103,12 @@ def verb_lemmas(word: str) -> tuple[str, ...]:
     """The verb lemmas of a folded word ("began": begin; none for a word that is no verb). lemminflect's
     dictionary loads on the first call, not at import."""
     return tuple(getAllLemmas(word).get("VERB", ()))
+
+
+def has_word_starting(sorted_words: tuple[str, ...], prefix: str) -> bool:
+    """Whether some word of a sorted tuple starts with `prefix` (a binary search, not a scan)."""
+    at = bisect.bisect_left(sorted_words, prefix)
+    return at < len(sorted_words) and sorted_words[at].startswith(prefix)
 
 
 @lru_cache(maxsize=65_536)
