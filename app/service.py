@@ -193,12 +193,11 @@ class QAService:
             return [Answer(q, False, 0.0, message, (), ()) for q in cleaned]
         count = len(allowed) if allowed is not None else len(bundle.documents)
         message = self.prompts.render("abstention.txt", documents=count)
-        nothing_to_search = self.prompts.render("abstention_nothing_to_search.txt")
         rows = RowFilter.of_documents(bundle, allowed, where) if allowed is not None else None
         return [
             compose_answer(
                 q, e, bundle, top_k or self.settings.top_k, self.answering, self.learned.abstention,
-                nothing_to_search if e.signals.nothing_to_search else message,
+                self.prompts.render("abstention_nothing_to_search.txt") if e.signals.nothing_to_search else message,
                 self.versions_message, self.learned.rival, self.text_vectors,
             )
             for q, e in zip(cleaned, self.evidence_many(cleaned, bundle, rows), strict=True)

@@ -93,13 +93,13 @@ def _checked(problem: ValidationError) -> InvalidDocumentError:
 
 def _brief_from_json(body: bytes) -> IncomingBrief:
     try:
-        loads(body)  # read as every JSON body is (app.api.json_bodies): a key given twice is a 422
+        parsed = loads(body)  # read as every JSON body is (app.api.json_bodies): a key given twice is a 422
     except RepeatedKeyError as exc:
         raise exc.validation_error() from None
     except (ValueError, RecursionError):
-        pass  # not JSON: DocumentIn says how, below
-    try:
-        document = DocumentIn.model_validate_json(body)
+        parsed = None  # not JSON: pydantic's own parse of the bytes says how, below
+    try:  # parsed once (a brief may be megabytes); the bytes again only to word what is wrong with them
+        document = DocumentIn.model_validate_json(body) if parsed is None else DocumentIn.model_validate(parsed)
     except ValidationError as exc:
         raise _checked(exc) from None
     given = metadata(document.model_dump(exclude={"text", "format"}, exclude_none=True), "request body")
