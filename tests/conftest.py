@@ -15,7 +15,7 @@ from app.embed.reference import Embedder
 from app.index.encoders import Encoders
 from app.service import QAService
 from tests.fake_slack import FakeSlack
-from tests.support import ARTICLE, CHROMIUM, CHROMIUM_ARGS, CLAIMS, RedisServer, add_claims_briefs
+from tests.support import ARTICLE, CHROMIUM, CHROMIUM_ARGS, CLAIMS, MilvusLiteServer, RedisServer, add_claims_briefs
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -93,6 +93,15 @@ def two_sources(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) ->
     )
     add_claims_briefs(service, CLAIMS / "ceasefire", skip={"pakistan-afghanistan-talks"})
     return service
+
+
+@pytest.fixture(scope="module")
+def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusLiteServer]:
+    """A Milvus Lite server on a free 127.0.0.1 port, one per test module that asks for it."""
+    server = MilvusLiteServer(tmp_path_factory.mktemp("milvus") / "data")
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

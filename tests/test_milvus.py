@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,14 +55,6 @@ pytestmark = pytest.mark.skipif(not MILVUS_LITE.exists(), reason="needs milvus-l
 
 DATA = Path(__file__).parent / "data"
 FILTERED = ("bridge", "ferry", "metro", "strike", "mill", "grainfire")  # claims folders: sources and dates
-
-
-@pytest.fixture(scope="module")
-def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusLiteServer]:
-    server = MilvusLiteServer(tmp_path_factory.mktemp("milvus") / "data")
-    server.start()
-    yield server
-    server.stop()
 
 
 def questions_of(path: Path) -> list[str]:

@@ -60,14 +60,6 @@ BRIDGE = "Old bridge reopens\n\nThe Marrow Street bridge reopened on Friday afte
 BRIDGE_QUESTION = "when did the marrow street bridge reopen"
 
 
-@pytest.fixture(scope="module")
-def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusLiteServer]:
-    server = MilvusLiteServer(tmp_path_factory.mktemp("milvus") / "data")
-    server.start()
-    yield server
-    server.stop()
-
-
 def process_group(pgid: int) -> set[int]:
     """The live processes of a process group (from /proc: a server, its writer process, multiprocessing's
     resource tracker)."""
