@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser proxy redis run index test lint typecheck pytest audit lock eval train bench load image docs clean
+.PHONY: install browser proxy redis run index test lint typecheck pytest audit lock lexicon eval train bench load image docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ lock: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^newsqa' > requirements.lock
 
 test: lint typecheck pytest
+
+# rewrite the word lists' hashes (app/text/data/lexicon.npz) from the pinned packages; tests/test_lexicon.py checks them
+lexicon: $(STAMP)
+	$(BIN)/python -m app.text.lexicon
 
 eval: $(STAMP)
 	$(BIN)/newsqa eval tests/data/gold.jsonl

@@ -25,7 +25,7 @@ from functools import lru_cache
 
 from app.models import ValueKind
 from app.text.answer_type import AnswerType
-from app.text.normalize import STOPWORDS, verb_lemmas, word_forms
+from app.text.normalize import STOPWORDS, is_inflected_verb, is_verb_form, word_forms
 
 KIND_OF: dict[AnswerType, ValueKind] = {"when": "date", "quantity": "number", "who": "name", "where": "place"}
 ANCHOR_WINDOW = 5  # at most this many words between a value and a question word for the value to be the claim
@@ -389,11 +389,10 @@ def is_yes_no(question: str) -> bool:
 def _verbal(words: list[str], i: int) -> bool:
     """Whether the word at `i` is used as a verb here: an inflected verb form ("sank", "arrested") or a verb right
     after an auxiliary, a modal or "to" ("will close", "been cut")."""
-    lemmas = verb_lemmas(words[i])
-    if not lemmas:
+    if not is_verb_form(words[i]):
         return False
     # an inflected form other than an -s one ("jobs", "plans" are nouns as often as verbs)
-    inflected = words[i] not in lemmas and not words[i].endswith("s")
+    inflected = is_inflected_verb(words[i]) and not words[i].endswith("s")
     return inflected or (i > 0 and (words[i - 1] in _BEFORE_VERB or words[i - 1].endswith("n't")))
 
 

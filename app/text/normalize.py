@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import Stemmer
-from lemminflect import getAllLemmas
+
+from app.text.lexicon import lexicon
 
 _FOLD = str.maketrans(
     {
@@ -98,11 +99,23 @@ def stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
 
-@lru_cache(maxsize=65_536)
-def verb_lemmas(word: str) -> tuple[str, ...]:
-    """The verb lemmas of a folded word ("began": begin; none for a word that is no verb). lemminflect's
-    dictionary loads on the first call, not at import."""
-    return tuple(getAllLemmas(word).get("VERB", ()))
+def is_verb_form(word: str) -> bool:
+    """Whether a folded word is a verb form in lemminflect's dictionary ("close", "sank", "arrested")."""
+    return word in lexicon().verbs
+
+
+def is_inflected_verb(word: str) -> bool:
+    """Whether a folded word is a verb form that is not its own lemma ("sank", "arrested"; not "close")."""
+    return word in lexicon().inflected_verbs
+
+
+def verb_lemma_stems(word: str) -> tuple[str, ...]:
+    """The stems of a folded word's verb lemmas ("began": begin; "arrested": arrest; none for a word that is no
+    verb). Only an irregular form's lemmas are stored (`app/text/lexicon.py`): a regular one's share its stem."""
+    irregular = lexicon().irregular_verb_lemmas.get(word)
+    if irregular is not None:
+        return tuple(stem(lemma) for lemma in irregular)
+    return (stem(word),) if is_verb_form(word) else ()
 
 
 def has_word_starting(sorted_words: tuple[str, ...], prefix: str) -> bool:
@@ -115,7 +128,7 @@ def has_word_starting(sorted_words: tuple[str, ...], prefix: str) -> bool:
 def is_english_word(word: str) -> bool:
     """Whether a folded word is in lemminflect's English dictionary ("price", "password"; not "guage",
     "bitcoin", "okafor"): a word spelled right, which a typo corrector must leave alone."""
-    return bool(getAllLemmas(word))
+    return word in lexicon().english
 
 
 @lru_cache(maxsize=65_536)
@@ -123,7 +136,7 @@ def word_forms(word: str) -> frozenset[str]:
     """The stem of a folded word and the stems of its verb lemmas ("began": begin, "broke": break, "led":
     lead), so that an irregular verb the stemmer cannot join still meets the question's word (a value's
     anchor in claims.py)."""
-    return frozenset({stem(word), *(stem(lemma) for lemma in verb_lemmas(word))})
+    return frozenset({stem(word), *verb_lemma_stems(word)})
 
 
 @lru_cache(maxsize=65_536)  # like term_set: the same sentences come up question after question

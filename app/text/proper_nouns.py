@@ -2,7 +2,8 @@
 
 Newsroom questions are typed fast and in lower case ("what did iran say about the talks"): capitals, the
 only sign of a name the question reader had, are gone, and a name the briefs never mention slips past the
-unknown-name check. Two word lists that ship inside their PyPI packages tell such words apart offline:
+unknown-name check. Word lists that ship inside their PyPI packages tell such words apart offline (read
+from them once by `app/text/lexicon.py`, which ships their words' hashes):
 
 - english-words (Webster's Second and GCIDE): a word the dictionaries list only capitalised ("Iran",
   "Dublin", "Iranian") and never in lower case, and that lemminflect's dictionary of common English words
@@ -18,87 +19,23 @@ dictionary of common words holds it ("russia", a leather in Webster's, counts; "
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import lru_cache
 
-import numpy as np
-import numpy.typing as npt
-import pycountry
-from babel import Locale
-from english_words import get_english_words_set
-from lemminflect import getAllLemmas
-
+from app.text.lexicon import HashedWords, lexicon
 from app.text.normalize import STOPWORDS, is_english_word, words
-
-MIN_LETTERS = 4  # three-letter words written as names are mostly short forms in a question ("max fine")
-
-
-@dataclass(frozen=True)
-class HashedWords:
-    """A read-only set of words kept as their sorted 64-bit string hashes: about 8 bytes a word instead of the
-    90 or so a Python string in a frozenset takes (215,000 ordinary words: 1.7 MB, not 20). Python's string
-    hash is fixed for the life of a process, which is as long as these live; a false hit needs a 64-bit
-    collision."""
-
-    hashes: npt.NDArray[np.int64]
-
-    @classmethod
-    def of(cls, words_: Iterable[str]) -> HashedWords:
-        return cls(np.unique(np.fromiter((hash(w) for w in words_), dtype=np.int64)))
-
-    def __contains__(self, word: object) -> bool:
-        key = hash(word)
-        at = int(np.searchsorted(self.hashes, key))
-        return at < len(self.hashes) and int(self.hashes[at]) == key
-
-    def __len__(self) -> int:
-        return len(self.hashes)
-
-
-@lru_cache(maxsize=1)
-def _listed_words() -> tuple[HashedWords, HashedWords]:
-    """(words the dictionaries write in lower case, folded words they write only as names, with the country
-    names: see `proper_noun_words`). The lists themselves (about 47 MB as Python strings) are dropped, and
-    their memory handed back, once these are made."""
-    made = _hashed_lists()
-    _return_freed_memory()
-    return made
-
-
-def _hashed_lists() -> tuple[HashedWords, HashedWords]:
-    listed = get_english_words_set(["web2", "gcide"], lower=False, alpha=True)
-    ordinary = {w for w in listed if w.islower()}
-    names = {w.lower() for w in listed if w[:1].isupper() and w[1:].islower()} - ordinary
-    places = [name for c in pycountry.countries for name in (c.name, getattr(c, "common_name", None)) if name]
-    places += Locale("en").territories.values()  # CLDR: "Russia" (ISO: "Russian Federation"), "Europe", "Asia"
-    names.update(place.lower() for place in places if len(place.split()) == 1)
-    # lemminflect directly, not the cached `is_english_word`: 46,000 one-off look-ups would fill its cache
-    kept = (w for w in names if len(w) >= MIN_LETTERS and w.isalpha() and w not in STOPWORDS and not getAllLemmas(w))
-    return HashedWords.of(ordinary), HashedWords.of(kept)
-
-
-def _return_freed_memory() -> None:
-    """Hand the lists' freed heap back to the system: glibc keeps it otherwise. Measured in a bare process with
-    numpy loaded: RSS +43 MB for good after the lists were read with frozensets kept, +18 MB with the hashed
-    sets and this trim. A no-op where there is no glibc."""
-    with contextlib.suppress(OSError, AttributeError, TypeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 
 
 def is_ordinary_word(word: str) -> bool:
     """Whether a folded word is a common English word: in lemminflect's dictionary or written in lower case by
     Webster's or GCIDE ("border", "despite", "minister")."""
-    return is_english_word(word) or word in _listed_words()[0]
+    return is_english_word(word) or word in lexicon().ordinary
 
 
 def proper_noun_words() -> HashedWords:
-    """Folded words that English writes only as names (about 45,000; read once, in about half a second)."""
-    return _listed_words()[1]
+    """Folded words that English writes only as names (about 45,000; the rules above, applied when
+    `app/text/lexicon.py` writes its file)."""
+    return lexicon().names
 
 
 _TOKEN_EDGES = "?!.,;:\"'()[]{}\u201c\u201d\u2018\u2019*_"

@@ -25,10 +25,10 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
-from lemminflect import getAllLemmas
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
+from app.text.lexicon import lexicon
 from app.text.proper_nouns import is_ordinary_word, written_as_name
 
 MIN_LENGTH = 5
@@ -84,8 +84,8 @@ def english_correction(word: str) -> str | None:
     letter, or None (none, or more than one: "droopped" could be "dropped" or "drooped")."""
     if not MIN_LENGTH <= len(word) <= MAX_ENGLISH_LENGTH or not word.isalpha():
         return None
-    # lemminflect directly, not the cached is_english_word: hundreds of one-off look-ups would fill its cache
-    found = [c for c in one_edit_away(word) if c[0] == word[0] and getAllLemmas(c)]
+    english = lexicon().english  # not the cached is_english_word: hundreds of one-off look-ups would fill its cache
+    found = [c for c in one_edit_away(word) if c[0] == word[0] and c in english]
     return found[0] if len(found) == 1 else None
 
 
