@@ -29,6 +29,9 @@ from app.text.typos import buckets_by_initial, corrected_text
 
 ProgressFn = Callable[[str, int], None]
 VOCABULARY_CACHE = 256
+# documents whose words and answer-type flags are kept across builds: a server reloads the whole build after every
+# write (app/api/writer.py), and recomputing them for every unchanged brief held the GIL from questions meanwhile
+DOCUMENT_CACHE = 4096
 TOKEN_CHUNK = 512  # sentences whose token vectors are embedded at a time (then kept as int8)
 LEXICON_ROWS_CACHE = 200_000  # sentences whose lexicon rows are kept (a few tens of MB at most)
 
@@ -81,7 +84,7 @@ class IndexBundle:
             [len(parsed.sentences) for parsed in self.documents.values()],
         )
         texts = [d.document.text for d in self.documents.values()]
-        surface = frozenset(w for text in texts for w in words(text))
+        surface = frozenset().union(*(text_words(text) for text in texts))
         names = names_written(s.text for s in self.sentences)
         self.corpus_vocabulary = Vocabulary.of_words(surface, self.lexicon_matrix, names)
         self.acronyms = find_acronyms(texts)
@@ -125,7 +128,8 @@ class IndexBundle:
             with self.answer_type_lock:
                 flags = self.answer_type_cache.get(kind)
                 if flags is None:
-                    flags = offering_rows([s.text for s in self.sentences], kind)
+                    parts = [_document_offers(kind, tuple(s.text for s in d.sentences)) for d in self.documents.values()]
+                    flags = np.concatenate(parts) if parts else np.zeros(0, dtype=np.bool_)
                     self.answer_type_cache[kind] = flags
         return flags
 
@@ -197,6 +201,20 @@ class Vocabulary:
     def has_word_starting(self, prefix: str) -> bool:
         """True when some word starts with prefix (binary search, not a scan of the vocabulary)."""
         return has_word_starting(self.sorted_words, prefix)
+
+
+@functools.lru_cache(maxsize=DOCUMENT_CACHE)
+def text_words(text: str) -> frozenset[str]:
+    """The folded words of a document's text, kept for the documents a reloaded build shares with the last."""
+    return frozenset(words(text))
+
+
+@functools.lru_cache(maxsize=DOCUMENT_CACHE)
+def _document_offers(kind: AnswerType, sentences: tuple[str, ...]) -> npt.NDArray[np.bool_]:
+    """`offering_rows` of one document's sentences (read-only: shared by every build that holds the document)."""
+    flags = offering_rows(list(sentences), kind)
+    flags.setflags(write=False)
+    return flags
 
 
 def _document_vocabulary(sha256: str, text: str, bundle: IndexBundle) -> Vocabulary:

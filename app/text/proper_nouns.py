@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from app.text.lexicon import HashedWords, lexicon
 from app.text.normalize import STOPWORDS, is_english_word, words
@@ -49,16 +50,28 @@ def names_written(sentences: Iterable[str]) -> frozenset[str]:
     capitalised: set[str] = set()
     lower: set[str] = set()
     for sentence in sentences:
-        stripped = (token.strip(_TOKEN_EDGES) for token in sentence.split())
-        cores = [core for core in stripped if any(c.isalpha() for c in core)]
-        for position, core in enumerate(cores):
-            if core.islower():
-                lower.update(words(core))
-            elif position > 0 and core[:1].isupper():
-                capitalised.update(words(core))
+        sentence_capitalised, sentence_lower = _cased_words(sentence)
+        capitalised.update(sentence_capitalised)
+        lower.update(sentence_lower)
     return frozenset(
         w for w in capitalised - lower if w.isalpha() and w not in STOPWORDS and len(w) > 1 and not is_ordinary_word(w)
     )
+
+
+@lru_cache(maxsize=65_536)  # a server reloads every build a write makes: the unchanged sentences cost a look-up
+def _cased_words(sentence: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(folded words the sentence writes capitalised, not as its first word; folded words it writes in lower
+    case)."""
+    capitalised: set[str] = set()
+    lower: set[str] = set()
+    stripped = (token.strip(_TOKEN_EDGES) for token in sentence.split())
+    cores = [core for core in stripped if any(c.isalpha() for c in core)]
+    for position, core in enumerate(cores):
+        if core.islower():
+            lower.update(words(core))
+        elif position > 0 and core[:1].isupper():
+            capitalised.update(words(core))
+    return frozenset(capitalised), frozenset(lower)
 
 
 def _all_words_in(token: str, names: frozenset[str] | HashedWords) -> bool:
