@@ -99,6 +99,7 @@ class QAService:
     @index.setter
     def index(self, loaded: LoadedIndex) -> None:
         """Swap in a new snapshot, prepared first so that no question waits on its first use."""
+        loaded.bundle.adopt_vocabularies(self._index.bundle)
         loaded.bundle.prepare()
         self._index = loaded
 

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -234,6 +235,28 @@ def test_added_document_is_updated_incrementally(
     [answer] = answers_from(again, service, [FERRY_QUESTION])
     assert answer.answered
     assert answer.quotes[0].doc_id == "extra" and "Brindle Island" in answer.quotes[0].text
+
+
+def test_a_new_snapshot_takes_over_the_vocabularies_of_unchanged_documents(
+    built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server swaps in a new snapshot after every write: the briefs the write left alone keep the vocabulary
+    the last snapshot made for them (the first question on each would pay for it again), a changed one does not."""
+    flood, market = (built.bundle.documents[d].document for d in ("flood", "market"))
+    flood_vocabulary = built.bundle.vocabulary_of("flood")
+    built.bundle.vocabulary_of("market")
+    (tiny.corpus_dir / "extra.txt").write_text(FERRY, encoding="utf-8")
+    again = reload(tiny, embedder, caplog)
+    again.bundle.adopt_vocabularies(built.bundle)
+    assert again.bundle.vocabulary_cache[flood.sha256] is flood_vocabulary
+    assert again.bundle.vocabulary_of("flood") is flood_vocabulary
+    changed = replace(market, sha256="0" * 64)
+    stale = dict(built.bundle.vocabulary_cache)
+    built.bundle.vocabulary_cache.clear()
+    built.bundle.vocabulary_cache[changed.sha256] = stale[market.sha256]
+    fresh = reload(tiny, embedder, caplog)
+    fresh.bundle.adopt_vocabularies(built.bundle)
+    assert changed.sha256 not in fresh.bundle.vocabulary_cache
 
 
 def test_removed_document_is_updated_incrementally(
