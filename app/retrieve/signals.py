@@ -144,9 +144,13 @@ def _known_name(word: str, vocabulary: SaidWords) -> bool:
     typed in lower case), count."""
     if _DOTTED.fullmatch(word):
         return word.replace(".", "").lower() in vocabulary.surface_words
-    named = " ".join(part for part in word.split("-") if part[:1].isupper() or written_as_name(part))
-    folded = words(named)
-    return not folded or all(_known_form(w, vocabulary) for w in folded)
+    return all(_known_form(w, vocabulary) for w in _name_words(word))
+
+
+@lru_cache(maxsize=4096)  # a question's names are checked against every candidate's text
+def _name_words(word: str) -> tuple[str, ...]:
+    """The folded words of a hyphenated name's parts that are names (`_known_name`)."""
+    return tuple(words(" ".join(part for part in word.split("-") if part[:1].isupper() or written_as_name(part))))
 
 
 def question_signals(
