@@ -161,7 +161,8 @@ def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
     """The shipped abstention weights (fitted by benchmarks/train.py) have the signs the signals mean."""
     model = service.learned.abstention
     column = {name: i for i, name in enumerate(ABSTENTION_FEATURES)}
-    base = np.array([[0.5, 0.6, 0.0, 0.0, 0.0, 0.0]])
+    base = np.zeros((1, len(ABSTENTION_FEATURES)))
+    base[0, column["top_dense"]], base[0, column["top_context_coverage"]] = 0.5, 0.6
 
     def moved(name: str, value: float) -> float:
         row = base.copy()
@@ -175,3 +176,4 @@ def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
     assert moved("top_typed_missing", 1.0) < start  # "how many" with no new number in the best sentence
     assert moved("top_names_missing", 1.0) < start  # the best sentence does not say a name the question asks about
     assert moved("top_figures_missing", 1.0) < start  # "in 1998" asked, the paragraph has no 1998
+    assert moved("top_count_missing", 1.0) < start  # "how many ships": the best sentence counts something else

@@ -8,7 +8,16 @@ import pytest
 
 from app.ingest.blocks import make_document
 from app.ingest.chunk import parse_document
-from app.text.answer_type import AnswerType, Unit, measure_unit, offering_rows, offers, offers_new, question_type
+from app.text.answer_type import (
+    AnswerType,
+    Unit,
+    counted_term,
+    measure_unit,
+    offering_rows,
+    offers,
+    offers_new,
+    question_type,
+)
 from tests.briefs_generator import generate_briefs
 
 
@@ -128,3 +137,19 @@ def test_measure_unit(question: str, unit: str | None) -> None:
 )
 def test_a_quantity_asked_in_a_unit_must_be_stated_in_it(sentence: str, unit: Unit, expected: bool) -> None:
     assert offers_new(sentence, "quantity", frozenset({"how", "much"}), unit) is expected
+
+
+@pytest.mark.parametrize(
+    ("question", "counted"),
+    [
+        ("How many Pakistani soldiers were killed on October 12?", "soldier"),  # an adjective before the thing
+        ("how many dockers walked out", "docker"),  # up to an inflected verb
+        ("how many council seats did her allies win", "seat"),  # "seats" is a noun here, not a verb form
+        ("how many people is Kestrel laying off", "peopl"),
+        ("How many tonnes of potatoes does Victoria produce?", "tonn"),  # the measure counted, as written
+        ("how many were hurt", None),  # names no thing
+        ("How much did it cost?", None),  # no count
+    ],
+)
+def test_the_thing_a_how_many_question_counts(question: str, counted: str | None) -> None:
+    assert counted_term(question) == counted

@@ -8,9 +8,11 @@ import pytest
 from app.embed.reference import Embedder
 from app.index.bundle import IndexBundle
 from app.models import Evidence, Passage, ScoredPassage
-from app.retrieve.hybrid import RetrievalParams, diversify, retrieve
+from app.retrieve.hybrid import RetrievalParams, diversify, question_view, retrieve
+from app.retrieve.quote_ranker import counts_the_thing
 from app.service import QAService
 from app.text.answer_type import offers
+from app.text.normalize import terms
 
 STICKING = "What is the main sticking point in the negotiations?"
 CONDITIONS = "What conditions did the Taliban set for a long-term ceasefire?"
@@ -132,3 +134,15 @@ def test_a_serving_bundle_has_its_answer_types_ready(service: QAService) -> None
     assert set(service.bundle.answer_type_cache) == {"when", "quantity", "where", "who"}
     flags = service.bundle.offers_answer_type("when")
     assert flags.tolist() == [offers(s.text, "when") for s in service.bundle.sentences]
+
+
+def test_a_count_must_be_of_the_thing_asked(bundle: IndexBundle) -> None:
+    """"How many fighters" is answered by a number of fighters, or of a word whose vector is close ("militants"
+    in the article's own lexicon), not by a number of something else in the same sentence."""
+    question = "how many fighters were killed"
+    view = question_view(question, terms(question), bundle, ())
+    assert view.counted == "fighter"
+    assert counts_the_thing("Officials said 40 fighters were killed.", view, bundle)
+    assert counts_the_thing("Officials said 40 militants were killed.", view, bundle)
+    assert not counts_the_thing("Officials said 40 refugees crossed the border.", view, bundle)
+    assert not counts_the_thing("The fighters crossed the border 40 times.", view, bundle)  # a number after it

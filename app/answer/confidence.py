@@ -27,6 +27,7 @@ ABSTENTION_FEATURES = (
     "unknown_name",
     "top_names_missing",
     "top_figures_missing",
+    "top_count_missing",
 )
 _COLUMN = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
 # the features read off the best candidate's ranker row, and the ranker column each is
@@ -36,6 +37,7 @@ _TOP_COLUMN = {
     "top_typed_missing": "typed_missing",
     "top_names_missing": "names_missing",
     "top_figures_missing": "figures_missing",
+    "top_count_missing": "count_missing",
 }
 
 

@@ -24,7 +24,7 @@ from app.models import AbstentionSignals, Evidence, RankedPool, ScoredPassage, S
 from app.retrieve.quote_ranker import Pool, QuestionView, rank_pool
 from app.retrieve.signals import question_figures, question_names, question_signals, searchable_words
 from app.text.acronyms import expand_question
-from app.text.answer_type import measure_unit, question_type
+from app.text.answer_type import counted_term, measure_unit, question_type
 from app.text.normalize import stem, term_set, terms, words
 
 FloatArray = npt.NDArray[np.float32]
@@ -241,6 +241,7 @@ def question_view(
         figures=question_figures(question),
         term_vectors=term_vectors(expanded or question, unique, bundle, word_vectors or {}),
         tokens=tokens,
+        counted=counted_term(question) if kind == "quantity" else None,
     )
 
 

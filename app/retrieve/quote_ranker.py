@@ -16,6 +16,7 @@ vector: the IDF-weighted mean of each question piece's best cosine in the senten
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,7 +30,7 @@ from app.linear import LinearModel
 from app.models import RankedPool
 from app.retrieve.signals import UNRELATED_SIMILARITY, figures_missing_from, names_not_said
 from app.text.answer_type import AnswerType, Unit, offers_new
-from app.text.normalize import term_set, terms
+from app.text.normalize import stem, term_set, terms, words
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -61,6 +62,7 @@ SENTENCE_FEATURES = (
     "token_match_gap",
     "names_missing",
     "figures_missing",
+    "count_missing",
 )
 
 
@@ -88,6 +90,7 @@ class QuestionView:
     figures: tuple[str, ...] = ()  # the figures it writes (`signals.question_figures`): looked for likewise
     term_vectors: npt.NDArray[np.float32] | None = None  # one word vector per term (zeros: none), for soft coverage
     tokens: TokenVectors | None = None  # its content pieces' vectors, for late interaction (token_match)
+    counted: str | None = None  # the term a "how many" question counts ("how many ships": ship), when it names one
 
 
 @lru_cache(maxsize=65536)
@@ -201,6 +204,8 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     for i, (sentence, own) in enumerate(zip(sentences, own_terms, strict=True)):
         # only a sentence offering the type at all (the bundle's flags) can offer a new thing of it
         typed = bool(offers[i]) and offers_new(sentence.text, question.kind, question.words, question.unit)
+        if typed and question.counted is not None:  # a number, but not a count of the thing asked
+            column["count_missing"][i] = float(not counts_the_thing(sentence.text, question, bundle))
         column["novelty"][i] = len(own - question_terms) / len(own) if own else 0.0
         column["typed_answer"][i] = float(typed)
         column["typed_missing"][i] = float(typed_kind and not typed)
@@ -227,6 +232,33 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
         column["token_match"][:] = bundle.sentence_tokens.match(question.tokens, pool.rows)
         column["token_match_gap"][:] = column["token_match"] - column["token_match"].max()
     return out
+
+
+COUNT_REACH = 4  # words at most between a number and the thing it counts ("3,100 striking port workers")
+COUNT_SIMILARITY = 0.5  # a counted word this close to the asked thing counts it ("dockworkers" for "dockers")
+_COUNT_NUMBER = re.compile(r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|"
+                           r"hundreds?|thousands?|millions?|billions?|several|few)")
+
+
+def counts_the_thing(text: str, question: QuestionView, bundle: IndexBundle) -> bool:
+    """Whether the sentence puts a number before the thing a "how many" question counts, or before a word whose
+    vector is close to it ("3,100 dockworkers" for "how many dockers")."""
+    target = question.counted
+    assert target is not None
+    vector = None
+    if question.term_vectors is not None and target in question.terms:
+        candidate = question.term_vectors[question.terms.index(target)]
+        vector = candidate if float(np.abs(candidate).sum()) > 0 else None
+    tokens = words(text)
+    for i, token in enumerate(tokens):
+        if not any(_COUNT_NUMBER.fullmatch(t) for t in tokens[max(0, i - COUNT_REACH) : i]):
+            continue
+        if stem(token) == target:
+            return True
+        row = bundle.lexicon_row.get(token)
+        if vector is not None and row is not None and float(bundle.lexicon_matrix[row] @ vector) >= COUNT_SIMILARITY:
+            return True
+    return False
 
 
 def rank_pool(question: QuestionView, pool: Pool, bundle: IndexBundle, model: LinearModel) -> RankedPool:

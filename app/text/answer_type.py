@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from app.text.normalize import words
+from app.text.normalize import STOPWORDS, is_inflected_verb, stem, words
 
 AnswerType = Literal["when", "quantity", "where", "who", "other"]
 ANSWER_TYPES: tuple[AnswerType, ...] = ("when", "quantity", "where", "who")  # the types a sentence can offer
@@ -182,6 +182,24 @@ def measure_unit(question: str, kind: AnswerType | None = None) -> Unit | None:
         if pattern.search(question):
             return unit
     return None
+
+
+_HOW_MANY = re.compile(r"\bhow many\b", re.I)
+
+
+def counted_term(question: str) -> str | None:
+    """The term of the thing a "how many" question counts: the last word of the words after "how many", up to
+    a function word or an inflected verb, at most three ("how many Pakistani soldiers were killed": soldier;
+    "how many dockers walked out": docker); None when it names none ("how many were hurt")."""
+    found = _HOW_MANY.search(question)
+    if found is None:
+        return None
+    phrase: list[str] = []
+    for word in words(question[found.end() :])[:3]:
+        if word in STOPWORDS or (is_inflected_verb(word) and not word.endswith("s")):  # "seats", "jobs": nouns
+            break
+        phrase.append(word)
+    return stem(phrase[-1]) if phrase else None
 
 
 def offers_new(
