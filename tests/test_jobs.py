@@ -68,7 +68,9 @@ def poll(http: httpx.Client, job_id: str, until: set[str], seconds: float = 300)
 @pytest.mark.e2e
 def test_an_async_add_reports_progress_answers_questions_meanwhile_and_lands(live: tuple[httpx.Client, Path]) -> None:
     http, root = live
-    job = submit(http, big_brief(120, seed=1), "backlog")
+    # 60 briefs (~700 sentences, ~10 s of embedding): some 25 batches of 64 texts, so progress is seen between
+    # start and end many times over, and questions are asked throughout
+    job = submit(http, big_brief(60, seed=1), "backlog")
     assert job["status"] in ("queued", "running") and job["doc_ids"] == ["backlog"]
     asked = []
     seen = poll(http, job["job_id"], {"running", "done", "failed", "cancelled"})
@@ -113,7 +115,8 @@ def test_cancelling_a_running_add_undoes_it(live: tuple[httpx.Client, Path]) -> 
 @pytest.mark.e2e
 def test_a_queued_add_cancelled_never_starts(live: tuple[httpx.Client, Path]) -> None:
     http, _ = live
-    first = submit(http, big_brief(120, seed=3), "first")
+    # the first add only has to outlast the next three requests (ms): 40 briefs take seconds to embed
+    first = submit(http, big_brief(40, seed=3), "first")
     second = submit(http, big_brief(5, seed=4), "second")
     assert http.get(f"/jobs/{second['job_id']}", headers=ADMIN).json()["status"] == "queued"
     cancelled = http.delete(f"/jobs/{second['job_id']}", headers=ADMIN)
