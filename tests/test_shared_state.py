@@ -218,7 +218,9 @@ def test_the_writers_lock_is_one_for_all_replicas_and_a_write_waits_a_bounded_ti
     with replicas_of_their_own(article_index, tmp_path, embedder, redis_server, write_wait_seconds=1.0) as (
         first, second,
     ):
-        text = "\n".join(b.text for b in generate_briefs(150, seed=21))
+        # 40 briefs (~430 sentences) hold the lock for seconds: the other replica's write waits its 1 s and is
+        # refused well before this add ends
+        text = "\n".join(b.text for b in generate_briefs(40, seed=21))
         job = first.post("/documents", params={"async": "true"}, json={"doc_id": "long", "text": text},
                          headers=ADMIN)
         assert job.status_code == 202, job.text
@@ -281,7 +283,9 @@ def test_an_add_cancelled_while_it_waits_for_the_writers_lock_never_lands(
     cancellation then is kept, and the add never reaches the writer process."""
     client = redis.Redis.from_url(redis_server.url)
     with replicas_of_their_own(article_index, tmp_path, embedder, redis_server) as (first, second):
-        text = "\n".join(b.text for b in generate_briefs(150, seed=51))
+        # 40 briefs (~430 sentences) hold the lock for seconds: the other replica's add is running, waiting for
+        # it, and cancelled (a fraction of a second) well before this add ends
+        text = "\n".join(b.text for b in generate_briefs(40, seed=51))
         long = first.post("/documents", params={"async": "true"}, json={"doc_id": "long", "text": text},
                           headers=ADMIN).json()
         assert until(lambda: bool(client.exists("newsqa:writers")))
