@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from app.config import PROJECT_ROOT
-from tests.support import ARTICLE, free_port
+from tests.support import ARTICLE, copy_folders, free_port
 
 # What ONNX Runtime's transformer optimizer (loggers fusion_base, onnx_model, onnx_model_bert: 11 lines) and its
 # quantizer (root logger: 42 lines, per tensor) printed at INFO in every build's export, before app/embed/export.py
@@ -138,18 +138,17 @@ def test_a_serving_only_install_says_how_to_build_the_index(monkeypatch: pytest.
         Embedder.load()
 
 
-def test_a_start_serves_the_last_good_build_while_it_catches_up_on_the_corpus(tmp_path: Path) -> None:
+def test_a_start_serves_the_last_good_build_while_it_catches_up_on_the_corpus(
+    article_index: Path, tmp_path: Path
+) -> None:
     """Briefs dropped into the corpus folder while the service was down: the next start answers from the last
-    good build at once, and brings the index up to date in the background (before: not ready until then)."""
+    good build at once, and brings the index up to date in the background (before: not ready until then).
+
+    The last good build is a copy of the session's article build (what `newsqa index` makes of the article: the
+    same load_or_build_index), not one built again in a subprocess here (~14 s)."""
     from tests.briefs_generator import generate_briefs
 
-    (tmp_path / "corpus").mkdir()
-    shutil.copy(ARTICLE, tmp_path / "corpus")
-    built = subprocess.run(
-        [sys.executable, "-m", "app", "--corpus-dir", str(tmp_path / "corpus"), "--index-dir", str(tmp_path / "index"),
-         "index"], cwd=PROJECT_ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, check=False,
-    )
-    assert built.returncode == 0, built.stderr.decode()
+    copy_folders(article_index, tmp_path)
     big = "\n".join(b.text for b in generate_briefs(150, seed=4))  # ~10 s of embedding on one core
     (tmp_path / "corpus" / "backlog.txt").write_text(big, encoding="utf-8")
     with serving(tmp_path) as (server, url, log):
