@@ -70,6 +70,10 @@ def test_question_type(question: str, kind: AnswerType) -> None:
         ("By Monday, as talks entered their third day, no agreement had been reached.", "when", True),
         ("The Taliban's return to power in Kabul in 2021.", "when", True),
         ("Kabul accused Pakistan of violating its sovereignty.", "when", False),
+        ("The slide struck at about 4:40 a.m., when most residents were asleep.", "when", True),  # a time of day
+        ("Dockworkers walked off the job at 6 a.m.", "when", True),
+        ("The vote closed at 18:30 and was counted by midnight.", "when", True),
+        ("The team scored 3.5 points and I am sure of it.", "when", False),  # a decimal, "am" with no hour
         ("80 percent of points from the first-round agreement already implemented.", "quantity", True),
         ("Border skirmishes left dozens dead and hundreds wounded.", "quantity", True),
         ("Kabul accused Pakistan of violating its sovereignty.", "quantity", False),

@@ -26,7 +26,9 @@ DAY_NAMES = r"(?:" + _DAYS[3:-1] + r"|Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Su
 _PATTERNS: dict[AnswerType, re.Pattern[str]] = {
     "when": re.compile(
         rf"\b(?:{_MONTHS}|{_DAYS}|(?:19|20)\d\d|yesterday|today|tonight|last (?:week|month|year)|"
-        r"(?:earlier|later|this|next) (?:this )?(?:week|month|year)|decades?|years? ago)\b"
+        r"(?:earlier|later|this|next) (?:this )?(?:week|month|year)|decades?|years? ago|noon|midnight)\b"
+        # a time of day ("6 a.m.", "4:40 p.m.", "10pm", "18:30"): what "what time" asks for
+        r"|\b\d{1,2}(?:[:.]\d{2})?\s?(?:a\.m\.|p\.m\.|am\b|pm\b)|\b\d{1,2}:\d{2}\b"
     ),
     "quantity": re.compile(
         r"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|dozens?|hundreds?|thousands?|"
