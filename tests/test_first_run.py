@@ -149,7 +149,9 @@ def test_a_start_serves_the_last_good_build_while_it_catches_up_on_the_corpus(
     from tests.briefs_generator import generate_briefs
 
     copy_folders(article_index, tmp_path)
-    big = "\n".join(b.text for b in generate_briefs(150, seed=4))  # ~10 s of embedding on one core
+    # 80 briefs (~900 sentences): the catch-up takes well over 10 s, the first /readyz comes about 1 s after the
+    # start, so the test sees it in progress with a wide margin
+    big = "\n".join(b.text for b in generate_briefs(80, seed=4))
     (tmp_path / "corpus" / "backlog.txt").write_text(big, encoding="utf-8")
     with serving(tmp_path) as (server, url, log):
         ready = wait_ready(server, url, log)
