@@ -99,7 +99,10 @@ class QAService:
     @index.setter
     def index(self, loaded: LoadedIndex) -> None:
         """Swap in a new snapshot, prepared first so that no question waits on its first use."""
-        loaded.bundle.adopt_vocabularies(self._index.bundle)
+        try:
+            loaded.bundle.adopt_vocabularies(self._index.bundle)
+        except Exception:  # a speed-up only: never the reason a finished write is not served
+            log.warning("could not carry the last snapshot's vocabularies over", exc_info=True)
         loaded.bundle.prepare()
         self._index = loaded
 

@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ from app.index.store import LOCK, MANIFEST, load_bundle, read_manifest, save_bun
 from app.ingest.blocks import document_version
 from app.ingest.corpus import read_corpus
 from app.models import Answer
+from app.prompts import Prompts
 from app.service import QAService
 from app.text.normalize import terms
 from tests.support import flip_byte, same_vectors, settings_in
@@ -240,23 +240,26 @@ def test_added_document_is_updated_incrementally(
 def test_a_new_snapshot_takes_over_the_vocabularies_of_unchanged_documents(
     built: LoadedIndex, tiny: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A server swaps in a new snapshot after every write: the briefs the write left alone keep the vocabulary
-    the last snapshot made for them (the first question on each would pay for it again), a changed one does not."""
-    flood, market = (built.bundle.documents[d].document for d in ("flood", "market"))
+    """A server swaps in a new snapshot after every write (`QAService.index = ...`): the briefs the write left
+    alone keep the vocabulary the last snapshot made for them (the first question on each would pay for it
+    again); a changed brief, or a snapshot of another model, passes nothing on."""
+    service = QAService(tiny, Encoders(embedder), embedder, built, Prompts.load(tiny.prompts_dir))
     flood_vocabulary = built.bundle.vocabulary_of("flood")
-    built.bundle.vocabulary_of("market")
+    market_vocabulary = built.bundle.vocabulary_of("market")
     (tiny.corpus_dir / "extra.txt").write_text(FERRY, encoding="utf-8")
-    again = reload(tiny, embedder, caplog)
-    again.bundle.adopt_vocabularies(built.bundle)
-    assert again.bundle.vocabulary_cache[flood.sha256] is flood_vocabulary
-    assert again.bundle.vocabulary_of("flood") is flood_vocabulary
-    changed = replace(market, sha256="0" * 64)
-    stale = dict(built.bundle.vocabulary_cache)
-    built.bundle.vocabulary_cache.clear()
-    built.bundle.vocabulary_cache[changed.sha256] = stale[market.sha256]
-    fresh = reload(tiny, embedder, caplog)
-    fresh.bundle.adopt_vocabularies(built.bundle)
-    assert changed.sha256 not in fresh.bundle.vocabulary_cache
+    (tiny.corpus_dir / "market.md").write_text(
+        (tiny.corpus_dir / "market.md").read_text(encoding="utf-8") + "\n\nTraders expect prices to settle.\n",
+        encoding="utf-8",
+    )
+    service.index = reload(tiny, embedder, caplog)  # the setter every swap goes through
+    after = service.index.bundle
+    assert after.vocabulary_of("flood") is flood_vocabulary
+    assert after.vocabulary_cache[after.documents["flood"].document.sha256] is flood_vocabulary
+    assert after.vocabulary_of("market") is not market_vocabulary  # changed: its own, made afresh
+    other = reload(tiny, embedder, caplog)
+    other.bundle.model_name = "some/other-model"
+    other.bundle.adopt_vocabularies(after)
+    assert not other.bundle.vocabulary_cache
 
 
 def test_removed_document_is_updated_incrementally(

@@ -65,12 +65,18 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def words(text: str) -> list[str]:
     """Folded word tokens, possessive "'s" dropped, in order."""
-    out = []
-    for token in _TOKEN.findall(fold(text)):
-        if token.endswith("'s"):
-            token = token[:-2]
-        out.append(token.replace("'", ""))
-    return out
+    return [_word(token) for token in _TOKEN.findall(fold(text))]
+
+
+def word_set(text: str) -> frozenset[str]:
+    """The distinct `words` of a text, each distinct token folded once (a long text repeats its words)."""
+    return frozenset(_word(token) for token in set(_TOKEN.findall(fold(text))))
+
+
+def _word(token: str) -> str:
+    if token.endswith("'s"):
+        token = token[:-2]
+    return token.replace("'", "")
 
 
 def content_words(tokens: Iterable[str]) -> list[str]:

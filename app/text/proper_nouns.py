@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 
 from app.text.lexicon import HashedWords, lexicon
 from app.text.normalize import STOPWORDS, is_english_word, words
@@ -40,38 +39,37 @@ def proper_noun_words() -> HashedWords:
 
 
 _TOKEN_EDGES = "?!.,;:\"'()[]{}\u201c\u201d\u2018\u2019*_"
+_LETTER = re.compile(r"[^\W\d_]")  # a letter of any script ("str.isalpha" of one character)
 _LOWER_WORD = re.compile(r"\b[a-z][a-z'\u2019]*\b")
 
 
 def names_written(sentences: Iterable[str]) -> frozenset[str]:
     """Folded words the texts write as names: capitalised inside a sentence (not as its first word), never in
     lower case anywhere, and not common English words ("Taliban", "Asif", "TTP"; not "Border", which another
-    sentence writes "border", nor "Minister", which a title capitalises but a question may not)."""
-    capitalised: set[str] = set()
-    lower: set[str] = set()
+    sentence writes "border", nor "Minister", which a title capitalised but a question may not)."""
+    return names_among(*cased_words(sentences))
+
+
+def cased_words(sentences: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(folded words the texts write capitalised inside a sentence, not as its first word; folded words they
+    write in lower case): what `names_written` reads, kept per document by the index (`app/index/bundle.py`).
+    Each distinct token is folded once: a text repeats its words."""
+    capitalised_cores: set[str] = set()
+    lower_cores: set[str] = set()
     for sentence in sentences:
-        sentence_capitalised, sentence_lower = _cased_words(sentence)
-        capitalised.update(sentence_capitalised)
-        lower.update(sentence_lower)
+        cores = [core for core in (token.strip(_TOKEN_EDGES) for token in sentence.split()) if _LETTER.search(core)]
+        lower_cores.update(core for core in cores if core.islower())
+        capitalised_cores.update(core for core in cores[1:] if core[:1].isupper() and not core.islower())
+    return (frozenset(w for core in capitalised_cores for w in words(core)),
+            frozenset(w for core in lower_cores for w in words(core)))
+
+
+def names_among(capitalised: Iterable[str], lower: Iterable[str]) -> frozenset[str]:
+    """The words written capitalised and never in lower case that are names, not common English words."""
+    never_lower = set(capitalised) - set(lower)
     return frozenset(
-        w for w in capitalised - lower if w.isalpha() and w not in STOPWORDS and len(w) > 1 and not is_ordinary_word(w)
+        w for w in never_lower if w.isalpha() and w not in STOPWORDS and len(w) > 1 and not is_ordinary_word(w)
     )
-
-
-@lru_cache(maxsize=65_536)  # a server reloads every build a write makes: the unchanged sentences cost a look-up
-def _cased_words(sentence: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(folded words the sentence writes capitalised, not as its first word; folded words it writes in lower
-    case)."""
-    capitalised: set[str] = set()
-    lower: set[str] = set()
-    stripped = (token.strip(_TOKEN_EDGES) for token in sentence.split())
-    cores = [core for core in stripped if any(c.isalpha() for c in core)]
-    for position, core in enumerate(cores):
-        if core.islower():
-            lower.update(words(core))
-        elif position > 0 and core[:1].isupper():
-            capitalised.update(words(core))
-    return frozenset(capitalised), frozenset(lower)
 
 
 def _all_words_in(token: str, names: frozenset[str] | HashedWords) -> bool:
