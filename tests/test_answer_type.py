@@ -151,6 +151,12 @@ def test_a_quantity_asked_in_a_unit_must_be_stated_in_it(sentence: str, unit: Un
         ("how many council seats did her allies win", "seat"),  # "seats" is a noun here, not a verb form
         ("how many people is Kestrel laying off", "peopl"),
         ("How many tonnes of potatoes does Victoria produce?", "tonn"),  # the measure counted, as written
+        ("how many people work at the Kilvarra plant", "peopl"),  # up to the question's verb, uninflected too
+        ("how many stations open in the first stage", "station"),
+        ("how many mail-in ballots were rejected", "ballot"),  # a hyphenated word whole
+        ("how many striking workers were there", "worker"),  # a participle before the noun: an adjective
+        ("how many work permits", "permit"),  # a verb form first is the phrase's own word
+        ("how many died in the attack", None),
         ("how many were hurt", None),  # names no thing
         ("How much did it cost?", None),  # no count
     ],

@@ -234,17 +234,18 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     return out
 
 
-COUNT_REACH = 4  # words at most between a number and the thing it counts ("3,100 striking port workers")
+COUNT_REACH = 4  # a number among the four words before the thing it counts ("3,100 striking port workers")
 COUNT_SIMILARITY = 0.5  # a counted word this close to the asked thing counts it ("dockworkers" for "dockers")
 _COUNT_NUMBER = re.compile(r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|"
                            r"hundreds?|thousands?|millions?|billions?|several|few)")
 
 
 def counts_the_thing(text: str, question: QuestionView, bundle: IndexBundle) -> bool:
-    """Whether the sentence puts a number before the thing a "how many" question counts, or before a word whose
-    vector is close to it ("3,100 dockworkers" for "how many dockers")."""
+    """Whether the sentence puts a number before the thing a "how many" question counts (`question.counted`),
+    or before a word whose vector is close to it ("3,100 dockworkers" for "how many dockers")."""
     target = question.counted
-    assert target is not None
+    if target is None:
+        return True  # nothing named to count: any number will do
     vector = None
     if question.term_vectors is not None and target in question.terms:
         candidate = question.term_vectors[question.terms.index(target)]

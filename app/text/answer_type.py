@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from app.text.normalize import STOPWORDS, is_inflected_verb, stem, words
+from app.text.normalize import STOPWORDS, is_inflected_verb, is_verb_form, stem, words
 
 AnswerType = Literal["when", "quantity", "where", "who", "other"]
 ANSWER_TYPES: tuple[AnswerType, ...] = ("when", "quantity", "where", "who")  # the types a sentence can offer
@@ -189,19 +189,35 @@ def measure_unit(question: str, kind: AnswerType | None = None) -> Unit | None:
 _HOW_MANY = re.compile(r"\bhow many\b", re.I)
 
 
+_COUNT_TOKEN = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")  # a hyphenated word whole ("mail-in")
+
+
 def counted_term(question: str) -> str | None:
-    """The term of the thing a "how many" question counts: the last word of the words after "how many", up to
-    a function word or an inflected verb, at most three ("how many Pakistani soldiers were killed": soldier;
-    "how many dockers walked out": docker); None when it names none ("how many were hurt")."""
+    """The term of the thing a "how many" question counts, or None when it names none ("how many were hurt").
+
+    English puts it right after "how many", as a noun phrase that ends at a function word or at the verb of the
+    question: the last word of at most three before either ("how many Pakistani soldiers were killed":
+    soldier; "how many people work at the plant": people; "how many mail-in ballots": ballot). A verb form
+    ending in -s is taken for a plural noun ("seats", "jobs"), and a participle before any noun for an
+    adjective ("how many striking workers": worker)."""
     found = _HOW_MANY.search(question)
     if found is None:
         return None
     phrase: list[str] = []
-    for word in words(question[found.end() :])[:3]:
-        if word in STOPWORDS or (is_inflected_verb(word) and not word.endswith("s")):  # "seats", "jobs": nouns
+    for token in _COUNT_TOKEN.findall(question[found.end() :])[:5]:
+        word = token.lower().replace("\u2019", "'").removesuffix("'s")
+        if word in STOPWORDS:
             break
+        verb = not word.endswith("s") and is_verb_form(word)
+        if verb and phrase:  # the question's verb: the noun phrase has ended
+            break
+        if verb and is_inflected_verb(word):  # "striking", "injured" before the noun: an adjective
+            continue
         phrase.append(word)
-    return stem(phrase[-1]) if phrase else None
+        if len(phrase) == 3:
+            break
+    parts = words(phrase[-1]) if phrase else []
+    return stem(parts[-1]) if parts else None
 
 
 def offers_new(
