@@ -66,7 +66,7 @@ test: lint typecheck pytest
 
 # rewrite the word lists' hashes (app/text/data/lexicon.npz) from the pinned packages; tests/test_lexicon.py checks them
 lexicon: $(STAMP)
-	$(BIN)/python -m app.text.lexicon
+	$(BIN)/python -m benchmarks.build_lexicon
 
 eval: $(STAMP)
 	$(BIN)/newsqa eval tests/data/gold.jsonl

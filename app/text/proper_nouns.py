@@ -3,7 +3,7 @@
 Newsroom questions are typed fast and in lower case ("what did iran say about the talks"): capitals, the
 only sign of a name the question reader had, are gone, and a name the briefs never mention slips past the
 unknown-name check. Word lists that ship inside their PyPI packages tell such words apart offline (read
-from them once by `app/text/lexicon.py`, which ships their words' hashes):
+from them once by `benchmarks/build_lexicon.py`; `app/text/lexicon.py` reads the hashes it ships):
 
 - english-words (Webster's Second and GCIDE): a word the dictionaries list only capitalised ("Iran",
   "Dublin", "Iranian") and never in lower case, and that lemminflect's dictionary of common English words
@@ -34,7 +34,7 @@ def is_ordinary_word(word: str) -> bool:
 
 def proper_noun_words() -> HashedWords:
     """Folded words that English writes only as names (about 45,000; the rules above, applied when
-    `app/text/lexicon.py` writes its file)."""
+    `benchmarks/build_lexicon.py` writes its file)."""
     return lexicon().names
 
 
