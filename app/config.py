@@ -186,6 +186,10 @@ class Settings(BaseSettings):
         600, gt=0, description="With NEWSQA_REDIS_URL: how long a write waits for another replica's write to "
         "finish (the writers' lock in Redis) before it is refused with a 503.",
     )
+    write_lock_seconds: float = Field(
+        15, ge=3, le=600, description="With NEWSQA_REDIS_URL: how long the writers' lock in Redis outlives a replica "
+        "that died while writing (it is renewed every third of this while a write runs, so a live write keeps it).",
+    )
     write_nice: int = Field(
         10,
         ge=0,

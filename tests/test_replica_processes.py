@@ -28,7 +28,9 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
+from app.api.writer import ReplicaWriteLock
 from app.config import PROJECT_ROOT, get_settings
 from app.index.milvus import MilvusSearch
 from tests.fake_slack import FakeSlack
@@ -353,7 +355,10 @@ def assert_never_partial(answer: dict[str, Any], doc_id: str, text: str) -> None
 def test_sigkill_of_a_serve_process_mid_add_leaves_no_half_visible_brief_and_the_retry_through_the_other_completes(
     article_index: Path, tmp_path: Path, milvus: MilvusLiteServer, redis_server: RedisServer
 ) -> None:
-    one, two = (replica(name, tmp_path, article_index, milvus, "crash", redis_server) for name in "ab")
+    # the dead replica's writers' lock expires after NEWSQA_WRITE_LOCK_SECONDS: the shortest allowed, so the retry
+    # below waits for that expiry (and shows that a live add, renewing it, outlasts it) without 15 s of waiting
+    one, two = (replica(name, tmp_path, article_index, milvus, "crash", redis_server, NEWSQA_WRITE_LOCK_SECONDS="3")
+                for name in "ab")
     search = search_of(one)
     depot = depot_brief()
     try:
@@ -377,6 +382,8 @@ def test_sigkill_of_a_serve_process_mid_add_leaves_no_half_visible_brief_and_the
                 assert time.monotonic() < deadline, "the add never wrote to Milvus"
                 time.sleep(0.02)
             one.kill()
+            lock_left = redis.Redis.from_url(redis_server.url).pttl(ReplicaWriteLock.KEY)
+            assert 0 < lock_left <= 3000, lock_left  # the dead replica's lock: gone within the setting's 3 s
             adding.join(60)
             assert isinstance(outcome.get("response"), httpx.TransportError), outcome  # never acknowledged
             assert poll(lambda: not process_group(one.pid), seconds=10), group  # the writer died with it

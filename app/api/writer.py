@@ -341,20 +341,21 @@ class ReplicaWriteLock:
 
     Replicas that share an index folder over a network file system cannot trust fcntl locks there; the Redis
     lock (redis-py's, a token under one key with an expiry) makes their writes take turns. It expires after
-    LOCK_SECONDS unless renewed, and is renewed every third of that while the write runs, so a replica that dies
-    mid-write frees it within LOCK_SECONDS. A write waits at most NEWSQA_WRITE_WAIT_SECONDS for it; when Redis
-    does not answer, the write is refused with a 503 (nothing changed)."""
+    NEWSQA_WRITE_LOCK_SECONDS unless renewed, and is renewed every third of that while the write runs, so a
+    replica that dies mid-write holds up the others' writes for at most that long. A write waits at most
+    NEWSQA_WRITE_WAIT_SECONDS for it; when Redis does not answer, the write is refused with a 503 (nothing
+    changed)."""
 
-    LOCK_SECONDS = 30.0
     KEY = "newsqa:writers"
 
-    def __init__(self, client: redis.Redis | None, wait_seconds: float) -> None:
+    def __init__(self, client: redis.Redis | None, wait_seconds: float, lock_seconds: float = 15.0) -> None:
         self.client = client
         self.wait_seconds = wait_seconds
+        self.lock_seconds = lock_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReplicaWriteLock:
-        return cls(sync_redis(settings), settings.write_wait_seconds)
+        return cls(sync_redis(settings), settings.write_wait_seconds, settings.write_lock_seconds)
 
     @contextlib.contextmanager
     def held(self, on_lost: Callable[[], None] | None = None) -> Iterator[None]:
@@ -363,7 +364,7 @@ class ReplicaWriteLock:
         if self.client is None:
             yield
             return
-        lock = self.client.lock(self.KEY, timeout=self.LOCK_SECONDS, blocking_timeout=self.wait_seconds,
+        lock = self.client.lock(self.KEY, timeout=self.lock_seconds, blocking_timeout=self.wait_seconds,
                                 thread_local=False)
         try:
             acquired = lock.acquire()
@@ -374,9 +375,9 @@ class ReplicaWriteLock:
         done = threading.Event()
 
         def renew() -> None:  # keep the lock while the write runs
-            while not done.wait(self.LOCK_SECONDS / 3):
+            while not done.wait(self.lock_seconds / 3):
                 try:
-                    lock.extend(self.LOCK_SECONDS, replace_ttl=True)
+                    lock.extend(self.lock_seconds, replace_ttl=True)
                 except (redis.exceptions.RedisError, redis.exceptions.LockError) as exc:
                     log.error("the writers' lock could not be renewed (%s): stopping the write", exc)
                     if on_lost is not None:
