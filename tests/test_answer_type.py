@@ -74,6 +74,9 @@ def test_question_type(question: str, kind: AnswerType) -> None:
         ("Dockworkers walked off the job at 6 a.m.", "when", True),
         ("The vote closed at 18:30 and was counted by midnight.", "when", True),
         ("The team scored 3.5 points and I am sure of it.", "when", False),  # a decimal, "am" with no hour
+        ("The board hoped to name a new chief executive within six months.", "when", True),  # counted from now
+        ("Talks will resume in the next two weeks.", "when", True),
+        ("In the days ahead, the talks will resume.", "when", False),  # no count of days: no time given
         ("80 percent of points from the first-round agreement already implemented.", "quantity", True),
         ("Border skirmishes left dozens dead and hundreds wounded.", "quantity", True),
         ("Kabul accused Pakistan of violating its sovereignty.", "quantity", False),

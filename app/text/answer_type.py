@@ -29,6 +29,9 @@ _PATTERNS: dict[AnswerType, re.Pattern[str]] = {
         r"(?:earlier|later|this|next) (?:this )?(?:week|month|year)|decades?|years? ago|noon|midnight)\b"
         # a time of day ("6 a.m.", "4:40 p.m.", "10pm", "18:30"): what "what time" asks for
         r"|\b\d{1,2}(?:[:.]\d{2})?\s?(?:a\.m\.|p\.m\.|am\b|pm\b)|\b\d{1,2}:\d{2}\b"
+        # a time counted from now ("within six months", "in two weeks"): a "when" of the future
+        r"|\b(?:within|in|after)\s+(?:the\s+next\s+)?(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|"
+        r"eleven|twelve|a few|several)\s+(?:days?|weeks?|months?|years?)\b"
     ),
     "quantity": re.compile(
         r"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|dozens?|hundreds?|thousands?|"
