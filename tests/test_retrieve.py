@@ -9,7 +9,7 @@ from app.embed.reference import Embedder
 from app.index.bundle import IndexBundle
 from app.models import Evidence, Passage, ScoredPassage
 from app.retrieve.hybrid import RetrievalParams, diversify, question_view, retrieve
-from app.retrieve.quote_ranker import counts_the_thing
+from app.retrieve.quote_ranker import counted_vector, counts_the_thing
 from app.service import QAService
 from app.text.answer_type import offers
 from app.text.normalize import terms
@@ -142,7 +142,8 @@ def test_a_count_must_be_of_the_thing_asked(bundle: IndexBundle) -> None:
     question = "how many fighters were killed"
     view = question_view(question, terms(question), bundle, ())
     assert view.counted == "fighter"
-    assert counts_the_thing("Officials said 40 fighters were killed.", view, bundle)
-    assert counts_the_thing("Officials said 40 militants were killed.", view, bundle)
-    assert not counts_the_thing("Officials said 40 refugees crossed the border.", view, bundle)
-    assert not counts_the_thing("The fighters crossed the border 40 times.", view, bundle)  # a number after it
+    vector = counted_vector(view)
+    assert counts_the_thing("Officials said 40 fighters were killed.", view.counted, vector, bundle)
+    assert counts_the_thing("Officials said 40 militants were killed.", view.counted, vector, bundle)
+    assert not counts_the_thing("Officials said 40 refugees crossed the border.", view.counted, vector, bundle)
+    assert not counts_the_thing("The fighters crossed the border 40 times.", view.counted, vector, bundle)  # after

@@ -16,7 +16,6 @@ vector: the IDF-weighted mean of each question piece's best cosine in the senten
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,8 +28,8 @@ from app.index.bundle import IndexBundle, lexicon_words_of
 from app.linear import LinearModel
 from app.models import RankedPool
 from app.retrieve.signals import UNRELATED_SIMILARITY, figures_missing_from, names_not_said
-from app.text.answer_type import AnswerType, Unit, offers_new
-from app.text.normalize import stem, term_set, terms, words
+from app.text.answer_type import AnswerType, Unit, counted_words, offers_new
+from app.text.normalize import stem, term_set, terms
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -201,11 +200,12 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     paragraph_best = np.full(len(numbered), -np.inf)
     np.maximum.at(paragraph_best, paragraph_of, pool.dense)
     column["paragraph_dense_gap"][:] = pool.dense - paragraph_best[paragraph_of]
+    counted = counted_vector(question)
     for i, (sentence, own) in enumerate(zip(sentences, own_terms, strict=True)):
         # only a sentence offering the type at all (the bundle's flags) can offer a new thing of it
         typed = bool(offers[i]) and offers_new(sentence.text, question.kind, question.words, question.unit)
         if typed and question.counted is not None:  # a number, but not a count of the thing asked
-            column["count_missing"][i] = float(not counts_the_thing(sentence.text, question, bundle))
+            column["count_missing"][i] = float(not counts_the_thing(sentence.text, question.counted, counted, bundle))
         column["novelty"][i] = len(own - question_terms) / len(own) if own else 0.0
         column["typed_answer"][i] = float(typed)
         column["typed_missing"][i] = float(typed_kind and not typed)
@@ -234,29 +234,24 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     return out
 
 
-COUNT_REACH = 4  # a number among the four words before the thing it counts ("3,100 striking port workers")
 COUNT_SIMILARITY = 0.5  # a counted word this close to the asked thing counts it ("dockworkers" for "dockers")
-_COUNT_NUMBER = re.compile(r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|"
-                           r"hundreds?|thousands?|millions?|billions?|several|few)")
 
 
-def counts_the_thing(text: str, question: QuestionView, bundle: IndexBundle) -> bool:
-    """Whether the sentence puts a number before the thing a "how many" question counts (`question.counted`),
-    or before a word whose vector is close to it ("3,100 dockworkers" for "how many dockers")."""
-    target = question.counted
-    if target is None:
-        return True  # nothing named to count: any number will do
-    vector = None
-    if question.term_vectors is not None and target in question.terms:
-        candidate = question.term_vectors[question.terms.index(target)]
-        vector = candidate if float(np.abs(candidate).sum()) > 0 else None
-    tokens = words(text)
-    for i, token in enumerate(tokens):
-        if not any(_COUNT_NUMBER.fullmatch(t) for t in tokens[max(0, i - COUNT_REACH) : i]):
-            continue
-        if stem(token) == target:
+def counted_vector(question: QuestionView) -> FloatArray | None:
+    """The word vector of the thing a "how many" question counts (`question.counted`), when it has one."""
+    if question.counted is None or question.term_vectors is None or question.counted not in question.terms:
+        return None
+    vector = question.term_vectors[question.terms.index(question.counted)]
+    return vector if float(np.abs(vector).sum()) > 0 else None
+
+
+def counts_the_thing(text: str, counted: str, vector: FloatArray | None, bundle: IndexBundle) -> bool:
+    """Whether the sentence puts a number before the counted term (a stem, `counted_term`) or before a word
+    whose vector (`counted_vector`) is close to it ("3,100 dockworkers" for "how many dockers")."""
+    for word in counted_words(text):
+        if stem(word) == counted:
             return True
-        row = bundle.lexicon_row.get(token)
+        row = bundle.lexicon_row.get(word)
         if vector is not None and row is not None and float(bundle.lexicon_matrix[row] @ vector) >= COUNT_SIMILARITY:
             return True
     return False

@@ -8,6 +8,7 @@ ranking. This is ordinary question-answering knowledge, not tuned to any particu
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -190,9 +191,10 @@ def measure_unit(question: str, kind: AnswerType | None = None) -> Unit | None:
 
 
 _HOW_MANY = re.compile(r"\bhow many\b", re.I)
-
-
 _COUNT_TOKEN = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")  # a hyphenated word whole ("mail-in")
+COUNT_REACH = 4  # a number among the four words before the thing it counts ("3,100 striking port workers")
+_COUNT_NUMBER = re.compile(r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|"
+                           r"hundreds?|thousands?|millions?|billions?|several|few)")
 
 
 def counted_term(question: str) -> str | None:
@@ -221,6 +223,17 @@ def counted_term(question: str) -> str | None:
             break
     parts = words(phrase[-1]) if phrase else []
     return stem(parts[-1]) if parts else None
+
+
+@lru_cache(maxsize=65_536)  # like the other per-sentence tables: the same sentences come up question after question
+def counted_words(sentence: str) -> tuple[str, ...]:
+    """The folded words of a sentence that a number counts: those with a number among the COUNT_REACH words
+    before them ("3,100 dockworkers walked out": dockworkers, walked, out)."""
+    tokens = words(sentence)
+    return tuple(
+        token for i, token in enumerate(tokens)
+        if any(_COUNT_NUMBER.fullmatch(t) for t in tokens[max(0, i - COUNT_REACH) : i])
+    )
 
 
 def offers_new(
