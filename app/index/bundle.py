@@ -61,8 +61,7 @@ class IndexBundle:
     sentence_document: npt.NDArray[np.int64] = field(init=False)  # per sentence row: its document's position
     lexicon_row: dict[str, int] = field(init=False)
     vocabulary_cache: dict[str, Vocabulary] = field(init=False)
-    answer_type_cache: dict[AnswerType, npt.NDArray[np.bool_]] = field(init=False)
-    answer_type_lock: threading.Lock = field(init=False)
+    answer_type_cache: dict[AnswerType, npt.NDArray[np.bool_]] = field(init=False)  # every ANSWER_TYPES kind
     lexicon_rows_cache: dict[int, tuple[int, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,7 +69,6 @@ class IndexBundle:
         self.lexicon_rows_cache = {}
         self.vocabulary_cache = {}
         self.answer_type_cache = {}
-        self.answer_type_lock = threading.Lock()
         self.doc_rows = {}
         sentence_at = passage_at = 0
         for doc_id, parsed in self.documents.items():
@@ -90,7 +88,7 @@ class IndexBundle:
             frozenset().union(*(d.capitalised for d in derived)), frozenset().union(*(d.lower for d in derived))
         )
         self.corpus_vocabulary = Vocabulary.of_words(surface, self.lexicon_matrix, names)
-        for kind in ANSWER_TYPES:  # what `prepare` would compute next, from the same per-document pass
+        for kind in ANSWER_TYPES:  # from the same per-document pass, so no question pays for the scan
             self.answer_type_cache[kind] = (
                 np.concatenate([d.offers[kind] for d in derived]) if derived else np.zeros(0, dtype=np.bool_)
             )
@@ -118,10 +116,8 @@ class IndexBundle:
         return self.passage_sentence_flat[positions], starts
 
     def prepare(self) -> None:
-        """Compute now what the first questions would otherwise wait for (the answer-type flags: about a
-        second per type at 200k sentences; the token pieces' document frequencies), before the bundle serves."""
-        for kind in ANSWER_TYPES:
-            self.offers_answer_type(kind)
+        """Compute now what the first questions would otherwise wait for (the token pieces' document
+        frequencies), before the bundle serves; the answer-type flags are made with the bundle."""
         _ = self.sentence_tokens.document_frequency
 
     def adopt_vocabularies(self, previous: IndexBundle) -> None:
@@ -141,20 +137,11 @@ class IndexBundle:
                 self.vocabulary_cache.setdefault(sha256, vocabulary)
 
     def offers_answer_type(self, kind: AnswerType) -> npt.NDArray[np.bool_]:
-        """For every sentence row, whether it offers an answer of this type (a date for "when", ...).
-
-        Computed over the whole table once (`prepare`, or the first question of that type) and kept: a property
-        of the text alone, so one pass over the corpus replaces a regex per candidate sentence per question.
-        """
+        """For every sentence row, whether it offers an answer of this type (a date for "when", ...): made once
+        with the bundle, per document (`document_terms`), so one pass over the corpus replaces a regex per
+        candidate sentence per question. No sentence offers "other"."""
         flags = self.answer_type_cache.get(kind)
-        if flags is None:
-            with self.answer_type_lock:
-                flags = self.answer_type_cache.get(kind)
-                if flags is None:
-                    parts = [document_terms(d).offers[kind] for d in self.documents.values()]
-                    flags = np.concatenate(parts) if parts else np.zeros(0, dtype=np.bool_)
-                    self.answer_type_cache[kind] = flags
-        return flags
+        return flags if flags is not None else np.zeros(len(self.sentences), dtype=np.bool_)
 
     def sentence_lexicon_rows(self, row: int) -> tuple[int, ...]:
         """The corpus-lexicon rows of a sentence's words (their word vectors: soft coverage), kept once asked.
