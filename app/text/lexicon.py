@@ -21,12 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-MIN_NAME_LETTERS = 4  # three-letter words written as names are mostly short forms in a question ("max fine")
 LEXICON_FILE = "lexicon.npz"
 _SEPARATOR = "\x1f"  # between a verb form and its lemmas in one string (some hold spaces: "off setting")
 
@@ -127,7 +125,3 @@ def lexicon() -> Lexicon:
     """The shipped lists, read once on first use (about 25 ms warm, 70 ms cold: the archive is compressed),
     not at import."""
     return read_lexicon(resources.files("app.text.data").joinpath(LEXICON_FILE).read_bytes())
-
-
-def shipped_lexicon_path() -> Path:
-    return Path(__file__).parent / "data" / LEXICON_FILE
