@@ -238,7 +238,8 @@ EMPTY_FIELD = {"type": "string", "maxLength": 0}
 
 def upload_form_schema() -> dict[str, object]:
     """The multipart upload's schema: the file, and the metadata fields under the JSON body's rules, where an
-    empty field is the same as none (a form cannot send null)."""
+    empty field is the same as none (a form cannot send null); no other field (the route refuses one it does
+    not know with a 422, so the schema says so)."""
     properties: dict[str, object] = {
         "file": {"type": "string", "format": "binary", "description": ".txt, .md or .html"}
     }
@@ -246,7 +247,7 @@ def upload_form_schema() -> dict[str, object]:
         given = next(s for s in field["anyOf"] if s.get("type") != "null")
         described = {"description": field["description"]} if "description" in field else {}
         properties[name] = {"anyOf": [EMPTY_FIELD, given], **described}
-    return {"type": "object", "required": ["file"], "properties": properties}
+    return {"type": "object", "required": ["file"], "properties": properties, "additionalProperties": False}
 
 
 class DocumentChangeOut(BaseModel):
