@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -73,10 +74,27 @@ def settings_in(root: Path, **overrides: Any) -> Settings:
     return get_settings(corpus_dir=root / "corpus", index_dir=root / "index", **overrides)
 
 
+def copy_index_file(source: str, target: str) -> None:
+    """Copy one file of an index folder; the query encoder graphs (~150 MB of a build's ~152) are hard-linked.
+
+    The product never writes a graph in place (a build is written once, then an update links its graphs), and
+    the damage helpers below replace a file with a new inode, so a test's copy can never change the original.
+    """
+    if source.endswith(".onnx"):
+        os.link(source, target)
+    else:
+        shutil.copy2(source, target)
+
+
+def copy_index(source: Path, target: Path) -> None:
+    """A test's own copy of an index folder (so it may change or damage it), cheap on disk: see copy_index_file."""
+    shutil.copytree(source, target, copy_function=copy_index_file)
+
+
 def copy_folders(source: Path, target: Path) -> Path:
     """A test's own copy of a corpus and index pair (so it may change or damage them)."""
-    for folder in ("corpus", "index"):
-        shutil.copytree(source / folder, target / folder)
+    shutil.copytree(source / "corpus", target / "corpus")
+    copy_index(source / "index", target / "index")
     return target
 
 
@@ -290,10 +308,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def rewrite(path: Path, data: bytes) -> None:
+    """Replace a file's bytes through a new inode: the file may be a hard link shared with other copies."""
+    path.unlink()
+    path.write_bytes(data)
+
+
 def flip_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
+    rewrite(path, bytes(data))
 
 
 MILVUS_LITE = Path(sys.executable).parent / "milvus-lite"  # installed by the `milvus` extra (make install)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ from app.index.lifecycle import load_or_build_index, stale_reason
 from app.index.store import encoder_files, load_bundle, read_manifest
 from app.models import Answer
 from app.service import QAService
-from tests.support import flip_byte
+from tests.support import copy_index, flip_byte
 
 DATA = Path(__file__).parent / "data"
 PARITY = 0.9999  # fp32 graph vs the reference, per text
@@ -348,9 +347,9 @@ def test_manifest_without_the_configured_encoder_is_stale(service: QAService, se
 
 @pytest.fixture
 def index_copy(settings: Settings, service: QAService, tmp_path: Path) -> Path:
-    """This test's own copy of the session index (real copies, not links: tests damage them)."""
+    """This test's own copy of the session index (tests damage it; see copy_index for why that is safe)."""
     copy = tmp_path / "index"
-    shutil.copytree(settings.index_dir, copy)
+    copy_index(settings.index_dir, copy)
     assert read_manifest(copy) == service.index.manifest
     return copy
 

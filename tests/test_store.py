@@ -33,7 +33,7 @@ from app.models import Answer
 from app.prompts import Prompts
 from app.service import QAService
 from app.text.normalize import terms
-from tests.support import flip_byte, same_vectors, settings_in
+from tests.support import copy_folders, flip_byte, rewrite, same_vectors, settings_in
 
 FLOOD = """River Flood Closes Valley Roads
 Heavy rain on Tuesday pushed the Arno river over its banks. Officials closed three roads near Florence.
@@ -71,9 +71,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Pa
 @pytest.fixture
 def tiny(pristine: Path, tmp_path: Path) -> Settings:
     """This test's own copy of the pristine corpus and index."""
-    for folder in ("corpus", "index"):
-        shutil.copytree(pristine / folder, tmp_path / folder)
-    return settings_in(tmp_path)
+    return settings_in(copy_folders(pristine, tmp_path))
 
 
 @pytest.fixture
@@ -332,7 +330,7 @@ def test_stale_reason_is_empty_for_a_matching_manifest(built: LoadedIndex, tiny:
 
 
 def truncate(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    rewrite(path, path.read_bytes()[: path.stat().st_size // 2])
 
 
 @pytest.mark.parametrize(
