@@ -37,6 +37,14 @@ def test_terms_drop_question_scaffolding_and_stem() -> None:
     assert terms("What did they say about it?") == []
 
 
+def test_contractions_are_stopwords_as_words_folds_them() -> None:
+    """`words` drops the apostrophe, so "didn't" is "didnt": that form is the stopword too, with or without the
+    apostrophe typed. It used to count as a content term, one no brief uses, weighing towards "not covered"."""
+    assert terms("Why didn't the talks work?") == terms("why didnt the talks work") == ["talk", "work"]
+    assert terms("Isn't the truce holding? They're not sure") == ["truce", "hold", "sure"]
+    assert terms("We'll see how well it went") == ["well", "see", "well", "went"]  # "we'll" folds to a word: kept
+
+
 def test_us_survives_as_the_country() -> None:
     assert "us" not in STOPWORDS
     assert terms("What did the U.S. offer?") == ["us", "offer"]

@@ -30,6 +30,13 @@ def test_corrected_text_keeps_known_words_stopwords_and_case() -> None:
     assert words.corrected("What did Hatmanis say about the ceasfire?") == "What did Hartmanis say about the ceasefire?"
 
 
+def test_a_contraction_typed_without_its_apostrophe_gets_it_back() -> None:
+    words = vocabulary_of("who", "led", "the", "talks", "cant", "well")
+    assert words.corrected("whos leading the talks") == "who's leading the talks"
+    assert words.corrected("Whats the plan, and why didnt it work") == "What's the plan, and why didn't it work"
+    assert words.corrected("cant say, well") == "cant say, well"  # words without the apostrophe: left alone
+
+
 def test_a_word_of_the_dictionary_is_never_corrected_into_another() -> None:
     words = vocabulary_of("what", "is", "the", "prime", "of", "minister", "governor")
     assert words.corrected("What is the price of it?") == "What is the price of it?"  # not "prime"

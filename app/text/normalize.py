@@ -25,7 +25,7 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 # English function words plus question scaffolding: words that say how a question is asked, not what
 # it is about. "us" is deliberately absent: after acronym folding it stands for "U.S.".
-STOPWORDS = frozenset(
+_STOPWORDS_AS_WRITTEN = frozenset(
     """a about above after again against all am an and any are aren't as at be because been before being
     below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
     during each few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here
@@ -39,6 +39,11 @@ STOPWORDS = frozenset(
     does kind sort thing things anything something happen happened many much name
     think mean means meant make makes made want wants get gets got go goes going come comes next""".split()
 )
+# `words` drops apostrophes ("didn't" is "didnt"), so the contractions are listed as it folds them too; not the
+# "'d" and "'ll" ones, whose folded forms are words ("we'll": "well", "she'll": "shell", "i'd": "id")
+STOPWORDS = _STOPWORDS_AS_WRITTEN | {
+    w.replace("'", "") for w in _STOPWORDS_AS_WRITTEN if w.endswith(("n't", "'re", "'ve", "'m"))
+}
 
 
 def _without_accents(text: str) -> str:

@@ -17,6 +17,11 @@ is, so that the encoder and the synonym checks read the word that was meant. A c
 English writes only as a name, is corrected to a corpus word or left as it is. A name no list holds, typed in
 lower case, can be taken for a slip ("hamas" becomes "hams"): a name the briefs lack is unknown to them
 either way, so the question is declined all the same, but its nearest passages are those of the other word.
+
+A contraction typed without its apostrophe ("whats", "whos", "didnt") gets it back first: as typed it is no
+word at all, so it counted as a word the briefs never use, and "whos the boss" was not a "who" question. Only
+forms that are no English word without the apostrophe are restored ("cant", "wont", "its", "were", "ill"
+and "well" are words, and stay).
 """
 
 from __future__ import annotations
@@ -90,6 +95,12 @@ def english_correction(word: str) -> str | None:
 
 
 _WORD = re.compile(r"[A-Za-z]+")
+# contractions typed without the apostrophe, restored (see above); none of these is a word without it
+APOSTROPHE_DROPPED = {
+    **{w + "s": w + "'s" for w in ("what", "who", "where", "when", "how", "why", "that", "there", "here")},
+    **{w + "nt": w + "n't" for w in ("is", "are", "was", "were", "did", "does", "do", "has", "have", "had",
+                                     "would", "could", "should")},
+}
 
 
 def corrected_text(
@@ -102,6 +113,9 @@ def corrected_text(
     def fix(match: re.Match[str]) -> str:
         word = match.group(0)
         folded = word.lower()
+        if folded in APOSTROPHE_DROPPED and folded not in known:
+            restored = APOSTROPHE_DROPPED[folded]
+            return restored[0].upper() + restored[1:] if word[0].isupper() else restored
         if folded in known or folded in keep or is_ordinary_word(folded):
             return word
         found = correction(folded, buckets)
