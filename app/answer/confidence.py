@@ -1,7 +1,8 @@
 """Pure: how sure the answer is, as a calibrated probability that the briefs answer the question.
 
 A logistic model (fitted by `benchmarks/train.py`, cross-validated by document) over: the best candidate's
-cosine, how much of the question's weight (IDF) the best sentence and its context cover, whether it lacks a new
+cosine, how much of the question's weight (IDF) the best sentence and its context cover, the larger of the two
+(a sentence that matches the question neither in meaning nor in words answers nothing), whether it lacks a new
 thing of the asked type (a "how many" question whose best sentence has no number the question lacks, a "how
 old" one whose best sentence states no age, is likely not covered), whether a capitalised name of the question
 is one the answering document never mentions, whether one is a name the best sentence (with its neighbours and
@@ -28,6 +29,7 @@ ABSTENTION_FEATURES = (
     "top_names_missing",
     "top_figures_missing",
     "top_count_missing",
+    "top_evidence",
 )
 _COLUMN = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
 # the features read off the best candidate's ranker row, and the ranker column each is
@@ -55,6 +57,8 @@ def abstention_features(evidence: Evidence) -> npt.NDArray[np.float64]:
         for name, column in _TOP_COLUMN.items():
             value[name] = float(top[_COLUMN[column]])
     value["unknown_name"] = float(bool(evidence.signals.unknown_proper_nouns))
+    # the best sentence matches the question in meaning or in words: one that does neither answers nothing
+    value["top_evidence"] = max(value["top_dense"], value["top_context_coverage"])
     return np.array([value[name] for name in ABSTENTION_FEATURES], dtype=np.float64)
 
 
