@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from app.answer.confidence import ABSTENTION_FEATURES
+from app.answer.confidence import ABSTENTION_FEATURES, EVIDENCE_FLOOR, gated
 from app.answer.quotes import AnswerParams, compose_answer, select_quotes
 from app.embed.reference import Embedder
 from app.models import AbstentionSignals, Answer, CitedPassage, Evidence, Quote
@@ -177,3 +177,24 @@ def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
     assert moved("top_names_missing", 1.0) < start  # the best sentence does not say a name the question asks about
     assert moved("top_figures_missing", 1.0) < start  # "in 1998" asked, the paragraph has no 1998
     assert moved("top_count_missing", 1.0) < start  # "how many ships": the best sentence counts something else
+    assert moved("top_evidence", 0.9) > start  # the best sentence matches the question closely in meaning or words
+
+
+def test_the_gate_scales_confidence_only_under_the_evidence_floor() -> None:
+    """Pure arithmetic, so no model is needed: at or over the floor the model's probability stands; under it,
+    the probability falls in proportion to the evidence (half the floor, half the probability)."""
+    rows = np.zeros((4, len(ABSTENTION_FEATURES)))
+    rows[:, ABSTENTION_FEATURES.index("top_evidence")] = [0.9, EVIDENCE_FLOOR, EVIDENCE_FLOOR / 2, 0.0]
+    assert gated(np.full(4, 0.6), rows).tolist() == pytest.approx([0.6, 0.6, 0.3, 0.0])
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["whats a good recipe for banana bread", "How do I reset my email password?", "best broadband deals for students"],
+)
+def test_a_question_nothing_in_the_briefs_comes_near_is_declined(service: QAService, question: str) -> None:
+    """No name in it for the unknown-name check, but neither the best sentence's meaning nor its words come near
+    it (`top_evidence` under EVIDENCE_FLOOR): it was answered at about 0.36 to 0.39 before the gate."""
+    answer = service.ask(question)
+    assert not answer.answered and answer.quotes == ()
+    assert answer.confidence < service.threshold
