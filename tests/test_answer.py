@@ -158,26 +158,33 @@ def test_no_evidence_means_no_answer(service: QAService) -> None:
 
 
 def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
-    """The shipped abstention weights (fitted by benchmarks/train.py) have the signs the signals mean."""
+    """The shipped abstention weights (fitted by benchmarks/train.py) have the signs the signals mean. Rows are
+    made as the service makes them: the evidence is the larger of the cosine and the coverage."""
     model = service.learned.abstention
     column = {name: i for i, name in enumerate(ABSTENTION_FEATURES)}
-    base = np.zeros((1, len(ABSTENTION_FEATURES)))
-    base[0, column["top_dense"]], base[0, column["top_context_coverage"]] = 0.5, 0.6
 
-    def moved(name: str, value: float) -> float:
-        row = base.copy()
-        row[0, column[name]] = value
-        return float(model.probabilities(row)[0])
+    def confidence_of(dense: float = 0.5, coverage: float = 0.6, **flags: float) -> float:
+        row = np.zeros((1, len(ABSTENTION_FEATURES)))
+        row[0, column["top_dense"]], row[0, column["top_context_coverage"]] = dense, coverage
+        row[0, column["top_evidence"]] = max(dense, coverage)
+        for name, value in flags.items():
+            row[0, column[name]] = value
+        return float(gated(model.probabilities(row), row)[0])
 
-    start = float(model.probabilities(base)[0])
+    start = confidence_of()
     assert 0.0 < start < 1.0
-    assert moved("top_dense", 0.7) > start  # a closer best sentence
-    assert moved("unknown_name", 1.0) < start  # a name the brief never mentions
-    assert moved("top_typed_missing", 1.0) < start  # "how many" with no new number in the best sentence
-    assert moved("top_names_missing", 1.0) < start  # the best sentence does not say a name the question asks about
-    assert moved("top_figures_missing", 1.0) < start  # "in 1998" asked, the paragraph has no 1998
-    assert moved("top_count_missing", 1.0) < start  # "how many ships": the best sentence counts something else
-    assert moved("top_evidence", 0.9) > start  # the best sentence matches the question closely in meaning or words
+    assert confidence_of(dense=0.7) > start  # a closer best sentence
+    assert confidence_of(coverage=0.9) > start  # more of the question's words, past the cosine
+    assert confidence_of(unknown_name=1.0) < start  # a name the brief never mentions
+    assert confidence_of(top_typed_missing=1.0) < start  # "how many" with no new number in the best sentence
+    assert confidence_of(top_names_missing=1.0) < start  # the best sentence does not say a name the question asks
+    assert confidence_of(top_figures_missing=1.0) < start  # "in 1998" asked, the paragraph has no 1998
+    assert confidence_of(top_count_missing=1.0) < start  # "how many ships": the best sentence counts something else
+    assert confidence_of(dense=0.1, coverage=0.1) < service.threshold  # nothing comes near: declined
+    # Not monotone in the coverage under the cosine, knowingly: the model learned that a best sentence sharing
+    # more of the question's words than its meaning does is SQuAD's unanswerable pattern (a sentence copied with
+    # one word changed); without the raw coverage beside the evidence, held-out SQuAD quote@1 fell 0.790 → 0.776.
+    assert confidence_of(dense=0.7, coverage=0.6) < confidence_of(dense=0.7, coverage=0.0)
 
 
 def test_the_gate_scales_confidence_only_under_the_evidence_floor() -> None:

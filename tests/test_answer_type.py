@@ -70,6 +70,8 @@ def test_question_type(question: str, kind: AnswerType) -> None:
         ("By Monday, as talks entered their third day, no agreement had been reached.", "when", True),
         ("The Taliban's return to power in Kabul in 2021.", "when", True),
         ("Kabul accused Pakistan of violating its sovereignty.", "when", False),
+        ("Days later, still in 1851 gold was discovered near Ballarat.", "when", True),  # a year before 1900
+        ("The colony of New South Wales was founded in 1788.", "when", True),
         ("The slide struck at about 4:40 a.m., when most residents were asleep.", "when", True),  # a time of day
         ("Dockworkers walked off the job at 6 a.m.", "when", True),
         ("The vote closed at 18:30 and was counted by midnight.", "when", True),

@@ -35,6 +35,7 @@ from tests.support import (
     assert_error,
     chat_settings,
     copy_folders,
+    rewrite,
     running_uvicorn,
     serving,
     settings_in,
@@ -260,8 +261,7 @@ def test_an_update_never_launders_a_corrupt_encoder_graph(tmp_path: Path, embedd
     graph = tmp_path / "index" / manifest.build_dir / manifest.encoders["onnx-int8"]
     data = bytearray(graph.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    graph.unlink()  # a new inode: the hard-linked copies of earlier builds (if any) keep their bytes
-    graph.write_bytes(bytes(data))
+    rewrite(graph, bytes(data))  # a new inode: the hard-linked copies of earlier builds (if any) keep their bytes
     corrupt = hashlib.sha256(bytes(data)).hexdigest()
     local.add_documents([make_brief("Harbour Notes\n\nThe harbour reopened on Monday after the storm.\n", "text",
                                     BriefMetadata(), "harbour", "harbour.txt", dt.datetime.now(dt.UTC))])

@@ -43,6 +43,7 @@ def test_contractions_are_stopwords_as_words_folds_them() -> None:
     assert terms("Why didn't the talks work?") == terms("why didnt the talks work") == ["talk", "work"]
     assert terms("Isn't the truce holding? They're not sure") == ["truce", "hold", "sure"]
     assert terms("We'll see how well it went") == ["well", "see", "well", "went"]  # "we'll" folds to a word: kept
+    assert terms("Im said so") == ["im"]  # "I'm" folds to a surname: kept
 
 
 def test_us_survives_as_the_country() -> None:

@@ -372,7 +372,7 @@ def test_unparseable_file_with_a_matching_hash_is_still_corrupt(
 ) -> None:
     # garbage that the manifest vouches for (e.g. a manifest edited by hand) must fail loading, not crash later
     path = build_file(tiny, "sentences.faiss")
-    path.write_bytes(b"not a faiss index")
+    rewrite(path, b"not a faiss index")
     manifest = built.manifest.model_copy(update={"files": {**built.manifest.files, "sentences.faiss": sha256_of(path)}})
     with pytest.raises(IndexCorruptError, match="cannot be loaded"):
         load_bundle(tiny.index_dir, manifest, embedder.name)
@@ -388,7 +388,7 @@ def test_bit_flipped_document_text_inside_the_table_is_caught(
     data = bytearray(path.read_bytes())
     at = data.index(b"Tuesday") + len("Tuesda")
     data[at] ^= 0x01
-    path.write_bytes(bytes(data))
+    rewrite(path, bytes(data))
     assert b"Tuesdax" in path.read_bytes()
     manifest = built.manifest.model_copy(update={"files": {**built.manifest.files, "table.json": sha256_of(path)}})
     write_bytes_atomic(tiny.index_dir / MANIFEST, manifest.model_dump_json(indent=2).encode("utf-8"))

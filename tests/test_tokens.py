@@ -104,9 +104,9 @@ def test_token_vectors_are_an_embedding_stage_before_indexing(service: QAService
 
 def test_the_backend_identity_does_not_follow_the_local_format(service: QAService) -> None:
     """Token vectors live in each replica's build only: they changed the local format (4) but not the rows a
-    search backend holds, so the identity replicas share follows the rows' own format (4 since BM25 terms are
-    folded without accents, local format 5), not the local one."""
+    search backend holds, so the identity replicas share follows the rows' own format (5 since BM25 terms hold no
+    contraction, local format 6), not the local one."""
     bundle = service.bundle
-    recipe = f"{bundle.model_name}\x1f{CHUNKER_VERSION}\x1f4\x1f{bundle.sentence_matrix.shape[1]}"
+    recipe = f"{bundle.model_name}\x1f{CHUNKER_VERSION}\x1f5\x1f{bundle.sentence_matrix.shape[1]}"
     assert made_with(bundle) == hashlib.blake2b(recipe.encode(), digest_size=4).hexdigest()
-    assert FORMAT_VERSION == 5
+    assert FORMAT_VERSION == 6

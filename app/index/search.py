@@ -33,8 +33,9 @@ PieceKind = Literal["sentence", "passage"]
 # What the backend's rows look like, not the local build's file layout (store.FORMAT_VERSION): format 4 added
 # the token vectors, which live in each replica's build only, so the rows (and the identity replicas share)
 # stayed those of format 3, and replicas of a running cluster keep copying each other's writes across it.
-# Rows format 4 (local format 5): the BM25 terms a row carries are folded without accents.
-PIECES_FORMAT_VERSION = 4
+# Rows format 4 (local format 5): the BM25 terms a row carries are folded without accents. Rows format 5 (local
+# format 6): they hold no contraction ("didnt" is a stopword).
+PIECES_FORMAT_VERSION = 5
 
 
 def made_with(bundle: IndexBundle) -> str:

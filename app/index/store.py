@@ -40,8 +40,8 @@ from app.ingest.chunk import CHUNKER_VERSION
 from app.linear import weights_versions
 from app.models import Block, DocumentMeta, IndexManifest, ParsedDocument, Passage, Sentence
 
-FORMAT_VERSION = 5  # 4: sentence token vectors (late interaction), the graphs' token output; 5: BM25 terms
-# without accents ("Šerić" is "seric", not "eri")
+FORMAT_VERSION = 6  # 4: sentence token vectors (late interaction), the graphs' token output; 5: BM25 terms
+# without accents ("Šerić" is "seric", not "eri"); 6: contractions ("didn't", folded "didnt") are no BM25 terms
 MANIFEST = "manifest.json"
 LOCK = ".write.lock"
 TABLE = "table.json"

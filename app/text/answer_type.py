@@ -25,8 +25,9 @@ _DAYS = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 MONTH_NAMES = r"(?:" + _MONTHS[3:-1] + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)"
 DAY_NAMES = r"(?:" + _DAYS[3:-1] + r"|Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)"
 _PATTERNS: dict[AnswerType, re.Pattern[str]] = {
+    # a year is 1000 to 2099: "in 1851 gold was discovered" answers "when" (the pattern once stopped at 1900)
     "when": re.compile(
-        rf"\b(?:{_MONTHS}|{_DAYS}|(?:19|20)\d\d|yesterday|today|tonight|last (?:week|month|year)|"
+        rf"\b(?:{_MONTHS}|{_DAYS}|(?:1\d|20)\d\d|yesterday|today|tonight|last (?:week|month|year)|"
         r"(?:earlier|later|this|next) (?:this )?(?:week|month|year)|decades?|years? ago|noon|midnight)\b"
         # a time of day ("6 a.m.", "4:40 p.m.", "10pm", "18:30"): what "what time" asks for
         r"|\b\d{1,2}(?:[:.]\d{2})?\s?(?:a\.m\.|p\.m\.|am\b|pm\b)|\b\d{1,2}:\d{2}\b"

@@ -40,9 +40,10 @@ _STOPWORDS_AS_WRITTEN = frozenset(
     think mean means meant make makes made want wants get gets got go goes going come comes next""".split()
 )
 # `words` drops apostrophes ("didn't" is "didnt"), so the contractions are listed as it folds them too; not the
-# "'d" and "'ll" ones, whose folded forms are words ("we'll": "well", "she'll": "shell", "i'd": "id")
+# "'d", "'ll" and "'m" ones, whose folded forms are words or names ("we'll": "well", "she'll": "shell", "i'd":
+# "id", "i'm": "im", which as "Im" is a surname, and a stopword there would hide the question's names)
 STOPWORDS = _STOPWORDS_AS_WRITTEN | {
-    w.replace("'", "") for w in _STOPWORDS_AS_WRITTEN if w.endswith(("n't", "'re", "'ve", "'m"))
+    w.replace("'", "") for w in _STOPWORDS_AS_WRITTEN if w.endswith(("n't", "'re", "'ve"))
 }
 
 

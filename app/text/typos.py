@@ -19,9 +19,10 @@ lower case, can be taken for a slip ("hamas" becomes "hams"): a name the briefs 
 either way, so the question is declined all the same, but its nearest passages are those of the other word.
 
 A contraction typed without its apostrophe ("whats", "whos", "didnt") gets it back first: as typed it is no
-word at all, so it counted as a word the briefs never use, and "whos the boss" was not a "who" question. Only
-forms that are no English word without the apostrophe are restored ("cant", "wont", "its", "were", "ill"
-and "well" are words, and stay).
+word, so it counted as a word the briefs never use, and "whos the boss" was not a "who" question. A brief
+that writes "didn't" holds "didnt" among its folded words, so a form is restored whatever the briefs hold.
+Forms that are English words without the apostrophe stay as typed ("cant", "wont", "its", "were", "ill",
+"well", "hows", "wheres").
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def english_correction(word: str) -> str | None:
 _WORD = re.compile(r"[A-Za-z]+")
 # contractions typed without the apostrophe, restored (see above); none of these is a word without it
 APOSTROPHE_DROPPED = {
-    **{w + "s": w + "'s" for w in ("what", "who", "where", "when", "how", "why", "that", "there", "here")},
+    **{w + "s": w + "'s" for w in ("what", "who", "when", "why", "that", "there", "here")},
     **{w + "nt": w + "n't" for w in ("is", "are", "was", "were", "did", "does", "do", "has", "have", "had",
                                      "would", "could", "should")},
 }
@@ -113,7 +114,7 @@ def corrected_text(
     def fix(match: re.Match[str]) -> str:
         word = match.group(0)
         folded = word.lower()
-        if folded in APOSTROPHE_DROPPED and folded not in known:
+        if folded in APOSTROPHE_DROPPED:
             restored = APOSTROPHE_DROPPED[folded]
             return restored[0].upper() + restored[1:] if word[0].isupper() else restored
         if folded in known or folded in keep or is_ordinary_word(folded):
