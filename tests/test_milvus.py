@@ -526,7 +526,9 @@ def test_replicas_with_no_shared_folder_copy_each_others_writes_from_milvus(
     text = long_brief()
     question = "when does the lindqvist harbour tunnel open"
     with serving(first_settings, one) as first, serving(second_settings, two) as second:
-        added = first.post("/documents", json={"doc_id": "tunnel", "text": text}, headers=admin)
+        # a 60 KB brief embedded and published synchronously: on two busy shared cores that took over the client's
+        # 30 s once (a CI run beside a training run), so this one request may take longer
+        added = first.post("/documents", json={"doc_id": "tunnel", "text": text}, headers=admin, timeout=180)
         assert added.status_code == 201, added.text
         started, quote = time.monotonic(), None
         while quote is None and time.monotonic() - started < 10:  # bounded (how soon: benchmarks/README.md)
