@@ -3,7 +3,8 @@
 Usage: .venv/bin/python -m benchmarks.train [--write] [--squad-weight W] [--report FILE]
 
 Training data (all in the repository, listed in the weights files with their sha256):
-- the default article with tests/data/dev.jsonl and tests/data/gold.jsonl (one group);
+- the default article with tests/data/dev.jsonl, tests/data/gold.jsonl and tests/data/gold_typed.jsonl (typed as
+  a newsroom types: lower case, keywords, typos; one group);
 - every brief in tests/data/briefs/ with its gold file `<slug>.jsonl` (one group each, indexed alone);
 - the two SQuAD 2.0 dev articles of tests/data/squad/ (CC BY-SA 4.0; one group each, indexed together).
 
@@ -197,7 +198,7 @@ def load_groups(typed: str | None = None) -> list[Group]:
     article = (ROOT / "corpus" / "pakistan-afghanistan-talks.txt").read_text(encoding="utf-8")
     pakistan = Group("pakistan-afghanistan-talks", "newsroom",
                      service_for("pakistan", {"pakistan-afghanistan-talks.txt": article}),
-                     [DATA / "dev.jsonl", DATA / "gold.jsonl"])
+                     [DATA / "dev.jsonl", DATA / "gold.jsonl", DATA / "gold_typed.jsonl"])
     groups.append(pakistan)
     for brief in sorted((DATA / "briefs").glob("*.txt")):
         gold = brief.with_suffix(".jsonl")

@@ -44,11 +44,15 @@ from tests.briefs_generator import generate_briefs
         ("what is the current interest rate", "quantity"),
         ("bus fare from the airport", "quantity"),
         ("population of the valley", "quantity"),
+        ("number of ttp hideouts hit in pakistani airstrikes", "quantity"),  # keywords opening with the measure
+        ("ttp attacks in pakistan this year number", "quantity"),  # keywords ending in it
+        ("the significance of the rate cut", "other"),  # a measure word, not what the keywords ask for
         ("What drove the share price down?", "other"),  # a measure named, but not asked for
         ("Did the price of fuel rise?", "other"),
         # a name asked for: a proper name answers it
         ("What is the name of the bridge that collapsed?", "who"),
         ("which law firm represents the union", "who"),
+        ("name of turkish official who said gap remains wide", "who"),  # as keywords
         ("Which countries mediated?", "other"),
         # a measure or a kind of organisation named, but not what is asked
         ("What did the bank say?", "other"),

@@ -67,8 +67,8 @@ _NOT_A_MODIFIER = (
 _MEASURE_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
     # "how old", "how deep", "how far": a measure, so a number answers it
     (re.compile(_LEAD + r"how (?:old|far|deep|tall|wide|heavy)\b", re.I), "quantity"),
-    # "what is the name of ...", "which firm ...": a proper name answers it
-    (re.compile(_LEAD + r"(?:what|which)\s+(?:(?:is|was|are|were)\s+)?(?:the\s+)?names?\s+of\b", re.I), "who"),
+    # "what is the name of ...", "which firm ...", or as keywords "name of the turkish official": a proper name
+    (re.compile(_LEAD + r"(?:(?:what|which)\s+(?:(?:is|was|are|were)\s+)?)?(?:the\s+)?names?\s+of\b", re.I), "who"),
     (re.compile(_LEAD + r"(?:what|which)\s+(?:" + _NOT_A_MODIFIER + r"[\w-]+\s+){0,2}?(?:" + _NAMED
                 + r")\b(?!['’]s)", re.I), "who"),
 ]
@@ -91,7 +91,11 @@ _COPULA_MEASURE = re.compile(
     r"(?:(?!(?:of|about|to|on|with)\b)[\w'’-]+\s+){0,4}?" + _HEAD,
     re.I,
 )
-_KEYWORDS_MEASURE = re.compile(r"^\s*(?:[\w'’-]+\s+){0,3}?" + _HEAD, re.I)  # a few keywords ending in the measure
+# a few keywords ending in the measure ("green line ticket price", "ttp attacks this year number"), or keywords
+# opening with it ("number of ttp hideouts hit in pakistani airstrikes"), however many follow
+_KEYWORDS_MEASURE = re.compile(r"^\s*(?:[\w'’-]+\s+){0,6}?(?:" + _MEASURES + r")\s*[?.!]?\s*$", re.I)
+_KEYWORDS_HEAD = re.compile(r"^\s*(?:[\w'’-]+\s+){0,3}?" + _HEAD, re.I)  # "population of varosh", "fare from x"
+_KEYWORDS_OPENING_MEASURE = re.compile(r"^\s*(?:the\s+)?(?:" + _MEASURES + r")\s+of\b", re.I)
 _ASKING = re.compile(
     r"^\s*(?:what|who|whom|whose|when|where|why|how|which|did|does|do|is|are|was|were|can|could|will|would|has|"
     r"have|had|should|tell|explain|describe|list|give|show|summarize|summarise|any|please)\b",
@@ -123,8 +127,11 @@ def question_type(question: str) -> AnswerType:
             return measured
     if _COPULA_MEASURE.search(question):
         return "quantity"
-    if (not _ASKING.search(question) and len(question.split()) <= KEYWORD_QUERY_WORDS
-            and _KEYWORDS_MEASURE.search(question)):
+    if not _ASKING.search(question) and (
+        _KEYWORDS_OPENING_MEASURE.search(question)
+        or (len(question.split()) <= KEYWORD_QUERY_WORDS and (_KEYWORDS_MEASURE.search(question)
+                                                               or _KEYWORDS_HEAD.search(question)))
+    ):
         return "quantity"
     return "other"
 
