@@ -54,6 +54,7 @@ def test_ranges_vague_parts_and_years() -> None:
     assert not vague_fits(mid, dates_in("on November 16")[0])
     assert date_keys("since the Taliban’s return to power in 2021") == [(2021, None, None, "year")]
     assert date_keys("prices rose in October 2025") == [(2025, 10, None, None)]
+    assert date_keys("the first settlement occurred in 1803 at Sullivan Bay") == [(1803, None, None, "year")]
 
 
 @pytest.mark.parametrize("text", ["on Saturday", "last week", "earlier this month", "yesterday", "May be later"])

@@ -9,7 +9,7 @@ from app.embed.reference import Embedder
 from app.index.bundle import IndexBundle
 from app.models import Evidence, Passage, ScoredPassage
 from app.retrieve.hybrid import RetrievalParams, diversify, question_view, retrieve
-from app.retrieve.quote_ranker import counted_vector, counts_the_thing
+from app.retrieve.quote_ranker import _rank_feature, counted_vector, counts_the_thing
 from app.service import QAService
 from app.text.answer_type import offers
 from app.text.normalize import terms
@@ -147,3 +147,11 @@ def test_a_count_must_be_of_the_thing_asked(bundle: IndexBundle) -> None:
     assert counts_the_thing("Officials said 40 militants were killed.", view.counted, vector, bundle)
     assert not counts_the_thing("Officials said 40 refugees crossed the border.", view.counted, vector, bundle)
     assert not counts_the_thing("The fighters crossed the border 40 times.", view.counted, vector, bundle)  # after
+
+
+def test_copies_of_one_sentence_share_a_rank_and_push_no_other_down() -> None:
+    """Two outlets' copies of a wire sentence score the same: counted apart, the next sentence fell a rank."""
+    scores = np.array([0.5, 0.7, 0.7, 0.2])
+    assert _rank_feature(scores, ["b", "a", "a", "c"]).tolist() == pytest.approx([1 / 2, 1, 1, 1 / 3])
+    assert _rank_feature(scores, ["b", "a", "d", "c"]).tolist() == pytest.approx([1 / 3, 1, 1 / 2, 1 / 4])
+

@@ -16,7 +16,7 @@ vector: the IDF-weighted mean of each question piece's best cosine in the senten
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -119,10 +119,15 @@ def _soft_best(question: QuestionView, bundle: IndexBundle, groups: list[list[in
     return np.maximum.reduceat(similar[:, at], starts, axis=1).T
 
 
-def _rank_feature(values: FloatArray) -> FloatArray:
-    """1 / (1 + rank) of each value, best first (ties keep their order)."""
+def _rank_feature(values: FloatArray, texts: Sequence[str]) -> FloatArray:
+    """1 / (1 + rank) of each value, best first (ties keep their order), where a sentence whose text an earlier
+    one already has takes that one's rank and moves no other down: two outlets' copies of one wire sentence
+    counted apart pushed every other sentence a rank down ("how many jobs" quoted the lede's turbines ahead of
+    "300 jobs", its copy second)."""
     ranks = np.empty(len(values), dtype=np.float64)
-    ranks[np.argsort(-values, kind="stable")] = np.arange(len(values), dtype=np.float64)
+    seen: dict[str, float] = {}
+    for row in np.argsort(-values, kind="stable").tolist():
+        ranks[row] = seen.setdefault(texts[row], float(len(seen)))
     return np.asarray(1.0 / (1.0 + ranks), dtype=np.float64)
 
 
@@ -221,8 +226,9 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     for name, values in (("dense", pool.dense), ("lexical", pool.lexical), ("passage_dense", pool.passage_dense)):
         column[name][:] = values
         column[f"{name}_gap"][:] = values - values.max()
-    column["dense_rank"][:] = _rank_feature(pool.dense)
-    column["lexical_rank"][:] = _rank_feature(pool.lexical)
+    texts = [sentence.text for sentence in sentences]
+    column["dense_rank"][:] = _rank_feature(pool.dense, texts)
+    column["lexical_rank"][:] = _rank_feature(pool.lexical, texts)
     column["neighbour_dense"][:] = pool.neighbour_dense
     column["coverage_gap"][:] = column["coverage"] - column["coverage"].max()
     hand_set = pool.dense + HAND_SET_LEXICAL_WEIGHT * pool.lexical + HAND_SET_TYPE_BONUS * column["typed_answer"]
