@@ -47,12 +47,16 @@ from tests.briefs_generator import generate_briefs
         ("number of ttp hideouts hit in pakistani airstrikes", "quantity"),  # keywords opening with the measure
         ("ttp attacks in pakistan this year number", "quantity"),  # keywords ending in it
         ("the significance of the rate cut", "other"),  # a measure word, not what the keywords ask for
+        ("key points of the budget", "other"),  # topic keywords that end in a measure ask for none
+        ("age of consent law changed after the vote", "other"),
         ("What drove the share price down?", "other"),  # a measure named, but not asked for
         ("Did the price of fuel rise?", "other"),
         # a name asked for: a proper name answers it
         ("What is the name of the bridge that collapsed?", "who"),
         ("which law firm represents the union", "who"),
         ("name of turkish official who said gap remains wide", "who"),  # as keywords
+        ("what's the name of the new ceo", "who"),
+        ("in the name of national security, what powers did the government take?", "other"),
         ("Which countries mediated?", "other"),
         # a measure or a kind of organisation named, but not what is asked
         ("What did the bank say?", "other"),

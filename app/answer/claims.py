@@ -43,22 +43,21 @@ _MONTH = (
 )
 _DAY = r"(?P<{g}>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR_WORDS = "in|In|since|Since|by|until|before|after|from|of|during|early|late|mid|spring|summer|autumn|fall|winter"
-_YEAR_DIGITS = r"(?:1\d|20)\d\d"  # 1000 to 2099, as the "when" answer type reads years ("founded in 1788")
-_YEAR = rf"(?P<year>{_YEAR_DIGITS})"
+_YEAR = r"(?P<year>(?:19|20)\d\d)"
 _DATE = re.compile(
     "|".join(
         (
             # October 15, October 15-17, October 15 to 17, Oct. 15, 2025
             rf"\b{_MONTH.format(g='m1')}\s+{_DAY.format(g='d1')}(?:\s*(?:-|–|to)\s*{_DAY.format(g='d1b')})?"
-            rf"(?!\d)(?:,?\s+(?P<y1>{_YEAR_DIGITS}))?\b",
+            rf"(?!\d)(?:,?\s+(?P<y1>(?:19|20)\d\d))?\b",
             # 15 October, 15 October 2025
-            rf"\b{_DAY.format(g='d2')}\s+{_MONTH.format(g='m2')}(?:,?\s+(?P<y2>{_YEAR_DIGITS}))?\b",
+            rf"\b{_DAY.format(g='d2')}\s+{_MONTH.format(g='m2')}(?:,?\s+(?P<y2>(?:19|20)\d\d))?\b",
             # mid-October, early October 2025, late Oct.
-            rf"\b(?P<part>mid|early|late)[-\s]+{_MONTH.format(g='m3')}(?:\s+(?P<y3>{_YEAR_DIGITS}))?",
+            rf"\b(?P<part>mid|early|late)[-\s]+{_MONTH.format(g='m3')}(?:\s+(?P<y3>(?:19|20)\d\d))?",
             # October 2025
             rf"\b{_MONTH.format(g='m4')}\s+{_YEAR}\b",
             # in 2021 (a year alone, after a word that dates: "About 2000 people" is a count)
-            rf"\b(?:{_YEAR_WORDS})\s+(?P<y5>{_YEAR_DIGITS})(?![\w%]|\s*(?:percent|per cent))",
+            rf"\b(?:{_YEAR_WORDS})\s+(?P<y5>(?:19|20)\d\d)(?![\w%]|\s*(?:percent|per cent))",
         )
     )
 )
@@ -164,7 +163,7 @@ def number_value(words_text: str) -> float | None:
     return value if 0 < value <= LARGEST or (value == 0 and "zero" in parts) else None
 
 
-_YEAR_ALONE = re.compile(r"(?:18|19|20)\d\d")  # an attribute ("the 1990 election"); not "the 1500 troops"
+_YEAR_ALONE = re.compile(r"(?:18|19|20)\d\d")
 _BEFORE_YEAR = re.compile(r"(?:\b(?:the|a|an|its|their|this|that)|[’']s)\s+$", re.IGNORECASE)
 _CONVERSION = re.compile(r"\d[^()]{0,40}\(\s*(?:about|approximately|around|~)?\s*$")
 

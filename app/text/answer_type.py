@@ -67,8 +67,10 @@ _NOT_A_MODIFIER = (
 _MEASURE_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
     # "how old", "how deep", "how far": a measure, so a number answers it
     (re.compile(_LEAD + r"how (?:old|far|deep|tall|wide|heavy)\b", re.I), "quantity"),
-    # "what is the name of ...", "which firm ...", or as keywords "name of the turkish official": a proper name
-    (re.compile(_LEAD + r"(?:(?:what|which)\s+(?:(?:is|was|are|were)\s+)?)?(?:the\s+)?names?\s+of\b", re.I), "who"),
+    # "what is the name of ...", "what's the name of", "which firm ...", or as keywords opening the query ("name
+    # of the turkish official"; not "in the name of national security"): a proper name answers it
+    (re.compile(_LEAD + r"(?:what|which)(?:\s+(?:is|was|are|were)|['’]s)?\s+(?:the\s+)?names?\s+of\b", re.I), "who"),
+    (re.compile(r"^\s*(?:the\s+)?names?\s+of\b", re.I), "who"),
     (re.compile(_LEAD + r"(?:what|which)\s+(?:" + _NOT_A_MODIFIER + r"[\w-]+\s+){0,2}?(?:" + _NAMED
                 + r")\b(?!['’]s)", re.I), "who"),
 ]
@@ -91,11 +93,14 @@ _COPULA_MEASURE = re.compile(
     r"(?:(?!(?:of|about|to|on|with)\b)[\w'’-]+\s+){0,4}?" + _HEAD,
     re.I,
 )
-# a few keywords ending in the measure ("green line ticket price", "ttp attacks this year number"), or keywords
-# opening with it ("number of ttp hideouts hit in pakistani airstrikes"), however many follow
-_KEYWORDS_MEASURE = re.compile(r"^\s*(?:[\w'’-]+\s+){0,6}?(?:" + _MEASURES + r")\s*[?.!]?\s*$", re.I)
-_KEYWORDS_HEAD = re.compile(r"^\s*(?:[\w'’-]+\s+){0,3}?" + _HEAD, re.I)  # "population of varosh", "fare from x"
-_KEYWORDS_OPENING_MEASURE = re.compile(r"^\s*(?:the\s+)?(?:" + _MEASURES + r")\s+of\b", re.I)
+# a few keywords ending in the measure or naming it first ("green line ticket price", "population of varosh");
+# a word that asks for a figure and nothing else ends longer keywords too ("ttp attacks in pakistan this year
+# number"), or opens them at any length ("number of ttp hideouts hit in pakistani airstrikes"). Not any measure:
+# "key points of the budget", "age of consent law changed" name one and ask for none
+_KEYWORDS_HEAD = re.compile(r"^\s*(?:[\w'’-]+\s+){0,3}?" + _HEAD, re.I)
+_FIGURE_WORDS = r"number|count|total|tally|figure|toll|amount"
+_KEYWORDS_MEASURE = re.compile(r"^\s*(?:[\w'’-]+\s+){4,6}?(?:" + _FIGURE_WORDS + r")\s*[?.!]?\s*$", re.I)
+_KEYWORDS_OPENING_MEASURE = re.compile(r"^\s*(?:the\s+)?(?:" + _FIGURE_WORDS + r")\s+of\b", re.I)
 _ASKING = re.compile(
     r"^\s*(?:what|who|whom|whose|when|where|why|how|which|did|does|do|is|are|was|were|can|could|will|would|has|"
     r"have|had|should|tell|explain|describe|list|give|show|summarize|summarise|any|please)\b",
