@@ -39,7 +39,7 @@ from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from app.answer.confidence import ABSTENTION_FEATURES, abstention_features, gated
+from app.answer.confidence import ABSTENTION_FEATURES, abstention_features, confidences
 from app.answer.evaluate import EvalReport, GoldRow, evaluate, evidence_spans, is_hit, parse_gold
 from app.answer.learned import LearnedModels
 from app.answer.quotes import _quote
@@ -327,9 +327,9 @@ def cross_validate(groups: list[Group], squad_weight: float, c_rank: float, c_ab
         train = group_of != held
         model = fit_linear("abstention", ABSTENTION_FEATURES, abst_x[train], abst_y[train], abst_w[train], c_abst,
                            balanced=True)
-        threshold = threshold_at_budget(gated(model.probabilities(abst_x[train]), abst_x[train]), abst_y[train] == 1)
+        threshold = threshold_at_budget(confidences(model, abst_x[train]), abst_y[train] == 1)
         oof_abst[held] = replace(model, threshold=threshold)
-        oof_conf[~train] = gated(model.probabilities(abst_x[~train]), abst_x[~train])
+        oof_conf[~train] = confidences(model, abst_x[~train])
     return {"ranker": oof_ranker, "abstention": oof_abst, "oof_confidence": oof_conf, "abst_x": abst_x,
             "abst_y": abst_y, "abst_w": abst_w, "group_of": group_of}
 

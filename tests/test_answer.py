@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from app.answer.confidence import ABSTENTION_FEATURES, EVIDENCE_FLOOR, gated
+from app.answer.confidence import ABSTENTION_FEATURES, EVIDENCE_FLOOR, confidences, gated
 from app.answer.quotes import AnswerParams, compose_answer, select_quotes
 from app.embed.reference import Embedder
 from app.models import AbstentionSignals, Answer, CitedPassage, Evidence, Quote
@@ -169,7 +169,7 @@ def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
         row[0, column["top_evidence"]] = max(dense, coverage)
         for name, value in flags.items():
             row[0, column[name]] = value
-        return float(gated(model.probabilities(row), row)[0])
+        return float(confidences(model, row)[0])
 
     start = confidence_of()
     assert 0.0 < start < 1.0

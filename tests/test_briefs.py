@@ -25,7 +25,7 @@ from app.errors import DocumentNotFoundError, IndexWriteError, InvalidDocumentEr
 from app.index.bundle import IndexBundle, passage_match_text, sentence_contexts
 from app.index.encoders import Encoders
 from app.index.lifecycle import load_or_build_index
-from app.index.store import LOCK, MANIFEST, read_manifest, verify_files
+from app.index.store import MANIFEST, read_manifest, verify_files
 from app.ingest.blocks import make_document
 from app.ingest.chunk import parse_document
 from app.ingest.corpus import META_SUFFIX, delete_document, document_paths, read_document, write_document
@@ -33,7 +33,7 @@ from app.ingest.sources import BriefMetadata, IncomingBrief, decode, format_of, 
 from app.models import Answer, CitedPassage, DocumentChange, DocumentFilter, DocumentMeta, Quote
 from app.service import QAService
 from tests.briefs_generator import generate_briefs
-from tests.support import ARTICLE, DOC_ID, CountingEncoder, same_vectors, settings_in
+from tests.support import ARTICLE, DOC_ID, CountingEncoder, copy_folders, copy_index, same_vectors, settings_in
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -163,19 +163,9 @@ def brief(
     return make_brief(text, fmt, given, None, f"{doc_id}.txt", now)
 
 
-def link_tree(source: Path, target: Path) -> None:
-    """A copy of an index folder whose files are hard links: builds are immutable, so sharing them is safe.
-
-    The writers' lock file is not shared (flock on a shared inode would make two copies wait for each other).
-    """
-    shutil.copytree(source, target, copy_function=os.link, ignore=shutil.ignore_patterns(LOCK))
-
-
 def copy_service(source: Path, target: Path, embedder: Embedder) -> QAService:
-    """A service over a private copy of source's corpus and index folders."""
-    shutil.copytree(source / "corpus", target / "corpus")
-    link_tree(source / "index", target / "index")
-    service = QAService.load(settings_in(target), encoders=Encoders(embedder))
+    """A service over a private copy of source's corpus and index folders (`copy_folders`)."""
+    service = QAService.load(settings_in(copy_folders(source, target)), encoders=Encoders(embedder))
     assert not service.index.rebuilt
     return service
 
@@ -793,7 +783,7 @@ def crowded(
     for generated in generate_briefs(200, seed=11, sentences_per_brief=(6, 10)):
         meta = DocumentMeta(source=generated.source, published=generated.published)
         write_document(root / "corpus", generated.doc_id, generated.text, ".txt", meta)
-    link_tree(service.settings.index_dir, root / "index")
+    copy_index(service.settings.index_dir, root / "index")
     crowded = QAService.load(settings_in(root), encoders=Encoders(embedder))
     assert not crowded.index.rebuilt
     assert len(crowded.bundle.documents) == 201

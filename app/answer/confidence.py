@@ -68,15 +68,21 @@ def abstention_features(evidence: Evidence) -> npt.NDArray[np.float64]:
 # the data mostly sets, cannot learn a region that half never visits, and put "how do I reset my email
 # password" (evidence 0.10) at 0.36. Set from that distribution; 0.30 was measured beside it (docs/answers.md).
 EVIDENCE_FLOOR = 0.25
+_EVIDENCE = ABSTENTION_FEATURES.index("top_evidence")
 
 
 def gated(probabilities: npt.NDArray[np.float64], features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """The model's probabilities, scaled by evidence / EVIDENCE_FLOOR where the best sentence's evidence is under
     the floor: a question that neither the best sentence's meaning nor its words come near is not covered,
-    however its other features look. Features are rows of ABSTENTION_FEATURES (the training script applies the
-    same gate to its out-of-fold confidences, so the threshold is set on what the service returns)."""
-    evidence = features[:, ABSTENTION_FEATURES.index("top_evidence")]
+    however its other features look. Features are rows of ABSTENTION_FEATURES."""
+    evidence = features[:, _EVIDENCE]
     return np.asarray(probabilities * np.minimum(1.0, evidence / EVIDENCE_FLOOR), dtype=np.float64)
+
+
+def confidences(model: LinearModel, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """What the service returns as `confidence` for rows of ABSTENTION_FEATURES: the model's probabilities,
+    `gated`. The training script sets its thresholds on these, so they are what the service compares."""
+    return gated(model.probabilities(features), features)
 
 
 def confidence(evidence: Evidence, model: LinearModel) -> float:
@@ -85,5 +91,4 @@ def confidence(evidence: Evidence, model: LinearModel) -> float:
     (under the floor it is scaled down, so it is no longer calibrated there)."""
     if not evidence.sentences or evidence.signals.nothing_to_search:
         return 0.0
-    row = abstention_features(evidence)[None, :]
-    return float(gated(model.probabilities(row), row)[0])
+    return float(confidences(model, abstention_features(evidence)[None, :])[0])

@@ -348,7 +348,7 @@ class ReplicaWriteLock:
 
     KEY = "newsqa:writers"
 
-    def __init__(self, client: redis.Redis | None, wait_seconds: float, lock_seconds: float = 15.0) -> None:
+    def __init__(self, client: redis.Redis | None, wait_seconds: float, lock_seconds: float) -> None:
         self.client = client
         self.wait_seconds = wait_seconds
         self.lock_seconds = lock_seconds

@@ -134,8 +134,8 @@ def question_type(question: str) -> AnswerType:
         return "quantity"
     if not _ASKING.search(question) and (
         _KEYWORDS_OPENING_MEASURE.search(question)
-        or (len(question.split()) <= KEYWORD_QUERY_WORDS and (_KEYWORDS_MEASURE.search(question)
-                                                               or _KEYWORDS_HEAD.search(question)))
+        or _KEYWORDS_MEASURE.search(question)  # five to seven words: a keyword query by its own pattern
+        or (len(question.split()) <= KEYWORD_QUERY_WORDS and _KEYWORDS_HEAD.search(question))
     ):
         return "quantity"
     return "other"
