@@ -58,6 +58,14 @@ from tests.briefs_generator import generate_briefs
         ("what's the name of the new ceo", "who"),
         ("in the name of national security, what powers did the government take?", "other"),
         ("Which countries mediated?", "other"),
+        # a date asked for by its name, as keywords or after "what is": a date answers it
+        ("inauguration date", "when"),
+        ("date of the next round", "when"),
+        ("What is the date of the vote?", "when"),
+        ("what's the new deadline", "when"),
+        ("what is the deadline set by the council", "when"),
+        ("is the report up to date", "other"),  # a yes/no question, not keywords
+        ("what was the reason for the date change", "other"),  # a date named, not asked for
         # a measure or a kind of organisation named, but not what is asked
         ("What did the bank say?", "other"),
         ("What kind of company is Kestrel?", "other"),

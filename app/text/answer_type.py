@@ -101,6 +101,18 @@ _KEYWORDS_HEAD = re.compile(r"^\s*(?:[\w'’-]+\s+){0,3}?" + _HEAD, re.I)
 _FIGURE_WORDS = r"number|count|total|tally|figure|toll|amount"
 _KEYWORDS_MEASURE = re.compile(r"^\s*(?:[\w'’-]+\s+){4,6}?(?:" + _FIGURE_WORDS + r")\s*[?.!]?\s*$", re.I)
 _KEYWORDS_OPENING_MEASURE = re.compile(r"^\s*(?:the\s+)?(?:" + _FIGURE_WORDS + r")\s+of\b", re.I)
+# a date asked for by its name: "what is the date of the vote", "what's the new deadline", or keywords ending in it
+# or naming it first ("inauguration date", "date of the next round"): a date answers it
+_DATE_WORDS = r"(?:date|deadline)s?"
+_COPULA_DATE = re.compile(
+    _LEAD + r"(?:what|which)(?:\s+(?:is|was|are|were|will\s+be)|['’]s)\s+(?:the\s+)?(?:[\w'’-]+\s+){0,3}?"
+    + _DATE_WORDS + r"\b(?=\s+(?:of|for|to|set)\b|\s*[?.!]?\s*$)",
+    re.I,
+)
+_KEYWORDS_DATE = re.compile(
+    r"^\s*(?:[\w'’-]+\s+){0,4}?" + _DATE_WORDS + r"\s*[?.!]?\s*$|^\s*(?:the\s+)?" + _DATE_WORDS + r"\s+(?:of|for)\b",
+    re.I,
+)
 _ASKING = re.compile(
     r"^\s*(?:what|who|whom|whose|when|where|why|how|which|did|does|do|is|are|was|were|can|could|will|would|has|"
     r"have|had|should|tell|explain|describe|list|give|show|summarize|summarise|any|please)\b",
@@ -132,6 +144,8 @@ def question_type(question: str) -> AnswerType:
             return measured
     if _COPULA_MEASURE.search(question):
         return "quantity"
+    if _COPULA_DATE.search(question) or (not _ASKING.search(question) and _KEYWORDS_DATE.search(question)):
+        return "when"
     if not _ASKING.search(question) and (
         _KEYWORDS_OPENING_MEASURE.search(question)
         or _KEYWORDS_MEASURE.search(question)  # five to seven words: a keyword query by its own pattern
