@@ -25,6 +25,19 @@ def test_short_words_ambiguous_or_far_words_are_left_alone() -> None:
     assert correction("bitcoin", buckets) is None
 
 
+def test_a_four_letter_name_typed_wrong_becomes_the_briefs_one_name_that_close() -> None:
+    """Under the five-letter floor, a capitalised word is corrected to a name the briefs write (only), not to any
+    of the many corpus words one edit from a four-letter word, and never when English knows it as a name."""
+    names = frozenset({"reyk", "asif", "iraq"})
+    words = vocabulary_of("what", "did", "tomas", "reyk", "asif", "iraq", "say", "hand", "rely", names=names)
+    assert words.corrected("what did Tomas Ryek say") == "what did Tomas Reyk say"  # two letters swapped
+    assert words.corrected("What did Asef say?") == "What did Asif say?"
+    assert words.corrected("What did Iran say?") == "What did Iran say?"  # another country, not a typo of Iraq
+    assert words.corrected("what did ryek say") == "what did ryek say"  # lower case: too short to tell
+    no_names = vocabulary_of("what", "did", "tomas", "reyk", "say")
+    assert no_names.corrected("what did Tomas Ryek say") == "what did Tomas Ryek say"  # "reyk" no name there
+
+
 def test_corrected_text_keeps_known_words_stopwords_and_case() -> None:
     words = vocabulary_of("what", "did", "hartmanis", "say", "about", "the", "ceasefire")
     assert words.corrected("What did Hatmanis say about the ceasfire?") == "What did Hartmanis say about the ceasefire?"

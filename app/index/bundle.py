@@ -193,20 +193,22 @@ class Vocabulary:
     lexicon_matrix: Vectors  # rows: this collection's lexicon words (synonym candidates)
     by_initial: dict[str, tuple[str, ...]] = field(default_factory=dict)  # for typo correction
     names: frozenset[str] = frozenset()  # words the collection writes only as names (`names_written`)
+    names_by_initial: dict[str, tuple[str, ...]] = field(default_factory=dict)  # for a short name's typo
 
     @classmethod
     def of_words(cls, surface: frozenset[str], lexicon_matrix: Vectors, names: frozenset[str] = frozenset()
                  ) -> Vocabulary:
         return cls(
             frozenset(content_stems(surface)), surface, tuple(sorted(surface)), lexicon_matrix,
-            buckets_by_initial(surface), names,
+            buckets_by_initial(surface), names, buckets_by_initial(names),
         )
 
     def corrected(self, text: str) -> str:
         """The text with its typos corrected (`app.text.typos.corrected_text`: to the one vocabulary word, or the
         one English word, a word misspells), and its names, typed in lower case, capitalised as the collection
         writes them."""
-        return with_names_capitalised(corrected_text(text, self.surface_words, self.by_initial, STOPWORDS), self.names)
+        corrected = corrected_text(text, self.surface_words, self.by_initial, STOPWORDS, self.names_by_initial)
+        return with_names_capitalised(corrected, self.names)
 
     def has_word_starting(self, prefix: str) -> bool:
         """True when some word starts with prefix (binary search, not a scan of the vocabulary)."""

@@ -18,6 +18,11 @@ English writes only as a name, is corrected to a corpus word or left as it is. A
 lower case, can be taken for a slip ("hamas" becomes "hams"): a name the briefs lack is unknown to them
 either way, so the question is declined all the same, but its nearest passages are those of the other word.
 
+A capitalised word of four letters, too short for the rule above (four-letter words lie one edit from many
+others), is a name typed wrong when exactly one of the words the briefs write only as names is one edit from
+it with the same first letter ("Ryek" for "Reyk", "Hana" for "Hanna"), and the word is no name English knows
+("Iran" stays "Iran" in a brief about "Iraq": a question about another country is not a typo).
+
 A contraction typed without its apostrophe ("whats", "whos", "didnt") gets it back first: as typed it is no
 word, so it counted as a word the briefs never use, and "whos the boss" was not a "who" question. A brief
 that writes "didn't" holds "didnt" among its folded words, so a form is restored whatever the briefs hold.
@@ -38,6 +43,7 @@ from app.text.lexicon import lexicon
 from app.text.proper_nouns import is_ordinary_word, written_as_name
 
 MIN_LENGTH = 5
+SHORT_NAME_LENGTH = 4  # a capitalised word this long is corrected to a name of the briefs only
 MAX_ENGLISH_LENGTH = 20  # longer is no slip on a common word; its edits would only cost time
 LONG_WORD = 8
 
@@ -55,9 +61,9 @@ def buckets_by_initial(words: Iterable[str]) -> dict[str, tuple[str, ...]]:
     return {letter: tuple(sorted(group)) for letter, group in grouped.items()}
 
 
-def correction(word: str, buckets: Mapping[str, tuple[str, ...]]) -> str | None:
+def correction(word: str, buckets: Mapping[str, tuple[str, ...]], min_length: int = MIN_LENGTH) -> str | None:
     """The one corpus word `word` misspells, or None (no close word, or more than one equally close)."""
-    if len(word) < MIN_LENGTH or not word.isalpha():
+    if len(word) < min_length or not word.isalpha():
         return None
     choices = buckets.get(word[0], ())
     limit = max_edits(word)
@@ -105,11 +111,13 @@ APOSTROPHE_DROPPED = {
 
 
 def corrected_text(
-    text: str, known: frozenset[str], buckets: Mapping[str, tuple[str, ...]], keep: frozenset[str]
+    text: str, known: frozenset[str], buckets: Mapping[str, tuple[str, ...]], keep: frozenset[str],
+    name_buckets: Mapping[str, tuple[str, ...]] | None = None,
 ) -> str:
     """`text` with each word the corpus lacks (folded: `known` holds the corpus's words) replaced by the one
-    corpus word it misspells, or, typed in lower case and no name, by the one English word it misspells (see
-    above); capitalisation of its first letter kept. Words in `keep` (stopwords) and English words stay."""
+    corpus word it misspells, or, typed in lower case and no name, by the one English word it misspells, or,
+    capitalised and four letters long, by the one name of the briefs (`name_buckets`, by initial) it misspells
+    (see above); capitalisation of its first letter kept. Words in `keep` (stopwords) and English words stay."""
 
     def fix(match: re.Match[str]) -> str:
         word = match.group(0)
@@ -122,6 +130,9 @@ def corrected_text(
         found = correction(folded, buckets)
         if found is None and word.islower() and not written_as_name(folded):
             found = english_correction(folded)
+        if (found is None and name_buckets and len(folded) == SHORT_NAME_LENGTH and word[0].isupper()
+                and not written_as_name(folded)):
+            found = correction(folded, name_buckets, SHORT_NAME_LENGTH)
         if found is None:
             return word
         return found[0].upper() + found[1:] if word[0].isupper() else found
