@@ -211,6 +211,7 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
         typed = bool(offers[i]) and offers_new(sentence.text, question.kind, question.words, question.unit)
         if typed and question.counted is not None:  # a number, but not a count of the thing asked
             column["count_missing"][i] = float(not counts_the_thing(sentence.text, question.counted, counted, bundle))
+            typed = not column["count_missing"][i]  # a count of another thing is no answer of the asked type
         column["novelty"][i] = len(own - question_terms) / len(own) if own else 0.0
         column["typed_answer"][i] = float(typed)
         column["typed_missing"][i] = float(typed_kind and not typed)
