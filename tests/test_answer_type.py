@@ -66,6 +66,11 @@ from tests.briefs_generator import generate_briefs
         ("what is the deadline set by the council", "when"),
         ("is the report up to date", "other"),  # a yes/no question, not keywords
         ("what was the reason for the date change", "other"),  # a date named, not asked for
+        ("what is the status of the deadline", "other"),  # asked about the date, past a preposition
+        ("what is the story behind the date", "other"),
+        ("what is the total cost to date", "other"),  # "to date": so far
+        ("death toll to date", "other"),
+        ("number of missed deadlines", "quantity"),  # a count of them
         # a measure or a kind of organisation named, but not what is asked
         ("What did the bank say?", "other"),
         ("What kind of company is Kestrel?", "other"),

@@ -103,14 +103,18 @@ _KEYWORDS_MEASURE = re.compile(r"^\s*(?:[\w'’-]+\s+){4,6}?(?:" + _FIGURE_WORDS
 _KEYWORDS_OPENING_MEASURE = re.compile(r"^\s*(?:the\s+)?(?:" + _FIGURE_WORDS + r")\s+of\b", re.I)
 # a date asked for by its name: "what is the date of the vote", "what's the new deadline", or keywords ending in it
 # or naming it first ("inauguration date", "date of the next round"): a date answers it
-_DATE_WORDS = r"(?:date|deadline)s?"
+# Not "to date" ("the death toll to date": so far) and not past a preposition ("the status of the deadline", "the
+# story behind the date": another thing is asked about the date)
+_DATE_WORDS = r"(?<!\bto\s)(?:date|deadline)s?"
 _COPULA_DATE = re.compile(
-    _LEAD + r"(?:what|which)(?:\s+(?:is|was|are|were|will\s+be)|['’]s)\s+(?:the\s+)?(?:[\w'’-]+\s+){0,3}?"
+    _LEAD + r"(?:what|which)(?:\s+(?:is|was|are|were|will\s+be)|['’]s)\s+(?:the\s+)?"
+    r"(?:(?!(?:of|about|to|on|with|behind|for|in|from)\b)[\w'’-]+\s+){0,3}?"
     + _DATE_WORDS + r"\b(?=\s+(?:of|for|to|set)\b|\s*[?.!]?\s*$)",
     re.I,
 )
 _KEYWORDS_DATE = re.compile(
-    r"^\s*(?:[\w'’-]+\s+){0,4}?" + _DATE_WORDS + r"\s*[?.!]?\s*$|^\s*(?:the\s+)?" + _DATE_WORDS + r"\s+(?:of|for)\b",
+    r"^\s*(?:(?!(?:of|about|to|on|with|behind|for|in|from)\b)[\w'’-]+\s+){0,4}?" + _DATE_WORDS
+    + r"\s*[?.!]?\s*$|^\s*(?:the\s+)?" + _DATE_WORDS + r"\s+(?:of|for)\b",
     re.I,
 )
 _ASKING = re.compile(
@@ -144,14 +148,15 @@ def question_type(question: str) -> AnswerType:
             return measured
     if _COPULA_MEASURE.search(question):
         return "quantity"
-    if _COPULA_DATE.search(question) or (not _ASKING.search(question) and _KEYWORDS_DATE.search(question)):
-        return "when"
-    if not _ASKING.search(question) and (
+    keywords = not _ASKING.search(question)
+    if keywords and (
         _KEYWORDS_OPENING_MEASURE.search(question)
         or _KEYWORDS_MEASURE.search(question)  # five to seven words: a keyword query by its own pattern
         or (len(question.split()) <= KEYWORD_QUERY_WORDS and _KEYWORDS_HEAD.search(question))
     ):
-        return "quantity"
+        return "quantity"  # before a date: "number of missed deadlines" counts them
+    if _COPULA_DATE.search(question) or (keywords and _KEYWORDS_DATE.search(question)):
+        return "when"
     return "other"
 
 
