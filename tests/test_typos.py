@@ -34,6 +34,9 @@ def test_a_four_letter_name_typed_wrong_becomes_the_briefs_one_name_that_close()
     assert words.corrected("What did Asef say?") == "What did Asif say?"
     assert words.corrected("What did Iran say?") == "What did Iran say?"  # another country, not a typo of Iraq
     assert words.corrected("what did ryek say") == "what did ryek say"  # lower case: too short to tell
+    acronyms = vocabulary_of("what", "did", "say", "hans", "left", names=frozenset({"nate", "hans"}))
+    assert acronyms.corrected("What did NATO say?") == "What did NATO say?"  # capitals: meant as written
+    assert acronyms.corrected("Hasn't Hans left?") == "Hasn't Hans left?"  # a contraction's stem
     no_names = vocabulary_of("what", "did", "tomas", "reyk", "say")
     assert no_names.corrected("what did Tomas Ryek say") == "what did Tomas Ryek say"  # "reyk" no name there
 

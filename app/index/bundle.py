@@ -205,8 +205,8 @@ class Vocabulary:
 
     def corrected(self, text: str) -> str:
         """The text with its typos corrected (`app.text.typos.corrected_text`: to the one vocabulary word, or the
-        one English word, a word misspells), and its names, typed in lower case, capitalised as the collection
-        writes them."""
+        one English word, a word misspells, or for a capitalised four-letter word the one name of the
+        collection), and its names, typed in lower case, capitalised as the collection writes them."""
         corrected = corrected_text(text, self.surface_words, self.by_initial, STOPWORDS, self.names_by_initial)
         return with_names_capitalised(corrected, self.names)
 

@@ -20,8 +20,11 @@ either way, so the question is declined all the same, but its nearest passages a
 
 A capitalised word of four letters, too short for the rule above (four-letter words lie one edit from many
 others), is a name typed wrong when exactly one of the words the briefs write only as names is one edit from
-it with the same first letter ("Ryek" for "Reyk", "Hana" for "Hanna"), and the word is no name English knows
-("Iran" stays "Iran" in a brief about "Iraq": a question about another country is not a typo).
+it with the same first letter ("Ryek" for "Reyk", "Asef" for "Asif"), and the word is no name English knows
+("Iran" stays "Iran" in a brief about "Iraq": a question about another country is not a typo). Not an acronym
+("NATO", "OPEC": written in capitals, it is meant as written) nor the stem of a contraction ("Hasn't"). The
+risk is the rule's own: a surname the briefs never mention, one letter from one they do ("Lund", "Lind"), is
+read as that one, as any misspelling is at five letters and more.
 
 A contraction typed without its apostrophe ("whats", "whos", "didnt") gets it back first: as typed it is no
 word, so it counted as a word the briefs never use, and "whos the boss" was not a "who" question. A brief
@@ -102,6 +105,7 @@ def english_correction(word: str) -> str | None:
 
 
 _WORD = re.compile(r"[A-Za-z]+")
+_CONTRACTED = re.compile(r"['’]t\b")  # "Hasn't" reads as "Hasn" and "t": the stem of a contraction, no name
 # contractions typed without the apostrophe, restored (see above); none of these is a word without it
 APOSTROPHE_DROPPED = {
     **{w + "s": w + "'s" for w in ("what", "who", "when", "why", "that", "there", "here")},
@@ -131,7 +135,8 @@ def corrected_text(
         if found is None and word.islower() and not written_as_name(folded):
             found = english_correction(folded)
         if (found is None and name_buckets and len(folded) == SHORT_NAME_LENGTH and word[0].isupper()
-                and not written_as_name(folded)):
+                and not word.isupper() and not written_as_name(folded)
+                and not _CONTRACTED.match(text, match.end())):
             found = correction(folded, name_buckets, SHORT_NAME_LENGTH)
         if found is None:
             return word
