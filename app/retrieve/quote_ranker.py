@@ -209,9 +209,9 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     for i, (sentence, own) in enumerate(zip(sentences, own_terms, strict=True)):
         # only a sentence offering the type at all (the bundle's flags) can offer a new thing of it
         typed = bool(offers[i]) and offers_new(sentence.text, question.kind, question.words, question.unit)
-        if typed and question.counted is not None:  # a number, but not a count of the thing asked
-            column["count_missing"][i] = float(not counts_the_thing(sentence.text, question.counted, counted, bundle))
-            typed = not column["count_missing"][i]  # a count of another thing is no answer of the asked type
+        if typed and question.counted is not None:  # a number, but a count of the thing asked?
+            typed = counts_the_thing(sentence.text, question.counted, counted, bundle)
+            column["count_missing"][i] = float(not typed)  # a count of another thing: no answer of the asked type
         column["novelty"][i] = len(own - question_terms) / len(own) if own else 0.0
         column["typed_answer"][i] = float(typed)
         column["typed_missing"][i] = float(typed_kind and not typed)
