@@ -59,8 +59,8 @@ def main() -> int:
                 unanswerable += 1
                 continue
             answerable += 1
-            if len(evidence) > 2:
-                problems.append(f"{where}: more than 2 evidence strings")
+            if len(evidence) > 3:
+                problems.append(f"{where}: more than 3 evidence strings")
             for ev in evidence:
                 if ev not in text:
                     problems.append(f"{where}: evidence not in {brief.name}: {ev!r}")
