@@ -8,7 +8,7 @@ Training data (in the repository; listed in app/weights/version_rival.json with 
   `questions.jsonl`: for each question the versions the briefs give, each as evidence strings a quote must
   contain, and for one version how many distinct sources state it;
 - the when / how many / who / where questions of tests/data/briefs/<slug>.jsonl, each brief indexed alone:
-  one source, so every rival value found there is a false one.
+  one source, so every rival value found there is a false one (but the briefs in NOT_ASKED, below).
 Groups are documents: a claims set and the single-brief questions about the brief it builds on are one group.
 
 Each question is answered through the real service (shipped ranker and abstention); the answer's rival
