@@ -124,6 +124,11 @@ NOT_ASKED = frozenset({
 })
 
 
+def asked_briefs() -> list[Path]:
+    """The briefs of tests/data/briefs/ whose questions are asked here (each beside its `<slug>.jsonl`)."""
+    return [p for p in sorted((DATA / "briefs").glob("*.txt")) if p.stem not in NOT_ASKED]
+
+
 def load() -> list[Asked]:
     # the shipped ranker and abstention model; the rival model is what is being fitted
     learned = LearnedModels(LinearModel.load("quote_ranker"), LinearModel.load("abstention"))
@@ -137,9 +142,7 @@ def load() -> list[Asked]:
         rows = [json.loads(line) for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
         group = BUILDS_ON.get(folder.name) or next(p.stem for p in sorted(folder.glob("*.txt")))
         asked += harvest(group, service, rows, single_source=False)
-    for brief in sorted((DATA / "briefs").glob("*.txt")):
-        if brief.stem in NOT_ASKED:
-            continue
+    for brief in asked_briefs():
         gold_file = brief.with_suffix(".jsonl")
         rows = [json.loads(line) for line in gold_file.read_text(encoding="utf-8").splitlines()]
         typed = [r for r in rows if r.get("evidence") and (
@@ -314,8 +317,7 @@ def main() -> None:
         args.report.write_text("\n".join(lines) + "\n\n" + "\n".join(curve) + "\n", encoding="utf-8")
     if args.write:
         files = sorted(set(CLAIMS.glob("*/*.txt")) | set(CLAIMS.glob("*/*.json")) | set(CLAIMS.glob("*/*.jsonl"))
-                       | {p for p in (DATA / "briefs").glob("*.*") if p.suffix in (".jsonl", ".txt")
-                          and p.stem not in NOT_ASKED})
+                       | {p for brief in asked_briefs() for p in (brief, brief.with_suffix(".jsonl"))})
         provenance = {
             "trained_by": "benchmarks/train_versions.py",
             "training_data": {str(p.relative_to(ROOT)): sha(p) for p in files},

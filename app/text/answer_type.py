@@ -102,19 +102,19 @@ _FIGURE_WORDS = r"number|count|total|tally|figure|toll|amount"
 _KEYWORDS_MEASURE = re.compile(r"^\s*(?:[\w'’-]+\s+){4,6}?(?:" + _FIGURE_WORDS + r")\s*[?.!]?\s*$", re.I)
 _KEYWORDS_OPENING_MEASURE = re.compile(r"^\s*(?:the\s+)?(?:" + _FIGURE_WORDS + r")\s+of\b", re.I)
 # a date asked for by its name: "what is the date of the vote", "what's the new deadline", or keywords ending in it
-# or naming it first ("inauguration date", "date of the next round"): a date answers it
-# Not "to date" ("the death toll to date": so far) and not past a preposition ("the status of the deadline", "the
-# story behind the date": another thing is asked about the date)
+# or naming it first ("inauguration date", "date of the next round"): a date answers it. Not "to date" ("the
+# death toll to date": so far), and not past a preposition ("the status of the deadline", "the story behind the
+# date": another thing is asked about the date)
 _DATE_WORDS = r"(?<!\bto\s)(?:date|deadline)s?"
+_WORD_BEFORE_DATE = r"(?:(?!(?:of|about|to|on|with|behind|for|in|from)\b)[\w'’-]+\s+)"
 _COPULA_DATE = re.compile(
-    _LEAD + r"(?:what|which)(?:\s+(?:is|was|are|were|will\s+be)|['’]s)\s+(?:the\s+)?"
-    r"(?:(?!(?:of|about|to|on|with|behind|for|in|from)\b)[\w'’-]+\s+){0,3}?"
-    + _DATE_WORDS + r"\b(?=\s+(?:of|for|to|set)\b|\s*[?.!]?\s*$)",
+    _LEAD + r"(?:what|which)(?:\s+(?:is|was|are|were|will\s+be)|['’]s)\s+(?:the\s+)?" + _WORD_BEFORE_DATE
+    + r"{0,3}?" + _DATE_WORDS + r"\b(?=\s+(?:of|for|to|set)\b|\s*[?.!]?\s*$)",
     re.I,
 )
 _KEYWORDS_DATE = re.compile(
-    r"^\s*(?:(?!(?:of|about|to|on|with|behind|for|in|from)\b)[\w'’-]+\s+){0,4}?" + _DATE_WORDS
-    + r"\s*[?.!]?\s*$|^\s*(?:the\s+)?" + _DATE_WORDS + r"\s+(?:of|for)\b",
+    r"^\s*" + _WORD_BEFORE_DATE + r"{0,4}?" + _DATE_WORDS + r"\s*[?.!]?\s*$"
+    r"|^\s*(?:the\s+)?" + _DATE_WORDS + r"\s+(?:of|for)\b",
     re.I,
 )
 _ASKING = re.compile(
