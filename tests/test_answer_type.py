@@ -11,7 +11,9 @@ from app.ingest.chunk import parse_document
 from app.text.answer_type import (
     AnswerType,
     Unit,
+    calendar_numbers_blanked,
     counted_term,
+    counted_words,
     measure_unit,
     offering_rows,
     offers,
@@ -189,3 +191,32 @@ def test_a_quantity_asked_in_a_unit_must_be_stated_in_it(sentence: str, unit: Un
 )
 def test_the_thing_a_how_many_question_counts(question: str, counted: str | None) -> None:
     assert counted_term(question) == counted
+
+
+@pytest.mark.parametrize(
+    ("sentence", "blanked"),
+    [
+        ("became chief executive in 2019, told employees", "became chief executive in year, told employees"),
+        ("Since 1998 the plant has closed twice", "Since year the plant has closed twice"),
+        ("It takes effect on March 31, 2024, the filing said", "It takes effect on March day, year, the filing said"),
+        ("agreed on 14 October and renewed on October 17", "agreed on day October and renewed on October day"),
+        ("about 3,100 workers walked out in 12 ports", "about 3,100 workers walked out in 12 ports"),
+        ("the 2019 budget cut 1,500 jobs", "the 2019 budget cut 1,500 jobs"),
+    ],
+)
+def test_calendar_numbers_are_no_counts(sentence: str, blanked: str) -> None:
+    """A year after a preposition of time or a month, and a day beside a month, are dates: hidden from the
+    quantity pattern and the count check. Counts (with or without a preposition before a short number) and a
+    year used as a modifier stay."""
+    assert calendar_numbers_blanked(sentence) == blanked
+
+
+def test_a_year_is_no_answer_to_how_many() -> None:
+    """A real sentence shape from a brief: its only numbers are years, and "told employees" follows the second,
+    so before, 2019 counted the employees and "how many people" was answered with it."""
+    sentence = ("Okafor, who joined Kestrel in 2016 as head of strategy and became chief executive in 2019, told "
+                "employees in an internal memo that she had decided to leave.")
+    assert not offers_new(sentence, "quantity", frozenset({"how", "many", "people"}))
+    assert "employees" not in counted_words(sentence)
+    assert offers_new("Kestrel will cut about 350 positions by 2026.", "quantity", frozenset({"people"}))
+    assert "positions" in counted_words("Kestrel will cut about 350 positions by 2026.")

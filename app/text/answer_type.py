@@ -222,6 +222,22 @@ def measure_unit(question: str, kind: AnswerType | None = None) -> Unit | None:
     return None
 
 
+# numbers that put something on the calendar, not counts, though their digits look like one: a year after a
+# preposition of time or a month ("joined in 2016", "since 1998", "March 31, 2024") and a day next to a month
+# ("March 31", "31 March"). A count written so ("cut in 1500 homes") is misread; news writes those "1,500".
+_DATED_YEAR = re.compile(rf"\b((?:in|since|until|during)\s+|{_MONTHS}\s+(?:\d{{1,2}},?\s+)?)(?:1\d|20)\d\d\b",
+                         re.IGNORECASE)
+_MONTH_DAY = re.compile(rf"\b({_MONTHS}\s+)\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)?(\s+{_MONTHS})\b")
+
+
+def calendar_numbers_blanked(sentence: str) -> str:
+    """The sentence with its calendar numbers (`_DATED_YEAR`, `_MONTH_DAY`) written as the words "year" and
+    "day", so that the quantity pattern and the count check do not read "became chief executive in 2019, told
+    employees" as 2019 employees. For those checks only: the quote is always the sentence as written."""
+    without_years = _DATED_YEAR.sub(r"\1year", sentence)
+    return _MONTH_DAY.sub(lambda m: f"{m.group(1)}day" if m.group(1) else f"day{m.group(2)}", without_years)
+
+
 _HOW_MANY = re.compile(r"\bhow many\b", re.I)
 _COUNT_TOKEN = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")  # a hyphenated word whole ("mail-in")
 COUNT_REACH = 4  # a number among the four words before the thing it counts ("3,100 striking port workers")
@@ -261,7 +277,7 @@ def counted_term(question: str) -> str | None:
 def counted_words(sentence: str) -> tuple[str, ...]:
     """The folded words of a sentence that a number counts: those with a number among the COUNT_REACH words
     before them ("3,100 dockworkers walked out": dockworkers, walked, out)."""
-    tokens = words(sentence)
+    tokens = words(calendar_numbers_blanked(sentence))
     return tuple(
         token for i, token in enumerate(tokens)
         if any(_COUNT_NUMBER.fullmatch(t) for t in tokens[max(0, i - COUNT_REACH) : i])
@@ -282,4 +298,6 @@ def offers_new(
         return False
     if unit is not None and not _UNIT_PATTERNS[unit].search(sentence):
         return False
+    if kind == "quantity":
+        sentence = calendar_numbers_blanked(sentence)
     return any(not set(words(match.group(0))) <= question_words for match in pattern.finditer(sentence))
