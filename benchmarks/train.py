@@ -12,7 +12,8 @@ Steps: (1) each group's index is built (cached under index/.train/) and every qu
 measured with a neutral ranker; a candidate is positive when its quote span hits the gold evidence. (2) The quote
 ranker (a listwise softmax over each question's candidates, SENTENCE_FEATURES, then Platt-scaled) is fitted leaving
 one group out at a time; its out-of-fold logits feed (3) the abstention model (logistic regression over
-ABSTENTION_FEATURES), also left one group out, with each fold's threshold set on its training groups at false
+ABSTENTION_FEATURES, each weight held to the sign ABSTENTION_SIGNS gives it, the evidence knots fitted in a second
+stage: `fit_abstention`), also left one group out, with each fold's threshold set on its training groups at false
 abstention <= 5 %. (4) Every fold's pair of models is written to a temporary weights folder and the held-out group
 is answered through the real service, scored by the project's rules (newsroom: app.answer.evaluate; SQuAD:
 app.answer.squad). Only those cross-validated figures are reported. With --write, the models fitted on all groups
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import logsumexp
+from scipy.special import expit, logsumexp
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
@@ -241,28 +242,33 @@ def fit_linear(name: str, features: tuple[str, ...], x: np.ndarray, y: np.ndarra
                        float(model.intercept_[0]), 0.5, "")
 
 
+_BOUND = {1: (0.0, None), -1: (None, 0.0), 0: (None, None)}
+
+
 def fit_signed(name: str, features: tuple[str, ...], x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float,
                signs: dict[str, int]) -> LinearModel:
     """Logistic regression as `fit_linear(..., balanced=True)` fits it (the same loss: C times the weighted,
-    class-balanced log loss plus half the squared coefficients; intercept free), with each coefficient held to
-    the sign `signs` gives its feature (0: free). L-BFGS-B with bounds."""
+    class-balanced log loss plus half the squared coefficients, intercept free; classes balanced by their
+    weighted totals, as scikit-learn 1.9 does with sample weights), with each coefficient held to the sign
+    `signs` gives its feature (0 or absent: free). L-BFGS-B with bounds."""
     mean, scale = standardize(x, w)
     z = (x - mean) / scale
-    counts = np.bincount(y, minlength=2)
-    weight = w * (len(y) / (2.0 * counts))[y]
+    totals = np.bincount(y, weights=w, minlength=2)
+    weight = w * (w.sum() / (2.0 * totals))[y]
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
         coef, intercept = params[:-1], params[-1]
         logits = z @ coef + intercept
-        p = 1.0 / (1.0 + np.exp(-logits))
         log_loss = np.logaddexp(0.0, logits) - y * logits
-        residual = weight * (p - y)
+        residual = weight * (expit(logits) - y)
         grad = np.concatenate([c * (z.T @ residual) + coef, [c * residual.sum()]])
         return c * float(weight @ log_loss) + 0.5 * float(coef @ coef), grad
 
-    bounds = [(0.0, None) if signs.get(f, 0) > 0 else (None, 0.0) if signs.get(f, 0) < 0 else (None, None)
-              for f in features] + [(None, None)]
-    params = minimize(loss, np.zeros(len(features) + 1), jac=True, method="L-BFGS-B", bounds=bounds).x
+    bounds = [_BOUND[signs.get(f, 0)] for f in features] + [_BOUND[0]]
+    result = minimize(loss, np.zeros(len(features) + 1), jac=True, method="L-BFGS-B", bounds=bounds)
+    if not result.success:
+        raise RuntimeError(f"{name}: the signed logistic fit did not converge ({result.message})")
+    params = result.x
     return LinearModel(name, features, mean, scale, params[:-1].astype(np.float64), float(params[-1]), 0.5, "")
 
 
@@ -347,8 +353,10 @@ def fit_abstention(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float, signed
     the linear evidence and cosine terms that order SQuAD's questions (whose evidence is above every knot), and
     SQuAD's AUROC fell (0.649 → 0.635 held out); staged, SQuAD's questions keep their order and the knots only
     decline newsroom questions the best sentence barely meets. The two stages compose into one linear model over
-    ABSTENTION_FEATURES. With `signed` off, one unconstrained fit over the features before 2026-12-07 (knots
-    dropped by a zero weight), for comparison."""
+    ABSTENTION_FEATURES. The second stage penalises its weight on the first stage's logit too (C as everywhere),
+    which shrinks the first stage's weights a little more; the threshold is set on the result either way. With
+    `signed` off, one unbounded fit over the features the model had until the third session of 2026-12-07 (the
+    knots given no weight), for comparison."""
     names = ABSTENTION_FEATURES
     knots = np.array([n in EVIDENCE_KNOTS for n in names])
     if not signed:
@@ -360,6 +368,8 @@ def fit_abstention(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float, signed
     second_names = ("base", *(n for n in names if n in EVIDENCE_KNOTS))
     second = fit_signed("abstention", second_names, np.column_stack([base.logits(x[:, ~knots]), x[:, knots]]), y,
                         w, c, {"base": 1, **ABSTENTION_SIGNS})
+    if second.coef[0] <= 0:  # the bound allows nil, which would silently drop every first-stage feature
+        raise RuntimeError("abstention: the second stage gave the first stage's logit no weight")
     slope = second.coef[0] / second.scale[0]  # logit of the second stage per unit of the first stage's
     combined = replace(base, coef=base.coef * slope,
                        intercept=float(slope * (base.intercept - second.mean[0]) + second.intercept))
@@ -472,7 +482,8 @@ def main() -> None:
     parser.add_argument("--c-rank", type=float, default=0.1, help="the ranker's L2 penalty")
     parser.add_argument("--c-abstention", type=float, default=0.1)
     parser.add_argument("--free-signs", action="store_true",
-                        help="fit the abstention model without ABSTENTION_SIGNS (a measurement, as before 2026-12-07)")
+                        help="fit the abstention model in one go, without ABSTENTION_SIGNS or the evidence knots, "
+                        "as until the third session of 2026-12-07 (a measurement, not with --write)")
     parser.add_argument("--report", type=Path, default=None, help="also write the tables (markdown) here")
     parser.add_argument("--typed-lower", action="store_const", const="lower", dest="typed",
                         help="fit and score with every newsroom question typed in lower case (not with --write)")
@@ -482,6 +493,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.write and args.typed:
         parser.error("--typed is a measurement: the shipped models are fitted on the questions as written")
+    if args.write and args.free_signs:
+        parser.error("--free-signs is a measurement: the shipped abstention model is fitted within its signs")
 
     groups = load_groups(args.typed)
     cv = cross_validate(groups, args.squad_weight, args.c_rank, args.c_abstention, not args.free_signs)
@@ -533,7 +546,8 @@ def main() -> None:
                             | {ROOT / "corpus" / "pakistan-afghanistan-talks.txt"})
         provenance = {
             "trained_by": "benchmarks/train.py",
-            "options": {"squad_weight": args.squad_weight, "c_rank": args.c_rank, "c_abstention": args.c_abstention},
+            "options": {"squad_weight": args.squad_weight, "c_rank": args.c_rank, "c_abstention": args.c_abstention,
+                        "abstention_fit": "signed (ABSTENTION_SIGNS), evidence knots fitted second"},
             "training_data": {str(p.relative_to(ROOT)): sha(p) for p in data_files},
             "groups": [g.name for g in groups],
         }

@@ -11,8 +11,8 @@ from app.answer.confidence import (
     ABSTENTION_FEATURES,
     ABSTENTION_SIGNS,
     EVIDENCE_FLOOR,
-    EVIDENCE_KNOTS,
     confidences,
+    evidence_shortfalls,
     gated,
 )
 from app.answer.quotes import AnswerParams, compose_answer, select_quotes
@@ -175,8 +175,8 @@ def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
         row = np.zeros((1, len(ABSTENTION_FEATURES)))
         row[0, column["top_dense"]], row[0, column["top_context_coverage"]] = dense, coverage
         row[0, column["top_evidence"]] = max(dense, coverage)
-        for name, knot in EVIDENCE_KNOTS.items():
-            row[0, column[name]] = max(0.0, knot - max(dense, coverage))
+        for name, shortfall in evidence_shortfalls(max(dense, coverage)).items():
+            row[0, column[name]] = shortfall
         for name, value in flags.items():
             row[0, column[name]] = value
         return float(confidences(model, row)[0])
@@ -201,8 +201,8 @@ def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
     def logit_of(evidence: float) -> float:
         row = np.zeros((1, len(ABSTENTION_FEATURES)))
         row[0, column["top_dense"]] = row[0, column["top_evidence"]] = evidence
-        for name, knot in EVIDENCE_KNOTS.items():
-            row[0, column[name]] = max(0.0, knot - evidence)
+        for name, shortfall in evidence_shortfalls(evidence).items():
+            row[0, column[name]] = shortfall
         return float(model.logits(row)[0])
 
     assert logit_of(0.29) - logit_of(0.26) > logit_of(0.80) - logit_of(0.77) > 0

@@ -202,6 +202,10 @@ def test_the_thing_a_how_many_question_counts(question: str, counted: str | None
         ("agreed on 14 October and renewed on October 17", "agreed on day October and renewed on October day"),
         ("about 3,100 workers walked out in 12 ports", "about 3,100 workers walked out in 12 ports"),
         ("the 2019 budget cut 1,500 jobs", "the 2019 budget cut 1,500 jobs"),
+        ("In March 2,000 workers left", "In March 2,000 workers left"),
+        ("output fell in early 2019 and in 2019\u20132020", "output fell in early year and in year"),
+        ("It opened Feb. 3, 2021, with 40 beds", "It opened Feb. day, year, with 40 beds"),
+        ("prices may 2020 rise", "prices may 2020 rise"),
     ],
 )
 def test_calendar_numbers_are_no_counts(sentence: str, blanked: str) -> None:

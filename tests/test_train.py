@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.answer.confidence import ABSTENTION_FEATURES, ABSTENTION_SIGNS, EVIDENCE_KNOTS
+from app.answer.confidence import ABSTENTION_FEATURES, ABSTENTION_SIGNS, EVIDENCE_KNOTS, evidence_shortfalls
 from benchmarks.train import fit_abstention, fit_linear, fit_signed
 
 
@@ -27,12 +27,14 @@ def _rows(seed: int = 0, n: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarr
         x[:, column[flag]] = rng.random(n) < 0.15
     evidence = np.maximum(x[:, column["top_dense"]], x[:, column["top_context_coverage"]])
     x[:, column["top_evidence"]] = evidence
-    for name, knot in EVIDENCE_KNOTS.items():
-        x[:, column[name]] = np.maximum(0.0, knot - evidence)
+    for i, value in enumerate(evidence):
+        for name, shortfall in evidence_shortfalls(float(value)).items():
+            x[i, column[name]] = shortfall
     flags = x[:, [column["top_typed_missing"], column["top_names_missing"]]].sum(axis=1)
     logit = 4.0 * (evidence - 0.5) - 2.0 * flags - 20.0 * np.maximum(0.0, 0.3 - evidence)
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return x, y, rng.uniform(0.5, 1.0, n)
+    # weights that depend on the class, as SQuAD's half weight does (its questions are answerable less often)
+    return x, y, np.where(y == 1, rng.uniform(0.2, 0.6, n), rng.uniform(0.8, 1.0, n))
 
 
 def test_signed_fit_without_bounds_is_the_class_balanced_logistic_regression() -> None:

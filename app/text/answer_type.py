@@ -223,11 +223,18 @@ def measure_unit(question: str, kind: AnswerType | None = None) -> Unit | None:
 
 
 # numbers that put something on the calendar, not counts, though their digits look like one: a year after a
-# preposition of time or a month ("joined in 2016", "since 1998", "March 31, 2024") and a day next to a month
-# ("March 31", "31 March"). A count written so ("cut in 1500 homes") is misread; news writes those "1,500".
-_DATED_YEAR = re.compile(rf"\b((?:in|since|until|during)\s+|{_MONTHS}\s+(?:\d{{1,2}},?\s+)?)(?:1\d|20)\d\d\b",
-                         re.IGNORECASE)
-_MONTH_DAY = re.compile(rf"\b({_MONTHS}\s+)\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)?(\s+{_MONTHS})\b")
+# preposition of time or a month ("joined in 2016", "since 1998", "in early 2019", "in 2019-20", "March 31,
+# 2024"), and a day beside a month ("March 31", "31 March", "Oct. 15"), but not "March 2,000 workers". Month
+# names count capitalised only ("prices may 2020" is no date). A count written so ("cut in 1500 homes") is
+# misread; news writes those "1,500".
+_YEAR = r"(?:1\d|20)\d\d(?:\s?[-\u2013]\s?(?:1\d|20)?\d\d)?\b"
+_DATED_YEAR = re.compile(
+    rf"\b((?i:in|since|until|during)\s+(?:(?i:early|late|mid)[\s-]+)?|{MONTH_NAMES}\.?\s+(?:\d{{1,2}},?\s+)?)"
+    + _YEAR
+)
+_MONTH_DAY = re.compile(
+    rf"\b({MONTH_NAMES}\.?\s+)\d{{1,2}}(?:st|nd|rd|th)?\b(?![,.]\d)|\b\d{{1,2}}(?:st|nd|rd|th)?(\s+{MONTH_NAMES}\b)"
+)
 
 
 def calendar_numbers_blanked(sentence: str) -> str:
