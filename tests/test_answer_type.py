@@ -224,3 +224,36 @@ def test_a_year_is_no_answer_to_how_many() -> None:
     assert "employees" not in counted_words(sentence)
     assert offers_new("Kestrel will cut about 350 positions by 2026.", "quantity", frozenset({"people"}))
     assert "positions" in counted_words("Kestrel will cut about 350 positions by 2026.")
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "answers"),
+    [
+        # "how long" is answered by a span without a number, or by the point it runs to
+        ("how long before supermarkets run low", "They have about a week of imported produce left.", True),
+        ("how long will okafor stay on as adviser", "Okafor will remain an adviser until June 30.", True),
+        ("how long can the union stay out", "The ballot gave a legal mandate to strike until the end of May.", True),
+        ("how long did the strike last", "The union said the strike would last.", False),
+        ("how long did the strike last", "Dockworkers walked out on Monday over pay.", False),
+    ],
+)
+def test_a_span_of_time_answers_how_long(question: str, sentence: str, answers: bool) -> None:
+    words = frozenset(question.split())
+    assert offers_new(sentence, "quantity", words, measure_unit(question)) is answers
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kind", "expected"),
+    [
+        ("The Victorian Alps in the northeast are the coldest part of the state.", "where", True),
+        ("Victoria is a state in the south-east of Australia.", "where", True),
+        ("Rain fell across northern districts.", "where", True),
+        ("Prices rose in the first half.", "where", False),
+        ("The ruling came two days after a judge rejected the lawsuit.", "when", True),
+        ("Net income fell from $136 million a year earlier.", "when", True),
+        ("Two days of talks ended without a deal.", "when", False),
+    ],
+)
+def test_compass_points_are_places_and_counted_times_are_times(sentence: str, kind: AnswerType,
+                                                               expected: bool) -> None:
+    assert offers(sentence, kind) is expected

@@ -34,13 +34,20 @@ _PATTERNS: dict[AnswerType, re.Pattern[str]] = {
         # a time counted from now ("within six months", "in two weeks"): a "when" of the future
         r"|\b(?:within|in|after)\s+(?:the\s+next\s+)?(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|"
         r"eleven|twelve|a few|several)\s+(?:days?|weeks?|months?|years?)\b"
+        # a time counted from another ("two days after a judge rejected", "a year earlier")
+        r"|\b(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|several)\s+"
+        r"(?:hours?|days?|weeks?|months?|years?)\s+(?:after|before|later|earlier)\b"
     ),
     "quantity": re.compile(
         r"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|dozens?|hundreds?|thousands?|"
         r"millions?|billions?|percent|half|several)\b",
         re.IGNORECASE,
     ),
-    "where": re.compile(r"\b(?:in|at|from|near|to|inside|across)\s+(?:the\s+)?[A-Z][a-z]+"),
+    # a named place after a preposition, or a point of the compass ("in the northeast", "in the south-east of
+    # Australia", "in northern Victoria")
+    "where": re.compile(r"\b(?:in|at|from|near|to|inside|across)\s+(?:the\s+)?[A-Z][a-z]+"
+                        r"|\b(?:in|to|across)\s+(?:the\s+)?(?:far\s+)?(?:north|south|east|west)(?:-?(?:east|west))?"
+                        r"(?:ern)?\b"),
     "who": re.compile(
         r"(?:\b[A-Z][a-z]+(?:-[a-z]-)?\s+[A-Z][a-z]+\b)|\b(?:minister|president|official|analyst|diplomat|"
         r"spokesman|spokeswoman|spokesperson|economist|negotiators?|delegation|envoy|leaders?)\b"
@@ -205,8 +212,10 @@ _UNIT_PATTERNS: dict[Unit, re.Pattern[str]] = {
     "money": re.compile(r"[$€£¥₹]|\b(?:dollars?|euros?|pounds?|rupees?|yen|yuan|francs?|crowns?|kroner|pesos?)\b|"
                         r"\b\d[\d,.]*\s?(?:m|bn|k|million|billion|trillion)\b", re.I),
     "percent": re.compile(r"%|\bper ?cent\b|\bpercentage points?\b|\b(?:half|a third|a quarter|two-thirds)\b", re.I),
-    "duration": re.compile(_NUMBER + r"[\s-]+(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b",
-                           re.I),
+    # a span ("three weeks", "about a week") or the point it runs to ("until June 30", "until the end of May")
+    "duration": re.compile(r"(?:" + _NUMBER + r"|\ban?)[\s-]+(?:seconds?|minutes?|hours?|days?|weeks?|months?|"
+                           r"years?|decades?)\b|\b(?:until|till|through)\s+(?:the\s+(?:end|middle|start|beginning)\s+"
+                           r"of\s+)?(?:" + _MONTHS + r"|" + _DAYS + r"|(?:1\d|20)\d\d|next|this)\b", re.I),
 }
 
 
@@ -305,6 +314,10 @@ def offers_new(
         return False
     if unit is not None and not _UNIT_PATTERNS[unit].search(sentence):
         return False
+    if unit == "duration" and any(
+        not set(words(match.group(0))) <= question_words for match in _UNIT_PATTERNS[unit].finditer(sentence)
+    ):
+        return True  # "about a week", "until June 30": the span is the answer, with or without a number
     if kind == "quantity":
         sentence = calendar_numbers_blanked(sentence)
     return any(not set(words(match.group(0))) <= question_words for match in pattern.finditer(sentence))
