@@ -257,3 +257,19 @@ def test_a_span_of_time_answers_how_long(question: str, sentence: str, answers: 
 def test_compass_points_are_places_and_counted_times_are_times(sentence: str, kind: AnswerType,
                                                                expected: bool) -> None:
     assert offers(sentence, kind) is expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kind", "expected"),
+    [
+        ("“Every hour makes that harder,” said Anton Šerić, the agency’s director.", "who", True),
+        ("Afghanistan’s Chamber of Commerce and Industry estimated losses in the millions.", "who", True),
+        ("Earlier this month, Qatar and Turkey helped broker a fragile truce.", "who", True),
+        ("The talks in Istanbul ended without a deal.", "who", False),
+        ("The slide buried homes in Šibenik overnight.", "where", True),
+    ],
+)
+def test_accented_and_joined_names(sentence: str, kind: AnswerType, expected: bool) -> None:
+    """Names with accented letters, and two capitalised words joined by "of", "for" or "and", are names; a
+    lone capitalised place is not a "who"."""
+    assert offers(sentence, kind) is expected

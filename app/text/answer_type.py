@@ -24,6 +24,10 @@ _DAYS = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 # with their short forms ("Oct.", "Sept", "Tues"): what a calendar word may look like in a question
 MONTH_NAMES = r"(?:" + _MONTHS[3:-1] + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)"
 DAY_NAMES = r"(?:" + _DAYS[3:-1] + r"|Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)"
+# the letters of a capitalised word, accented ones too ("Šerić", "Ödegaard"), which [A-Z][a-z] alone would miss
+_UPPER = "A-Z" + "".join(c for c in map(chr, range(0xC0, 0x250)) if c.isupper())
+_LOWER = "a-z" + "".join(c for c in map(chr, range(0xC0, 0x250)) if c.islower())
+_CAPITALISED = rf"[{_UPPER}][{_LOWER}]+"
 _PATTERNS: dict[AnswerType, re.Pattern[str]] = {
     # a year is 1000 to 2099: "in 1851 gold was discovered" answers "when" (the pattern once stopped at 1900)
     "when": re.compile(
@@ -45,12 +49,15 @@ _PATTERNS: dict[AnswerType, re.Pattern[str]] = {
     ),
     # a named place after a preposition, or a point of the compass ("in the northeast", "in the south-east of
     # Australia", "in northern Victoria")
-    "where": re.compile(r"\b(?:in|at|from|near|to|inside|across)\s+(?:the\s+)?[A-Z][a-z]+"
-                        r"|\b(?:in|to|across)\s+(?:the\s+)?(?:far\s+)?(?:north|south|east|west)(?:-?(?:east|west))?"
+    "where": re.compile(r"\b(?:in|at|from|near|to|inside|across)\s+(?:the\s+)?" + _CAPITALISED
+                        + r"|\b(?:in|to|across)\s+(?:the\s+)?(?:far\s+)?(?:north|south|east|west)(?:-?(?:east|west))?"
                         r"(?:ern)?\b"),
     "who": re.compile(
-        r"(?:\b[A-Z][a-z]+(?:-[a-z]-)?\s+[A-Z][a-z]+\b)|\b(?:minister|president|official|analyst|diplomat|"
-        r"spokesman|spokeswoman|spokesperson|economist|negotiators?|delegation|envoy|leaders?)\b"
+        # two capitalised words ("Anton Šerić", "Tehreek-e-Taliban Pakistan"), or joined by "of", "for", "and"
+        # ("Chamber of Commerce", "Qatar and Turkey"), or a word for someone's role
+        rf"\b{_CAPITALISED}(?:-[a-z]-)?\s+(?:(?:of|for|and|de|al)\s+(?:the\s+)?)?{_CAPITALISED}\b"
+        r"|\b(?:minister|president|official|analyst|diplomat|spokesman|spokeswoman|spokesperson|economist|"
+        r"negotiators?|delegation|envoy|leaders?)\b"
     ),
 }
 _NAMED = (
