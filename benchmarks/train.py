@@ -13,8 +13,8 @@ measured with a neutral ranker; a candidate is positive when its quote span hits
 ranker (a listwise softmax over each question's candidates, SENTENCE_FEATURES, then Platt-scaled) is fitted leaving
 one group out at a time; its out-of-fold logits feed (3) the abstention model (logistic regression over
 ABSTENTION_FEATURES, each weight held to the sign ABSTENTION_SIGNS gives it, the evidence knots fitted in a second
-stage: `fit_abstention`), also left one group out, with each fold's threshold set on its training groups at false
-abstention <= 5 %. (4) Every fold's pair of models is written to a temporary weights folder and the held-out group
+stage: `fit_abstention`), also left one group out, with each fold's threshold set at false abstention <= 5 % on
+its training groups' own out-of-fold confidences (as the shipped threshold is set). (4) Every fold's pair of models is written to a temporary weights folder and the held-out group
 is answered through the real service, scored by the project's rules (newsroom: app.answer.evaluate; SQuAD:
 app.answer.squad). Only those cross-validated figures are reported. With --write, the models fitted on all groups
 (threshold from the pooled out-of-fold confidences) are written to app/weights/.
@@ -406,7 +406,15 @@ def cross_validate(groups: list[Group], squad_weight: float, c_rank: float, c_ab
     for held in names:
         train = group_of != held
         model = fit_abstention(abst_x[train], abst_y[train], abst_w[train], c_abst, signed)
-        threshold = threshold_at_budget(confidences(model, abst_x[train]), abst_y[train] == 1)
+        # the fold's threshold is chosen as the shipped one is: on out-of-fold confidences of its training groups
+        # (each from a model fitted without it, nor the held-out group), not on the fold model's own confidences
+        # of the questions it was fitted on, which sit higher and set the threshold too high for new questions
+        inner = np.zeros(len(everything))
+        for other in (n for n in names if n != held):
+            fit_on = train & (group_of != other)
+            inner_model = fit_abstention(abst_x[fit_on], abst_y[fit_on], abst_w[fit_on], c_abst, signed)
+            inner[group_of == other] = confidences(inner_model, abst_x[group_of == other])
+        threshold = threshold_at_budget(inner[train], abst_y[train] == 1)
         oof_abst[held] = replace(model, threshold=threshold)
         oof_conf[~train] = confidences(model, abst_x[~train])
     return {"ranker": oof_ranker, "abstention": oof_abst, "oof_confidence": oof_conf, "abst_x": abst_x,
