@@ -14,10 +14,11 @@ ranker (a listwise softmax over each question's candidates, SENTENCE_FEATURES, t
 one group out at a time; its out-of-fold logits feed (3) the abstention model (logistic regression over
 ABSTENTION_FEATURES, each weight held to the sign ABSTENTION_SIGNS gives it, the evidence knots fitted in a second
 stage: `fit_abstention`), also left one group out, with each fold's threshold set at false abstention <= 5 % on
-its training groups' own out-of-fold confidences (as the shipped threshold is set). (4) Every fold's pair of models is written to a temporary weights folder and the held-out group
-is answered through the real service, scored by the project's rules (newsroom: app.answer.evaluate; SQuAD:
-app.answer.squad). Only those cross-validated figures are reported. With --write, the models fitted on all groups
-(threshold from the pooled out-of-fold confidences) are written to app/weights/.
+its training groups' own out-of-fold confidences (as the shipped threshold is set). (4) Every fold's pair of
+models is written to a temporary weights folder and the held-out group is answered through the real service,
+scored by the project's rules (newsroom: app.answer.evaluate; SQuAD: app.answer.squad). Only those
+cross-validated figures are reported. With --write, the models fitted on all groups (threshold from the pooled
+out-of-fold confidences) are written to app/weights/.
 """
 
 from __future__ import annotations
