@@ -273,3 +273,16 @@ def test_accented_and_joined_names(sentence: str, kind: AnswerType, expected: bo
     """Names with accented letters, and two capitalised words joined by "of", "for" or "and", are names; a
     lone capitalised place is not a "who"."""
     assert offers(sentence, kind) is expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kind", "expected"),
+    [
+        ("The cutter stopped the trawler 38 nautical miles north of the island of Drevik.", "where", True),
+        ("The recount was paid for by the Haskins campaign.", "who", True),
+        ("The filing is due by Monday.", "who", False),
+        ("Prices rose by 3 percent.", "who", False),
+    ],
+)
+def test_bearings_and_passive_agents(sentence: str, kind: AnswerType, expected: bool) -> None:
+    assert offers(sentence, kind) is expected

@@ -51,11 +51,16 @@ _PATTERNS: dict[AnswerType, re.Pattern[str]] = {
     # Australia", "in northern Victoria")
     "where": re.compile(r"\b(?:in|at|from|near|to|inside|across)\s+(?:the\s+)?" + _CAPITALISED
                         + r"|\b(?:in|to|across)\s+(?:the\s+)?(?:far\s+)?(?:north|south|east|west)(?:-?(?:east|west))?"
-                        r"(?:ern)?\b"),
+                        r"(?:ern)?\b"
+                        # a bearing from a named place ("38 nautical miles north of the island of Drevik")
+                        r"|\b(?:north|south|east|west)(?:-?(?:east|west))?\s+of\s+(?:the\s+)?(?:[a-z]+\s+){0,3}?"
+                        + _CAPITALISED),
     "who": re.compile(
         # two capitalised words ("Anton Šerić", "Tehreek-e-Taliban Pakistan"), or joined by "of", "for", "and"
         # ("Chamber of Commerce", "Qatar and Turkey"), or a word for someone's role
         rf"\b{_CAPITALISED}(?:-[a-z]-)?\s+(?:(?:of|for|and|de|al)\s+(?:the\s+)?)?{_CAPITALISED}\b"
+        # the agent of a passive ("paid for by the Haskins campaign", "shown by Ladner"), not a date ("by Monday")
+        rf"|\bby\s+(?:the\s+)?(?!{_MONTHS}\b|{_DAYS}\b){_CAPITALISED}\b"
         r"|\b(?:minister|president|official|analyst|diplomat|spokesman|spokeswoman|spokesperson|economist|"
         r"negotiators?|delegation|envoy|leaders?)\b"
     ),
