@@ -404,6 +404,14 @@ def cross_validate(groups: list[Group], squad_weight: float, c_rank: float, c_ab
     group_of = np.array([q.group for q in everything])
     oof_abst: dict[str, LinearModel] = {}
     oof_conf = np.zeros(len(everything))
+    without_two: dict[frozenset[str], LinearModel] = {}  # fitted without two groups: one fit serves both folds
+
+    def fitted_without(left_out: frozenset[str]) -> LinearModel:
+        if left_out not in without_two:
+            fit_on = ~np.isin(group_of, list(left_out))
+            without_two[left_out] = fit_abstention(abst_x[fit_on], abst_y[fit_on], abst_w[fit_on], c_abst, signed)
+        return without_two[left_out]
+
     for held in names:
         train = group_of != held
         model = fit_abstention(abst_x[train], abst_y[train], abst_w[train], c_abst, signed)
@@ -412,9 +420,8 @@ def cross_validate(groups: list[Group], squad_weight: float, c_rank: float, c_ab
         # of the questions it was fitted on, which sit higher and set the threshold too high for new questions
         inner = np.zeros(len(everything))
         for other in (n for n in names if n != held):
-            fit_on = train & (group_of != other)
-            inner_model = fit_abstention(abst_x[fit_on], abst_y[fit_on], abst_w[fit_on], c_abst, signed)
-            inner[group_of == other] = confidences(inner_model, abst_x[group_of == other])
+            inner[group_of == other] = confidences(fitted_without(frozenset({held, other})),
+                                                   abst_x[group_of == other])
         threshold = threshold_at_budget(inner[train], abst_y[train] == 1)
         oof_abst[held] = replace(model, threshold=threshold)
         oof_conf[~train] = confidences(model, abst_x[~train])

@@ -286,3 +286,32 @@ def test_accented_and_joined_names(sentence: str, kind: AnswerType, expected: bo
 )
 def test_bearings_and_passive_agents(sentence: str, kind: AnswerType, expected: bool) -> None:
     assert offers(sentence, kind) is expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "answers"),
+    [
+        ("The tablets are taken once a day.", False),  # a rate, not a span
+        ("Dockers earn $40,000 a year.", False),
+        ("The ban will stay until the end of the year.", True),
+        ("The curfew holds until this is resolved.", False),
+        ("Restrictions on fishing until may be lifted.", False),  # lower-case "may" is no month
+        ("Talks often weeks apart have stalled.", False),  # "often" holds no "ten"
+    ],
+)
+def test_what_is_no_span_of_time(sentence: str, answers: bool) -> None:
+    question = "how long will the ban last"
+    assert offers_new(sentence, "quantity", frozenset(question.split()), measure_unit(question)) is answers
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kind"),
+    [
+        ("The vote moved from Monday and Tuesday to Friday.", "who"),
+        ("The report is due by Oct. 15.", "who"),
+        ("Talks resume in March.", "where"),
+        ("The ferry ran north of the port on Monday.", "where"),
+    ],
+)
+def test_calendar_words_are_neither_names_nor_places(sentence: str, kind: AnswerType) -> None:
+    assert not offers(sentence, kind)

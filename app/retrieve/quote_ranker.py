@@ -208,8 +208,8 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     counted = counted_vector(question)
     for i, (sentence, own) in enumerate(zip(sentences, own_terms, strict=True)):
         # only a sentence offering the type at all (the bundle's flags) can offer a new thing of it, but for a
-        # quantity asked in a unit, which the unit's own words may state ("about a week")
-        typed = bool(offers[i] or question.unit is not None) and offers_new(
+        # span of time, which words alone may state ("about a week", "until the end of May")
+        typed = bool(offers[i] or question.unit == "duration") and offers_new(
             sentence.text, question.kind, question.words, question.unit
         )
         if typed and question.counted is not None:  # a number, but a count of the thing asked?
