@@ -9,6 +9,7 @@ from app.embed.reference import Embedder
 from app.index.bundle import IndexBundle
 from app.retrieve.signals import (
     figures_not_held,
+    full_name_ends,
     names_not_said,
     question_names,
     question_signals,
@@ -173,3 +174,20 @@ def test_a_figure_the_paragraph_does_not_hold_is_listed() -> None:
     assert figures_not_held("What happened on October 16?", paragraph) == ("16",)
     assert figures_not_held("What did the 2019 report say?", paragraph) == ("2019",)
     assert figures_not_held("Was it agreed on October 15, 2025?", paragraph) == ()  # the date's year, implied
+
+
+def test_a_full_name_is_said_by_its_surname() -> None:
+    """A news text names a person in full once, then by the surname alone: a sentence that says "Sharif" says
+    the question's "Shehbaz Sharif". Not the other way round (a first name alone is not the person), and not
+    two names that merely stand apart in the question."""
+    question = "What did Shehbaz Sharif call Trump?"
+    names = question_names(question)
+    ends = full_name_ends(question, names)
+    assert ends == {"Shehbaz": "Sharif"}
+    assert names_not_said(names, "Sharif had called Trump “a man of peace.”", ends) == ()
+    assert names_not_said(names, "Sharif had called Trump “a man of peace.”") == ("Shehbaz",)
+    assert names_not_said(names, "Shehbaz praised Trump.", ends) == ("Sharif",)
+    chain = "Which university does Dr. Khalid Mahmood work for?"
+    chain_names = question_names(chain)
+    assert names_not_said(chain_names, "said economist Mahmood", full_name_ends(chain, chain_names)) == ()
+    assert full_name_ends("Who met Asif in Doha?", question_names("Who met Asif in Doha?")) == {}

@@ -22,7 +22,13 @@ from app.index.search import BuiltinSearch, CandidateQuery, CandidateSearch, Row
 from app.linear import LinearModel
 from app.models import AbstentionSignals, Evidence, RankedPool, ScoredPassage, ScoredSentence
 from app.retrieve.quote_ranker import Pool, QuestionView, rank_pool
-from app.retrieve.signals import question_figures, question_names, question_signals, searchable_words
+from app.retrieve.signals import (
+    full_name_ends,
+    question_figures,
+    question_names,
+    question_signals,
+    searchable_words,
+)
 from app.text.acronyms import expand_question
 from app.text.answer_type import counted_term, measure_unit, question_type
 from app.text.normalize import stem, term_set, terms, words
@@ -238,6 +244,7 @@ def question_view(
         kind=kind,
         unit=measure_unit(question, kind),
         names=names,
+        full_names=full_name_ends(question, names),
         figures=question_figures(question),
         term_vectors=term_vectors(expanded or question, unique, bundle, word_vectors or {}),
         tokens=tokens,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -86,6 +86,7 @@ class QuestionView:
     kind: AnswerType
     unit: Unit | None = None  # the unit a quantity is asked in ("how old": an age), when the question says
     names: tuple[str, ...] = ()  # its capitalised names (`signals.question_names`): looked for in each candidate
+    full_names: Mapping[str, str] = field(default_factory=dict)  # first name → surname (`signals.full_name_ends`)
     figures: tuple[str, ...] = ()  # the figures it writes (`signals.question_figures`): looked for likewise
     term_vectors: npt.NDArray[np.float32] | None = None  # one word vector per term (zeros: none), for soft coverage
     tokens: TokenVectors | None = None  # its content pieces' vectors, for late interaction (token_match)
@@ -223,7 +224,8 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
         if question_pairs:
             column["bigrams"][i] = len(question_pairs & sentence_bigrams(sentence.text)) / len(question_pairs)
         if question.names:  # a name of the question that the sentence, its neighbours and heading never say
-            column["names_missing"][i] = float(bool(names_not_said(question.names, " ".join(contexts[i]))))
+            column["names_missing"][i] = float(bool(names_not_said(question.names, " ".join(contexts[i]),
+                                                                    question.full_names)))
         if question.figures:  # a figure of the question ("in 1998") that the sentence's paragraph does not hold
             held = paragraph_text(bundle, rows[i])
             column["figures_missing"][i] = float(bool(figures_missing_from(question.figures, held)))

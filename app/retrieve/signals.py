@@ -188,12 +188,35 @@ def question_names(question: str) -> list[str]:
     return list(dict.fromkeys(out + written_as_names))
 
 
-def names_not_said(names: Sequence[str], text: str) -> tuple[str, ...]:
+def full_name_ends(question: str, names: Sequence[str]) -> dict[str, str]:
+    """For each name word of the question written just before another ("Shehbaz" in "Shehbaz Sharif", "Khawaja"
+    and "Asif" is its own end), the last word of that run of names: the surname a news text goes on to use
+    alone ("Sharif had called Trump ..."), after naming the person in full once."""
+    tokens = [token.strip(_STRIP) for token in question.split()]
+    named = set(names)
+    ends: dict[str, str] = {}
+    run: list[str] = []
+    for token in [*tokens, ""]:
+        if token in named:
+            run.append(token)
+            continue
+        for word in run[:-1]:
+            ends.setdefault(word, run[-1])
+        run = []
+    return ends
+
+
+def names_not_said(names: Sequence[str], text: str, full_names: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The question's names (`question_names`) that `text` does not say in any form, by the unknown-name check's
     own rule (`_known_name`: a form of the word, its stem, a demonym, a dotted abbreviation), but for month and
-    day names: capitalised, they are dates, which a sentence may leave implied."""
+    day names: capitalised, they are dates, which a sentence may leave implied; and but for the first words of a
+    full name whose last word the text says (`full_name_ends`: "Shehbaz" of "Shehbaz Sharif" where the text says
+    "Sharif")."""
     said = _text_words(text)
-    return tuple(name for name in names if not _CALENDAR.fullmatch(name) and not _known_name(name, said))
+    missing = [name for name in names if not _CALENDAR.fullmatch(name) and not _known_name(name, said)]
+    if full_names:
+        missing = [name for name in missing if name not in full_names or full_names[name] in missing]
+    return tuple(missing)
 
 
 def question_figures(question: str) -> tuple[str, ...]:
