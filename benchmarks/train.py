@@ -358,15 +358,13 @@ def fit_abstention(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float, signed
     which shrinks the first stage's weights a little more; the threshold is set on the result either way. With
     `signed` off, one unbounded fit over the features the model had until the third session of 2026-12-07 (the
     knots given no weight), for comparison."""
-    names = ABSTENTION_FEATURES
-    knots = np.array([n in EVIDENCE_KNOTS for n in names])
+    knots = np.array([n in EVIDENCE_KNOTS for n in ABSTENTION_FEATURES])
+    rest = tuple(n for n in ABSTENTION_FEATURES if n not in EVIDENCE_KNOTS)
     if not signed:
-        free = fit_linear("abstention", tuple(n for n in names if n not in EVIDENCE_KNOTS), x[:, ~knots], y, w, c,
-                          balanced=True)
+        free = fit_linear("abstention", rest, x[:, ~knots], y, w, c, balanced=True)
         return _spread(free, knots, np.zeros(knots.sum()), np.zeros(knots.sum()), np.ones(knots.sum()))
-    base = fit_signed("abstention", tuple(n for n in names if n not in EVIDENCE_KNOTS), x[:, ~knots], y, w, c,
-                      ABSTENTION_SIGNS)
-    second_names = ("base", *(n for n in names if n in EVIDENCE_KNOTS))
+    base = fit_signed("abstention", rest, x[:, ~knots], y, w, c, ABSTENTION_SIGNS)
+    second_names = ("base", *EVIDENCE_KNOTS)
     second = fit_signed("abstention", second_names, np.column_stack([base.logits(x[:, ~knots]), x[:, knots]]), y,
                         w, c, {"base": 1, **ABSTENTION_SIGNS})
     if second.coef[0] <= 0:  # the bound allows nil, which would silently drop every first-stage feature

@@ -208,11 +208,8 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     column["paragraph_dense_gap"][:] = pool.dense - paragraph_best[paragraph_of]
     counted = counted_vector(question)
     for i, (sentence, own) in enumerate(zip(sentences, own_terms, strict=True)):
-        # only a sentence offering the type at all (the bundle's flags) can offer a new thing of it, but for a
-        # span of time, which words alone may state ("about a week", "until the end of May")
-        typed = bool(offers[i] or question.unit == "duration") and offers_new(
-            sentence.text, question.kind, question.words, question.unit
-        )
+        # only a sentence offering the type at all (the bundle's flags) can offer a new thing of it
+        typed = bool(offers[i]) and offers_new(sentence.text, question.kind, question.words, question.unit)
         if typed and question.counted is not None:  # a number, but a count of the thing asked?
             typed = counts_the_thing(sentence.text, question.counted, counted, bundle)
             column["count_missing"][i] = float(not typed)  # a count of another thing: no answer of the asked type

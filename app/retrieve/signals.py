@@ -174,10 +174,15 @@ def question_term_count(question: str) -> int:
     return len(dict.fromkeys(terms(question)))
 
 
+def _cores(question: str) -> list[str]:
+    """The question's words as typed, punctuation and quotes stripped from their edges ("Asif's" stays)."""
+    return [token.strip(_STRIP) for token in question.split()]
+
+
 def question_names(question: str) -> list[str]:
     """The capitalised words of a question after its first word ("Who met Asif in Doha?": Asif, Doha), but for
     words that are capitalised whatever they name: "I", "I'm", a capitalised function word."""
-    tokens = [token.strip(_STRIP) for token in question.split()]
+    tokens = _cores(question)
     written_as_names = [core for core in tokens if written_as_name(core)]
     if any(_capitalised_function_word(t) for t in tokens[1:]):
         # "WHAT DID PAKISTAN DEMAND", "Talks Stall In Istanbul": capitals tell no names apart
@@ -192,7 +197,7 @@ def full_name_ends(question: str, names: Sequence[str]) -> dict[str, str]:
     """For each name word of the question written just before another ("Shehbaz" in "Shehbaz Sharif", "Khawaja"
     and "Asif" is its own end), the last word of that run of names: the surname a news text goes on to use
     alone ("Sharif had called Trump ..."), after naming the person in full once."""
-    tokens = [token.strip(_STRIP) for token in question.split()]
+    tokens = _cores(question)
     named = set(names)
     ends: dict[str, str] = {}
     run: list[str] = []

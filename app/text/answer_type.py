@@ -186,8 +186,9 @@ def question_type(question: str) -> AnswerType:
 
 
 def offers(sentence: str, kind: AnswerType) -> bool:
-    """True when the sentence contains something of the expected answer type."""
-    pattern = _PATTERNS.get(kind)
+    """True when the sentence contains something that may be of the expected answer type (`_OFFERING`): the
+    check before `offers_new`, which decides."""
+    pattern = _OFFERING.get(kind)
     return bool(pattern and pattern.search(sentence))
 
 
@@ -201,7 +202,7 @@ def offering_rows(sentences: list[str], kind: AnswerType) -> npt.NDArray[np.bool
     so a match in the joined text is exactly a match inside one sentence.
     """
     flags = np.zeros(len(sentences), dtype=np.bool_)
-    pattern = _PATTERNS.get(kind)
+    pattern = _OFFERING.get(kind)
     if pattern is None or not sentences:
         return flags
     lengths = np.fromiter((len(s) + 1 for s in sentences), dtype=np.int64, count=len(sentences))
@@ -244,6 +245,14 @@ _UNIT_PATTERNS: dict[Unit, re.Pattern[str]] = {
 }
 
 
+# what may offer each type, for `offers` and the flags the bundle keeps (`offering_rows`): the type's own pattern,
+# and for a quantity also a span of time, whose words alone may state one ("about a week", "until June 30")
+_OFFERING: dict[AnswerType, re.Pattern[str]] = {
+    **_PATTERNS,
+    "quantity": re.compile(_PATTERNS["quantity"].pattern + "|" + _UNIT_PATTERNS["duration"].pattern, re.I),
+}
+
+
 def measure_unit(question: str, kind: AnswerType | None = None) -> Unit | None:
     """The unit a quantity question asks in, when its words say ("how old": an age, "the ticket price": money,
     "vote share": a percentage, "how long did it last": a span of time); None for a count ("how many"), a
@@ -271,6 +280,7 @@ _MONTH_DAY = re.compile(
 )
 
 
+@lru_cache(maxsize=65_536)  # read for every candidate of a quantity question, and the same sentences come up again
 def calendar_numbers_blanked(sentence: str) -> str:
     """The sentence with its calendar numbers (`_DATED_YEAR`, `_MONTH_DAY`) written as the words "year" and
     "day", so that the quantity pattern and the count check do not read "became chief executive in 2019, told
