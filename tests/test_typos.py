@@ -5,7 +5,8 @@ from __future__ import annotations
 from app.index.bundle import IndexBundle
 from app.retrieve.signals import _known_name
 from app.service import QAService
-from app.text.typos import buckets_by_initial, correction, english_correction
+from app.text.normalize import STOPWORDS
+from app.text.typos import buckets_by_initial, compounds_joined, correction, english_correction
 from tests.support import vocabulary_of
 
 
@@ -100,3 +101,25 @@ def test_a_misspelled_question_is_answered_like_the_right_one(service: QAService
 def test_bundle_vocabulary_corrects_against_the_article(service: QAService) -> None:
     bundle: IndexBundle = service.bundle
     assert bundle.corpus_vocabulary.corrected("Khawja Asif") == "Khawaja Asif"
+
+
+def test_two_words_the_briefs_write_as_one_are_joined() -> None:
+    known = frozenset({"airstrikes", "ceasefire", "air", "strikes", "anyone", "into"})
+    assert compounds_joined("Did Pakistan carry out air strikes?", known, STOPWORDS) == "Did Pakistan carry out airstrikes?"
+    assert compounds_joined("did air strikes hit", known, STOPWORDS) == "did airstrikes hit"  # overlapping pairs
+    assert compounds_joined("Cease fire held", known, STOPWORDS) == "Ceasefire held"
+    # stopwords are not joined ("any one", "in to"), nor words apart by punctuation, nor words the corpus lacks
+    for text in ("any one of them", "went in to talks", "air, strikes", "air raids"):
+        assert compounds_joined(text, known, STOPWORDS) == text
+
+
+def test_a_compound_typed_apart_is_found_like_the_one_word(service: QAService) -> None:
+    assert service.bundle.corpus_vocabulary.corrected("did pakistan carry out air strikes") == (
+        "did Pakistan carry out airstrikes"
+    )
+    apart, joined = service.evidence_many(["Did Pakistan carry out air strikes on Afghan territory?",
+                                           "Did Pakistan carry out airstrikes on Afghan territory?"])
+    assert apart.ranked is not None and joined.ranked is not None
+    assert apart.ranked.rows.tolist() == joined.ranked.rows.tolist()
+    assert any("airstrikes inside Afghanistan" in service.bundle.sentences[row].text
+               for row in apart.ranked.rows[:3].tolist())

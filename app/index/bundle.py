@@ -27,7 +27,7 @@ from app.text.acronyms import find_acronyms
 from app.text.answer_type import ANSWER_TYPES, AnswerType, offering_rows
 from app.text.normalize import STOPWORDS, content_stems, has_word_starting, word_set, words
 from app.text.proper_nouns import cased_words, names_among, with_names_capitalised
-from app.text.typos import buckets_by_initial, corrected_text
+from app.text.typos import buckets_by_initial, compounds_joined, corrected_text
 
 ProgressFn = Callable[[str, int], None]
 VOCABULARY_CACHE = 256
@@ -208,7 +208,8 @@ class Vocabulary:
         one English word, a word misspells, or for a capitalised four-letter word the one name of the
         collection), and its names, typed in lower case, capitalised as the collection writes them."""
         corrected = corrected_text(text, self.surface_words, self.by_initial, STOPWORDS, self.names_by_initial)
-        return with_names_capitalised(corrected, self.names)
+        joined = compounds_joined(corrected, self.surface_words, STOPWORDS)
+        return with_names_capitalised(joined, self.names)
 
     def has_word_starting(self, prefix: str) -> bool:
         """True when some word starts with prefix (binary search, not a scan of the vocabulary)."""

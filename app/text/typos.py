@@ -26,6 +26,11 @@ it with the same first letter ("Ryek" for "Reyk", "Asef" for "Asif"), and the wo
 risk is the rule's own: a surname the briefs never mention, one letter from one they do ("Lund", "Lind"), is
 read as that one, as any misspelling is at five letters and more.
 
+Two words the briefs write as one ("air strikes" where they write "airstrikes", "cease fire" for "ceasefire")
+are joined (`compounds_joined`), when neither is a stopword and the joined word is one the corpus uses: apart,
+the question's words matched nothing on the lexical side, and a yes/no question ("did pakistan carry out air
+strikes") was answered from the sentence that repeated its other words.
+
 A contraction typed without its apostrophe ("whats", "whos", "didnt") gets it back first: as typed it is no
 word, so it counted as a word the briefs never use, and "whos the boss" was not a "who" question. A brief
 that writes "didn't" holds "didnt" among its folded words, so a form is restored whatever the briefs hold.
@@ -143,3 +148,29 @@ def corrected_text(
         return found[0].upper() + found[1:] if word[0].isupper() else found
 
     return _WORD.sub(fix, text)
+
+
+MIN_COMPOUND_LENGTH = 6  # "any one" is not "anyone" for this rule: short joins are mostly function words
+
+
+def compounds_joined(text: str, known: frozenset[str], keep: frozenset[str]) -> str:
+    """`text` with each pair of adjacent words (apart by spaces only) that the corpus writes as one word
+    (folded: `known` holds the corpus's words) written as that word, when neither is in `keep` (stopwords)."""
+    tokens = list(_WORD.finditer(text))
+    out: list[str] = []
+    at = 0
+    i = 0
+    while i < len(tokens):
+        first = tokens[i]
+        if i + 1 < len(tokens):
+            second = tokens[i + 1]
+            joined = (first.group(0) + second.group(0)).lower()
+            if (text[first.end():second.start()].isspace() and len(joined) >= MIN_COMPOUND_LENGTH
+                    and joined in known and first.group(0).lower() not in keep
+                    and second.group(0).lower() not in keep):
+                out += [text[at:first.start()], first.group(0) + second.group(0).lower()]
+                at = second.end()
+                i += 2
+                continue
+        i += 1
+    return "".join(out) + text[at:]
