@@ -11,14 +11,17 @@ from app.answer.confidence import (
     ABSTENTION_FEATURES,
     ABSTENTION_SIGNS,
     EVIDENCE_FLOOR,
+    POOL_TOP,
+    abstention_features,
     confidences,
     evidence_shortfalls,
     gated,
 )
 from app.answer.quotes import AnswerParams, compose_answer, select_quotes
 from app.embed.reference import Embedder
-from app.models import AbstentionSignals, Answer, CitedPassage, Evidence, Quote
+from app.models import AbstentionSignals, Answer, CitedPassage, Evidence, Quote, RankedPool
 from app.retrieve.hybrid import RetrievalParams, retrieve
+from app.retrieve.quote_ranker import SENTENCE_FEATURES
 from app.service import QAService
 
 STICKING = "What is the main sticking point in the negotiations?"
@@ -192,6 +195,8 @@ def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
     # "how many ships": the best sentence counts something else, which also leaves it without a typed answer
     # (the service sets both; the abstention model may read it through either, and its own weight may be nil)
     assert confidence_of(top_count_missing=1.0, top_typed_missing=1.0) < start
+    # and lower still when none of the first candidates holds the asked type either
+    assert confidence_of(top_typed_missing=1.0, pool_typed_missing=1.0) < confidence_of(top_typed_missing=1.0)
     assert confidence_of(dense=0.1, coverage=0.1) < service.threshold  # nothing comes near: declined
     # Monotone: more of the question's words never lowers it (the fit holds every weight to its sign; before,
     # SQuAD's copied-with-one-word-changed questions gave the raw coverage a negative weight)
@@ -206,6 +211,26 @@ def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
         return float(model.logits(row)[0])
 
     assert logit_of(0.29) - logit_of(0.26) > logit_of(0.80) - logit_of(0.77) > 0
+
+
+def test_the_asked_type_missing_from_the_pool_means_from_every_first_candidate() -> None:
+    """Pure: `pool_typed_missing` is set only when none of the first POOL_TOP ranked candidates offers the asked
+    type (a "how many" whose best sentence has no number, but the next one does, is not flagged)."""
+    signals = AbstentionSignals(0.0, (), (), 0.0, 0.0, searchable_words=1)
+    typed_missing = SENTENCE_FEATURES.index("typed_missing")
+
+    def pool_flag(missing: list[float]) -> float:
+        features = np.zeros((len(missing), len(SENTENCE_FEATURES)))
+        features[:, typed_missing] = missing
+        ranked = RankedPool(np.arange(len(missing)), features, np.zeros(len(missing)))
+        row = abstention_features(Evidence(sentences=(), passages=(), signals=signals, ranked=ranked))
+        return float(row[ABSTENTION_FEATURES.index("pool_typed_missing")])
+
+    assert POOL_TOP == 3
+    assert pool_flag([1.0, 1.0, 1.0, 0.0]) == 1.0  # the fourth is past the first candidates
+    assert pool_flag([1.0, 0.0, 1.0]) == 0.0
+    assert pool_flag([0.0, 0.0, 0.0]) == 0.0  # a question of no type ("why") has no type to miss
+    assert pool_flag([1.0]) == 1.0
 
 
 def test_shipped_abstention_weights_keep_their_signs(service: QAService) -> None:

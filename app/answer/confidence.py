@@ -1,17 +1,17 @@
 """Pure: how sure the answer is, as a calibrated probability that the briefs answer the question.
 
-A logistic model (fitted by `benchmarks/train.py`, cross-validated by document) over: the best candidate's
-cosine, how much of the question's weight (IDF) the best sentence and its context cover, the larger of the two
-(a sentence that matches the question neither in meaning nor in words answers nothing) and how far that falls
-short of a few knots, whether it lacks a new
-thing of the asked type (a "how many" question whose best sentence has no number the question lacks, a "how
-old" one whose best sentence states no age, is likely not covered), whether a capitalised name of the question
-is one the answering document never mentions, whether one is a name the best sentence (with its neighbours and
-heading) does not say, and whether a figure of the question is missing from its paragraph: a question that
-borrows the text's words to ask about another person, year or count. Each weight keeps the sign its meaning
-gives it (`ABSTENTION_SIGNS`). The shipped threshold keeps false
-abstention at or under 5 % in the cross-validation. The ranker's margin between the best and the next
-candidate was measured and left out: its weight was nil, and without it held-out AUROC rose.
+A logistic model (fitted by `benchmarks/train.py`, cross-validated by document) over: the best candidate's cosine,
+how much of the question's weight (IDF) the best sentence and its context cover, the larger of the two (a sentence
+that matches the question neither in meaning nor in words answers nothing) and how far that falls short of a few
+knots, whether it lacks a new thing of the asked type (a "how many" question whose best sentence has no number the
+question lacks, a "how old" one whose best sentence states no age, is likely not covered) and whether none of the
+first POOL_TOP candidates holds one either (the ranker may put the sentence with the number second), whether a
+capitalised name of the question is one the answering document never mentions, whether one is a name the best
+sentence (with its neighbours and heading) does not say, and whether a figure of the question is missing from its
+paragraph: a question that borrows the text's words to ask about another person, year or count. Each weight keeps
+the sign its meaning gives it (`ABSTENTION_SIGNS`). The shipped threshold keeps false abstention at or under 5 %
+in the cross-validation. The ranker's margin between the best and the next candidate was measured and left out:
+its weight was nil, and without it held-out AUROC rose.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ ABSTENTION_FEATURES = (
     "top_names_missing",
     "top_figures_missing",
     "top_count_missing",
+    "pool_typed_missing",
     "top_evidence",
     "evidence_short_30",
     "evidence_short_40",
@@ -58,6 +59,7 @@ ABSTENTION_SIGNS = {
     "top_names_missing": -1,
     "top_figures_missing": -1,
     "top_count_missing": -1,
+    "pool_typed_missing": -1,
     "top_evidence": 1,
     **dict.fromkeys(EVIDENCE_KNOTS, -1),
 }
@@ -71,6 +73,9 @@ _TOP_COLUMN = {
     "top_figures_missing": "figures_missing",
     "top_count_missing": "count_missing",
 }
+
+
+POOL_TOP = 3  # the candidates a reader sees first: none of them holds the asked type
 
 
 def evidence_shortfalls(evidence: float) -> dict[str, float]:
@@ -91,6 +96,7 @@ def abstention_features(evidence: Evidence) -> npt.NDArray[np.float64]:
         top = ranked.features[0]
         for name, column in _TOP_COLUMN.items():
             value[name] = float(top[_COLUMN[column]])
+        value["pool_typed_missing"] = float(ranked.features[:POOL_TOP, _COLUMN["typed_missing"]].min())
     value["unknown_name"] = float(bool(evidence.signals.unknown_proper_nouns))
     # the best sentence matches the question in meaning or in words: one that does neither answers nothing
     value["top_evidence"] = max(value["top_dense"], value["top_context_coverage"])
