@@ -36,13 +36,15 @@ from app.answer.claims import (
 )
 from app.linear import LinearModel
 from app.models import Quote, Statement, Version
+from app.retrieve.signals import names_not_said
 from app.text.answer_type import wh_type
 from app.text.normalize import content_words, term_forms, term_set, words
 
 WINDOW_WORDS = 6
 RIVAL_FEATURES = (
     "window_cosine", "window_cosine_gap", "frame_cosine", "frame_overlap", "unit_match", "window_coverage_gap",
-    "adjacent_weight", "neighbour_words", "same_document", "names_question_thing", "yes_no",
+    "adjacent_weight", "neighbour_words", "same_document", "names_question_thing", "yes_no", "names_unsaid",
+    "dated_question_thing",
 )
 NEIGHBOURS = 2  # words each side of a value that say what it is ("agreed on …", "… hospitals and")
 MAX_RIVALS = 3  # the best-ranked rivals weighed (each costs two short texts in the one encoder call)
@@ -140,7 +142,7 @@ class Rivals:
 
 def split_rivals(
     stated: Sequence[Stated], best: Quote, vectors: TextVectors, query: npt.NDArray[np.float32],
-    weight: Mapping[str, float],
+    weight: Mapping[str, float], names: Sequence[str] = (),
 ) -> Rivals | None:
     """Candidates that agree with the best answer, and rivals measured for the rival model (None: the best
     answer states no value). Per rival: how close its window is to the question, alone and against the best
@@ -184,6 +186,7 @@ def split_rivals(
         top_near = {("b", w) for w in top_before} | {("a", w) for w in top_after}
         top_unit = unit_of(top.quote.text, top.value)
         asked = frozenset(weight)  # the question's terms
+        best_says = [n for n in names if not names_not_said([n], top.quote.text)]
         for i, (rival, (window, frame)) in enumerate(zip(rivals, cut[1:], strict=True)):
             before, after = neighbours(rival.quote.text, rival.value)
             near = {("b", w) for w in before} | {("a", w) for w in after}
@@ -199,6 +202,12 @@ def split_rivals(
             features[i, _AT["window_coverage_gap"]] = covered(window) - top_covered
             features[i, _AT["names_question_thing"]] = float(names_question_thing(rival.quote.text, rival.value, asked))
             features[i, _AT["yes_no"]] = float(rival.value.kind == "yesno")
+            # a date said as the asked thing's own ("an October 16 ceasefire") dates that very thing; a count so
+            # said ("the 41 people on board") may count other people of the same kind
+            features[i, _AT["dated_question_thing"]] = features[i, _AT["names_question_thing"]] * float(
+                rival.value.kind == "date")
+            if best_says:
+                features[i, _AT["names_unsaid"]] = len(names_not_said(best_says, rival.quote.text)) / len(best_says)
     return Rivals(top, agreeing, rivals, features)
 
 
