@@ -129,6 +129,7 @@ class Evidence:
     signals: AbstentionSignals
     ranked: RankedPool | None = None  # the quote ranker's view of the candidates (None: no ranker)
     query: npt.NDArray[np.float32] | None = None  # the question's vector (the versions step compares to it)
+    names: tuple[str, ...] = ()  # the question's names as matched (`signals.question_names`, typos fixed)
 
 
 @dataclass(frozen=True, slots=True)

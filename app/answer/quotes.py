@@ -28,7 +28,6 @@ from app.answer.versions import (
 from app.index.bundle import IndexBundle
 from app.linear import LinearModel
 from app.models import Answer, CitedPassage, Evidence, Quote, Sentence, Version
-from app.retrieve.signals import question_names
 from app.text.normalize import term_set, words
 
 
@@ -201,8 +200,9 @@ def rival_candidates(
         return None
     stated = stated_values(question, version_candidates(evidence, bundle, params), best)
     question_terms = list(term_set(question))
-    names = question_names(bundle.corpus_vocabulary.corrected(question))
-    return split_rivals(stated, best, vectors, evidence.query, bundle.sentence_lexical.idf(question_terms), names)
+    return split_rivals(
+        stated, best, vectors, evidence.query, bundle.sentence_lexical.idf(question_terms), evidence.names
+    )
 
 
 def syndicated_copy(params: AnswerParams) -> Callable[[Quote, Quote], bool]:

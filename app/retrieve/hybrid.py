@@ -325,5 +325,6 @@ def retrieve(
     top = ranked_passages[0] if ranked_passages else None
     signals = _signals(question, bundle, top, best_dense, word_vectors or {}, names)
     return Evidence(
-        sentences=ranked_sentences, passages=ranked_passages, signals=signals, ranked=ranked_pool, query=query_vector
+        sentences=ranked_sentences, passages=ranked_passages, signals=signals, ranked=ranked_pool, query=query_vector,
+        names=names,
     )
