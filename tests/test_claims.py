@@ -19,7 +19,14 @@ from app.answer.claims import (
     vague_fits,
     values_in,
 )
-from app.answer.versions import Stated, group_versions, names_question_thing, quotes_with_versions, split_rivals
+from app.answer.versions import (
+    RIVAL_FEATURES,
+    Stated,
+    group_versions,
+    names_question_thing,
+    quotes_with_versions,
+    split_rivals,
+)
 from app.models import Quote
 from app.text.answer_type import question_type
 from app.text.normalize import term_forms, term_set, word_forms
@@ -213,10 +220,55 @@ def test_a_vague_best_answer_weighs_no_rival() -> None:
     best = stated("talks resumed in mid-October", "a", 0.9)
     others = [stated("a fair opened on October 3", "b", 0.5), stated("boats left on November 9", "c", 0.4)]
     rivals = split_rivals([best, *others], best.quote, lambda texts: np.zeros((len(texts), 4), np.float32),
-                          np.zeros(4, np.float32), {})
+                          np.zeros(4, np.float32), {}, names=(), full_names={})
     assert rivals is not None and rivals.rivals == [] and rivals.agreeing == [best]
     versions = group_versions(rivals.agreeing, no_copies, best.quote)
     assert [v.value for v in versions] == ["mid-October"]
+
+
+def rival_features(
+    best: Stated, others: list[Stated], names: tuple[str, ...] = (), full_names: dict[str, str] | None = None,
+    asked: str = "",
+) -> list[dict[str, float]]:
+    """The rival features of `others` against `best`, with a stand-in encoder (pure: the features read here use
+    no vector) and the terms of `asked` as the question's, each of weight 1."""
+    weight = dict.fromkeys(term_set(asked), 1.0)
+    rivals = split_rivals([best, *others], best.quote, lambda texts: np.zeros((len(texts), 4), np.float32),
+                          np.zeros(4, np.float32), weight, names=names, full_names=full_names or {})
+    assert rivals is not None
+    return [dict(zip(RIVAL_FEATURES, row.tolist(), strict=True)) for row in rivals.features]
+
+
+def test_a_rival_that_leaves_out_the_names_the_best_answer_says_is_marked() -> None:
+    best = stated("Pakistan's delegation arrived on October 14", "a", 0.9)
+    other = stated("The Afghan delegation arrived on October 16", "b", 0.5)
+    same = stated("Pakistan's team came back on October 16", "c", 0.5)
+    assert [f["names_unsaid"] for f in rival_features(best, [other, same], ("Pakistan",))] == [1.0, 0.0]
+    assert rival_features(best, [other])[0]["names_unsaid"] == 0.0  # a question with no names
+    # a name the best answer does not say either, and a month, weigh nothing
+    assert rival_features(best, [other], ("Kabul", "October"))[0]["names_unsaid"] == 0.0
+    assert rival_features(best, [other], ("Pakistan", "October"))[0]["names_unsaid"] == 1.0
+    # a surname alone says the full name ("Shehbaz Sharif" asked, "Sharif" in the rival)
+    sharif = stated("Shehbaz Sharif spoke on October 14", "a", 0.9)
+    surname = stated("Sharif spoke again on October 16", "b", 0.5)
+    names, full = ("Shehbaz", "Sharif"), {"Shehbaz": "Sharif"}
+    assert rival_features(sharif, [surname], names, full)[0]["names_unsaid"] == 0.0
+
+
+def test_a_date_said_as_the_asked_things_own_is_marked_a_count_is_not() -> None:
+    best = stated("the ceasefire was agreed on October 15", "a", 0.9)
+    attribute = stated("talks followed an October 16 ceasefire", "a", 0.5)
+    plain = stated("fighting resumed on October 17 near the border", "a", 0.4)
+    features = rival_features(best, [attribute, plain], asked="When was the ceasefire agreed?")
+    assert [f["names_question_thing"] for f in features] == [1.0, 0.0]
+    assert [f["dated_question_thing"] for f in features] == [1.0, 0.0]
+    # a count so said is an attribute, but not a date: "the 41 people" may count other people
+    count = Stated(Quote("b", "b", "", 0, 30, "none of the 41 people on board", "", "b", None), 0.5,
+                   numbers_in("none of the 41 people on board")[0])
+    best_count = Stated(Quote("a", "a", "", 0, 30, "23 people were taken to hospital", "", "a", None), 0.9,
+                        numbers_in("23 people were taken to hospital")[0])
+    counted = rival_features(best_count, [count], asked="How many people were on the plane?")[0]
+    assert (counted["names_question_thing"], counted["dated_question_thing"]) == (1.0, 0.0)
 
 
 def test_a_version_holds_only_values_that_agree_with_each_other() -> None:

@@ -104,14 +104,23 @@ def test_bundle_vocabulary_corrects_against_the_article(service: QAService) -> N
 
 
 def test_two_words_the_briefs_write_as_one_are_joined() -> None:
-    known = frozenset({"airstrikes", "ceasefire", "air", "strikes", "anyone", "into"})
+    known = frozenset({"airstrikes", "ceasefire", "firefight", "air", "strikes", "anyone", "into", "email",
+                       "returning", "removed", "wartime", "newport"})
     joined = compounds_joined("Did Pakistan carry out air strikes?", known, STOPWORDS)
     assert joined == "Did Pakistan carry out airstrikes?"
-    assert compounds_joined("did air strikes hit", known, STOPWORDS) == "did airstrikes hit"  # overlapping pairs
+    assert compounds_joined("did air strikes hit", known, STOPWORDS) == "did airstrikes hit"
     assert compounds_joined("Cease fire held", known, STOPWORDS) == "Ceasefire held"
-    # stopwords are not joined ("any one", "in to"), nor words apart by punctuation, nor words the corpus lacks
-    for text in ("any one of them", "went in to talks", "air, strikes", "air raids"):
+    # left to right, each word joined once: "cease fire fight" is not also "fire fight"
+    assert compounds_joined("cease fire fight", known, STOPWORDS) == "ceasefire fight"
+    # stopwords are not joined ("any one", "in to"), nor words apart by punctuation, nor words the corpus lacks,
+    # nor a join of under MIN_COMPOUND_LENGTH letters ("e mail"), nor pieces of a word ("they're", "pre-war")
+    for text in ("any one of them", "went in to talks", "air, strikes", "air raids", "send an e mail",
+                 "They're turning back", "we're moved", "pre-war time"):
         assert compounds_joined(text, known, STOPWORDS) == text
+    # a name of the briefs is made only of capitalised words: "new port" is not "Newport"
+    names = frozenset({"newport"})
+    assert compounds_joined("the new port opened", known, STOPWORDS, names) == "the new port opened"
+    assert compounds_joined("talks in New Port", known, STOPWORDS, names) == "talks in Newport"
 
 
 def test_a_compound_typed_apart_is_found_like_the_one_word(service: QAService) -> None:

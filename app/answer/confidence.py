@@ -75,7 +75,9 @@ _TOP_COLUMN = {
 }
 
 
-POOL_TOP = 3  # the candidates a reader sees first: none of them holds the asked type
+# `pool_typed_missing`: none of the first POOL_TOP ranked candidates holds the asked type (three, a passage's
+# worth of sentences; fixed, since the model was fitted with it)
+POOL_TOP = 3
 
 
 def evidence_shortfalls(evidence: float) -> dict[str, float]:

@@ -28,6 +28,7 @@ from app.answer.versions import (
 from app.index.bundle import IndexBundle
 from app.linear import LinearModel
 from app.models import Answer, CitedPassage, Evidence, Quote, Sentence, Version
+from app.retrieve.signals import full_name_ends
 from app.text.normalize import term_set, words
 
 
@@ -195,13 +196,16 @@ def rival_candidates(
     question: str, evidence: Evidence, bundle: IndexBundle, best: Quote, params: AnswerParams,
     vectors: TextVectors,
 ) -> Rivals | None:
-    """The candidates agreeing with the best answer and the measured rivals (see `versions.py`)."""
+    """The candidates agreeing with the best answer and the measured rivals (see `versions.py`), read off the
+    question as retrieval matched it (typos fixed, compounds joined: `Evidence.question`) when it has one."""
     if evidence.query is None:
         return None
-    stated = stated_values(question, version_candidates(evidence, bundle, params), best)
-    question_terms = list(term_set(question))
+    matched = evidence.question or question
+    stated = stated_values(matched, version_candidates(evidence, bundle, params), best)
+    question_terms = list(term_set(matched))
     return split_rivals(
-        stated, best, vectors, evidence.query, bundle.sentence_lexical.idf(question_terms), evidence.names
+        stated, best, vectors, evidence.query, bundle.sentence_lexical.idf(question_terms),
+        names=evidence.names, full_names=full_name_ends(matched, evidence.names),
     )
 
 

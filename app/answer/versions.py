@@ -36,7 +36,7 @@ from app.answer.claims import (
 )
 from app.linear import LinearModel
 from app.models import Quote, Statement, Version
-from app.retrieve.signals import names_not_said
+from app.retrieve.signals import calendar_name, names_not_said
 from app.text.answer_type import wh_type
 from app.text.normalize import content_words, term_forms, term_set, words
 
@@ -142,7 +142,7 @@ class Rivals:
 
 def split_rivals(
     stated: Sequence[Stated], best: Quote, vectors: TextVectors, query: npt.NDArray[np.float32],
-    weight: Mapping[str, float], names: Sequence[str] = (),
+    weight: Mapping[str, float], *, names: Sequence[str], full_names: Mapping[str, str],
 ) -> Rivals | None:
     """Candidates that agree with the best answer, and rivals measured for the rival model (None: the best
     answer states no value). Per rival: how close its window is to the question, alone and against the best
@@ -153,8 +153,12 @@ def split_rivals(
     ("an October 16 ceasefire"; "41 people" is next to a common one); and how many of the words right around
     it are the best answer's ("agreed on …", "… hospitals and"); whether it is in the best answer's own
     brief (one article seldom contradicts itself: another number there is most often another fact); and
-    whether it is said as an attribute of a thing the question names ("an October 16 ceasefire"); and whether
-    it is a yes or a no (a flipped answer to a yes/no question is weighed apart from a differing value)."""
+    whether it is said as an attribute of a thing the question names ("an October 16 ceasefire"), and whether
+    that value is a date (a date so said dates that very ceasefire; "the 41 people on board" may count other
+    people); whether it is a yes or a no (a flipped answer to a yes/no question is weighed apart from a
+    differing value); and of the question's names (`names`, months and days aside) that the best answer says,
+    the share the rival does not (a surname alone says a full name: `full_names`; "who led Pakistan's
+    delegation": "The Afghan delegation was led by ..." is about another delegation)."""
     top = next((s for s in stated if s.quote == best), None)
     if top is None:
         return None
@@ -186,7 +190,9 @@ def split_rivals(
         top_near = {("b", w) for w in top_before} | {("a", w) for w in top_after}
         top_unit = unit_of(top.quote.text, top.value)
         asked = frozenset(weight)  # the question's terms
-        best_says = [n for n in names if not names_not_said([n], top.quote.text)]
+        # the question's names the best answer says (months and days aside: no sentence need say a date's name)
+        named = [n for n in names if not calendar_name(n)]
+        best_says = [n for n in named if n not in names_not_said(named, top.quote.text, full_names)]
         for i, (rival, (window, frame)) in enumerate(zip(rivals, cut[1:], strict=True)):
             before, after = neighbours(rival.quote.text, rival.value)
             near = {("b", w) for w in before} | {("a", w) for w in after}
@@ -202,12 +208,11 @@ def split_rivals(
             features[i, _AT["window_coverage_gap"]] = covered(window) - top_covered
             features[i, _AT["names_question_thing"]] = float(names_question_thing(rival.quote.text, rival.value, asked))
             features[i, _AT["yes_no"]] = float(rival.value.kind == "yesno")
-            # a date said as the asked thing's own ("an October 16 ceasefire") dates that very thing; a count so
-            # said ("the 41 people on board") may count other people of the same kind
             features[i, _AT["dated_question_thing"]] = features[i, _AT["names_question_thing"]] * float(
                 rival.value.kind == "date")
             if best_says:
-                features[i, _AT["names_unsaid"]] = len(names_not_said(best_says, rival.quote.text)) / len(best_says)
+                unsaid = names_not_said(best_says, rival.quote.text, full_names)
+                features[i, _AT["names_unsaid"]] = len(unsaid) / len(best_says)
     return Rivals(top, agreeing, rivals, features)
 
 

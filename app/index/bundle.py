@@ -206,9 +206,10 @@ class Vocabulary:
     def corrected(self, text: str) -> str:
         """The text with its typos corrected (`app.text.typos.corrected_text`: to the one vocabulary word, or the
         one English word, a word misspells, or for a capitalised four-letter word the one name of the
-        collection), and its names, typed in lower case, capitalised as the collection writes them."""
+        collection), two words the collection writes as one joined (`compounds_joined`: "air strikes" for
+        "airstrikes"), and its names, typed in lower case, capitalised as the collection writes them."""
         corrected = corrected_text(text, self.surface_words, self.by_initial, STOPWORDS, self.names_by_initial)
-        joined = compounds_joined(corrected, self.surface_words, STOPWORDS)
+        joined = compounds_joined(corrected, self.surface_words, STOPWORDS, self.names)
         return with_names_capitalised(joined, self.names)
 
     def has_word_starting(self, prefix: str) -> bool:

@@ -211,6 +211,12 @@ def full_name_ends(question: str, names: Sequence[str]) -> dict[str, str]:
     return ends
 
 
+def calendar_name(name: str) -> bool:
+    """Whether a capitalised question word is a month or a day ("October", "Monday's"): a date, which a sentence
+    may leave implied, not a name it must say (`names_not_said` never counts one missing)."""
+    return _CALENDAR.fullmatch(name) is not None
+
+
 def names_not_said(names: Sequence[str], text: str, full_names: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The question's names (`question_names`) that `text` does not say in any form, by the unknown-name check's
     own rule (`_known_name`: a form of the word, its stem, a demonym, a dotted abbreviation), but for month and
@@ -218,7 +224,7 @@ def names_not_said(names: Sequence[str], text: str, full_names: Mapping[str, str
     full name whose last word the text says (`full_name_ends`: "Shehbaz" of "Shehbaz Sharif" where the text says
     "Sharif")."""
     said = _text_words(text)
-    missing = [name for name in names if not _CALENDAR.fullmatch(name) and not _known_name(name, said)]
+    missing = [name for name in names if not calendar_name(name) and not _known_name(name, said)]
     if full_names:
         missing = [name for name in missing if name not in full_names or full_names[name] in missing]
     return tuple(missing)

@@ -150,13 +150,18 @@ def corrected_text(
     return _WORD.sub(fix, text)
 
 
-MIN_COMPOUND_LENGTH = 6  # "any one" is not "anyone" for this rule: short joins are mostly function words
+MIN_COMPOUND_LENGTH = 6  # shorter joins are left as typed ("e mail" stays: five letters, and a guess)
+_WHOLE_WORD = re.compile(r"(?<![\w'’-])[A-Za-z]+(?![\w'’-])")  # not a piece of "they're", "pre-war", "Zürich"
 
 
-def compounds_joined(text: str, known: frozenset[str], keep: frozenset[str]) -> str:
-    """`text` with each pair of adjacent words (apart by spaces only) that the corpus writes as one word
-    (folded: `known` holds the corpus's words) written as that word, when neither is in `keep` (stopwords)."""
-    tokens = list(_WORD.finditer(text))
+def compounds_joined(
+    text: str, known: frozenset[str], keep: frozenset[str], names: frozenset[str] = frozenset()
+) -> str:
+    """`text` with each pair of adjacent whole words (apart by spaces only) that the corpus writes as one word
+    (folded: `known` holds the corpus's words) written as that word, when neither is in `keep` (stopwords) and
+    the joined word is no name of the corpus (`names`) unless both words are capitalised ("new port" is not
+    "Newport"; "New Port" may be)."""
+    tokens = list(_WHOLE_WORD.finditer(text))
     out: list[str] = []
     at = 0
     i = 0
@@ -164,11 +169,12 @@ def compounds_joined(text: str, known: frozenset[str], keep: frozenset[str]) -> 
         first = tokens[i]
         if i + 1 < len(tokens):
             second = tokens[i + 1]
-            joined = (first.group(0) + second.group(0)).lower()
+            left, right = first.group(0), second.group(0)
+            joined = (left + right).lower()
             if (text[first.end():second.start()].isspace() and len(joined) >= MIN_COMPOUND_LENGTH
-                    and joined in known and first.group(0).lower() not in keep
-                    and second.group(0).lower() not in keep):
-                out += [text[at:first.start()], first.group(0) + second.group(0).lower()]
+                    and joined in known and left.lower() not in keep and right.lower() not in keep
+                    and (joined not in names or (left[0].isupper() and right[0].isupper()))):
+                out += [text[at:first.start()], left + right.lower()]
                 at = second.end()
                 i += 2
                 continue
