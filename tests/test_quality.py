@@ -73,6 +73,11 @@ def test_learned_models_answer_the_default_article(service: QAService) -> None:
         assert "tests/data/squad/squad2-dev-2articles.json" in data["training_data"]
     rival = json.loads((WEIGHTS_DIR / "version_rival.json").read_text(encoding="utf-8"))
     assert "tests/data/claims/ceasefire/questions.jsonl" in rival["training_data"]
+    # the held-out questions measure what no fit saw (benchmarks/README.md, "Fresh data"): no model lists them
+    for name in ("quote_ranker", "abstention", "version_rival"):
+        data = json.loads((WEIGHTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+        assert "tests/data/gold_fresh.jsonl" in data["training_data"] or name == "version_rival"
+        assert not any("gold_holdout" in path for path in data["training_data"]), name
     assert service.learned.rival is not None
     assert service.index.manifest.learned == {
         "abstention": service.learned.abstention.sha256,
