@@ -130,7 +130,6 @@ class Evidence:
     ranked: RankedPool | None = None  # the quote ranker's view of the candidates (None: no ranker)
     query: npt.NDArray[np.float32] | None = None  # the question's vector (the versions step compares to it)
     question: str = ""  # the question as retrieval matched it (`QAService.evidence_many`: typos fixed, joined)
-    names: tuple[str, ...] = ()  # its names (`signals.question_names` of that text)
 
 
 @dataclass(frozen=True, slots=True)

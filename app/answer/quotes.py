@@ -28,7 +28,7 @@ from app.answer.versions import (
 from app.index.bundle import IndexBundle
 from app.linear import LinearModel
 from app.models import Answer, CitedPassage, Evidence, Quote, Sentence, Version
-from app.retrieve.signals import full_name_ends
+from app.retrieve.signals import full_name_ends, question_names
 from app.text.normalize import term_set, words
 
 
@@ -203,9 +203,10 @@ def rival_candidates(
     matched = evidence.question or question
     stated = stated_values(matched, version_candidates(evidence, bundle, params), best)
     question_terms = list(term_set(matched))
+    names = question_names(matched)
     return split_rivals(
         stated, best, vectors, evidence.query, bundle.sentence_lexical.idf(question_terms),
-        names=evidence.names, full_names=full_name_ends(matched, evidence.names),
+        names=names, full_names=full_name_ends(matched, names),
     )
 
 

@@ -192,7 +192,8 @@ def split_rivals(
         asked = frozenset(weight)  # the question's terms
         # the question's names the best answer says (months and days aside: no sentence need say a date's name)
         named = [n for n in names if not calendar_name(n)]
-        best_says = [n for n in named if n not in names_not_said(named, top.quote.text, full_names)]
+        unsaid_by_best = set(names_not_said(named, top.quote.text, full_names))
+        best_says = [n for n in named if n not in unsaid_by_best]
         for i, (rival, (window, frame)) in enumerate(zip(rivals, cut[1:], strict=True)):
             before, after = neighbours(rival.quote.text, rival.value)
             near = {("b", w) for w in before} | {("a", w) for w in after}

@@ -326,5 +326,5 @@ def retrieve(
     signals = _signals(question, bundle, top, best_dense, word_vectors or {}, names)
     return Evidence(
         sentences=ranked_sentences, passages=ranked_passages, signals=signals, ranked=ranked_pool, query=query_vector,
-        question=question, names=names,
+        question=question,
     )
