@@ -173,12 +173,21 @@ def test_a_txt_brief_with_a_sidecar_title_keeps_its_first_sentence(tmp_path: Pat
         ({"file": ("latin1.txt", "Caf\xe9 closes".encode("latin-1"), "text/plain")}, 422, "invalid_document"),
         ({"file": ("empty.txt", b"   \n", "text/plain")}, 422, "invalid_document"),
         ({"file": ("big.txt", b"word " * 2000, "text/plain")}, 413, "payload_too_large"),
-        ({"other": ("x.txt", b"text", "text/plain")}, 400, "bad_request"),
+        ({"other": ("x.txt", b"text", "text/plain")}, 422, "invalid_document"),
+        ({"file": ("nul.txt", b"Storm Warning\nA storm\x00 hit the coast.", "text/plain")}, 422, "invalid_document"),
     ],
 )
 def test_bad_uploads_are_clear_4xx(admin: TestClient, files: dict[str, Any], status: int, error: str) -> None:
     assert_error(admin.post("/documents", files=files, headers=ADMIN), status, error)
     assert admin.get("/documents").json()["total"] == 1
+
+
+def test_a_body_that_is_no_multipart_form_is_a_422_like_a_json_body_that_does_not_parse(admin: TestClient) -> None:
+    """Starlette answers a broken multipart body with 400; every unreadable body is one status (422)."""
+    headers = {**ADMIN, "Content-Type": "multipart/form-data"}  # no boundary: nothing can be parsed
+    refused = admin.post("/documents", content=b"--xx\r\nnonsense", headers=headers)
+    assert_error(refused, 422, "invalid_document")
+    assert "not a readable multipart form" in refused.json()["message"], refused.text
 
 
 @pytest.mark.parametrize(
@@ -189,6 +198,7 @@ def test_bad_uploads_are_clear_4xx(admin: TestClient, files: dict[str, Any], sta
         ({"text": BRIDGE, "format": "pdf"}, 422, "invalid_document"),
         ({"text": ""}, 422, "invalid_document"),
         ({"text": BRIDGE, "colour": "red"}, 422, "invalid_document"),
+        ({"text": "Storm Warning\nA storm\u0000 hit the coast."}, 422, "invalid_document"),
         ({"text": "x" * 5000}, 413, "payload_too_large"),
     ],
 )

@@ -56,7 +56,19 @@ def test_a_lone_surrogate_in_the_question_is_a_422_not_a_500(http: httpx.Client)
     response = http.post("/ask", content=b'{"question": "\\ud800 what happened"}', headers=JSON)
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "invalid_question"
-    assert "U+D800" in response.json()["message"]
+    assert response.json()["message"] == "the question contains unpaired surrogates (U+D800), which are no text"
+
+
+@pytest.mark.parametrize("query", ["q=who%FFmediated", "q=%ED%A0%80", "q=who&source=%FF", "doc_id=%FF&q=who"])
+def test_a_query_string_that_is_not_utf8_is_a_422_not_read_with_replacement_characters(
+    http: httpx.Client, query: str
+) -> None:
+    """As a POST body that is not UTF-8 is refused: read with U+FFFD, "who%FFmediated" was asked as "who�mediated"."""
+    response = http.get(f"/ask?{query}")
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"] == "validation_error"
+    assert [d["type"] for d in body["details"]] == ["invalid_encoding"], body
 
 
 @pytest.mark.parametrize("question", ["\u200b", "\u200b\u200d\ufeff", " \u2060 \u200e "])

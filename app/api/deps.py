@@ -10,6 +10,7 @@ import collections.abc
 import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Union, get_args, get_origin
+from urllib.parse import unquote_to_bytes
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -117,6 +118,19 @@ def _query_parameters(dependant: Dependant) -> dict[str, bool]:
     return taken
 
 
+def _undecodable_parameters(query: bytes) -> list[tuple[str, str]]:
+    """(name, raw pair) of each query-string pair whose percent-escapes do not decode as UTF-8; the name as far
+    as it reads (Starlette decodes the rest with U+FFFD for what it cannot read)."""
+    found = []
+    for pair in query.split(b"&"):
+        try:
+            unquote_to_bytes(pair.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raw = pair.decode("latin-1")
+            found.append((unquote_to_bytes(raw.split("=", 1)[0]).decode("utf-8", "replace"), raw))
+    return found
+
+
 async def strict_query(request: Request) -> None:
     """The query string as the route declares it, or a 422 naming what is not:
 
@@ -126,7 +140,14 @@ async def strict_query(request: Request) -> None:
       `repeated_parameter`, not a silent pick of the last value: a client that sent two filters must learn
       that only one counts. Parameters declared as lists (`doc_id`) may repeat.
 
+    - a name or value whose percent-escapes are not UTF-8 (`?q=who%FFmediated`) is `invalid_encoding`, as a
+      POST body that is not UTF-8 is refused, not read with U+FFFD in place of the bytes it could not read.
+
     For the JSON API's routers; the staff pages take any parameter (a link may carry a campaign tag)."""
+    undecodable = _undecodable_parameters(request.scope.get("query_string", b""))
+    if undecodable:
+        raise RequestValidationError([{"type": "invalid_encoding", "loc": ("query", name), "input": raw,
+                                       "msg": "percent-escapes that are not UTF-8"} for name, raw in undecodable])
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:

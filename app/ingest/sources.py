@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -109,7 +110,8 @@ def split_front_matter(text: str, where: str) -> tuple[BriefMetadata, str]:
     try:
         values = yaml.safe_load(match.group(1)) or {}
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: an unquoted impossible date (2026-02-30)
-        raise InvalidDocumentError(f"{where}: front matter is not valid YAML ({exc})") from None
+        problem = " ".join(str(exc).split())  # PyYAML's report spans lines, with a caret under the column
+        raise InvalidDocumentError(f"{where}: front matter is not valid YAML ({problem})") from None
     if not isinstance(values, dict):
         raise InvalidDocumentError(f"{where}: front matter must be a mapping of field: value")
     return metadata(values, where), text[match.end() :].lstrip("\r\n")
@@ -143,6 +145,12 @@ def decode(data: bytes, where: str) -> str:
         raise InvalidDocumentError(f"{where}: not UTF-8 text ({exc})") from None
 
 
+def _unreadable(character: str) -> bool:
+    """A control character other than the white space text uses (tab, newlines, form feed), or half of a
+    UTF-16 pair (a JSON body can carry one escaped)."""
+    return unicodedata.category(character) in ("Cc", "Cs") and character not in "\t\n\r\x0b\x0c"
+
+
 def make_brief(
     text: str,
     fmt: str,
@@ -163,6 +171,9 @@ def make_brief(
         suffix = ".md" if fmt == "markdown" else ".txt"
     if not body.strip():
         raise InvalidDocumentError(f"{where}: the document has no text")
+    unreadable = sorted({f"U+{ord(c):04X}" for c in body if _unreadable(c)})
+    if unreadable:  # a NUL or an escape in a brief is a damaged file or a wrong encoding, never news text
+        raise InvalidDocumentError(f"{where}: the text contains control characters ({', '.join(unreadable[:5])})")
     meta = given.merged(found)
     first_line_title = parse_blocks(body)[0]
     title_slug = slug(meta.title or first_line_title) if (meta.title or first_line_title) else None

@@ -17,11 +17,16 @@ def clean_question(raw: str, max_chars: int) -> str:
     """
     normalized = unicodedata.normalize("NFKC", raw)
     normalized = normalized.replace("\t", " ").replace("\r", " ").replace("\n", " ")
-    bad = sorted({f"U+{ord(c):04X}" for c in normalized if unicodedata.category(c) in ("Cc", "Cs")})
+    bad = sorted({f"U+{ord(c):04X}" for c in normalized if unicodedata.category(c) == "Cc"})
     if bad:
         raise InvalidQuestionError(f"the question contains control characters ({', '.join(bad)})")
+    halves = sorted({f"U+{ord(c):04X}" for c in normalized if unicodedata.category(c) == "Cs"})
+    if halves:  # half of a UTF-16 pair without its other half: no character at all
+        listed = ", ".join(halves)
+        raise InvalidQuestionError(f"the question contains unpaired surrogates ({listed}), which are no text")
     # format characters (zero-width space and joiners, soft hyphens, the byte-order mark, bidi marks) are
     # invisible: a question made only of them is empty, and inside a word they would only hide it from matching
+    # (text copied from a web page carries zero-width spaces inside long words, where it may break them)
     normalized = "".join(c for c in normalized if unicodedata.category(c) != "Cf")
     question = " ".join(normalized.split())
     if not question:

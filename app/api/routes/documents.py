@@ -13,11 +13,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from app.api.deps import AppState, ServiceDep, read_body, state_of, strict_query
 from app.api.errors import (
     AdminDisabledError,
-    BadRequestError,
     JobNotFoundError,
     UnauthorizedError,
     UnsupportedMediaError,
@@ -125,15 +125,22 @@ def _form_fields(items: list[tuple[str, str | UploadFile]]) -> dict[str, str]:
 
 
 async def _brief_from_upload(request: Request, limit: int) -> IncomingBrief:
-    async with request.form(max_files=1, max_fields=20, max_part_size=limit) as form:
+    try:
+        form = await request.form(max_files=1, max_fields=20, max_part_size=limit)
+    except HTTPException as exc:  # Starlette's 400 for a body that is no multipart form: one status for an
+        # unreadable body, as for a JSON body that does not parse (422 invalid_document)
+        raise InvalidDocumentError(f"the upload is not a readable multipart form ({exc.detail})") from None
+    try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
-            raise BadRequestError("a multipart upload needs a `file` field holding the brief")
+            raise InvalidDocumentError("file: a multipart upload needs a `file` field holding the brief")
         data = await upload.read(limit + 1)
         if len(data) > limit:
             raise PayloadTooLargeError(f"the file is over {limit} bytes")
         fields = _form_fields(form.multi_items())
         name = upload.filename
+    finally:
+        await form.close()
     try:
         checked = BriefFields.model_validate(fields)
     except ValidationError as exc:
