@@ -42,7 +42,7 @@ from app.errors import InvalidDocumentError, InvalidQuestionError, NewsQAError
 from app.index.encoders import Encoders, ReferenceLoader, default_reference
 from app.index.lifecycle import load_or_build_index
 from app.index.search import open_search
-from app.ingest.corpus import read_json_object
+from app.ingest.corpus import corpus_has_briefs, read_json_object
 from app.ingest.sources import SUPPORTED_SUFFIXES, BriefMetadata, decode, format_of, make_brief, metadata
 from app.models import Answer, DocumentChange
 from app.prompts import Prompts
@@ -102,14 +102,17 @@ def core_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def read_lines(name: str) -> tuple[list[str], str]:
-    """The lines of a file, or of stdin for "-"; an unreadable file is a usage error."""
+def read_lines(name: str, param_hint: str = "'--file'") -> tuple[list[str], str]:
+    """The lines of a file, or of stdin for "-"; an unreadable file is a usage error of the option or argument
+    that named it."""
     if name == "-":
         return sys.stdin.read().split("\n"), "stdin"
     try:
         return Path(name).read_text(encoding="utf-8").split("\n"), name
-    except (OSError, UnicodeDecodeError) as exc:
-        raise typer.BadParameter(f"cannot read {name}: {exc}", param_hint="'--file'") from None
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {name}: {exc.strerror or exc}", param_hint=param_hint) from None
+    except UnicodeDecodeError:
+        raise typer.BadParameter(f"cannot read {name}: not UTF-8 text", param_hint=param_hint) from None
 
 
 def questions_from_lines(lines: Iterable[str], source: str) -> tuple[list[QuestionInput], list[str]]:
@@ -277,6 +280,8 @@ def ask(
     """
     if file is None and not questions:
         ctx.fail("give at least one QUESTION, or --file FILE")
+    if published_from and published_to and published_from > published_to:
+        raise typer.BadParameter("the date range is backwards: --from is after --to", param_hint="'--from'")
     state = _state(ctx)
     with core_errors():
         inputs = [QuestionInput(f"argument {n}", q) for n, q in enumerate(questions or [], start=1)]
@@ -329,10 +334,12 @@ def index(
             search.close()
         build = settings.index_dir / loaded.manifest.build_dir
         if as_json:
-            summary = {"rebuilt": loaded.rebuilt, "build": str(build), "manifest": loaded.manifest.model_dump()}
+            summary = {"rebuilt": loaded.rebuilt, "updated": loaded.updated, "build": str(build),
+                       "manifest": loaded.manifest.model_dump()}
             typer.echo(json.dumps(summary, ensure_ascii=False))
         else:
-            typer.echo(prompts.render("cli_index.txt", manifest=loaded.manifest, build=build, rebuilt=loaded.rebuilt))
+            typer.echo(prompts.render("cli_index.txt", manifest=loaded.manifest, build=build, rebuilt=loaded.rebuilt,
+                                      updated=loaded.updated))
 
 
 def brief_files(paths: Sequence[Path]) -> list[Path]:
@@ -372,10 +379,11 @@ def add(
     doc_id: Annotated[str | None, typer.Option("--doc-id", help="Document id (one file only).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per brief.")] = False,
 ) -> None:
-    """Add briefs, or new versions of them; only the added text is embedded.
+    """Add briefs, or new versions of them; only the briefs added or changed are embedded.
 
     Metadata comes from these options, then a `<file>.meta.json` sidecar, then YAML front matter (.txt/.md)
-    or the page itself (.html). Adding the same brief again changes nothing.
+    or the page itself (.html). Adding the same brief again changes nothing. Into a corpus folder that is
+    missing or empty, the first add starts the corpus.
 
     \b
     Examples:
@@ -387,7 +395,8 @@ def add(
     with core_errors():
         files = brief_files(paths)
         if not files:
-            raise typer.BadParameter("no .txt, .md or .html files found", param_hint="'PATH'")
+            searched = ", ".join(str(p) for p in paths)
+            raise typer.BadParameter(f"no .txt, .md or .html files in {searched}", param_hint="'PATH'")
         if len(files) > 1 and (title or url or doc_id):
             raise typer.BadParameter("--title, --url and --doc-id need exactly one file")
         given = metadata(
@@ -413,9 +422,13 @@ def add(
             for path in files
         ]
         settings = state.settings()
-        service = state.service(settings)
-        with ReplicaWriteLock.from_settings(settings).held():  # with NEWSQA_REDIS_URL: in turn with every replica
-            changes = service.add_documents(briefs, report_progress)
+        if settings.search_backend == "builtin" and not corpus_has_briefs(settings.corpus_dir):
+            # a first add: the corpus begins with these briefs (the folder is made if missing)
+            _, changes = QAService.start_corpus(settings, briefs, state.encoders(), report_progress)
+        else:
+            service = state.service(settings)
+            with ReplicaWriteLock.from_settings(settings).held():  # NEWSQA_REDIS_URL: in turn with every replica
+                changes = service.add_documents(briefs, report_progress)
         for change in changes:
             typer.echo(render_change(change, as_json))
 
@@ -430,7 +443,7 @@ def remove(
 
     \b
     Examples:
-      newsqa remove storm-hits-the-coast
+      newsqa remove storm                                  # the brief added from storm.html
     """
     state = _state(ctx)
     with core_errors():
@@ -526,7 +539,7 @@ def eval_command(
     """
     state = _state(ctx)
     with core_errors():
-        lines, name = read_lines(str(gold))
+        lines, name = read_lines(str(gold), "'GOLD'")
         raw = "\n".join(lines)
         squad = is_squad(raw)
         targets = _targets(SquadReport if squad else EvalReport, fail_under or [], fail_over or [])

@@ -42,7 +42,7 @@ from app.index.store import (
     write_lock,
 )
 from app.ingest.blocks import document_version, make_document
-from app.ingest.corpus import delete_document, read_corpus, restore, snapshot, write_document
+from app.ingest.corpus import corpus_has_briefs, delete_document, read_corpus, restore, snapshot, write_document
 from app.ingest.sources import IncomingBrief
 from app.models import Answer, DocumentChange, DocumentFilter, Evidence, ParsedDocument, Version
 from app.prompts import Prompts
@@ -193,7 +193,8 @@ class QAService:
         bundle = self.index.bundle  # one snapshot for the whole batch
         allowed = self.allowed_documents(bundle, where)
         if allowed is not None and not allowed:
-            message = self.prompts.render("abstention_no_match.txt")
+            unknown = [doc_id for doc_id in (where.doc_ids or ()) if doc_id not in bundle.documents] if where else []
+            message = self.prompts.render("abstention_no_match.txt", where=where, unknown_ids=unknown)
             return [Answer(q, False, 0.0, message, (), ()) for q in cleaned]
         count = len(allowed) if allowed is not None else len(bundle.documents)
         message = self.prompts.render("abstention.txt", documents=count)
@@ -278,6 +279,33 @@ class QAService:
             return self.index.bundle.documents[doc_id]
         except KeyError:
             raise DocumentNotFoundError(f"no document with id {doc_id!r}") from None
+
+    @classmethod
+    def start_corpus(
+        cls, settings: Settings, briefs: Sequence[IncomingBrief], encoders: Encoders | None = None,
+        progress: ProgressFn | None = None,
+    ) -> tuple[QAService, list[DocumentChange]]:
+        """A corpus begun with these briefs, in a corpus folder that is missing or holds none (a first `newsqa
+        add`: an add needs an index to add to, and an index needs a brief). The briefs are checked as an add
+        checks them, written, and the index built from them; if anything fails, the files written are removed."""
+        ids = [b.doc_id for b in briefs]
+        if len(set(ids)) != len(ids):
+            raise InvalidDocumentError("two briefs in one request share a doc_id")
+        parsed_writes({}, [], briefs, settings.max_brief_sentences)
+        corpus_dir = settings.corpus_dir
+        if corpus_has_briefs(corpus_dir):
+            raise InvalidDocumentError(f"{corpus_dir} already holds briefs: add to them")
+        written: list[str] = []
+        try:
+            for brief in briefs:
+                write_document(corpus_dir, brief.doc_id, brief.text, brief.suffix, brief.meta)
+                written.append(brief.doc_id)
+            service = cls.load(settings, encoders, progress=progress)
+        except BaseException:
+            for doc_id in written:
+                delete_document(corpus_dir, doc_id)
+            raise
+        return service, [DocumentChange(b.doc_id, "added", b.sha256) for b in briefs]
 
     def add_documents(
         self,

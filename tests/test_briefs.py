@@ -675,8 +675,14 @@ def test_filters_restrict_quotes_and_passages(
 def test_a_filter_matching_nothing_abstains_without_passages(newsroom: QAService, where: DocumentFilter) -> None:
     answer = newsroom.ask(BRIDGE_QUESTION, where=where)
     assert not answer.answered
-    assert answer.message == newsroom.prompts.render("abstention_no_match.txt")
-    assert "No brief matches these filters" in (answer.message or "")
+    message = answer.message or ""
+    assert message.startswith("No brief matches these filters (")
+    assert message.endswith("Widen the filters and ask again.")
+    # the message names the filters given, and an id no brief has
+    for given in (where.source, where.published_from, where.published_to, *(where.doc_ids or ())):
+        assert given is None or given in message, message
+    unknown = [i for i in (where.doc_ids or ()) if i not in newsroom.index.bundle.documents]
+    assert ("No brief has the id" in message) == bool(unknown), message
     assert answer.quotes == () and answer.passages == ()
 
 

@@ -8,6 +8,7 @@ real process (`python -m app`) to prove the entry point and `serve` work end to 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -195,6 +196,20 @@ def test_usage_errors_exit_2(newsqa: Invoke, args: list[str]) -> None:
     assert "Usage:" in result.stderr
 
 
+def test_a_backwards_date_range_is_a_usage_error_named_by_the_flags(newsqa: Invoke) -> None:
+    result = newsqa("ask", "--from", "2026-01-01", "--to", "2025-01-01", ANSWERED)
+    assert_clean_exit(result, 2)
+    assert "--from is after --to" in result.stderr and "published_from" not in result.stderr
+
+
+def test_an_unreadable_gold_file_is_named_as_the_gold_argument(newsqa: Invoke, tmp_path: Path) -> None:
+    binary = tmp_path / "gold.jsonl"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    result = newsqa("eval", str(binary))
+    assert_clean_exit(result, 2)
+    assert "Invalid value for 'GOLD'" in result.stderr and "not UTF-8 text" in result.stderr, result.stderr
+
+
 def test_a_core_error_is_one_line_on_stderr_and_exit_1(state: CliState, tmp_path: Path) -> None:
     missing = tmp_path / "no-corpus"
     args = ["--corpus-dir", str(missing), "--index-dir", str(tmp_path / "index"), "ask", ANSWERED]
@@ -227,6 +242,31 @@ def test_index_builds_then_loads_then_rebuilds_on_force(settings: Settings, stat
     assert_clean_exit(forced, 0)
     assert json.loads(forced.stdout)["rebuilt"] is True
     assert json.loads(forced.stdout)["build"] != summary["build"]
+
+
+def test_index_after_the_corpus_changed_says_it_updated(settings: Settings, state: CliState, tmp_path: Path) -> None:
+    """A changed corpus is caught up on by embedding only the changed briefs: the summary says so, not "nothing
+    rebuilt" (which it printed after the update until 2026-12-07)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for brief in settings.corpus_dir.glob("*.txt"):
+        shutil.copy(brief, corpus / brief.name)
+    options = ["--corpus-dir", str(corpus), "--index-dir", str(tmp_path / "index"), "index"]
+    assert_clean_exit(CliRunner().invoke(app, options, obj=state), 0)
+    (corpus / "harbour-note.txt").write_text("Harbour Note\n\nThe harbour reopened on Monday after repairs.\n",
+                                             encoding="utf-8")
+    updated = CliRunner().invoke(app, [*options, "--json"], obj=state)
+    assert_clean_exit(updated, 0)
+    summary = json.loads(updated.stdout)
+    assert summary["rebuilt"] is False and summary["updated"] is True
+    assert summary["manifest"]["counts"]["documents"] == 2
+    again = CliRunner().invoke(app, options, obj=state)
+    assert_clean_exit(again, 0)
+    assert again.stdout.startswith("The index is up to date (loaded and verified, nothing rebuilt).")
+    (corpus / "harbour-note.txt").unlink()
+    removed = CliRunner().invoke(app, options, obj=state)
+    assert_clean_exit(removed, 0)
+    assert removed.stdout.startswith("Updated the index (only the changed briefs were embedded).")
 
 
 def test_eval_prints_every_metric_for_the_gold_file(newsqa: Invoke) -> None:

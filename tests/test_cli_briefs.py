@@ -81,6 +81,37 @@ def test_added_briefs_answer_with_their_metadata_and_filters_apply(root: Path, e
     assert {p.source for p in AskResponse.model_validate_json(later.stdout).passages} == {"Daily Planet"}
 
 
+def test_a_brief_without_headings_is_cited_without_an_empty_section(root: Path, embedder: Embedder) -> None:
+    """A brief whose body has no heading line has no section: its citation line ends at the offsets (or goes on
+    to the source), with no dangling " · " where the section would be."""
+    brief = root / "ferry-note.txt"
+    brief.write_text("The Lindmoor ferry resumed service on Tuesday after a week of repairs.\n", encoding="utf-8")
+    assert run(root, embedder, "add", "--source", "Valley Courier", str(brief)).exit_code == 0
+    result = run(root, embedder, "ask", "--doc", "ferry-note", "When did the Lindmoor ferry resume service?")
+    citation = next(line for line in result.stdout.splitlines() if line.strip().startswith("— ferry-note["))
+    assert "·  ·" not in citation and not citation.rstrip().endswith("·"), citation
+    assert citation.strip().endswith("· Valley Courier"), citation
+
+
+def test_a_first_add_starts_a_corpus_in_a_missing_folder(tmp_path: Path, embedder: Embedder) -> None:
+    """`newsqa add` needs no corpus to exist: the first briefs begin one (they failed with "corpus folder not
+    found" or "no .txt or .md documents" until 2026-12-07). A brief with nothing to quote leaves no file behind."""
+    root = tmp_path / "newsroom"
+    title_only = tmp_path / "title.txt"
+    title_only.write_text("Only A Title\n", encoding="utf-8")
+    refused = run(root, embedder, "add", str(title_only))
+    assert refused.exit_code == 1 and "no sentence to quote" in refused.stderr, refused.stderr
+    assert not (root / "corpus").exists() or not any((root / "corpus").iterdir())
+    folder = briefs_folder(tmp_path)
+    added = run(root, embedder, "add", "--json", str(folder))
+    assert added.exit_code == 0, added.stderr
+    assert sorted(json.loads(line)["status"] for line in added.stdout.splitlines()) == ["added"] * 3
+    answer = AskResponse.model_validate_json(run(root, embedder, "ask", "--json", "Why was the port closed?").stdout)
+    assert answer.answered and answer.quotes[0].doc_id == "storm"
+    again = run(root, embedder, "add", "--json", str(folder))  # now an ordinary add to the corpus begun
+    assert [json.loads(line)["status"] for line in again.stdout.splitlines()] == ["unchanged"] * 3
+
+
 def test_options_override_file_metadata_and_need_one_file(root: Path, embedder: Embedder) -> None:
     path = root / "ferry.txt"
     path.write_text(FERRY_TXT, encoding="utf-8")

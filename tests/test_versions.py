@@ -127,6 +127,17 @@ def test_agreeing_sources_are_counted_and_a_syndicated_copy_counts_once(landslid
     check_statements(landslide, answer)
 
 
+def test_cli_lists_the_sources_that_agree(landslide: QAService) -> None:
+    """"2 sources agree" names them in the terminal, as the JSON and the page do (one quote alone hid the other)."""
+    env = {**os.environ, "NEWSQA_CORPUS_DIR": str(landslide.settings.corpus_dir),
+           "NEWSQA_INDEX_DIR": str(landslide.settings.index_dir)}
+    human = subprocess.run([sys.executable, "-m", "app", "ask", "how many people are in temporary shelters"],
+                           env=env, capture_output=True, text=True, timeout=300, check=True).stdout
+    assert "2 sources agree: 3,400." in human
+    listed = next(line for line in human.splitlines() if line.strip().startswith("[1] 3,400"))
+    assert "2 sources:" in listed and "Kelvara Times" in listed, human
+
+
 def asked_over_http(url: str, question: str) -> dict[str, Any]:
     """POST /ask to a running server; the answer's JSON."""
     request = urllib.request.Request(

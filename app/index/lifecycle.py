@@ -63,6 +63,7 @@ class LoadedIndex:
     # swaps in has none (the query encoder is loaded by then)
     encoder_files: tuple[Path, Path] | None = None
     pending: bool = False  # the corpus changed since this build: being caught up on (QAService.catch_up)
+    updated: bool = False  # the corpus had changed: the build was brought up to date (only changed briefs embedded)
     # the backend's head this build is (app/index/search.py BuildHead); None: not known to be any
     head: BuildHead | None = None
 
@@ -239,7 +240,8 @@ def load_or_build_index(
                     committed = _first_commit(search, bundle)
                 files = configured_files(settings, manifest)
                 log.info("index loaded from %s (%s)", settings.index_dir / manifest.build_dir, manifest.counts)
-                return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files, head=committed)
+                return LoadedIndex(bundle, manifest, rebuilt=False, encoder_files=files, head=committed,
+                                   updated=changed)
             except IndexCorruptError as exc:
                 reason = exc.message
         log.warning("building the index: %s", reason)

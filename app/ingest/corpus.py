@@ -31,6 +31,11 @@ def corpus_files(corpus_dir: Path, allow_empty: bool = False) -> list[Path]:
     return files
 
 
+def corpus_has_briefs(corpus_dir: Path) -> bool:
+    """Whether the folder exists and holds a document file (a first `newsqa add` starts a corpus otherwise)."""
+    return corpus_dir.is_dir() and bool(corpus_files(corpus_dir, allow_empty=True))
+
+
 def read_meta(path: Path) -> DocumentMeta:
     """The sidecar metadata of a document file (none: empty metadata)."""
     sidecar = path.with_name(path.stem + META_SUFFIX)
