@@ -166,7 +166,7 @@ _UPLOAD_SCHEMA = {
     status_code=201,
     responses={
         200: {"model": DocumentChangeOut}, 202: {"model": JobOut},
-        **error_responses(400, 401, 404, 413, 415, 422, 503),
+        **error_responses(401, 404, 413, 415, 422, 503),
     },
     openapi_extra=_UPLOAD_SCHEMA,
 )
