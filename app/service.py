@@ -18,6 +18,7 @@ from app.config import Settings
 from app.embed.export import export_encoders
 from app.embed.reference import MODEL_NAME, Embedder, Encoder
 from app.errors import (
+    CorpusError,
     DocumentNotFoundError,
     IndexWriteError,
     InvalidDocumentError,
@@ -193,7 +194,8 @@ class QAService:
         bundle = self.index.bundle  # one snapshot for the whole batch
         allowed = self.allowed_documents(bundle, where)
         if allowed is not None and not allowed:
-            unknown = [doc_id for doc_id in (where.doc_ids or ()) if doc_id not in bundle.documents] if where else []
+            asked = dict.fromkeys(where.doc_ids or ()) if where else {}
+            unknown = [doc_id for doc_id in asked if doc_id not in bundle.documents]
             message = self.prompts.render("abstention_no_match.txt", where=where, unknown_ids=unknown)
             return [Answer(q, False, 0.0, message, (), ()) for q in cleaned]
         count = len(allowed) if allowed is not None else len(bundle.documents)
@@ -295,15 +297,24 @@ class QAService:
         corpus_dir = settings.corpus_dir
         if corpus_has_briefs(corpus_dir):
             raise InvalidDocumentError(f"{corpus_dir} already holds briefs: add to them")
+        if read_manifest(settings.index_dir) is not None:  # an empty corpus beside a built index is a mistake
+            # (a volume that did not mount, a mistyped folder): beginning a corpus there would replace that index
+            raise CorpusError(
+                f"{settings.index_dir} holds an index of briefs that {corpus_dir} does not: check the corpus folder, "
+                "or give an empty --index-dir to begin a new corpus"
+            )
         written: list[str] = []
         try:
             for brief in briefs:
                 write_document(corpus_dir, brief.doc_id, brief.text, brief.suffix, brief.meta)
                 written.append(brief.doc_id)
             service = cls.load(settings, encoders, progress=progress)
-        except BaseException:
+        except BaseException as exc:
             for doc_id in written:
                 delete_document(corpus_dir, doc_id)
+            if isinstance(exc, OSError):
+                reason = exc.strerror or str(exc)
+                raise IndexWriteError(f"the briefs could not be stored ({reason}); nothing changed") from exc
             raise
         return service, [DocumentChange(b.doc_id, "added", b.sha256) for b in briefs]
 

@@ -110,6 +110,17 @@ def test_a_first_add_starts_a_corpus_in_a_missing_folder(tmp_path: Path, embedde
     assert answer.answered and answer.quotes[0].doc_id == "storm"
     again = run(root, embedder, "add", "--json", str(folder))  # now an ordinary add to the corpus begun
     assert [json.loads(line)["status"] for line in again.stdout.splitlines()] == ["unchanged"] * 3
+    # an empty corpus folder beside that index is a mistake (a volume that did not mount), not a new corpus:
+    # beginning one there would replace the index of the three briefs
+    ferry = tmp_path / "ferry-note.txt"
+    ferry.write_text("The Lindmoor ferry resumed service on Tuesday.\n", encoding="utf-8")
+    elsewhere = CliRunner().invoke(
+        app, ["--corpus-dir", str(tmp_path / "unmounted"), "--index-dir", str(root / "index"), "add", str(ferry)],
+        obj=CliState(load_embedder=lambda _s: embedder),
+    )
+    assert elsewhere.exit_code == 1 and "holds an index of briefs" in elsewhere.stderr, elsewhere.stderr
+    still = AskResponse.model_validate_json(run(root, embedder, "ask", "--json", "Why was the port closed?").stdout)
+    assert still.answered and still.quotes[0].doc_id == "storm"
 
 
 def test_options_override_file_metadata_and_need_one_file(root: Path, embedder: Embedder) -> None:
