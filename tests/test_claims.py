@@ -117,6 +117,19 @@ def test_a_place_may_be_one_word_after_a_preposition() -> None:
     assert names_in("The round was held in Istanbul.", "name", frozenset({"who"})) == []
 
 
+def test_a_name_after_a_preposition_of_place_and_the_is_a_place_not_who() -> None:
+    """"Who is mediating?" read "ASEAN Summit" as a version of who (the outside probe, 2026-12-07)."""
+    text = "Trump, speaking at the ASEAN Summit in Malaysia, offered to mediate, as did Foreign Minister Hakan Fidan."
+    assert [v.text for v in names_in(text, "name", frozenset({"who", "mediating"}))] == ["Foreign Minister Hakan Fidan"]
+    assert [v.text for v in names_in("Talks were held in the White House.", "place", frozenset({"where"}))] == [
+        "White House"
+    ]
+    # "to the" is not a place: a letter sent to the European Commission names who received it
+    assert [v.text for v in names_in("He wrote to the European Commission.", "name", frozenset({"who"}))] == [
+        "European Commission"
+    ]
+
+
 def test_the_claim_is_the_value_next_to_the_question_words() -> None:
     question = "When was the ceasefire agreed?"
     text = "Following the ceasefire agreed on October 15, renewed on October 17 and October 19, both sides met."
