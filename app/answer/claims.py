@@ -196,7 +196,9 @@ def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
 _DETERMINER = re.compile(r"^(?:The|A|An|This|That|These|Those|Its|Their|His|Her)\s+")
 _POSSESSIVE = re.compile(r"[’']s$")
 # ("at the ASEAN Summit", "in the White House": a determiner after a preposition of place keeps it a place)
-_PLACE_PREPOSITION = re.compile(r"\b(?:in|at|from|near|to|inside|outside)\s+$|\b(?:in|at|near|inside|outside)\s+the\s+$")
+_PLACE_PREPOSITION = re.compile(
+    r"\b(?:in|at|from|near|to|inside|outside)\s+$|\b(?:in|at|near|inside|outside)\s+the\s+$"
+)
 _LEADING_WORD = re.compile(rf"^\w+(?:\s+(?:of|the))?\s+(?=[{_UPPER}])")  # a sentence's capitalised first word
 _OPENING = " \t\"“‘'(«-—"  # what may come before a sentence's first word
 
