@@ -10,9 +10,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from app.api.errors import InvalidFilterError
 from app.api.jobs import Job
-from app.ingest.sources import DOC_ID_PATTERN
+from app.ingest.sources import DOC_ID_PATTERN, TEXT_WHITE_SPACE
 from app.models import Answer, DocumentFilter, ParsedDocument, ValueKind
-from app.text.question import question_pattern
+from app.text.question import control_free_pattern, question_pattern
 
 ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
@@ -229,7 +229,13 @@ class BriefFields(BaseModel):
 class DocumentIn(BriefFields):
     """A brief sent as JSON: its text (plain, Markdown or HTML) and optional metadata."""
 
-    text: StrictStr = Field(..., min_length=1, description="The brief's content, in the given format.")
+    text: StrictStr = Field(
+        ...,
+        min_length=1,
+        description="The brief's content, in the given format; no control characters but tab, newlines and form feed.",
+        # documented for clients (and the fuzzer); enforced by the ingest, which names the characters
+        json_schema_extra={"pattern": control_free_pattern(TEXT_WHITE_SPACE)},
+    )
     format: str = Field("text", pattern="^(text|markdown|html)$", description="`text`, `markdown` or `html`.")
 
 

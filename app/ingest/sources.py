@@ -145,10 +145,13 @@ def decode(data: bytes, where: str) -> str:
         raise InvalidDocumentError(f"{where}: not UTF-8 text ({exc})") from None
 
 
+TEXT_WHITE_SPACE = "\t\n\r\x0b\x0c"  # the control characters a brief may hold: the white space text uses
+
+
 def _unreadable(character: str) -> bool:
-    """A control character other than the white space text uses (tab, newlines, form feed), or half of a
-    UTF-16 pair (a JSON body can carry one escaped)."""
-    return unicodedata.category(character) in ("Cc", "Cs") and character not in "\t\n\r\x0b\x0c"
+    """A control character other than the white space text uses (TEXT_WHITE_SPACE), or half of a UTF-16 pair
+    (a JSON body can carry one escaped)."""
+    return unicodedata.category(character) in ("Cc", "Cs") and character not in TEXT_WHITE_SPACE
 
 
 def make_brief(

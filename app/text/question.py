@@ -51,6 +51,12 @@ def _char_class(keep: Callable[[str], bool]) -> str:
     return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
 
 
+def control_free_pattern(allowed: str) -> str:
+    """A JSON Schema pattern for a text with no control character but those in `allowed` (briefs may hold the
+    white space text uses: tab, newlines, form feed)."""
+    return f"^[^{_char_class(lambda c: unicodedata.category(c) == 'Cc' and c not in allowed)}]*$"
+
+
 @functools.cache
 def question_pattern() -> str:
     """The rules of clean_question a JSON Schema can state, as a pattern for the API schema (clients and the
