@@ -424,7 +424,7 @@ def add(
         settings = state.settings()
         if settings.search_backend == "builtin" and not corpus_has_briefs(settings.corpus_dir):
             # a first add: the corpus begins with these briefs (the folder is made if missing)
-            _, changes = QAService.start_corpus(settings, briefs, state.encoders(), report_progress)
+            changes = QAService.start_corpus(settings, briefs, state.encoders(), report_progress)
         else:
             service = state.service(settings)
             with ReplicaWriteLock.from_settings(settings).held():  # NEWSQA_REDIS_URL: in turn with every replica

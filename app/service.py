@@ -282,17 +282,16 @@ class QAService:
         except KeyError:
             raise DocumentNotFoundError(f"no document with id {doc_id!r}") from None
 
-    @classmethod
+    @staticmethod
     def start_corpus(
-        cls, settings: Settings, briefs: Sequence[IncomingBrief], encoders: Encoders | None = None,
+        settings: Settings, briefs: Sequence[IncomingBrief], encoders: Encoders | None = None,
         progress: ProgressFn | None = None,
-    ) -> tuple[QAService, list[DocumentChange]]:
+    ) -> list[DocumentChange]:
         """A corpus begun with these briefs, in a corpus folder that is missing or holds none (a first `newsqa
         add`: an add needs an index to add to, and an index needs a brief). The briefs are checked as an add
-        checks them, written, and the index built from them; if anything fails, the files written are removed."""
-        ids = [b.doc_id for b in briefs]
-        if len(set(ids)) != len(ids):
-            raise InvalidDocumentError("two briefs in one request share a doc_id")
+        checks them, written, and the index built from them (as `newsqa index` builds it: no query encoder is
+        loaded); if anything fails, the files written are removed."""
+        _check_unique_ids(briefs)
         parsed_writes({}, [], briefs, settings.max_brief_sentences)
         corpus_dir = settings.corpus_dir
         if corpus_has_briefs(corpus_dir):
@@ -308,15 +307,18 @@ class QAService:
             for brief in briefs:
                 write_document(corpus_dir, brief.doc_id, brief.text, brief.suffix, brief.meta)
                 written.append(brief.doc_id)
-            service = cls.load(settings, encoders, progress=progress)
+            search = open_search(settings)
+            try:
+                load_or_build_index(settings, encoders or Encoders(), progress=progress, search=search)
+            finally:
+                search.close()
         except BaseException as exc:
             for doc_id in written:
                 delete_document(corpus_dir, doc_id)
             if isinstance(exc, OSError):
-                reason = exc.strerror or str(exc)
-                raise IndexWriteError(f"the briefs could not be stored ({reason}); nothing changed") from exc
+                raise _write_error(exc, "the briefs") from exc
             raise
-        return service, [DocumentChange(b.doc_id, "added", b.sha256) for b in briefs]
+        return [DocumentChange(b.doc_id, "added", b.sha256) for b in briefs]
 
     def add_documents(
         self,
@@ -331,9 +333,7 @@ class QAService:
         files are put back and the previous index keeps serving. `watch` wraps the encoder that embeds them
         (an asynchronous job counts batches and stops there when cancelled: app/api/jobs.py).
         """
-        ids = [b.doc_id for b in briefs]
-        if len(set(ids)) != len(ids):
-            raise InvalidDocumentError("two briefs in one request share a doc_id")
+        _check_unique_ids(briefs)
         with self._updates:
             return self._apply(briefs, [], progress, watch)
 
@@ -450,8 +450,7 @@ class QAService:
                 for doc_id, previous in saved.items():
                     restore(corpus_dir, doc_id, previous)
                 if isinstance(exc, OSError):
-                    reason = exc.strerror or str(exc)
-                    raise IndexWriteError(f"the update could not be stored ({reason}); nothing changed") from exc
+                    raise _write_error(exc, "the update") from exc
                 raise
             self.index = updated
             log.info("index updated: %s", ", ".join(f"{c.doc_id} {c.status}" for c in changes))
@@ -472,6 +471,17 @@ class QAService:
         )
         if synced is not None:
             self.index = synced
+
+
+def _check_unique_ids(briefs: Sequence[IncomingBrief]) -> None:
+    ids = [b.doc_id for b in briefs]
+    if len(set(ids)) != len(ids):
+        raise InvalidDocumentError("two briefs in one request share a doc_id")
+
+
+def _write_error(exc: OSError, what: str) -> IndexWriteError:
+    """A file-system error of a write that was undone, as the service reports it (a one-line 503, no traceback)."""
+    return IndexWriteError(f"{what} could not be stored ({exc.strerror or exc}); nothing changed")
 
 
 def _status(brief: IncomingBrief, held: ParsedDocument | None) -> Literal["added", "replaced", "updated", "unchanged"]:

@@ -124,7 +124,7 @@ def _undecodable_parameters(query: bytes) -> list[tuple[str, str]]:
     found = []
     for pair in query.split(b"&"):
         try:
-            unquote_to_bytes(pair.replace(b"+", b" ")).decode("utf-8")
+            unquote_to_bytes(pair).decode("utf-8")
         except UnicodeDecodeError:
             raw = pair.decode("latin-1")
             found.append((unquote_to_bytes(raw.split("=", 1)[0]).decode("utf-8", "replace"), raw))
