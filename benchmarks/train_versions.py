@@ -14,7 +14,8 @@ Groups are documents: a claims set and the single-brief questions about the brie
 Each question is answered through the real service (shipped ranker and abstention); the answer's rival
 candidates (`app.answer.quotes.rival_candidates`) are measured once. A rival is positive when its value lies inside
 the evidence of a gold version other than the best answer's. Held out one group at a time: a logistic
-regression over RIVAL_FEATURES (balanced classes) is fitted on the other groups, with the lowest decision
+regression over RIVAL_FEATURES (balanced classes, each weight held to its sign in RIVAL_SIGNS:
+`benchmarks.train.fit_signed`) is fitted on the other groups, with the lowest decision
 threshold at which the other groups' own out-of-fold probabilities (each of them held out in turn, inside)
 keep a false "the briefs disagree" within 5 % of their one-version questions (the abstention model's rule
 for false abstention: telling a reader that the briefs disagree when they do not is the worse error); then
@@ -32,19 +33,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from app.answer.claims import is_yes_no
 from app.answer.confidence import confidence
 from app.answer.learned import LearnedModels
 from app.answer.quotes import AnswerParams, rival_candidates, select_quotes, syndicated_copy
-from app.answer.versions import RIVAL_FEATURES, Rivals, accepted, group_versions, quotes_with_versions
+from app.answer.versions import RIVAL_FEATURES, RIVAL_SIGNS, Rivals, accepted, group_versions, quotes_with_versions
 from app.linear import LinearModel
 from app.models import Quote, Version
 from app.service import QAService
 from app.text.answer_type import wh_type
 from app.text.question import clean_question
-from benchmarks.train import BUDGET, model_json, service_for, sha, standardize
+from benchmarks.train import BUDGET, fit_signed, model_json, service_for, sha
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -236,15 +236,11 @@ def oof_threshold(oof: list[tuple[Asked, np.ndarray]]) -> float:
 
 
 def fit_raw(asked: list[Asked]) -> LinearModel:
-    """The logistic regression over these questions' rivals (threshold not yet chosen)."""
+    """The logistic regression over these questions' rivals, within RIVAL_SIGNS (threshold not yet chosen)."""
     rows = [a for a in asked if a.rivals is not None and len(a.labels)]
     x = np.concatenate([a.rivals.features for a in rows if a.rivals is not None])
     y = np.concatenate([a.labels for a in rows])
-    weights = np.ones(len(y))
-    mean, scale = standardize(x, weights)
-    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000).fit((x - mean) / scale, y)
-    return LinearModel("version_rival", RIVAL_FEATURES, mean, scale, model.coef_[0].astype(np.float64),
-                       float(model.intercept_[0]), 0.5, "")
+    return fit_signed("version_rival", RIVAL_FEATURES, x, y, np.ones(len(y)), 1.0, RIVAL_SIGNS)
 
 
 def out_of_fold(asked: list[Asked]) -> list[tuple[Asked, np.ndarray]]:

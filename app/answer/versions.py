@@ -38,7 +38,7 @@ from app.linear import LinearModel
 from app.models import Quote, Statement, Version
 from app.retrieve.signals import calendar_name, names_not_said
 from app.text.answer_type import wh_type
-from app.text.normalize import content_words, term_forms, term_set, words
+from app.text.normalize import STOPWORDS, content_words, term_forms, term_set, words
 
 WINDOW_WORDS = 6
 RIVAL_FEATURES = (
@@ -46,6 +46,17 @@ RIVAL_FEATURES = (
     "adjacent_weight", "neighbour_words", "same_document", "names_question_thing", "yes_no", "names_unsaid",
     "dated_question_thing",
 )
+# The direction each feature may push a rival's probability (`benchmarks/train_versions.py` fits within these
+# signs, as the abstention model's `ABSTENTION_SIGNS`): a rival closer to the question, alone or against the best
+# answer, counting the same unit, said in the same words or about the asked thing never makes a version less
+# likely; said in the best answer's own brief, or without the names the best answer says, never more likely.
+# The frame's cosine and a yes or a no are left free: a near-identical frame is as often a list of other
+# figures ("5, 4 and 3 million") as the same fact told two ways.
+RIVAL_SIGNS = {
+    "window_cosine": 1, "window_cosine_gap": 1, "frame_overlap": 1, "unit_match": 1, "window_coverage_gap": 1,
+    "adjacent_weight": 1, "neighbour_words": 1, "same_document": -1, "names_question_thing": 1,
+    "names_unsaid": -1, "dated_question_thing": 1,
+}
 NEIGHBOURS = 2  # words each side of a value that say what it is ("agreed on …", "… hospitals and")
 MAX_RIVALS = 3  # the best-ranked rivals weighed (each costs two short texts in the one encoder call)
 _AT = {name: i for i, name in enumerate(RIVAL_FEATURES)}
@@ -150,8 +161,9 @@ def split_rivals(
     whether it counts the same thing (money or not, a percentage or not); and how much more or less of the
     question's weight (`weight`: IDF per question term) its window holds than the best answer's (a rival
     about another subject lacks the question's own names); how weighty a question word right next to it is
-    ("an October 16 ceasefire"; "41 people" is next to a common one); and how many of the words right around
-    it are the best answer's ("agreed on …", "… hospitals and"); whether it is in the best answer's own
+    ("an October 16 ceasefire"; "41 people" is next to a common one); and how many of the content words right
+    around it are the best answer's ("agreed on …", "… hospitals and": "agreed", "hospitals"; a stopword such as
+    the "more than" of "more than 2,000 people" is shared by any two counts); whether it is in the best answer's own
     brief (one article seldom contradicts itself: another number there is most often another fact); and
     whether it is said as an attribute of a thing the question names ("an October 16 ceasefire"), and whether
     that value is a date (a date so said dates that very ceasefire; "the 41 people on board" may count other
@@ -197,7 +209,8 @@ def split_rivals(
         for i, (rival, (window, frame)) in enumerate(zip(rivals, cut[1:], strict=True)):
             before, after = neighbours(rival.quote.text, rival.value)
             near = {("b", w) for w in before} | {("a", w) for w in after}
-            features[i, _AT["neighbour_words"]] = len(near & top_near) / (2 * NEIGHBOURS)
+            shared = {w for _, w in near & top_near if w not in STOPWORDS}
+            features[i, _AT["neighbour_words"]] = len(shared) / (2 * NEIGHBOURS)
             features[i, _AT["same_document"]] = float(rival.quote.doc_id == top.quote.doc_id)
             close = term_set(" ".join(before[-1:] + after[:1])) | term_set(" ".join(before + after[:1]))
             if heaviest > 0:
