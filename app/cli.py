@@ -117,10 +117,17 @@ def read_lines(name: str, param_hint: str = "'--file'") -> tuple[list[str], str]
 
 def questions_from_lines(lines: Iterable[str], source: str) -> tuple[list[QuestionInput], list[str]]:
     """Questions from plain lines or JSONL (a line starting with `{` must hold a "question" string), and problems."""
+    lines = list(lines)
+    whole = "\n".join(lines).strip()
+    if whole.startswith("[") and _json_array(whole):  # a .json file's array, one line or pretty-printed
+        return [], [f'{source}: a JSON array; give one question per line, or JSONL with a "question" field']
     found: list[QuestionInput] = []
     problems: list[str] = []
     for number, line in enumerate(lines, start=1):
         where, text = f"{source}:{number}", line.strip()
+        if text.startswith("[") and _json_array(text):  # a .json file's array: asked as one question otherwise
+            problems.append(f'{where}: a JSON array; give one question per line, or JSONL with a "question" field')
+            continue
         if not text.startswith("{"):
             if text:
                 found.append(QuestionInput(where, text))
@@ -135,6 +142,14 @@ def questions_from_lines(lines: Iterable[str], source: str) -> tuple[list[Questi
         else:
             problems.append(f'{where}: a JSON line needs a "question" string')
     return found, problems
+
+
+def _json_array(text: str) -> bool:
+    """Whether a line is a JSON array ("[Update] who won?" is a question, `[{"question": ...}]` is not)."""
+    try:
+        return isinstance(json.loads(text), list)
+    except json.JSONDecodeError:
+        return False
 
 
 def split_valid(inputs: Sequence[QuestionInput], max_chars: int) -> tuple[list[int], list[str]]:
@@ -519,8 +534,8 @@ def eval_command(
     A JSONL gold file is asked of the configured corpus. Each line is {"id", "question", "evidence":
     [verbatim substrings]}; an empty evidence list marks a question the corpus does not answer. Prints
     recall@1/3/5, MRR@10, answer-quote accuracy, false abstention, out-of-scope abstention, the number of cited
-    spans that are not verbatim, and every miss. Exit code 1 if any cited text is not verbatim or a gold
-    question was rejected.
+    spans that are not verbatim, and every miss. Exit code 1 if any cited text is not verbatim, a gold
+    question was rejected, or an evidence string is nowhere in the corpus (a gold file for other briefs).
 
     A SQuAD 2.0 file (several articles, impossible questions) brings its own documents: they are indexed as
     briefs in a temporary folder, every question is asked, and the first quote, the passages, the abstentions
@@ -548,6 +563,8 @@ def eval_command(
                 raise typer.Exit(1)
             return
         rows = parse_gold(lines, name)
+        if not rows:
+            raise typer.BadParameter(f"{name} holds no questions", param_hint="'GOLD'")
         service = state.service(state.settings())
         texts = {doc_id: parsed.document.text for doc_id, parsed in service.bundle.documents.items()}
         report = evaluate(rows, answer_gold(service, rows), texts)
@@ -556,7 +573,10 @@ def eval_command(
         else:
             typer.echo(service.prompts.render("cli_eval.txt", report=report, gold=gold))
         missed = _missed_any(targets, report)
-        if not report.passed or missed:
+        if report.unmatched_evidence:  # a gold file for other briefs, or evidence not copied verbatim
+            fail(f"evidence not in the corpus for {len(report.unmatched_evidence)} question(s): "
+                 + ", ".join(report.unmatched_evidence))
+        if not report.passed or missed or report.unmatched_evidence:
             raise typer.Exit(1)
 
 
@@ -580,6 +600,8 @@ def _missed_any(targets: list[Target], report: BaseModel) -> bool:
 def _eval_squad(state: CliState, raw: str, gold: Path, as_json: bool) -> SquadReport:
     """Index a SQuAD file's articles in a temporary folder, ask every question, print the table."""
     articles, questions = parse_squad(raw)
+    if not questions:
+        raise typer.BadParameter(f"{gold} holds no questions", param_hint="'GOLD'")
     with tempfile.TemporaryDirectory(prefix="newsqa-eval-") as work:
         corpus = Path(work) / "corpus"
         corpus.mkdir()

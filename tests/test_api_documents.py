@@ -182,6 +182,19 @@ def test_bad_uploads_are_clear_4xx(admin: TestClient, files: dict[str, Any], sta
     assert admin.get("/documents").json()["total"] == 1
 
 
+def test_an_upload_over_the_whole_body_cap_names_the_brief_limit_a_user_set(admin: TestClient) -> None:
+    # the body cap of an upload is the brief's (NEWSQA_MAX_UPLOAD_BYTES, 4096 here) plus room for the form; the
+    # refusal names both, not only a number nobody configured
+    files = {"file": ("huge.txt", b"word " * 20_000, "text/plain")}
+    refused = admin.post("/documents", files=files, headers=ADMIN)
+    assert_error(refused, 413, "payload_too_large")
+    expected = f"the request body is over {4096 + 65536} bytes: a brief may be up to 4096 bytes"
+    assert refused.json()["message"] == expected
+    question = admin.post("/ask", content=b"x" * 70_000, headers={"Content-Type": "application/json"})
+    assert_error(question, 413, "payload_too_large")
+    assert "brief" not in question.json()["message"]
+
+
 def test_a_body_that_is_no_multipart_form_is_a_422_like_a_json_body_that_does_not_parse(admin: TestClient) -> None:
     """Starlette answers a broken multipart body with 400; every unreadable body is one status (422)."""
     headers = {**ADMIN, "Content-Type": "multipart/form-data"}  # no boundary: nothing can be parsed

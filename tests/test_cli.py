@@ -180,6 +180,28 @@ def test_bad_jsonl_lines_are_reported_with_their_line_number(newsqa: Invoke, tmp
     assert f"{questions}:2: not valid JSON" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "content", [f'[{{"question": "{ANSWERED}"}}]\n', f'[\n  {{"question": "{ANSWERED}"}},\n  "Who?"\n]\n']
+)
+def test_a_json_array_file_is_refused_not_asked_as_a_question(newsqa: Invoke, tmp_path: Path, content: str) -> None:
+    # a .json file holding an array, on one line or pretty-printed: asked line by line, its brackets and
+    # objects would be questions ("[{"question": ...}]" was answered with a quote)
+    questions = tmp_path / "questions.json"
+    questions.write_text(content, encoding="utf-8")
+    result = newsqa("ask", "--json", "--file", str(questions))
+    assert_clean_exit(result, 1)
+    assert result.stdout == ""
+    assert result.stderr == (
+        f'newsqa: skipped {questions}: a JSON array; give one question per line, or JSONL with a "question" field\n'
+    )
+
+
+def test_a_question_starting_with_a_bracket_is_still_a_question(newsqa: Invoke) -> None:
+    result = newsqa("ask", "--json", "--file", "-", input=f"[Update] {ANSWERED}\n")
+    assert_clean_exit(result, 0)
+    assert [r.question for r in json_lines(result)] == [f"[Update] {ANSWERED}"]
+
+
 def test_only_invalid_questions_exit_1_with_no_output(newsqa: Invoke) -> None:
     result = newsqa("ask", "--json", "")
     assert_clean_exit(result, 1)
@@ -210,13 +232,15 @@ def test_an_unreadable_gold_file_is_named_as_the_gold_argument(newsqa: Invoke, t
     assert "Invalid value for 'GOLD'" in result.stderr and "not UTF-8 text" in result.stderr, result.stderr
 
 
-def test_a_core_error_is_one_line_on_stderr_and_exit_1(state: CliState, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["ask", ANSWERED], ["index"]])
+def test_a_core_error_is_one_line_on_stderr_and_exit_1(state: CliState, tmp_path: Path, command: list[str]) -> None:
     missing = tmp_path / "no-corpus"
-    args = ["--corpus-dir", str(missing), "--index-dir", str(tmp_path / "index"), "ask", ANSWERED]
+    args = ["--corpus-dir", str(missing), "--index-dir", str(tmp_path / "index"), *command]
     result = CliRunner().invoke(app, args, obj=state)
     assert_clean_exit(result, 1)
     assert result.stderr == f"newsqa: error: corpus folder not found: {missing}\n"
     assert result.stdout == ""
+    assert not (tmp_path / "index").exists()  # a mistyped --corpus-dir leaves no index folder behind
 
 
 def test_index_builds_then_loads_then_rebuilds_on_force(settings: Settings, state: CliState, tmp_path: Path) -> None:
@@ -346,6 +370,28 @@ def test_eval_reports_a_rejected_gold_question_and_exits_1(newsqa: Invoke, tmp_p
     assert result.stderr == "newsqa: skipped gold row empty: the question is empty\n"
     report = EvalReport.model_validate_json(result.stdout)
     assert report.missing == ["empty"] and report.in_scope == 1
+
+
+@pytest.mark.parametrize("content", ["", "\n\n"])
+def test_eval_of_a_gold_file_with_no_questions_is_a_usage_error(newsqa: Invoke, tmp_path: Path, content: str) -> None:
+    gold = tmp_path / "gold.json"
+    gold.write_text(content, encoding="utf-8")
+    result = newsqa("eval", str(gold))
+    assert_clean_exit(result, 2)
+    assert "Invalid value for 'GOLD'" in result.stderr and "holds no questions" in result.stderr
+    assert result.stdout == ""
+
+
+def test_eval_with_evidence_the_corpus_lacks_exits_1_and_names_the_questions(newsqa: Invoke, tmp_path: Path) -> None:
+    # a gold file written for other briefs (or evidence not copied verbatim) cannot be scored: not a pass
+    gold = tmp_path / "gold.jsonl"
+    rows = [{"id": "ok", "question": ANSWERED, "evidence": ["Pakistan’s proposed framework included:"]},
+            {"id": "elsewhere", "question": "Who won the match?", "evidence": ["a sentence of another brief"]}]
+    gold.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    result = newsqa("eval", str(gold))
+    assert_clean_exit(result, 1)
+    assert result.stderr == "newsqa: evidence not in the corpus for 1 question(s): elsewhere\n"
+    assert "evidence not in corpus    1: elsewhere" in result.stdout
 
 
 def test_eval_of_a_malformed_gold_file_names_the_line(newsqa: Invoke, tmp_path: Path) -> None:

@@ -252,7 +252,9 @@ def create_app(
     # HEAD as GET)
     app.add_middleware(HeadAsGetMiddleware)
     uploads = settings.max_upload_bytes + 65536  # room for the multipart envelope and metadata fields
-    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits(settings.max_body_bytes, uploads))
+    app.add_middleware(
+        BodyLimitMiddleware, limits=BodyLimits(settings.max_body_bytes, uploads, settings.max_upload_bytes)
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -123,10 +123,22 @@ class BodyLimits:
     """The largest body each kind of route takes (bytes)."""
 
     default: int
-    uploads: int  # POST /documents
+    uploads: int  # POST /documents: the largest brief plus room for the form around it
+    brief: int | None = None  # the largest brief itself (NEWSQA_MAX_UPLOAD_BYTES), which the refusal names
 
     def for_path(self, method: str, path: str) -> int:
-        return self.uploads if method == "POST" and path == "/documents" else self.default
+        return self.uploads if self._upload(method, path) else self.default
+
+    def refusal(self, method: str, path: str) -> str:
+        """What a 413 says: the cap, and for an upload the setting a user knows (a brief of up to N bytes)."""
+        limit = self.for_path(method, path)
+        if self._upload(method, path) and self.brief is not None:
+            return f"the request body is over {limit} bytes: a brief may be up to {self.brief} bytes"
+        return f"the request body is over {limit} bytes"
+
+    @staticmethod
+    def _upload(method: str, path: str) -> bool:
+        return method == "POST" and path == "/documents"
 
 
 class BodyLimitMiddleware:
@@ -142,8 +154,9 @@ class BodyLimitMiddleware:
             return
         limit = self.limits.for_path(scope["method"], scope["path"])
         declared = _header(scope, b"content-length")
+        refusal = self.limits.refusal(scope["method"], scope["path"])
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            message = f"the request body is over {limit} bytes"
+            message = refusal
             await send_json_error(send, 413, "payload_too_large", message, {"connection": "close"})
             return
         seen = 0
@@ -158,8 +171,7 @@ class BodyLimitMiddleware:
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     refused = True
-                    text = f"the request body is over {limit} bytes"
-                    await send_json_error(send, 413, "payload_too_large", text, {"connection": "close"})
+                    await send_json_error(send, 413, "payload_too_large", refusal, {"connection": "close"})
                     return {"type": "http.disconnect"}
             return message
 

@@ -47,7 +47,7 @@ from app.index.store import (
 )
 from app.ingest.blocks import document_version, make_document
 from app.ingest.chunk import CHUNKER_VERSION, parse_document
-from app.ingest.corpus import read_corpus
+from app.ingest.corpus import read_corpus, require_corpus_dir
 from app.ingest.sources import IncomingBrief
 from app.models import Document, IndexManifest, ParsedDocument
 
@@ -208,6 +208,7 @@ def load_or_build_index(
     build that is returned, before it is: a backend that lost its rows, or never had them, is filled from it.
     """
     search = search or BuiltinSearch()
+    require_corpus_dir(settings.corpus_dir)  # before the lock, which makes the index folder
     with write_lock(settings.index_dir, required=False):
         documents = read_corpus(settings.corpus_dir)
         manifest = read_manifest(settings.index_dir)

@@ -21,10 +21,16 @@ META_SUFFIX = ".meta.json"
 _META_FIELDS = {f.name for f in fields(DocumentMeta)}
 
 
-def corpus_files(corpus_dir: Path, allow_empty: bool = False) -> list[Path]:
-    """The document files of a corpus folder, sorted by name so ids and rows are deterministic."""
+def require_corpus_dir(corpus_dir: Path) -> None:
+    """CorpusError unless the corpus folder exists: checked before anything is written beside it (the index
+    folder and its lock), so a mistyped --corpus-dir leaves nothing behind."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder not found: {corpus_dir}")
+
+
+def corpus_files(corpus_dir: Path, allow_empty: bool = False) -> list[Path]:
+    """The document files of a corpus folder, sorted by name so ids and rows are deterministic."""
+    require_corpus_dir(corpus_dir)
     files = sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES)
     if not files and not allow_empty:
         raise CorpusError(f"no .txt or .md documents in {corpus_dir}")
