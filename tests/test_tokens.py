@@ -68,6 +68,21 @@ def test_match_is_the_weighted_mean_of_each_question_piece_best_cosine() -> None
     np.testing.assert_allclose(table.match(question, np.array([3, 0, 0], dtype=np.int64)), scores[[3, 0, 0]])
 
 
+def test_the_worst_match_is_the_weighty_piece_the_sentence_meets_least() -> None:
+    # piece 2 is rarer (weightier) than piece 1; a sentence meeting piece 1 only has the mean of a partial match
+    # but a worst of 0: the weighty piece it misses ("chairman" in a sentence naming a union official)
+    table = TokenTable.of([tokens((1, E[0]), (2, E[1])), tokens((1, E[0])), tokens((1, E[0])), tokens()], DIM)
+    question = tokens((1, E[0]), (2, E[1]))
+    rows = np.array([0, 1, 3], dtype=np.int64)
+    mean, worst = table.match_both(question, rows)
+    np.testing.assert_allclose(mean, table.match(question, rows))
+    assert worst[0] == pytest.approx(1.0, abs=1e-3)  # both met
+    assert worst[1] == pytest.approx(0.0, abs=1e-6) and mean[1] > 0.2  # the weighty piece missed
+    assert worst[2] == 0.0  # a sentence without pieces
+    _, alone = table.match_both(tokens((2, E[1])), rows)
+    assert alone[0] == pytest.approx(1.0, abs=1e-3)  # a one-piece question: that piece is the weighty half
+
+
 def test_content_pieces_drop_function_words_punctuation_and_special_tokens() -> None:
     kept = [p for p in ["[CLS]", "what", "did", "pakistan", "not", "demand", "?", "istan", "##bul", "'", "s",
                         "most", "2021", "[SEP]"] if is_content_piece(p)]

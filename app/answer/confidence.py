@@ -32,6 +32,7 @@ ABSTENTION_FEATURES = (
     "top_figures_missing",
     "top_count_missing",
     "pool_typed_missing",
+    "top_token_worst",
     "top_evidence",
     "evidence_short_30",
     "evidence_short_40",
@@ -60,6 +61,7 @@ ABSTENTION_SIGNS = {
     "top_figures_missing": -1,
     "top_count_missing": -1,
     "pool_typed_missing": -1,
+    "top_token_worst": 1,
     "top_evidence": 1,
     **dict.fromkeys(EVIDENCE_KNOTS, -1),
 }
@@ -72,6 +74,7 @@ _TOP_COLUMN = {
     "top_names_missing": "names_missing",
     "top_figures_missing": "figures_missing",
     "top_count_missing": "count_missing",
+    "top_token_worst": "token_worst",
 }
 
 

@@ -82,9 +82,32 @@ class TokenTable:
     def match(self, question: TokenVectors, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         """Per sentence row: the IDF-weighted mean over the question's content pieces of each piece's best cosine
         to a piece of the sentence (0 for a sentence, or a question, without content pieces)."""
+        return self.match_both(question, rows)[0]
+
+    def match_both(
+        self, question: TokenVectors, rows: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """`match`, and per row the worst best cosine among the question's weightier half of pieces."""
         out = np.zeros(len(rows), dtype=np.float64)
+        worst = np.zeros(len(rows), dtype=np.float64)
         if not len(rows) or not len(question.ids):
-            return out
+            return out, worst
+        weights = self.idf(question.ids)
+        total = float(weights.sum())
+        begin, end = self.offsets[rows], self.offsets[rows + 1]
+        lengths = end - begin
+        if total <= 0 or not lengths.sum():
+            return out, worst
+        starts = np.zeros(len(rows), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        positions = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts - begin, lengths)
+        pieces = self.vectors[positions].astype(np.float32) / INT8_SCALE
+        cosine = (question.vectors @ pieces.T).astype(np.float64)  # (question pieces, all candidate pieces)
+        present = lengths > 0
+        best = np.maximum.reduceat(cosine, starts[present], axis=1)  # one column per sentence with pieces
+        out[present] = weights @ best / total
+        worst[present] = best[weights >= np.median(weights)].min(axis=0)
+        return out, worst
         weights = self.idf(question.ids)
         total = float(weights.sum())
         begin, end = self.offsets[rows], self.offsets[rows + 1]
@@ -99,4 +122,7 @@ class TokenTable:
         present = lengths > 0
         best = np.maximum.reduceat(cosine, starts[present], axis=1)  # one column per sentence with pieces
         out[present] = weights @ best / total
+        self.last_worst = np.zeros(len(rows), dtype=np.float64)
+        heavy = weights >= np.median(weights)
+        self.last_worst[present] = best[heavy].min(axis=0)
         return out

@@ -62,6 +62,7 @@ SENTENCE_FEATURES = (
     "names_missing",
     "figures_missing",
     "count_missing",
+    "token_worst",
 )
 
 
@@ -238,7 +239,8 @@ def pool_features(question: QuestionView, pool: Pool, bundle: IndexBundle) -> Fl
     column["fused"][:] = hand_set
     column["fused_gap"][:] = column["fused"] - column["fused"].max()
     if question.tokens is not None:
-        column["token_match"][:] = bundle.sentence_tokens.match(question.tokens, pool.rows)
+        matched, worst = bundle.sentence_tokens.match_both(question.tokens, pool.rows)
+        column["token_match"][:], column["token_worst"][:] = matched, worst
         column["token_match_gap"][:] = column["token_match"] - column["token_match"].max()
     return out
 
