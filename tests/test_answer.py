@@ -18,6 +18,7 @@ from app.answer.confidence import (
     gated,
 )
 from app.answer.quotes import AnswerParams, compose_answer, select_quotes
+from app.answer.versions import RIVAL_FEATURES, RIVAL_SIGNS
 from app.embed.reference import Embedder
 from app.models import AbstentionSignals, Answer, CitedPassage, Evidence, Quote, RankedPool
 from app.retrieve.hybrid import RetrievalParams, retrieve
@@ -240,6 +241,14 @@ def test_shipped_abstention_weights_keep_their_signs(service: QAService) -> None
     assert model.features == ABSTENTION_FEATURES
     for name, coef in zip(model.features, model.coef, strict=True):
         assert coef * ABSTENTION_SIGNS[name] >= 0, name
+
+
+def test_shipped_rival_weights_keep_their_signs(service: QAService) -> None:
+    """The same for the rival-version model and RIVAL_SIGNS (benchmarks/train_versions.py fits within them)."""
+    model = service.learned.rival
+    assert model is not None and model.features == RIVAL_FEATURES
+    for name, coef in zip(model.features, model.coef, strict=True):
+        assert coef * RIVAL_SIGNS.get(name, 0) >= 0, name
 
 
 def test_the_gate_scales_confidence_only_under_the_evidence_floor() -> None:

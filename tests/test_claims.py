@@ -21,11 +21,13 @@ from app.answer.claims import (
 )
 from app.answer.versions import (
     RIVAL_FEATURES,
+    RIVAL_SIGNS,
     Stated,
     group_versions,
     names_question_thing,
     quotes_with_versions,
     split_rivals,
+    unit_of,
 )
 from app.models import Quote
 from app.text.answer_type import question_type
@@ -342,3 +344,36 @@ def test_a_sentence_that_does_not_speak_to_the_yes_no_question_states_nothing() 
     assert polarity_in("Eleven passengers were injured, two of them seriously.", term_forms(question), 2) is None
     assert polarity_in("The ferry carried enough life jackets.", term_forms(question), 2) is None  # "ferry" alone
     assert not is_yes_no("when did the ferry sink") or question_type("when did the ferry sink") == "when"
+
+
+def test_only_content_words_count_as_the_neighbours_a_rival_shares() -> None:
+    # "more than … people" is shared by any two counts; "agreed on …" shares "agreed", a content word
+    best = stated("talks agreed on October 15 in Doha", "a", 0.9)
+    agreed = stated("officials agreed on October 16 after midnight", "b", 0.5)
+    other = stated("a fair that began on October 16 at noon", "c", 0.5)
+    features = rival_features(best, [agreed, other])
+    assert [f["neighbour_words"] for f in features] == [0.25, 0.0]  # "agreed"; "on" is a stopword
+    # a word shared on both sides counts twice, as a word shared twice
+    both = stated("in Doha October 16 in Doha", "d", 0.5)
+    assert rival_features(stated("in Doha October 15 in Doha", "a", 0.9), [both])[0]["neighbour_words"] == 0.5
+    # a curly apostrophe is a stopword's as well as a straight one
+    curly = stated("it’s not October 16 it’s", "e", 0.5)
+    assert rival_features(stated("it's not October 15 it's", "a", 0.9), [curly])[0]["neighbour_words"] == 0.0
+
+
+def test_every_rival_sign_names_a_rival_feature() -> None:
+    # fit_signed reads signs.get(feature, 0): a misspelt key would leave its feature free without a word
+    assert set(RIVAL_SIGNS) <= set(RIVAL_FEATURES)
+
+
+def test_a_time_of_day_is_no_count_and_two_currencies_are_two_units() -> None:
+    # "how many households lost water" read the "7" of "by 7 a.m." as a rival count of 1,200
+    assert [v.text for v in numbers_in("crews shut off the water by 7 a.m. on Tuesday")] == []
+    assert [v.text for v in numbers_in("at 10:40 p.m., and again at 14:30")] == []
+    assert [v.text for v in numbers_in("7 people in 9 amendments, by 7 am 40 homes")] == ["7", "9", "40"]
+    # "how much did the school cost": £18 million for the school, $3 million for a water main
+    pounds, dollars = "cost £18 million", "a $3 million repair"
+    assert unit_of(pounds, numbers_in(pounds)[0]) == ("pound", False)
+    assert unit_of(dollars, numbers_in(dollars)[0]) == ("dollar", False)
+    assert unit_of("18 million pounds", numbers_in("18 million pounds")[0]) == ("pound", False)
+    assert unit_of("40 per cent", numbers_in("40 per cent")[0]) == ("", True)

@@ -82,6 +82,9 @@ _NUMBER = re.compile(
     rf"(?<![\w.,])(?P<a>{_AMOUNT})(?:\s*(?:-|–|to)\s*(?P<b>{_AMOUNT}))?(?![\w])(?P<unit>\s*(?:%|percent|per cent))?",
     re.IGNORECASE,
 )
+# a time of day is no count: "by 7 a.m.", "at 10:40 p.m." (both numbers), "the 7 o'clock news", "at 14:30"
+_CLOCK_AFTER = re.compile(r"(?::\d{2}\b)?\s*(?:[ap]\.\s?m\.?|[ap]m\b|o[’']clock\b)|:\d{2}\b", re.IGNORECASE)
+_CLOCK_BEFORE = re.compile(r"\b\d{1,2}:$")
 _UPPER = "A-Z" + "".join(c for c in map(chr, range(0xC0, 0x250)) if c.isupper())  # "Çavuşoğlu", "Šerić"
 _NAME = re.compile(rf"\b[{_UPPER}][\w’'-]*(?:\s+(?:of|al|bin|de|van|von|the)?\s*[{_UPPER}][\w’'-]*)*")
 WORD = re.compile(r"\w+(?:[’'-]\w+)*")  # a word, with inner apostrophes and hyphens ("Pakistan’s", "first-round")
@@ -171,8 +174,9 @@ _CONVERSION = re.compile(r"\d[^()]{0,40}\(\s*(?:about|approximately|around|~)?\s
 def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
     """The numbers a text states, outside its dates (key: value, range end or None, "percent" or "").
 
-    Not counts: a year said as an attribute ("the 2006 election"), and a number in parentheses right after
-    another one, which restates it in other units ("26,000 square kilometres (10,000 sq mi)")."""
+    Not counts: a year said as an attribute ("the 2006 election"), a number in parentheses right after
+    another one, which restates it in other units ("26,000 square kilometres (10,000 sq mi)"), and a time of
+    day ("by 7 a.m.", "at 10:40 p.m.")."""
     taken = [(d.start, d.end) for d in (dates if dates is not None else dates_in(text))]
     found: list[Value] = []
     for m in _NUMBER.finditer(text):
@@ -182,6 +186,8 @@ def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
         if _YEAR_ALONE.fullmatch(m.group(0).strip()) and _BEFORE_YEAR.search(before):
             continue
         if _CONVERSION.search(before):
+            continue
+        if _CLOCK_AFTER.match(text, m.end()) or _CLOCK_BEFORE.search(text, 0, m.start()):
             continue
         first = number_value(m.group("a"))
         if first is None:

@@ -38,7 +38,7 @@ from app.linear import LinearModel
 from app.models import Quote, Statement, Version
 from app.retrieve.signals import calendar_name, names_not_said
 from app.text.answer_type import wh_type
-from app.text.normalize import STOPWORDS, content_words, term_forms, term_set, words
+from app.text.normalize import STOPWORDS, content_words, fold, term_forms, term_set, words
 
 WINDOW_WORDS = 6
 RIVAL_FEATURES = (
@@ -48,12 +48,14 @@ RIVAL_FEATURES = (
 )
 # The direction each feature may push a rival's probability (`benchmarks/train_versions.py` fits within these
 # signs, as the abstention model's `ABSTENTION_SIGNS`): a rival closer to the question, alone or against the best
-# answer, counting the same unit, said in the same words or about the asked thing never makes a version less
-# likely; said in the best answer's own brief, or without the names the best answer says, never more likely.
-# The frame's cosine and a yes or a no are left free: a near-identical frame is as often a list of other
-# figures ("5, 4 and 3 million") as the same fact told two ways.
+# answer, counting the same unit, said in the same content words or about the asked thing never makes a version
+# less likely; said in the best answer's own brief, or without the names the best answer says, never more
+# likely. The frame's cosine and shared terms, and a yes or a no, are left free: a near-identical frame is as
+# often a list of other figures ("5, 4 and 3 million") as the same fact told two ways. Held to its sign, the
+# rival window's cosine gap to the best answer's takes no weight (the window's own cosine barely any): the
+# question's share of the window (`window_coverage_gap`) says it better.
 RIVAL_SIGNS = {
-    "window_cosine": 1, "window_cosine_gap": 1, "frame_overlap": 1, "unit_match": 1, "window_coverage_gap": 1,
+    "window_cosine": 1, "window_cosine_gap": 1, "unit_match": 1, "window_coverage_gap": 1,
     "adjacent_weight": 1, "neighbour_words": 1, "same_document": -1, "names_question_thing": 1,
     "names_unsaid": -1, "dated_question_thing": 1,
 }
@@ -64,6 +66,8 @@ TextVectors = Callable[[Sequence[str]], npt.NDArray[np.float32]]  # texts -> uni
 # "that" is left out: "said that 41 people" is a clause, not a determiner
 _DETERMINERS = frozenset({"a", "an", "the", "its", "their", "his", "her", "this", "these", "those"})
 _CURRENCY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|pounds?|yuan|rupees?)\b", re.IGNORECASE)
+# one name per currency, so "£18 million" and "$3 million" are two units ("18 million pounds" is the first)
+_CURRENCY_NAME = {"$": "dollar", "€": "euro", "£": "pound", "¥": "yuan"}
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,8 @@ def value_window(text: str, value: Value, width: int = WINDOW_WORDS) -> tuple[st
 
 def neighbours(text: str, value: Value) -> tuple[list[str], list[str]]:
     """The NEIGHBOURS words right before and right after the value, folded."""
-    before = [m.group(0).lower() for m in WORD.finditer(text[: value.start])][-NEIGHBOURS:]
-    after = [m.group(0).lower() for m in WORD.finditer(text[value.end :])][:NEIGHBOURS]
+    before = [fold(m.group(0)) for m in WORD.finditer(text[: value.start])][-NEIGHBOURS:]
+    after = [fold(m.group(0)) for m in WORD.finditer(text[value.end :])][:NEIGHBOURS]
     return before, after
 
 
@@ -134,11 +138,15 @@ def names_question_thing(text: str, value: Value, question_terms: frozenset[str]
     return bool(term_set(" ".join(after[:1])) & question_terms)
 
 
-def unit_of(text: str, value: Value) -> tuple[bool, bool]:
-    """What a number counts: whether money is named next to it, whether it is a percentage."""
+def unit_of(text: str, value: Value) -> tuple[str, bool]:
+    """What a number counts: the currency named next to it ("" for none), whether it is a percentage."""
     before, after = text[max(0, value.start - 2) : value.start], text[value.end : value.end + 12]
-    money = bool(_CURRENCY.search(before) or _CURRENCY.match(after.lstrip()))
-    return money, value.kind == "number" and value.key[2] == "percent"
+    found = _CURRENCY.search(before) or _CURRENCY.match(after.lstrip())
+    currency = ""
+    if found:
+        named = found.group(0).lower()
+        currency = _CURRENCY_NAME.get(named, named.removesuffix("s"))
+    return currency, value.kind == "number" and value.key[2] == "percent"
 
 
 @dataclass(frozen=True)
@@ -209,7 +217,7 @@ def split_rivals(
         for i, (rival, (window, frame)) in enumerate(zip(rivals, cut[1:], strict=True)):
             before, after = neighbours(rival.quote.text, rival.value)
             near = {("b", w) for w in before} | {("a", w) for w in after}
-            shared = {w for _, w in near & top_near if w not in STOPWORDS}
+            shared = [word for _, word in near & top_near if word not in STOPWORDS]  # a side each: twice
             features[i, _AT["neighbour_words"]] = len(shared) / (2 * NEIGHBOURS)
             features[i, _AT["same_document"]] = float(rival.quote.doc_id == top.quote.doc_id)
             close = term_set(" ".join(before[-1:] + after[:1])) | term_set(" ".join(before + after[:1]))
