@@ -417,7 +417,8 @@ class QAService:
                     raise DocumentNotFoundError(f"no document with id {doc_id!r}")
                 changes.append(DocumentChange(doc_id, "removed", held[doc_id].document.sha256))
             writes: list[IncomingBrief] = []
-            for brief in briefs:
+            for given in briefs:
+                brief = with_held_metadata(given, held.get(given.doc_id))
                 status = _status(brief, held.get(brief.doc_id))
                 if status == "unchanged":
                     changes.append(DocumentChange(brief.doc_id, status, brief.sha256))
@@ -482,6 +483,21 @@ def _check_unique_ids(briefs: Sequence[IncomingBrief]) -> None:
 def _write_error(exc: OSError, what: str) -> IndexWriteError:
     """A file-system error of a write that was undone, as the service reports it (a one-line 503, no traceback)."""
     return IndexWriteError(f"{what} could not be stored ({exc.strerror or exc}); nothing changed")
+
+
+KEPT_METADATA = ("title", "source", "published", "url")
+
+
+def with_held_metadata(brief: IncomingBrief, held: ParsedDocument | None) -> IncomingBrief:
+    """A new version of a held brief, with every metadata field it leaves out (None) taken from the held one:
+    adding a file again without the --source or date it was first added with ("adding the same brief again
+    changes nothing") must not erase them, and with them the brief from every source and date filter. A field
+    given replaces the held value; one is cleared by removing the brief and adding it again."""
+    if held is None:
+        return brief
+    stored = held.document.meta
+    kept = {name: getattr(stored, name) for name in KEPT_METADATA if getattr(brief.meta, name) is None}
+    return replace(brief, meta=replace(brief.meta, **kept)) if kept else brief
 
 
 def _status(brief: IncomingBrief, held: ParsedDocument | None) -> Literal["added", "replaced", "updated", "unchanged"]:

@@ -224,6 +224,16 @@ def test_other_content_types_are_415(admin: TestClient) -> None:
     assert_error(response, 415, "unsupported_media_type")
 
 
+def test_a_new_version_keeps_the_metadata_it_leaves_out(admin: TestClient) -> None:
+    # a re-upload that sends only a new source must not reset the publication date (nor an unchanged text and
+    # no fields at all erase both): the date filters would lose the brief
+    assert add(admin, text=BRIDGE, doc_id="bridge", source="City Desk", published="2026-03-02")["status"] == "added"
+    assert add(admin, text=BRIDGE, doc_id="bridge")["status"] == "unchanged"
+    assert add(admin, text=BRIDGE, doc_id="bridge", source="Wire")["status"] == "updated"
+    listed = {d["doc_id"]: d for d in admin.get("/documents").json()["documents"]}
+    assert (listed["bridge"]["source"], listed["bridge"]["published"]) == ("Wire", "2026-03-02")
+
+
 def test_delete_removes_the_brief_everywhere(admin: TestClient) -> None:
     add(admin, text=BRIDGE, doc_id="bridge")
     response = admin.delete("/documents/bridge", headers=ADMIN)

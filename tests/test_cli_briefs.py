@@ -135,6 +135,23 @@ def test_options_override_file_metadata_and_need_one_file(root: Path, embedder: 
     assert two.exit_code == 2 and "exactly one file" in two.stderr
 
 
+def test_adding_a_brief_again_without_its_options_keeps_its_metadata(root: Path, embedder: Embedder) -> None:
+    # "Adding the same brief again changes nothing": a second add that leaves --source and --published out
+    # must not erase them (the source and date filters would lose the brief); a field given again replaces
+    path = _write(root / "ferry.txt", FERRY_TXT)
+    first = run(root, embedder, "add", "--json", "--source", "Port Radio", "--published", "2026-09-30", str(path))
+    assert first.exit_code == 0, first.stderr
+    again = run(root, embedder, "add", "--json", str(path))
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["status"] == "unchanged"
+    meta = json.loads((root / "corpus" / "ferry.meta.json").read_text(encoding="utf-8"))
+    assert (meta["source"], meta["published"]) == ("Port Radio", "2026-09-30")
+    moved = run(root, embedder, "add", "--json", "--published", "2026-10-01", str(path))
+    assert json.loads(moved.stdout)["status"] == "updated"
+    meta = json.loads((root / "corpus" / "ferry.meta.json").read_text(encoding="utf-8"))
+    assert (meta["source"], meta["published"]) == ("Port Radio", "2026-10-01")
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [("report.pdf", b"%PDF", "unsupported file type"), ("bad.txt", b"\xff\xfe\xfa", "not UTF-8")],
