@@ -38,7 +38,7 @@ from app.answer.squad import SquadReport, baseline_rows, is_squad, parse_squad, 
 from app.api.schemas import AskResponse, document_filter
 from app.api.writer import ReplicaWriteLock
 from app.config import Settings, get_settings
-from app.errors import InvalidDocumentError, InvalidQuestionError, NewsQAError
+from app.errors import InvalidDocumentError, InvalidQuestionError, NewsQAError, validation_message
 from app.index.encoders import Encoders, ReferenceLoader, default_reference
 from app.index.lifecycle import load_or_build_index
 from app.index.search import open_search
@@ -98,7 +98,7 @@ def core_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
     except ValidationError as exc:  # a NEWSQA_* variable or an option that Settings rejects
         first = exc.errors()[0]
-        fail(f"error: invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        fail(f"error: invalid setting {'.'.join(str(p) for p in first['loc'])}: {validation_message(first)}")
         raise typer.Exit(1) from None
 
 
@@ -108,7 +108,7 @@ def read_lines(name: str, param_hint: str = "'--file'") -> tuple[list[str], str]
     if name == "-":
         return sys.stdin.read().split("\n"), "stdin"
     try:
-        return Path(name).read_text(encoding="utf-8").split("\n"), name
+        return Path(name).read_text(encoding="utf-8-sig").split("\n"), name  # a byte-order mark is no text
     except OSError as exc:
         raise typer.BadParameter(f"cannot read {name}: {exc.strerror or exc}", param_hint=param_hint) from None
     except UnicodeDecodeError:
@@ -118,15 +118,14 @@ def read_lines(name: str, param_hint: str = "'--file'") -> tuple[list[str], str]
 def questions_from_lines(lines: Iterable[str], source: str) -> tuple[list[QuestionInput], list[str]]:
     """Questions from plain lines or JSONL (a line starting with `{` must hold a "question" string), and problems."""
     lines = list(lines)
-    whole = "\n".join(lines).strip()
-    if whole.startswith("[") and _json_array(whole):  # a .json file's array, one line or pretty-printed
-        return [], [f'{source}: a JSON array; give one question per line, or JSONL with a "question" field']
+    if problem := _json_array_problem(lines, source):  # a .json file's array, one line or pretty-printed
+        return [], [problem]
     found: list[QuestionInput] = []
     problems: list[str] = []
     for number, line in enumerate(lines, start=1):
         where, text = f"{source}:{number}", line.strip()
-        if text.startswith("[") and _json_array(text):  # a .json file's array: asked as one question otherwise
-            problems.append(f'{where}: a JSON array; give one question per line, or JSONL with a "question" field')
+        if problem := _json_array_problem([text], where):  # one line of an array, further down a JSONL file
+            problems.append(problem)
             continue
         if not text.startswith("{"):
             if text:
@@ -144,12 +143,20 @@ def questions_from_lines(lines: Iterable[str], source: str) -> tuple[list[Questi
     return found, problems
 
 
-def _json_array(text: str) -> bool:
-    """Whether a line is a JSON array ("[Update] who won?" is a question, `[{"question": ...}]` is not)."""
+def _json_array_problem(lines: list[str], source: str) -> str | None:
+    """Why a file that holds a JSON array cannot be read as questions (None: it does not hold one). Only a file
+    whose first line opens one is parsed whole; "[Update] who won?" is a question, "[" or '[{"question": …' is
+    an array, even one that does not parse (a trailing comma)."""
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if not first.startswith("["):
+        return None
+    advice = 'give one question per line, or JSONL with a "question" field'
     try:
-        return isinstance(json.loads(text), list)
-    except json.JSONDecodeError:
-        return False
+        parsed = json.loads("\n".join(lines))
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; "[[[[…" nests past the stack
+        opens_array = first == "[" or first[1:2] in ("{", '"', "[")
+        return f"{source}: looks like a JSON array but does not parse; {advice}" if opens_array else None
+    return f"{source}: a JSON array; {advice}" if isinstance(parsed, list) else None
 
 
 def split_valid(inputs: Sequence[QuestionInput], max_chars: int) -> tuple[list[int], list[str]]:
@@ -397,8 +404,8 @@ def add(
     """Add briefs, or new versions of them; only the briefs added or changed are embedded.
 
     Metadata comes from these options, then a `<file>.meta.json` sidecar, then YAML front matter (.txt/.md)
-    or the page itself (.html). Adding the same brief again changes nothing. Into a corpus folder that is
-    missing or empty, the first add starts the corpus.
+    or the page itself (.html). Adding the same brief again changes nothing; a field left out keeps the value
+    stored with the brief. Into a corpus folder that is missing or empty, the first add starts the corpus.
 
     \b
     Examples:
@@ -573,10 +580,10 @@ def eval_command(
         else:
             typer.echo(service.prompts.render("cli_eval.txt", report=report, gold=gold))
         missed = _missed_any(targets, report)
-        if report.unmatched_evidence:  # a gold file for other briefs, or evidence not copied verbatim
-            fail(f"evidence not in the corpus for {len(report.unmatched_evidence)} question(s): "
-                 + ", ".join(report.unmatched_evidence))
-        if not report.passed or missed or report.unmatched_evidence:
+        if unmatched := report.unmatched_evidence:  # a gold file for other briefs, or evidence not copied verbatim
+            named = ", ".join(unmatched[:10]) + (f" and {len(unmatched) - 10} more" if len(unmatched) > 10 else "")
+            fail(f"evidence not in the corpus for {len(unmatched)} question(s): {named}")
+        if not report.passed or missed:
             raise typer.Exit(1)
 
 

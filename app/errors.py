@@ -5,6 +5,9 @@ base class, so one handler answers them all."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class NewsQAError(Exception):
     """Base of every error the core raises on purpose."""
@@ -102,3 +105,9 @@ class SearchBackendRefusedError(NewsQAError):
 
     status_code = 503
     code = "search_backend_refused"
+
+
+def validation_message(error: Mapping[str, Any]) -> str:
+    """A pydantic error's message as a person reads it: without the "Value error, " that pydantic puts before
+    a validator's own sentence ("published: Value error, a date is written YYYY-MM-DD")."""
+    return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")

@@ -44,3 +44,5 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     for noisy in ("uvicorn.access", "httpx", "bm25s"):  # the access line is ours: it never holds a query string
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # trafilatura logs a page it cannot read at ERROR: a client's input, answered with a 422, not a server fault
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)

@@ -188,8 +188,14 @@ def test_an_upload_over_the_whole_body_cap_names_the_brief_limit_a_user_set(admi
     files = {"file": ("huge.txt", b"word " * 20_000, "text/plain")}
     refused = admin.post("/documents", files=files, headers=ADMIN)
     assert_error(refused, 413, "payload_too_large")
-    expected = f"the request body is over {4096 + 65536} bytes: a brief may be up to 4096 bytes"
+    cap = 4096 + 65536
+    expected = f"the request body is over {cap} bytes: a brief may be up to 4096 bytes (NEWSQA_MAX_UPLOAD_BYTES)"
     assert refused.json()["message"] == expected
+    # under the whole-body cap, the route's own check names the same setting, for a file and for JSON
+    small = admin.post("/documents", files={"file": ("big.txt", b"word " * 2000, "text/plain")}, headers=ADMIN)
+    assert small.json()["message"] == "the file is over 4096 bytes (NEWSQA_MAX_UPLOAD_BYTES)"
+    posted = admin.post("/documents", json={"text": "x" * 5000}, headers=ADMIN)
+    assert posted.json()["message"] == "the brief is over 4096 bytes with its JSON (NEWSQA_MAX_UPLOAD_BYTES)"
     question = admin.post("/ask", content=b"x" * 70_000, headers={"Content-Type": "application/json"})
     assert_error(question, 413, "payload_too_large")
     assert "brief" not in question.json()["message"]
@@ -213,10 +219,28 @@ def test_a_body_that_is_no_multipart_form_is_a_422_like_a_json_body_that_does_no
         ({"text": BRIDGE, "colour": "red"}, 422, "invalid_document"),
         ({"text": "Storm Warning\nA storm\u0000 hit the coast."}, 422, "invalid_document"),
         ({"text": "x" * 5000}, 413, "payload_too_large"),
+        # pasted markup sent as text would be stored and quoted tags and all: the error says to send it as html
+        ({"text": "<html><body><h1>Fire</h1><p>A fire destroyed the mill.</p></body></html>"}, 422,
+         "invalid_document"),
     ],
 )
 def test_bad_json_documents_are_clear_4xx(admin: TestClient, body: dict[str, Any], status: int, error: str) -> None:
     assert_error(admin.post("/documents", json=body, headers=ADMIN), status, error)
+
+
+def test_field_errors_read_as_sentences(admin: TestClient) -> None:
+    # no pydantic "Value error, " before a validator's own sentence, no regular expression for a format
+    dated = admin.post("/documents", json={"text": BRIDGE, "published": "March 3rd"}, headers=ADMIN)
+    assert "Value error" not in dated.json()["message"] and "YYYY-MM-DD" in dated.json()["message"], dated.text
+    formatted = admin.post("/documents", json={"text": BRIDGE, "format": "md"}, headers=ADMIN)
+    assert_error(formatted, 422, "invalid_document")
+    assert "'text', 'markdown' or 'html'" in formatted.json()["message"] and "^(" not in formatted.text
+
+
+def test_html_sent_as_text_is_refused_with_the_format_to_use(admin: TestClient) -> None:
+    refused = admin.post("/documents", json={"text": "<p>A fire destroyed the old mill.</p>"}, headers=ADMIN)
+    assert_error(refused, 422, "invalid_document")
+    assert "looks like HTML; send it as format html" in refused.json()["message"]
 
 
 def test_other_content_types_are_415(admin: TestClient) -> None:

@@ -181,9 +181,17 @@ def test_bad_jsonl_lines_are_reported_with_their_line_number(newsqa: Invoke, tmp
 
 
 @pytest.mark.parametrize(
-    "content", [f'[{{"question": "{ANSWERED}"}}]\n', f'[\n  {{"question": "{ANSWERED}"}},\n  "Who?"\n]\n']
+    ("content", "problem"),
+    [
+        (f'[{{"question": "{ANSWERED}"}}]\n', "a JSON array"),
+        (f'[\n  {{"question": "{ANSWERED}"}},\n  "Who?"\n]\n', "a JSON array"),
+        (f'[\n  {{"question": "{ANSWERED}"}},\n]\n', "looks like a JSON array but does not parse"),  # a trailing comma
+        ("[" * 100_000 + "\n", "looks like a JSON array but does not parse"),  # nested past the stack: no traceback
+    ],
 )
-def test_a_json_array_file_is_refused_not_asked_as_a_question(newsqa: Invoke, tmp_path: Path, content: str) -> None:
+def test_a_json_array_file_is_refused_not_asked_as_a_question(
+    newsqa: Invoke, tmp_path: Path, content: str, problem: str
+) -> None:
     # a .json file holding an array, on one line or pretty-printed: asked line by line, its brackets and
     # objects would be questions ("[{"question": ...}]" was answered with a quote)
     questions = tmp_path / "questions.json"
@@ -192,14 +200,18 @@ def test_a_json_array_file_is_refused_not_asked_as_a_question(newsqa: Invoke, tm
     assert_clean_exit(result, 1)
     assert result.stdout == ""
     assert result.stderr == (
-        f'newsqa: skipped {questions}: a JSON array; give one question per line, or JSONL with a "question" field\n'
+        f'newsqa: skipped {questions}: {problem}; give one question per line, or JSONL with a "question" field\n'
     )
 
 
-def test_a_question_starting_with_a_bracket_is_still_a_question(newsqa: Invoke) -> None:
+def test_a_question_starting_with_a_bracket_is_still_a_question(newsqa: Invoke, tmp_path: Path) -> None:
     result = newsqa("ask", "--json", "--file", "-", input=f"[Update] {ANSWERED}\n")
     assert_clean_exit(result, 0)
     assert [r.question for r in json_lines(result)] == [f"[Update] {ANSWERED}"]
+    # a file saved with a byte-order mark: the mark is no part of its first question
+    marked = tmp_path / "questions.txt"
+    marked.write_bytes(b"\xef\xbb\xbf" + ANSWERED.encode("utf-8") + b"\n")
+    assert [r.question for r in json_lines(newsqa("ask", "--json", "--file", str(marked)))] == [ANSWERED]
 
 
 def test_only_invalid_questions_exit_1_with_no_output(newsqa: Invoke) -> None:

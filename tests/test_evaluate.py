@@ -149,6 +149,10 @@ def test_evidence_the_corpus_does_not_contain_is_flagged_and_never_hits() -> Non
     report = evaluate([row(["words that appear nowhere"])], [answer([passage(EVIDENCE)], [quote(EVIDENCE)])], DOCS)
     assert report.unmatched_evidence == ["r1"]
     assert report.recall_at_5 == 0.0
+    assert not report.passed  # a gold file for other briefs cannot pass
+    # one mistyped alternative among good ones is flagged too, though the question can still be scored
+    typo = evaluate([row([EVIDENCE, "a mistyped alternativ"])], [answer([passage(EVIDENCE)], [quote(EVIDENCE)])], DOCS)
+    assert typo.unmatched_evidence == ["r1"] and typo.recall_at_1 == 1.0 and not typo.passed
 
 
 def test_no_questions_gives_zero_rates_not_a_division_error() -> None:
@@ -175,7 +179,14 @@ def test_parse_gold_skips_blank_lines_and_keeps_order() -> None:
 
 @pytest.mark.parametrize(
     ("line", "expected"),
-    [('{"id": "a", "question": "Where?"}', "gold.jsonl:2: Field required (evidence)"), ("not json", "gold.jsonl:2:")],
+    [
+        ('{"id": "b", "question": "Where?"}', "gold.jsonl:2: Field required (evidence)"),
+        ("not json", "gold.jsonl:2:"),
+        # an empty evidence string is in every text: every first quote would hit it
+        ('{"id": "b", "question": "Where?", "evidence": [""]}', "gold.jsonl:2: String should have at least 1"),
+        # the report names questions by id: two of one id could not be told apart
+        ('{"id": "a", "question": "Who?", "evidence": []}', "gold.jsonl:2: id 'a' is already the id of line 1"),
+    ],
 )
 def test_parse_gold_names_the_bad_line(line: str, expected: str) -> None:
     good = '{"id": "a", "question": "Where?", "evidence": []}'

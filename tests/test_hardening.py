@@ -158,6 +158,10 @@ def test_metrics_count_requests_answers_and_describe_the_index(client: TestClien
     assert f'build="{service.index.manifest.build_dir}"' in text
     assert re.search(r"^newsqa_slack_events_deduplicated_total 0\.0$", text, re.M)
     assert re.search(r"^newsqa_ready 1\.0$", text, re.M)
+    # the staff page's answers count as well (they did not: the page asks the service itself)
+    client.get("/", params={"q": QUESTION})
+    again = client.get("/metrics").text
+    assert re.search(r'^newsqa_answers_total\{result="answered"\} 2\.0$', again, re.M)
 
 
 # --- logs ----------------------------------------------------------------------------------------------------------

@@ -338,7 +338,13 @@ def test_unsigned_url_verification_is_refused(shared_http: httpx.Client) -> None
 
 
 @pytest.mark.e2e
+def answered_count(http: httpx.Client) -> float:
+    found = re.search(r'^newsqa_answers_total\{result="answered"\} ([0-9.]+)$', http.get("/metrics").text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 def test_slash_command_answers_with_verbatim_quotes_in_block_kit(shared_http: httpx.Client, article_text: str) -> None:
+    counted = answered_count(shared_http)
     response = post_command(shared_http, ANSWERED)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
@@ -352,6 +358,7 @@ def test_slash_command_answers_with_verbatim_quotes_in_block_kit(shared_http: ht
     assert not blocks[0]["text"]["text"].startswith(">")
     assert assert_quotes_are_verbatim(blocks, article_text) >= 1
     assert "hooks.slack.com" not in response.text
+    assert answered_count(shared_http) == counted + 1  # a chat answer counts as /ask's do
 
 
 @pytest.mark.e2e

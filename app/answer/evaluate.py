@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
-from app.errors import NewsQAError
+from app.errors import NewsQAError, validation_message
 from app.models import Answer
 
 RANK_DEPTH = 10  # MRR@10: passages below this rank do not count
@@ -36,7 +36,8 @@ class GoldRow(BaseModel):
 
     id: str
     question: str
-    evidence: tuple[str, ...]
+    # an empty string would be "found" everywhere, and every first quote would hit it
+    evidence: tuple[Annotated[str, StringConstraints(min_length=1)], ...]
 
     @property
     def in_scope(self) -> bool:
@@ -107,22 +108,30 @@ class EvalReport(BaseModel):
 
     @property
     def passed(self) -> bool:
-        """True when every cited span is verbatim and every gold question got an answer."""
-        return self.not_verbatim == 0 and not self.missing
+        """True when every cited span is verbatim, every gold question got an answer, and every evidence string
+        is in the corpus (one that is not was written for other briefs, or not copied verbatim, and scores its
+        question as a miss whatever the answer)."""
+        return self.not_verbatim == 0 and not self.missing and not self.unmatched_evidence
 
 
 def parse_gold(lines: Iterable[str], source: str = "gold") -> list[GoldRow]:
     """Gold rows from JSONL lines (blank lines skipped); GoldFileError names the first bad line."""
     rows: list[GoldRow] = []
+    seen: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            rows.append(GoldRow.model_validate_json(line))
+            row = GoldRow.model_validate_json(line)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
-            raise GoldFileError(f"{source}:{number}: {first['msg']}{f' ({where})' if where else ''}") from None
+            named = f" ({where})" if where else ""
+            raise GoldFileError(f"{source}:{number}: {validation_message(first)}{named}") from None
+        if row.id in seen:  # the report names questions by id: two of one id could not be told apart
+            raise GoldFileError(f"{source}:{number}: id {row.id!r} is already the id of line {seen[row.id]}")
+        seen[row.id] = number
+        rows.append(row)
     return rows
 
 
@@ -243,7 +252,7 @@ def evaluate(gold: Sequence[GoldRow], answers: Sequence[Answer | None], document
         not_verbatim += count_not_verbatim(answer, documents)
         if row.in_scope:
             spans = evidence_spans(documents, row.evidence)
-            if not spans:
+            if any(not evidence_spans(documents, [one]) for one in row.evidence):  # a typo in one alternative too
                 unmatched.append(row.id)
             miss = _score_in_scope(row, answer, spans, tally)
         else:

@@ -43,7 +43,7 @@ from app.api.schemas import ErrorResponse, error_responses
 from app.api.shared import SharedState
 from app.api.writer import Writes
 from app.config import Settings, get_settings
-from app.errors import NewsQAError, SearchBackendUnavailableError
+from app.errors import NewsQAError, SearchBackendUnavailableError, validation_message
 from app.service import QAService
 
 log = logging.getLogger("newsqa.api")
@@ -90,7 +90,7 @@ def _describe(error: dict[str, Any]) -> str:
     field = ".".join(str(p) for p in path)
     if not field:
         return f"request body: {error['msg']} (send a JSON object with Content-Type: application/json)"
-    return f"{'query parameter ' if source == 'query' else ''}{field}: {error['msg']}"
+    return f"{'query parameter ' if source == 'query' else ''}{field}: {validation_message(error)}"
 
 
 BODY_PARSE_ERROR = "There was an error parsing the body"  # fastapi.routing's detail for an undecodable body
@@ -190,13 +190,14 @@ def create_app(
     if settings is None:
         settings = service.settings if service is not None else get_settings()
     runtime = Runtime(service=service)
+    counters = Counters()
     state = AppState(
         settings=settings,
         runtime=runtime,
-        counters=Counters(),
+        counters=counters,
         questions=QuestionLogger.from_settings(settings),
         jobs=Jobs.from_settings(settings),
-        chat=ChatGateway.from_settings(settings),
+        chat=ChatGateway.from_settings(settings, on_answer=counters.answer),
         web=web_templates(settings.prompts_dir),
         writer=Writes(settings),
         shared=SharedState.from_settings(settings),

@@ -118,13 +118,16 @@ class RequestIdMiddleware:
             request_id.reset(token)
 
 
+UPLOAD_SETTING = "NEWSQA_MAX_UPLOAD_BYTES"  # what a refused brief names, so its sender knows what to raise
+
+
 @dataclass(frozen=True)
 class BodyLimits:
     """The largest body each kind of route takes (bytes)."""
 
     default: int
     uploads: int  # POST /documents: the largest brief plus room for the form around it
-    brief: int | None = None  # the largest brief itself (NEWSQA_MAX_UPLOAD_BYTES), which the refusal names
+    brief: int  # the largest brief itself (NEWSQA_MAX_UPLOAD_BYTES), which the refusal names
 
     def for_path(self, method: str, path: str) -> int:
         return self.uploads if self._upload(method, path) else self.default
@@ -132,8 +135,8 @@ class BodyLimits:
     def refusal(self, method: str, path: str) -> str:
         """What a 413 says: the cap, and for an upload the setting a user knows (a brief of up to N bytes)."""
         limit = self.for_path(method, path)
-        if self._upload(method, path) and self.brief is not None:
-            return f"the request body is over {limit} bytes: a brief may be up to {self.brief} bytes"
+        if self._upload(method, path):
+            return f"the request body is over {limit} bytes: a brief may be up to {self.brief} bytes ({UPLOAD_SETTING})"
         return f"the request body is over {limit} bytes"
 
     @staticmethod
@@ -154,10 +157,9 @@ class BodyLimitMiddleware:
             return
         limit = self.limits.for_path(scope["method"], scope["path"])
         declared = _header(scope, b"content-length")
-        refusal = self.limits.refusal(scope["method"], scope["path"])
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            message = refusal
-            await send_json_error(send, 413, "payload_too_large", message, {"connection": "close"})
+            refusal = self.limits.refusal(scope["method"], scope["path"])
+            await send_json_error(send, 413, "payload_too_large", refusal, {"connection": "close"})
             return
         seen = 0
         refused = False
@@ -171,6 +173,7 @@ class BodyLimitMiddleware:
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     refused = True
+                    refusal = self.limits.refusal(scope["method"], scope["path"])
                     await send_json_error(send, 413, "payload_too_large", refusal, {"connection": "close"})
                     return {"type": "http.disconnect"}
             return message

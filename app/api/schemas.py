@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, WithJsonSchema
 
@@ -236,7 +236,7 @@ class DocumentIn(BriefFields):
         # documented for clients (and the fuzzer); enforced by the ingest, which names the characters
         json_schema_extra={"pattern": control_free_pattern(TEXT_WHITE_SPACE)},
     )
-    format: str = Field("text", pattern="^(text|markdown|html)$", description="`text`, `markdown` or `html`.")
+    format: Literal["text", "markdown", "html"] = Field("text", description="`text`, `markdown` or `html`.")
 
 
 EMPTY_FIELD = {"type": "string", "maxLength": 0}

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from app.errors import InvalidDocumentError
+from app.errors import InvalidDocumentError, validation_message
 from app.ingest.blocks import parse_blocks
 from app.models import DocumentMeta
 
@@ -31,6 +31,7 @@ DOC_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 MIN_ARTICLE_WORDS = 8
+_LOOKS_LIKE_HTML = re.compile(r"\s*<(?:!doctype\s+html|html|head|body|article|div|p|h[1-6])\b[^>]*>", re.IGNORECASE)
 
 
 def is_web_address(url: str) -> bool:
@@ -98,7 +99,7 @@ def metadata(values: dict[str, Any], where: str) -> BriefMetadata:
     try:
         return BriefMetadata.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {validation_message(e)}" for e in exc.errors())
         raise InvalidDocumentError(f"{where}: invalid metadata ({problems})") from None
 
 
@@ -125,7 +126,10 @@ def html_article(html: str, where: str) -> tuple[BriefMetadata, str]:
         html, output_format="markdown", include_comments=False, include_tables=True, include_images=False
     )
     if not text or len(text.split()) < MIN_ARTICLE_WORDS:  # trafilatura falls back to menus on empty pages
-        raise InvalidDocumentError(f"{where}: no article text found in the HTML")
+        raise InvalidDocumentError(
+            f"{where}: no article text found in the HTML (a page needs a few paragraphs of article text; send a"
+            " short text as plain text instead)"
+        )
     found = trafilatura.extract_metadata(html)
     values: dict[str, Any] = {}
     if found is not None:
@@ -169,6 +173,8 @@ def make_brief(
     """
     if fmt == "html":
         found, body, suffix = *html_article(text, where), ".md"
+    elif _LOOKS_LIKE_HTML.match(text):  # pasted markup would be stored and quoted tags and all
+        raise InvalidDocumentError(f"{where}: the text looks like HTML; send it as format html (or a .html file)")
     else:
         found, body = split_front_matter(text.replace("\r\n", "\n"), where)
         suffix = ".md" if fmt == "markdown" else ".txt"

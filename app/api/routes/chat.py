@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -49,6 +49,7 @@ from app.chat.format import (
 )
 from app.config import Settings
 from app.errors import InvalidQuestionError
+from app.models import Answer
 from app.prompts import Prompts
 from app.service import QAService
 
@@ -66,9 +67,12 @@ class ChatGateway:
     verifier: SignatureVerifier | None
     mattermost_token: bytes | None
     web: WebClient | None
+    on_answer: Callable[[Answer], None] | None = None  # counts each answer (newsqa_answers_total), as /ask does
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ChatGateway | None:
+    def from_settings(
+        cls, settings: Settings, on_answer: Callable[[Answer], None] | None = None
+    ) -> ChatGateway | None:
         """The gateway, or None when neither a Slack signing secret nor a Mattermost token is configured."""
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
         token = settings.mattermost_token.get_secret_value() if settings.mattermost_token else ""
@@ -81,6 +85,7 @@ class ChatGateway:
             verifier=SignatureVerifier(secret) if secret.strip() else None,
             mattermost_token=token.encode() if token.strip() else None,
             web=WebClient(token=bot_token, base_url=settings.slack_api_url, timeout=10) if bot_token else None,
+            on_answer=on_answer,
         )
 
     def describe(self) -> str:
@@ -130,6 +135,8 @@ class ChatGateway:
             answer = service.ask(intent.question)
         except InvalidQuestionError as exc:
             return compose_chat_notice("chat_invalid.txt", self.prompts, dialect, reason=exc.message, command=command)
+        if self.on_answer is not None:
+            self.on_answer(answer)
         return compose_chat_message(answer, self.prompts, dialect, self.settings.base_url, documents)
 
     def response_type(self, intent: ChatIntent) -> ResponseType:

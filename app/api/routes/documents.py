@@ -22,6 +22,7 @@ from app.api.errors import (
     UnauthorizedError,
     UnsupportedMediaError,
 )
+from app.api.guards import UPLOAD_SETTING
 from app.api.jobs import Job, JobCancelledError
 from app.api.json_bodies import JsonRoute, RepeatedKeyError, loads
 from app.api.schemas import (
@@ -37,7 +38,7 @@ from app.api.schemas import (
     error_responses,
     upload_form_schema,
 )
-from app.errors import InvalidDocumentError, NewsQAError, PayloadTooLargeError
+from app.errors import InvalidDocumentError, NewsQAError, PayloadTooLargeError, validation_message
 from app.ingest.sources import IncomingBrief, decode, format_of, make_brief, metadata
 from app.service import QAService
 
@@ -88,7 +89,7 @@ def _checked(problem: ValidationError) -> InvalidDocumentError:
     """The first thing wrong with a brief's fields, named: "published: Value error, a date is written ..."."""
     first = problem.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
-    return InvalidDocumentError(f"{where}: {first['msg']}")
+    return InvalidDocumentError(f"{where}: {validation_message(first)}")
 
 
 def _brief_from_json(body: bytes) -> IncomingBrief:
@@ -136,7 +137,7 @@ async def _brief_from_upload(request: Request, limit: int) -> IncomingBrief:
             raise InvalidDocumentError("file: a multipart upload needs a `file` field holding the brief")
         data = await upload.read(limit + 1)
         if len(data) > limit:
-            raise PayloadTooLargeError(f"the file is over {limit} bytes")
+            raise PayloadTooLargeError(f"the file is over {limit} bytes ({UPLOAD_SETTING})")
         fields = _form_fields(form.multi_items())
         name = upload.filename
     finally:
@@ -189,7 +190,12 @@ async def add_document(
     settings = state_of(request.app).settings
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        brief = _brief_from_json(await read_body(request, settings.max_upload_bytes))
+        try:
+            body = await read_body(request, settings.max_upload_bytes)
+        except PayloadTooLargeError:
+            limit = settings.max_upload_bytes
+            raise PayloadTooLargeError(f"the brief is over {limit} bytes with its JSON ({UPLOAD_SETTING})") from None
+        brief = _brief_from_json(body)
     elif content_type == "multipart/form-data":
         brief = await _brief_from_upload(request, settings.max_upload_bytes)
     else:

@@ -271,6 +271,7 @@ def search_page(
         try:
             where = document_filter(None, source or None, _date(published_from), _date(published_to))
             answer = service.ask(q, where=where)
+            state_of(request.app).counters.answer(answer)  # newsqa_answers_total counts the page's answers too
             briefs = len({s.quote.doc_id for v in answer.versions for s in v.statements})
             values.update(
                 answer=answer, shown=citations(service, answer, form), versions=shown_versions(answer, form),
