@@ -108,21 +108,3 @@ class TokenTable:
         out[present] = weights @ best / total
         worst[present] = best[weights >= np.median(weights)].min(axis=0)
         return out, worst
-        weights = self.idf(question.ids)
-        total = float(weights.sum())
-        begin, end = self.offsets[rows], self.offsets[rows + 1]
-        lengths = end - begin
-        if total <= 0 or not lengths.sum():
-            return out
-        starts = np.zeros(len(rows), dtype=np.int64)
-        np.cumsum(lengths[:-1], out=starts[1:])
-        positions = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts - begin, lengths)
-        pieces = self.vectors[positions].astype(np.float32) / INT8_SCALE
-        cosine = (question.vectors @ pieces.T).astype(np.float64)  # (question pieces, all candidate pieces)
-        present = lengths > 0
-        best = np.maximum.reduceat(cosine, starts[present], axis=1)  # one column per sentence with pieces
-        out[present] = weights @ best / total
-        self.last_worst = np.zeros(len(rows), dtype=np.float64)
-        heavy = weights >= np.median(weights)
-        self.last_worst[present] = best[heavy].min(axis=0)
-        return out
