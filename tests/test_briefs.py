@@ -306,15 +306,16 @@ def _make(text: str, fmt: str = "text") -> IncomingBrief:
         (lambda: _make("---\ntitle: Only Metadata\n---\n\n"), "has no text"),
         (lambda: _make("---\ndoc_id: Not Valid!\n---\nBody.\n"), "invalid metadata"),
         (lambda: _make("---\npublished: 2026-02-30\n---\nBody.\n"), "day is out of range"),
-        (lambda: _make("---\npublished: 'last Tuesday'\n---\nBody.\n"), "invalid metadata .*published"),
+        (lambda: _make("---\npublished: 'last Tuesday'\n---\nBody.\n"), "invalid metadata .*published.*YYYY-MM-DD"),
+        (lambda: _make("<p>A fire destroyed the old mill on Friday night.</p>"), "looks like HTML; send it as format"),
         (lambda: _make("---\n- a list\n---\nBody.\n"), "must be a mapping"),
         (lambda: _make("---\ntitle: [unclosed\n---\nBody.\n"), "not valid YAML"),
         (lambda: _make("<html><head><title>T</title></head><body><script>x = 1;</script></body></html>", "html"),
          "no article text"),
     ],
     ids=[
-        "suffix", "not-utf8", "blank", "front-matter-only", "doc-id", "impossible-date", "not-a-date", "not-mapping",
-        "yaml", "html-empty",
+        "suffix", "not-utf8", "blank", "front-matter-only", "doc-id", "impossible-date", "not-a-date", "html-as-text",
+        "not-mapping", "yaml", "html-empty",
     ],
 )
 def test_unusable_input_is_an_invalid_document(attempt: Callable[[], object], message: str) -> None:

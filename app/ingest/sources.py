@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -99,8 +100,15 @@ def metadata(values: dict[str, Any], where: str) -> BriefMetadata:
     try:
         return BriefMetadata.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {validation_message(e)}" for e in exc.errors())
+        problems = "; ".join(_metadata_problem(e) for e in exc.errors())
         raise InvalidDocumentError(f"{where}: invalid metadata ({problems})") from None
+
+
+def _metadata_problem(error: Mapping[str, Any]) -> str:
+    """One field's problem; a date says how it is written ("26 November 2026" is not a date here)."""
+    field = ".".join(map(str, error["loc"]))
+    hint = " (write it YYYY-MM-DD)" if field == "published" else ""
+    return f"{field}: {validation_message(error)}{hint}"
 
 
 def split_front_matter(text: str, where: str) -> tuple[BriefMetadata, str]:
