@@ -377,3 +377,14 @@ def test_a_time_of_day_is_no_count_and_two_currencies_are_two_units() -> None:
     assert unit_of(dollars, numbers_in(dollars)[0]) == ("dollar", False)
     assert unit_of("18 million pounds", numbers_in("18 million pounds")[0]) == ("pound", False)
     assert unit_of("40 per cent", numbers_in("40 per cent")[0]) == ("", True)
+
+
+def test_a_former_value_is_no_version_of_the_current_one() -> None:
+    # "A monthly pass will go up from €58 to €64" and "will cost €64, up from €58" agree: 64 both times
+    assert [v.text for v in numbers_in("A monthly pass will go up from €58 to €64, and fares")] == ["64"]
+    assert [v.text for v in numbers_in("A monthly pass will cost €64, up from €58.")] == ["64"]
+    assert [v.key for v in numbers_in("the toll fell from 14 to 12 on Monday")] == [(12.0, None, "")]
+    assert [v.text for v in numbers_in("rose from 12 per cent to 15 per cent")] == ["15 per cent"]
+    # a "from" that starts no change keeps its number, and a range stays a range
+    assert [v.text for v in numbers_in("samples from 20 points on the site")] == ["20"]
+    assert [v.key for v in numbers_in("12 to 14 people died")] == [(12.0, 14.0, "")]

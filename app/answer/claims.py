@@ -85,6 +85,10 @@ _NUMBER = re.compile(
 # a time of day is no count: "by 7 a.m.", "at 10:40 p.m." (both numbers), "the 7 o'clock news", "at 14:30"
 _CLOCK_AFTER = re.compile(r"(?::\d{2}\b)?\s*(?:[ap]\.\s?m\.?|[ap]m\b|o[’']clock\b)|:\d{2}\b", re.IGNORECASE)
 _CLOCK_BEFORE = re.compile(r"\b\d{1,2}:$")
+# a former value is no version of the current one: "up from €58", "down from 12", "from €58 to €64" (the 58)
+_FORMER_BEFORE = re.compile(r"\b(?:up|down|rising|falling|rose|fell|increased|decreased)\s+from\s*[$€£¥]?\s*$", re.I)
+_FROM_BEFORE = re.compile(r"\bfrom\s*[$€£¥]?\s*$", re.IGNORECASE)
+_TO_AFTER = re.compile(r"\s*(?:per\s*cent|percent|%)?\s+to\s+[$€£¥]?\s*\d")
 _UPPER = "A-Z" + "".join(c for c in map(chr, range(0xC0, 0x250)) if c.isupper())  # "Çavuşoğlu", "Šerić"
 _NAME = re.compile(rf"\b[{_UPPER}][\w’'-]*(?:\s+(?:of|al|bin|de|van|von|the)?\s*[{_UPPER}][\w’'-]*)*")
 WORD = re.compile(r"\w+(?:[’'-]\w+)*")  # a word, with inner apostrophes and hyphens ("Pakistan’s", "first-round")
@@ -176,7 +180,7 @@ def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
 
     Not counts: a year said as an attribute ("the 2006 election"), a number in parentheses right after
     another one, which restates it in other units ("26,000 square kilometres (10,000 sq mi)"), and a time of
-    day ("by 7 a.m.", "at 10:40 p.m.")."""
+    day ("by 7 a.m.", "at 10:40 p.m."), and a former value ("up from €58", the 58 of "from €58 to €64")."""
     taken = [(d.start, d.end) for d in (dates if dates is not None else dates_in(text))]
     found: list[Value] = []
     for m in _NUMBER.finditer(text):
@@ -188,6 +192,17 @@ def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
         if _CONVERSION.search(before):
             continue
         if _CLOCK_AFTER.match(text, m.end()) or _CLOCK_BEFORE.search(text, 0, m.start()):
+            continue
+        if m.group("b") and _FROM_BEFORE.search(text, 0, m.start()):  # "fell from 14 to 12": the value is 12
+            current = number_value(m.group("b"))
+            if current is not None:
+                unit = "percent" if m.group("unit") else ""
+                written = text[m.start("b") : m.end()].rstrip()
+                found.append(Value("number", (current, None, unit), written, m.start("b"), m.start("b") + len(written)))
+            continue
+        if _FORMER_BEFORE.search(text, 0, m.start()) or (
+            _FROM_BEFORE.search(text, 0, m.start()) and _TO_AFTER.match(text, m.end())
+        ):
             continue
         first = number_value(m.group("a"))
         if first is None:
