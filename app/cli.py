@@ -106,7 +106,7 @@ def read_lines(name: str, param_hint: str = "'--file'") -> tuple[list[str], str]
     """The lines of a file, or of stdin for "-"; an unreadable file is a usage error of the option or argument
     that named it."""
     if name == "-":
-        return sys.stdin.read().split("\n"), "stdin"
+        return sys.stdin.read().removeprefix("\ufeff").split("\n"), "stdin"
     try:
         return Path(name).read_text(encoding="utf-8-sig").split("\n"), name  # a byte-order mark is no text
     except OSError as exc:
@@ -124,7 +124,7 @@ def questions_from_lines(lines: Iterable[str], source: str) -> tuple[list[Questi
     problems: list[str] = []
     for number, line in enumerate(lines, start=1):
         where, text = f"{source}:{number}", line.strip()
-        if problem := _json_array_problem([text], where):  # one line of an array, further down a JSONL file
+        if problem := _json_array_problem([text], where, whole_file=False):  # an array on one line of a file
             problems.append(problem)
             continue
         if not text.startswith("{"):
@@ -143,19 +143,23 @@ def questions_from_lines(lines: Iterable[str], source: str) -> tuple[list[Questi
     return found, problems
 
 
-def _json_array_problem(lines: list[str], source: str) -> str | None:
-    """Why a file that holds a JSON array cannot be read as questions (None: it does not hold one). Only a file
-    whose first line opens one is parsed whole; "[Update] who won?" is a question, "[" or '[{"question": …' is
-    an array, even one that does not parse (a trailing comma)."""
+def _json_array_problem(lines: list[str], source: str, whole_file: bool = True) -> str | None:
+    """Why lines that hold a JSON array cannot be read as questions (None: they do not hold one). Only a file
+    whose first line opens one is parsed whole; "[Update] who won?" is a question. A file that opens an array
+    ("[" or '[{') and ends with "]" but does not parse (a trailing comma) is refused too; a single line only
+    when it parses as an array."""
     first = next((line.strip() for line in lines if line.strip()), "")
     if not first.startswith("["):
         return None
     advice = 'give one question per line, or JSONL with a "question" field'
+    text = "\n".join(lines)
     try:
-        parsed = json.loads("\n".join(lines))
+        parsed = json.loads(text)
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; "[[[[…" nests past the stack
-        opens_array = first == "[" or first[1:2] in ("{", '"', "[")
-        return f"{source}: looks like a JSON array but does not parse; {advice}" if opens_array else None
+        opens_array = first == "[" or first.startswith("[{")
+        if whole_file and opens_array and text.rstrip().endswith("]"):
+            return f"{source}: looks like a JSON array but does not parse; {advice}"
+        return None
     return f"{source}: a JSON array; {advice}" if isinstance(parsed, list) else None
 
 

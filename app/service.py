@@ -489,11 +489,12 @@ KEPT_METADATA = ("title", "source", "published", "url")
 
 
 def with_held_metadata(brief: IncomingBrief, held: ParsedDocument | None) -> IncomingBrief:
-    """A new version of a held brief, with every metadata field it leaves out (None) taken from the held one:
-    adding a file again without the --source or date it was first added with ("adding the same brief again
-    changes nothing") must not erase them, and with them the brief from every source and date filter. A field
-    given replaces the held value; one is cleared by removing the brief and adding it again."""
-    if held is None:
+    """A held brief sent again with the same text, with every metadata field it leaves out (None) taken from the
+    held one: adding a file again without the --source or date it was first added with ("adding the same brief
+    again changes nothing") must not erase them, and with them the brief from every source and date filter. A
+    field given replaces the held value; one is cleared by removing the brief and adding it again. A new text
+    under the id keeps nothing: its title, date and address would be another article's."""
+    if held is None or held.document.sha256 != brief.sha256:  # another text: another article's title, date
         return brief
     stored = held.document.meta
     kept = {name: getattr(stored, name) for name in KEPT_METADATA if getattr(brief.meta, name) is None}

@@ -385,6 +385,11 @@ def test_a_former_value_is_no_version_of_the_current_one() -> None:
     assert [v.text for v in numbers_in("A monthly pass will cost €64, up from €58.")] == ["64"]
     assert [v.key for v in numbers_in("the toll fell from 14 to 12 on Monday")] == [(12.0, None, "")]
     assert [v.text for v in numbers_in("rose from 12 per cent to 15 per cent")] == ["15 per cent"]
+    assert [v.text for v in numbers_in("will cost EUR 64, up from EUR 58")] == ["64"]
     # a "from" that starts no change keeps its number, and a range stays a range
     assert [v.text for v in numbers_in("samples from 20 points on the site")] == ["20"]
     assert [v.key for v in numbers_in("12 to 14 people died")] == [(12.0, 14.0, "")]
+    assert [v.text for v in numbers_in("Estimates range from 300 to 400 people")] == ["300 to 400"]
+    assert [v.text for v in numbers_in("children aged from 7 to 12")] == ["7 to 12"]
+    assert [v.text for v in numbers_in("Smoke rose from 3 buildings")] == ["3"]
+    assert [v.text for v in numbers_in("buses picked up from 12 schools")] == ["12"]

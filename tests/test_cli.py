@@ -186,7 +186,6 @@ def test_bad_jsonl_lines_are_reported_with_their_line_number(newsqa: Invoke, tmp
         (f'[{{"question": "{ANSWERED}"}}]\n', "a JSON array"),
         (f'[\n  {{"question": "{ANSWERED}"}},\n  "Who?"\n]\n', "a JSON array"),
         (f'[\n  {{"question": "{ANSWERED}"}},\n]\n', "looks like a JSON array but does not parse"),  # a trailing comma
-        ("[" * 100_000 + "\n", "looks like a JSON array but does not parse"),  # nested past the stack: no traceback
     ],
 )
 def test_a_json_array_file_is_refused_not_asked_as_a_question(
@@ -204,6 +203,14 @@ def test_a_json_array_file_is_refused_not_asked_as_a_question(
     )
 
 
+def test_brackets_nested_past_the_stack_are_a_skipped_line_not_a_traceback(newsqa: Invoke, tmp_path: Path) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text("[" * 100_000 + "\n", encoding="utf-8")
+    result = newsqa("ask", "--json", "--file", str(questions))
+    assert_clean_exit(result, 1)
+    assert result.stderr.startswith(f"newsqa: skipped {questions}:1:") and "Traceback" not in result.stderr
+
+
 def test_a_question_starting_with_a_bracket_is_still_a_question(newsqa: Invoke, tmp_path: Path) -> None:
     result = newsqa("ask", "--json", "--file", "-", input=f"[Update] {ANSWERED}\n")
     assert_clean_exit(result, 0)
@@ -212,6 +219,10 @@ def test_a_question_starting_with_a_bracket_is_still_a_question(newsqa: Invoke, 
     marked = tmp_path / "questions.txt"
     marked.write_bytes(b"\xef\xbb\xbf" + ANSWERED.encode("utf-8") + b"\n")
     assert [r.question for r in json_lines(newsqa("ask", "--json", "--file", str(marked)))] == [ANSWERED]
+    # a file of questions whose first one opens with brackets is still a file of questions
+    quoted = tmp_path / "quoted.txt"
+    quoted.write_text(f'["We will not yield" – who said it?]\n{ANSWERED}\n', encoding="utf-8")
+    assert [r.question for r in json_lines(newsqa("ask", "--json", "--file", str(quoted)))][1:] == [ANSWERED]
 
 
 def test_only_invalid_questions_exit_1_with_no_output(newsqa: Invoke) -> None:

@@ -150,6 +150,12 @@ def test_adding_a_brief_again_without_its_options_keeps_its_metadata(root: Path,
     assert json.loads(moved.stdout)["status"] == "updated"
     meta = json.loads((root / "corpus" / "ferry.meta.json").read_text(encoding="utf-8"))
     assert (meta["source"], meta["published"]) == ("Port Radio", "2026-10-01")
+    # another article saved under the same name keeps nothing of the first one's metadata
+    _write(path, "Harbour Bridge Reopens\nThe harbour bridge reopened to traffic on Friday after repairs.\n")
+    other = run(root, embedder, "add", "--json", str(path))
+    assert json.loads(other.stdout)["status"] == "replaced", other.stderr
+    meta = json.loads((root / "corpus" / "ferry.meta.json").read_text(encoding="utf-8"))
+    assert meta.get("source") is None and meta.get("published") is None
 
 
 @pytest.mark.parametrize(

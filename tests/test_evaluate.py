@@ -183,7 +183,8 @@ def test_parse_gold_skips_blank_lines_and_keeps_order() -> None:
         ('{"id": "b", "question": "Where?"}', "gold.jsonl:2: Field required (evidence)"),
         ("not json", "gold.jsonl:2:"),
         # an empty evidence string is in every text: every first quote would hit it
-        ('{"id": "b", "question": "Where?", "evidence": [""]}', "gold.jsonl:2: String should have at least 1"),
+        ('{"id": "b", "question": "Where?", "evidence": [""]}', "gold.jsonl:2: an evidence string must hold some"),
+        ('{"id": "b", "question": "Where?", "evidence": ["  "]}', "gold.jsonl:2: an evidence string must hold some"),
         # the report names questions by id: two of one id could not be told apart
         ('{"id": "a", "question": "Who?", "evidence": []}', "gold.jsonl:2: id 'a' is already the id of line 1"),
     ],

@@ -85,10 +85,18 @@ _NUMBER = re.compile(
 # a time of day is no count: "by 7 a.m.", "at 10:40 p.m." (both numbers), "the 7 o'clock news", "at 14:30"
 _CLOCK_AFTER = re.compile(r"(?::\d{2}\b)?\s*(?:[ap]\.\s?m\.?|[ap]m\b|o[’']clock\b)|:\d{2}\b", re.IGNORECASE)
 _CLOCK_BEFORE = re.compile(r"\b\d{1,2}:$")
-# a former value is no version of the current one: "up from €58", "down from 12", "from €58 to €64" (the 58)
-_FORMER_BEFORE = re.compile(r"\b(?:up|down|rising|falling|rose|fell|increased|decreased)\s+from\s*[$€£¥]?\s*$", re.I)
-_FROM_BEFORE = re.compile(r"\bfrom\s*[$€£¥]?\s*$", re.IGNORECASE)
-_TO_AFTER = re.compile(r"\s*(?:per\s*cent|percent|%)?\s+to\s+[$€£¥]?\s*\d")
+# a former value is no version of the current one: ", up from €58" (after a comma: "smoke rose from 3 buildings"
+# is no change), and the first figure of a change "rose from 12 to 15" / "went up from €58 to €64" (not a range:
+# "estimates range from 300 to 400", "aged from 7 to 12")
+_MONEY_MARK = r"(?:[$€£¥]|\b(?:EUR|USD|GBP)\s?)?"
+_FORMER_BEFORE = re.compile(rf",\s*(?:up|down)\s+from\s*{_MONEY_MARK}\s*$", re.IGNORECASE)
+_CHANGE_FROM_BEFORE = re.compile(
+    r"\b(?:rose|rise[sn]?|rising|fell|falls?|fallen|falling|went|goes|going|grew|grown|growing|jumped|climbed|"
+    r"increased|decreased|dropped|cut|reduced|raised|up|down)\s+from\s*" + _MONEY_MARK + r"\s*$",
+    re.IGNORECASE,
+)
+_TO_AFTER = re.compile(r"\s*(?:per\s*cent|percent|%|euros?|dollars?|pounds?)?\s+to\s+" + _MONEY_MARK + r"\s*\d",
+                       re.IGNORECASE)
 _UPPER = "A-Z" + "".join(c for c in map(chr, range(0xC0, 0x250)) if c.isupper())  # "Çavuşoğlu", "Šerić"
 _NAME = re.compile(rf"\b[{_UPPER}][\w’'-]*(?:\s+(?:of|al|bin|de|van|von|the)?\s*[{_UPPER}][\w’'-]*)*")
 WORD = re.compile(r"\w+(?:[’'-]\w+)*")  # a word, with inner apostrophes and hyphens ("Pakistan’s", "first-round")
@@ -193,16 +201,15 @@ def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
             continue
         if _CLOCK_AFTER.match(text, m.end()) or _CLOCK_BEFORE.search(text, 0, m.start()):
             continue
-        if m.group("b") and _FROM_BEFORE.search(text, 0, m.start()):  # "fell from 14 to 12": the value is 12
+        changed = _CHANGE_FROM_BEFORE.search(text, 0, m.start()) is not None
+        if m.group("b") and changed:  # "fell from 14 to 12": the value is 12
             current = number_value(m.group("b"))
             if current is not None:
                 unit = "percent" if m.group("unit") else ""
                 written = text[m.start("b") : m.end()].rstrip()
                 found.append(Value("number", (current, None, unit), written, m.start("b"), m.start("b") + len(written)))
             continue
-        if _FORMER_BEFORE.search(text, 0, m.start()) or (
-            _FROM_BEFORE.search(text, 0, m.start()) and _TO_AFTER.match(text, m.end())
-        ):
+        if _FORMER_BEFORE.search(text, 0, m.start()) or (changed and _TO_AFTER.match(text, m.end())):
             continue
         first = number_value(m.group("a"))
         if first is None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from app.errors import NewsQAError, validation_message
 from app.models import Answer
@@ -29,6 +29,13 @@ class GoldFileError(NewsQAError):
     code = "invalid_gold"
 
 
+def _not_blank(evidence: str) -> str:
+    """An evidence string with some text (kept as written: it must occur verbatim)."""
+    if not evidence.strip():
+        raise ValueError("an evidence string must hold some text")
+    return evidence
+
+
 class GoldRow(BaseModel):
     """One gold question; an empty `evidence` list marks a question the corpus does not answer."""
 
@@ -36,8 +43,8 @@ class GoldRow(BaseModel):
 
     id: str
     question: str
-    # an empty string would be "found" everywhere, and every first quote would hit it
-    evidence: tuple[Annotated[str, StringConstraints(min_length=1)], ...]
+    # an empty or blank string would be "found" everywhere, and every first quote would hit it
+    evidence: tuple[Annotated[str, AfterValidator(_not_blank)], ...]
 
     @property
     def in_scope(self) -> bool:

@@ -32,7 +32,14 @@ DOC_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 MIN_ARTICLE_WORDS = 8
-_LOOKS_LIKE_HTML = re.compile(r"\s*<(?:!doctype\s+html|html|head|body|article|div|p|h[1-6])\b[^>]*>", re.IGNORECASE)
+_HTML_START = re.compile(r"\s*<(?:!doctype\s+html|html|head|body|article|div|p|h[1-6])\b[^>]*>", re.IGNORECASE)
+_HTML_CLOSE = re.compile(r"</(?:html|body|article|div|p|h[1-6])\s*>", re.IGNORECASE)
+
+
+def looks_like_html(text: str) -> bool:
+    """A plain-text brief that opens with a page's or a block's tag and closes one: markup pasted as text (not
+    "<Body of text>", nor Markdown, which may hold HTML blocks and is never checked)."""
+    return _HTML_START.match(text) is not None and _HTML_CLOSE.search(text) is not None
 
 
 def is_web_address(url: str) -> bool:
@@ -107,7 +114,7 @@ def metadata(values: dict[str, Any], where: str) -> BriefMetadata:
 def _metadata_problem(error: Mapping[str, Any]) -> str:
     """One field's problem; a date says how it is written ("26 November 2026" is not a date here)."""
     field = ".".join(map(str, error["loc"]))
-    hint = " (write it YYYY-MM-DD)" if field == "published" else ""
+    hint = " (write it YYYY-MM-DD)" if field == "published" and "range" not in str(error["msg"]) else ""
     return f"{field}: {validation_message(error)}{hint}"
 
 
@@ -181,11 +188,11 @@ def make_brief(
     """
     if fmt == "html":
         found, body, suffix = *html_article(text, where), ".md"
-    elif _LOOKS_LIKE_HTML.match(text):  # pasted markup would be stored and quoted tags and all
-        raise InvalidDocumentError(f"{where}: the text looks like HTML; send it as format html (or a .html file)")
     else:
         found, body = split_front_matter(text.replace("\r\n", "\n"), where)
         suffix = ".md" if fmt == "markdown" else ".txt"
+        if fmt == "text" and looks_like_html(body):  # pasted markup would be stored and quoted tags and all
+            raise InvalidDocumentError(f"{where}: the text looks like HTML; send it as format html (or a .html file)")
     if not body.strip():
         raise InvalidDocumentError(f"{where}: the document has no text")
     unreadable = sorted({f"U+{ord(c):04X}" for c in body if _unreadable(c)})
