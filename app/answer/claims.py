@@ -199,25 +199,20 @@ def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
             continue
         if _CONVERSION.search(before):
             continue
-        if _CLOCK_AFTER.match(text, m.end()) or _CLOCK_BEFORE.search(text, 0, m.start()):
+        if _CLOCK_AFTER.match(text, m.end()) or _CLOCK_BEFORE.search(before):
             continue
-        changed = _CHANGE_FROM_BEFORE.search(text, 0, m.start()) is not None
-        if m.group("b") and changed:  # "fell from 14 to 12": the value is 12
-            current = number_value(m.group("b"))
-            if current is not None:
-                unit = "percent" if m.group("unit") else ""
-                written = text[m.start("b") : m.end()].rstrip()
-                found.append(Value("number", (current, None, unit), written, m.start("b"), m.start("b") + len(written)))
+        changed = _CHANGE_FROM_BEFORE.search(before) is not None
+        # "fell from 14 to 12" is read as the range 14-12: its value is the second figure
+        said = "b" if m.group("b") and changed else "a"
+        if said == "a" and (_FORMER_BEFORE.search(before) or (changed and _TO_AFTER.match(text, m.end()))):
             continue
-        if _FORMER_BEFORE.search(text, 0, m.start()) or (changed and _TO_AFTER.match(text, m.end())):
-            continue
-        first = number_value(m.group("a"))
+        first = number_value(m.group(said))
         if first is None:
             continue
-        second = number_value(m.group("b")) if m.group("b") else None
+        second = number_value(m.group("b")) if m.group("b") and said == "a" else None
         unit = "percent" if m.group("unit") else ""
-        written = m.group(0).rstrip()
-        found.append(Value("number", (first, second, unit), written, m.start(), m.start() + len(written)))
+        written = text[m.start(said) : m.end()].rstrip()
+        found.append(Value("number", (first, second, unit), written, m.start(said), m.start(said) + len(written)))
     return found
 
 

@@ -258,9 +258,10 @@ def evaluate(gold: Sequence[GoldRow], answers: Sequence[Answer | None], document
             continue
         not_verbatim += count_not_verbatim(answer, documents)
         if row.in_scope:
-            spans = evidence_spans(documents, row.evidence)
-            if any(not evidence_spans(documents, [one]) for one in row.evidence):  # a typo in one alternative too
+            found = [evidence_spans(documents, [one]) for one in row.evidence]
+            if not all(found):  # a typo in one alternative too
                 unmatched.append(row.id)
+            spans = [span for each in found for span in each]
             miss = _score_in_scope(row, answer, spans, tally)
         else:
             miss = _score_out_of_scope(row, answer, tally)

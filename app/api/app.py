@@ -252,10 +252,7 @@ def create_app(
     # middleware: the last added is the outermost (metrics, request id, concurrency, rate limit, CORS, body cap,
     # HEAD as GET)
     app.add_middleware(HeadAsGetMiddleware)
-    uploads = settings.max_upload_bytes + 65536  # room for the multipart envelope and metadata fields
-    app.add_middleware(
-        BodyLimitMiddleware, limits=BodyLimits(settings.max_body_bytes, uploads, settings.max_upload_bytes)
-    )
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits(settings.max_body_bytes, settings.max_upload_bytes))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -87,17 +87,19 @@ async def get_service(request: Request) -> QAService:
 ServiceDep = Annotated[QAService, Depends(get_service)]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body (signatures are computed over the exact bytes), refused with 413 past `limit` bytes."""
+async def read_body(request: Request, limit: int, refusal: str | None = None) -> bytes:
+    """The raw body (signatures are computed over the exact bytes), refused with 413 past `limit` bytes (saying
+    `refusal`, by default that the body is over the limit)."""
+    refusal = refusal or f"the request body is over {limit} bytes"
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+        raise PayloadTooLargeError(refusal)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+            raise PayloadTooLargeError(refusal)
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -119,6 +119,7 @@ class RequestIdMiddleware:
 
 
 UPLOAD_SETTING = "NEWSQA_MAX_UPLOAD_BYTES"  # what a refused brief names, so its sender knows what to raise
+FORM_ROOM = 65536  # an upload's body beyond the brief: the multipart envelope and the metadata fields
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,12 @@ class BodyLimits:
     """The largest body each kind of route takes (bytes)."""
 
     default: int
-    uploads: int  # POST /documents: the largest brief plus room for the form around it
-    brief: int  # the largest brief itself (NEWSQA_MAX_UPLOAD_BYTES), which the refusal names
+    brief: int  # the largest brief (NEWSQA_MAX_UPLOAD_BYTES), which a refused upload names
+
+    @property
+    def uploads(self) -> int:
+        """POST /documents: the largest brief plus room for the form around it."""
+        return self.brief + FORM_ROOM
 
     def for_path(self, method: str, path: str) -> int:
         return self.uploads if self._upload(method, path) else self.default

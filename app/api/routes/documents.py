@@ -190,12 +190,9 @@ async def add_document(
     settings = state_of(request.app).settings
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        try:
-            body = await read_body(request, settings.max_upload_bytes)
-        except PayloadTooLargeError:
-            limit = settings.max_upload_bytes
-            raise PayloadTooLargeError(f"the brief is over {limit} bytes with its JSON ({UPLOAD_SETTING})") from None
-        brief = _brief_from_json(body)
+        limit = settings.max_upload_bytes
+        refusal = f"the brief is over {limit} bytes with its JSON ({UPLOAD_SETTING})"
+        brief = _brief_from_json(await read_body(request, limit, refusal))
     elif content_type == "multipart/form-data":
         brief = await _brief_from_upload(request, settings.max_upload_bytes)
     else:
