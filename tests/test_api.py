@@ -281,3 +281,41 @@ def test_a_whole_top_k_written_as_a_float_is_accepted_as_json_schema_says(client
 @pytest.mark.parametrize("given", [True, "4"])
 def test_a_boolean_or_a_string_top_k_is_still_refused(client: TestClient, given: object) -> None:
     assert_error(client.post("/ask", json={"question": "x", "top_k": given}), 422, "validation_error")
+
+
+def test_routes_are_built_when_the_app_is_made_not_on_a_request(
+    settings: Settings, service: QAService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI builds an included router's routes lazily, on the first request that reaches them; a replica
+    restarted under load once answered /readyz with a 500 from that build. create_app builds them itself.
+
+    The build is watched through FastAPI's own function that makes a route's dependencies (wrapped to count
+    calls, not replaced): a plain app with an included router shows the count moving on its first request,
+    so a count that stays at zero for newsqa's app means nothing was left to build."""
+    import fastapi.routing
+    from fastapi import APIRouter, FastAPI
+
+    builds: list[str] = []
+    build = fastapi.routing._build_dependant_with_parameterless_dependencies
+
+    def counted(**kwargs: Any) -> Any:
+        builds.append(kwargs["path"])
+        return build(**kwargs)
+
+    def lazily_built() -> FastAPI:
+        router = APIRouter()
+        router.add_api_route("/ping", lambda q: {"q": q})
+        plain = FastAPI()
+        plain.include_router(router)
+        return plain
+
+    plain = lazily_built()
+    made = create_app(settings, service=service)
+    monkeypatch.setattr(fastapi.routing, "_build_dependant_with_parameterless_dependencies", counted)
+    assert TestClient(plain).get("/ping", params={"q": "x"}).json() == {"q": "x"}
+    assert "/ping" in builds  # the control: a route left to the first request is built then
+    builds.clear()
+    with TestClient(made) as client:
+        for path in ("/healthz", "/readyz", "/ask?q=ceasefire", "/documents", "/"):
+            assert client.get(path).status_code == 200, path
+    assert builds == []

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -271,4 +272,22 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     # outermost, so that every refusal (429, 503, 413) is in http_requests_total too
     install_metrics(app, state.counters)
+    resolve_routes(app)
     return app
+
+
+def resolve_routes(app: FastAPI) -> None:
+    """Build every included route's request handling now, in the thread that makes the app.
+
+    FastAPI (0.137 and later) builds an included router's routes on first use: the first request evaluates each
+    endpoint's annotations (strings, under `from __future__ import annotations`) and builds its dependencies.
+    Done here, that work happens once, before the server listens and before the lifespan's loader thread
+    starts; a replica restarted under load once answered /readyz with a 500 from that first-request build
+    ("Query parameter 'q' must be one of the supported types") while its loader thread was importing the
+    backend. A route that cannot be built fails the start instead of a request.
+    """
+    list(iter_route_contexts(app.router.routes))  # iterating builds each included route's effective context
+    for route in app.router.routes:
+        low_priority = getattr(route, "effective_low_priority_routes", None)
+        if low_priority is not None:
+            low_priority()
