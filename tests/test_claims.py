@@ -393,3 +393,43 @@ def test_a_former_value_is_no_version_of_the_current_one() -> None:
     assert [v.text for v in numbers_in("children aged from 7 to 12")] == ["7 to 12"]
     assert [v.text for v in numbers_in("Smoke rose from 3 buildings")] == ["3"]
     assert [v.text for v in numbers_in("buses picked up from 12 schools")] == ["12"]
+
+
+@pytest.mark.parametrize(
+    "text, age",
+    [
+        ("Dr Tomas Reinholt, 44, said the laboratory was working through the night.", "44"),
+        ("A 41-year-old man was arrested in Drennick.", "41"),
+        ("a passenger aged 67 died in hospital", "67"),
+        ("the striker, twenty years old, scored twice", "twenty"),
+    ],
+)
+def test_an_age_is_read_as_an_age(text: str, age: str) -> None:
+    (value,) = numbers_in(text)
+    assert (value.text, value.key[2]) == (age, "age")
+    assert display(value) == f"aged {display(numbers_in(age)[0])}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "In March, 44 people were hurt.",
+        "The school, 12 miles away, was shut.",
+        "killing 5, injuring 12",
+        # one capitalised word before the comma is a place, a day or a team, not a person's name
+        "In Kharkiv, 12, including three children, were killed.",
+        "By Friday, 17, including two children, had been rescued.",
+        "Rangers, 3, Celtic, 0",
+    ],
+)
+def test_a_count_after_a_comma_is_still_a_count(text: str) -> None:
+    assert all(v.key[2] == "" for v in numbers_in(text))
+
+
+def test_an_age_answers_no_count_question() -> None:
+    text = "Resident Anna Brask, 71, said about 300 people were evacuated from the old town."
+    asked = frozenset({"how", "many", "people", "were", "evacuated", "from", "the", "old", "town"})
+    assert [v.text for v in values_in(text, "number", asked)] == ["300"]
+    assert [v.key[2] for v in numbers_in("a man aged 45, from Drennick, was held")] == ["age"]
+    # an age is no version of a count: "a 41-year-old" and "41 people" are two different things
+    assert not same_value(numbers_in("a 41-year-old man")[0], numbers_in("41 people")[0])

@@ -95,6 +95,14 @@ _CHANGE_FROM_BEFORE = re.compile(
     r"increased|decreased|dropped|cut|reduced|raised|up|down)\s+from\s*" + _MONEY_MARK + r"\s*$",
     re.IGNORECASE,
 )
+# an age is no count, and no version of one ("Tomas Reinholt, 44, said", "a 41-year-old man", "aged 67"): it
+# is read with the unit "age", and `values_in` gives it to no count question
+_AGE_AFTER = re.compile(r"-?\s*years?[- ]old\b|\s*,(?!\d)", re.IGNORECASE)
+_AGE_BEFORE = re.compile(r"\baged\s+$", re.IGNORECASE)
+# a person right before the comma: a title and a name ("Ms Brask, 54,") or two capitalised words ("Anna Brask,
+# 71,"), not one ("In Kharkiv, 12, were killed", "NATO, 32, members", "Rangers, 3, Celtic")
+_WEEKDAYS = frozenset({"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"})
+_PERSON_COMMA_BEFORE = re.compile(r"\b(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?([A-Z][\w’'-]*)\s+([A-Z][\w’'-]*),\s*$")
 _TO_AFTER = re.compile(r"\s*(?:per\s*cent|percent|%|euros?|dollars?|pounds?)?\s+to\s+" + _MONEY_MARK + r"\s*\d",
                        re.IGNORECASE)
 _UPPER = "A-Z" + "".join(c for c in map(chr, range(0xC0, 0x250)) if c.isupper())  # "Çavuşoğlu", "Šerić"
@@ -184,7 +192,7 @@ _CONVERSION = re.compile(r"\d[^()]{0,40}\(\s*(?:about|approximately|around|~)?\s
 
 
 def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
-    """The numbers a text states, outside its dates (key: value, range end or None, "percent" or "").
+    """The numbers a text states, outside its dates (key: value, range end or None, "percent", "age" or "").
 
     Not counts: a year said as an attribute ("the 2006 election"), a number in parentheses right after
     another one, which restates it in other units ("26,000 square kilometres (10,000 sq mi)"), and a time of
@@ -210,10 +218,31 @@ def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
         if first is None:
             continue
         second = number_value(m.group("b")) if m.group("b") and said == "a" else None
-        unit = "percent" if m.group("unit") else ""
+        unit = "percent" if m.group("unit") else "age" if _is_age(text, m, before) else ""
         written = text[m.start(said) : m.end()].rstrip()
         found.append(Value("number", (first, second, unit), written, m.start(said), m.start(said) + len(written)))
     return found
+
+
+def _is_age(text: str, m: re.Match[str], before: str) -> bool:
+    """Whether the number is someone's age: "aged N", "N-year-old", "N years old", or a whole number set off by
+    commas right after a person's name ("Tomas Reinholt, 44, said")."""
+    if _AGE_BEFORE.search(before):
+        return True  # "aged 67", "aged 7 to 12", "a man aged 45, from Drennick"
+    if m.group("unit") or m.group("b"):
+        return False
+    after = _AGE_AFTER.match(text, m.end())
+    if after is None:
+        return False
+    if after.group(0).strip() != ",":
+        return True
+    number = number_value(m.group("a"))
+    if number is None or not number.is_integer() or number >= 120:
+        return False
+    person = _PERSON_COMMA_BEFORE.search(before)
+    return person is not None and not any(
+        w.lower() in STOPWORDS or w.lower() in _MONTH_OF or w.lower() in _WEEKDAYS for w in person.groups()
+    )
 
 
 _DETERMINER = re.compile(r"^(?:The|A|An|This|That|These|Those|Its|Their|His|Her)\s+")
@@ -269,6 +298,7 @@ def values_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> lis
         values = list(_dates_of(text))
     elif kind == "number":
         values = list(_numbers_of(text))
+        values = [v for v in values if v.key[2] != "age"]  # an age answers no count question
     else:
         values = names_in(text, kind, question_words)
     said = name_words(" ".join(question_words))
@@ -383,7 +413,7 @@ def display(value: Value) -> str:
             return f"{int(f):,}" if f.is_integer() else f"{f:,}"
 
         out = plain(first) + (f"–{plain(second)}" if second is not None else "")
-        return f"{out} percent" if unit else out
+        return f"{out} percent" if unit == "percent" else f"aged {out}" if unit == "age" else out
     return value.text
 
 
