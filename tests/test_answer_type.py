@@ -80,6 +80,18 @@ from tests.briefs_generator import generate_briefs
         ("What is the significance of the rate cut?", "other"),
         ("Summarize the budget debate", "other"),
         ("What's the price of bread?", "quantity"),
+        # an amount asked by the verb, or by a measure after a longer subject
+        ("what did the renovation cost", "quantity"),
+        ("What will the repairs cost?", "quantity"),
+        ("what did the cost of living do", "other"),
+        ("What was the statuette stolen in 2009 worth?", "quantity"),
+        ("what is the impact on the price of fuel", "other"),
+        # not an amount: a value that is no money, a measure deep inside a longer question
+        ("What is the value of peace to the region, according to Mahmood?", "other"),
+        ("What was the strategic value of the Istanbul talks?", "other"),
+        ("What was the reason the company cut prices in Europe?", "other"),
+        ("What was the main argument against raising the age of retirement?", "other"),
+        ("What did the scandal cost him?", "other"),
     ],
 )
 def test_question_type(question: str, kind: AnswerType) -> None:
@@ -169,6 +181,8 @@ def test_one_scan_over_all_sentences_agrees_with_offers_sentence_by_sentence(kin
         ("What percentage of the budget goes to defence?", "percent"),
         ("How much did fuel prices rise?", None),  # a change: a percentage or an amount
         ("How much did the company earn?", "money"),
+        ("what did the renovation cost", "money"),
+        ("What was the statuette stolen in 2009 worth?", "money"),
         ("how much rain fell", None),
         ("Who led the talks?", None),
     ],

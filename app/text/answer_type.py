@@ -92,6 +92,12 @@ _NOT_A_MODIFIER = (
 _MEASURE_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
     # "how old", "how deep", "how far": a measure, so a number answers it
     (re.compile(_LEAD + r"how (?:old|far|deep|tall|wide|heavy)\b", re.I), "quantity"),
+    # "what did the renovation cost", "what will the repairs cost", "what was the statuette stolen in 2009
+    # worth": the verb, or "worth" closing the question, asks for an amount
+    (re.compile(_LEAD + r"what\s+(?:did|does|do|will|would|could|might)\s+(?:[\w'’-]+\s+){1,6}?cost\s*[?.!]?\s*$",
+                re.I), "quantity"),
+    (re.compile(_LEAD + r"what(?:\s+(?:is|was|are|were|will\s+be)|['’]s)\s+(?:[\w'’-]+\s+){1,6}?worth\s*[?.!]?\s*$",
+                re.I), "quantity"),
     # "what is the name of ...", "what's the name of", "which firm ...", or as keywords opening the query ("name
     # of the turkish official"; not "in the name of national security"): a proper name answers it
     (re.compile(_LEAD + r"(?:what|which)(?:\s+(?:is|was|are|were)|['’]s)?\s+(?:the\s+)?names?\s+of\b", re.I), "who"),
