@@ -189,7 +189,10 @@ def test_learned_confidence_moves_the_right_way(service: QAService) -> None:
     assert 0.0 < start < 1.0
     assert confidence_of(dense=0.7) > start  # a closer best sentence
     assert confidence_of(coverage=0.9) > start  # more of the question's words, past the cosine
-    assert confidence_of(unknown_name=1.0) < start  # a name the brief never mentions
+    # a name the brief never mentions: never raises it. The seventh session's refit gives the flag no weight
+    # (it was -0.02 standardized): the best sentence then lacks that name too, and `top_names_missing` says so
+    assert confidence_of(unknown_name=1.0) <= start
+    assert confidence_of(unknown_name=1.0, top_names_missing=1.0) < start
     assert confidence_of(top_typed_missing=1.0) < start  # "how many" with no new number in the best sentence
     assert confidence_of(top_names_missing=1.0) < start  # the best sentence does not say a name the question asks
     assert confidence_of(top_figures_missing=1.0) < start  # "in 1998" asked, the paragraph has no 1998
