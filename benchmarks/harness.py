@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from json import dumps
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import numpy as np
 
@@ -121,32 +121,31 @@ class LoopbackClient:
         self, method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
     ) -> LoopbackResponse:
         parts = urlsplit(url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
         reused = parts.netloc in self.connections
         try:
-            return self._send(parts.netloc, parts.hostname or HOST, parts.port, method, path, body, headers)
+            return self._send(parts, method, body, headers)
         except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
             if not reused:
                 raise
             # the server closed a connection left idle past its keep-alive (NEWSQA_KEEP_ALIVE_SECONDS, 5 s) while
             # the benchmark was elsewhere (a cold start, another server): once more, on a new connection
-            return self._send(parts.netloc, parts.hostname or HOST, parts.port, method, path, body, headers)
+            return self._send(parts, method, body, headers)
 
     def _send(
-        self, netloc: str, host: str, port: int | None, method: str, path: str, body: bytes | None,
-        headers: Mapping[str, str] | None,
+        self, parts: SplitResult, method: str, body: bytes | None, headers: Mapping[str, str] | None
     ) -> LoopbackResponse:
-        connection = self.connections.get(netloc)
+        connection = self.connections.get(parts.netloc)
         if connection is None:
-            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
-            self.connections[netloc] = connection
+            connection = http.client.HTTPConnection(parts.hostname or HOST, parts.port, timeout=self.timeout)
+            self.connections[parts.netloc] = connection
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
             connection.request(method, path, body=body, headers=dict(headers or {}))
             response = connection.getresponse()
             return LoopbackResponse(response.status, response.read())
         except (OSError, http.client.HTTPException):
             connection.close()  # reconnect on the next request
-            del self.connections[netloc]
+            del self.connections[parts.netloc]
             raise
 
     def get(self, url: str) -> LoopbackResponse:

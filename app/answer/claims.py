@@ -297,8 +297,7 @@ def values_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> lis
     if kind == "date":
         values = list(_dates_of(text))
     elif kind == "number":
-        values = list(_numbers_of(text))
-        values = [v for v in values if v.key[2] != "age"]  # an age answers no count question
+        values = [v for v in _numbers_of(text) if v.key[2] != "age"]  # an age answers no count question
     else:
         values = names_in(text, kind, question_words)
     said = name_words(" ".join(question_words))
