@@ -42,7 +42,7 @@ from app.answer.versions import RIVAL_FEATURES, RIVAL_SIGNS, Rivals, accepted, g
 from app.linear import LinearModel
 from app.models import Quote, Version
 from app.service import QAService
-from app.text.answer_type import wh_type
+from app.text.answer_type import question_type
 from app.text.question import clean_question
 from benchmarks.train import BUDGET, fit_signed, model_json, service_for, sha
 
@@ -135,7 +135,7 @@ def load() -> list[Asked]:
         gold_file = brief.with_suffix(".jsonl")
         rows = [json.loads(line) for line in gold_file.read_text(encoding="utf-8").splitlines()]
         typed = [r for r in rows if r.get("evidence") and (
-            wh_type(r["question"]) in ("when", "quantity", "who", "where") or is_yes_no(r["question"]))]
+            question_type(r["question"]) in ("when", "quantity", "who", "where") or is_yes_no(r["question"]))]
         base = service_for(brief.stem, {brief.name: brief.read_text(encoding="utf-8")})
         service = QAService(base.settings, base.encoders, base.embedder, base.index, base.prompts, learned=learned)
         # one brief, one source: whatever it answers is its one version (its gold evidence), no rival is true

@@ -27,6 +27,7 @@ from app.answer.versions import (
     names_question_thing,
     quotes_with_versions,
     split_rivals,
+    stated_values,
     unit_of,
 )
 from app.models import Quote
@@ -433,3 +434,24 @@ def test_an_age_answers_no_count_question() -> None:
     assert [v.key[2] for v in numbers_in("a man aged 45, from Drennick, was held")] == ["age"]
     # an age is no version of a count: "a 41-year-old" and "41 people" are two different things
     assert not same_value(numbers_in("a 41-year-old man")[0], numbers_in("41 people")[0])
+
+
+def test_a_number_asked_in_a_unit_is_one_stated_in_it() -> None:
+    # "how old" is answered by the age, "what was the turnout" by the percentage, never by the other numbers
+    text = "Resident Anna Brask, 71, said about 300 people, 40 percent of the village, were evacuated."
+    how_old = frozenset({"how", "old", "is", "anna", "brask"})
+    assert [v.text for v in values_in(text, "number", how_old, "age")] == ["71"]
+    turnout = frozenset({"what", "share", "of", "the", "village", "was", "evacuated"})
+    assert [display(v) for v in values_in(text, "number", turnout, "percent")] == ["40 percent"]
+    assert [v.text for v in values_in(text, "number", turnout)] == ["300", "40 percent"]
+
+
+def test_a_measure_asked_without_how_many_has_versions() -> None:
+    # "what is the death toll" asks for a number as "how many died" does (question_type, not the wh-word alone)
+    best_text = "The number of people killed has risen to 29, officials said."
+    other_text = "At least 27 people were killed in the landslide, police said."
+    best = Quote("a", "a", "", 0, len(best_text), best_text, "", "a", None)
+    other = Quote("b", "b", "", 0, len(other_text), other_text, "", "b", None)
+    stated = stated_values("what is the landslide death toll", [(best, 1.0), (other, 0.9)], best)
+    assert [s.value.text for s in stated] == ["29", "27"]
+    assert stated_values("how old is the mayor", [(best, 1.0)], best) == []  # no age: no version

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from app.models import ValueKind
-from app.text.answer_type import AnswerType
+from app.text.answer_type import AnswerType, Unit
 from app.text.normalize import STOPWORDS, is_inflected_verb, is_verb_form, word_forms
 
 KIND_OF: dict[AnswerType, ValueKind] = {"when": "date", "quantity": "number", "who": "name", "where": "place"}
@@ -292,10 +292,14 @@ def names_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> list
     return found
 
 
-def values_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> list[Value]:
-    """Every value of the kind the text states, except those the question already gives."""
+def values_in(text: str, kind: ValueKind, question_words: frozenset[str], unit: Unit | None = None) -> list[Value]:
+    """Every value of the kind the text states, except those the question already gives. A number asked in a
+    unit (`answer_type.measure_unit`) is one stated in it: an age for "how old", a percentage for "what was the
+    turnout"; an age answers no other question."""
     if kind == "date":
         values = list(_dates_of(text))
+    elif kind == "number" and unit in ("age", "percent"):
+        values = [v for v in _numbers_of(text) if v.key[2] == unit]
     elif kind == "number":
         values = [v for v in _numbers_of(text) if v.key[2] != "age"]  # an age answers no count question
     else:
@@ -327,7 +331,7 @@ def _word_tokens(text: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
 
 def claim(
     text: str, kind: ValueKind, anchors: frozenset[str], question_words: frozenset[str],
-    window: int | None = ANCHOR_WINDOW,
+    window: int | None = ANCHOR_WINDOW, unit: Unit | None = None,
 ) -> Value | None:
     """The value the text states about the question's words (`anchors`: their stems and verb lemmas'
     stems, `normalize.term_forms`): of the values with a question
@@ -336,7 +340,7 @@ def claim(
     first. None when there is no such value. The best answer may word the question's words otherwise ("The
     blaze broke out on March 3" for "when did the fire break out"): with no question word in it, its one value
     of the kind is its claim."""
-    values = values_in(text, kind, question_words)
+    values = values_in(text, kind, question_words, unit)
     if not values:
         return None
     tokens = _word_tokens(text)

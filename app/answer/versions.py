@@ -37,7 +37,7 @@ from app.answer.claims import (
 from app.linear import LinearModel
 from app.models import Quote, Statement, Version
 from app.retrieve.signals import calendar_name, names_not_said
-from app.text.answer_type import wh_type
+from app.text.answer_type import measure_unit, question_type
 from app.text.normalize import STOPWORDS, content_words, fold, term_forms, term_set, words
 
 WINDOW_WORDS = 6
@@ -89,18 +89,20 @@ def stated_values(question: str, candidates: Sequence[tuple[Quote, float]], best
     """The candidates (best first) that state a value of the asked type next to a question word that the best
     answer uses too, or for a yes/no question, those that say yes or no to it (`claims.polarity_in`). Empty for
     a question of no such type, or when the best answer states no value itself."""
-    kind = KIND_OF.get(wh_type(question))
+    asked = question_type(question)  # "what is the death toll" asks for a number as "how many died" does
+    kind = KIND_OF.get(asked)
     if kind is None and is_yes_no(question):
         asked, needed = term_forms(question), min(2, len(set(content_words(words(question)))))
         return [Stated(q, s, v) for q, s in candidates if (v := polarity_in(q.text, asked, needed)) is not None]
     if kind is None:
         return []
     question_words = frozenset(words(question))
+    unit = measure_unit(question, asked) if kind == "number" else None
     anchors = term_forms(question) & term_forms(best.text) or term_forms(question)
     found: list[Stated] = []
     for quote, score in candidates:
         # the best answer is known to answer: its value may lie further from the question's words
-        value = claim(quote.text, kind, anchors, question_words, None if quote == best else ANCHOR_WINDOW)
+        value = claim(quote.text, kind, anchors, question_words, None if quote == best else ANCHOR_WINDOW, unit)
         if value is not None:
             found.append(Stated(quote, score, value))
     return found
