@@ -35,6 +35,12 @@ def landslide(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Q
 
 
 @pytest.fixture(scope="module")
+def vaccine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
+    """The vaccine trial brief and a second source that gives other figures for its cost and its sites."""
+    return claims_service(tmp_path_factory.mktemp("vaccine"), embedder, "vaccine")
+
+
+@pytest.fixture(scope="module")
 def mill(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QAService:
     """Two sources on one paper mill, a newer wire and an older local paper, that say yes and no."""
     return claims_service(tmp_path_factory.mktemp("mill"), embedder, "mill")
@@ -125,6 +131,17 @@ def test_agreeing_sources_are_counted_and_a_syndicated_copy_counts_once(landslid
     assert version.sources == 2
     assert answer.message == "2 sources agree: 3,400."
     check_statements(landslide, answer)
+
+
+def test_a_measure_asked_by_name_shows_each_source_s_figure(vaccine: QAService) -> None:
+    # "cost of the trial" and "number of hospitals" ask for a number without "how many" (question_type): before,
+    # only the wh-word was read, and neither had versions
+    cost = vaccine.ask("cost of the nasal vaccine trial")
+    assert cost.answered and sorted(v.value for v in cost.versions) == ["46 million", "52 million"], cost.versions
+    assert cost.message is not None and "disagree" in cost.message
+    check_statements(vaccine, cost)
+    sites = vaccine.ask("number of hospitals and clinics in the trial")
+    assert sorted(v.value for v in sites.versions) == ["34", "36"], sites.versions
 
 
 def test_cli_lists_the_sources_that_agree(landslide: QAService) -> None:
