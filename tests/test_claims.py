@@ -455,3 +455,24 @@ def test_a_measure_asked_without_how_many_has_versions() -> None:
     stated = stated_values("what is the landslide death toll", [(best, 1.0), (other, 0.9)], best)
     assert [s.value.text for s in stated] == ["29", "27"]
     assert stated_values("how old is the mayor", [(best, 1.0)], best) == []  # no age: no version
+
+
+def test_money_asked_is_an_amount_not_a_count_beside_it() -> None:
+    text = "The trial, run at 36 hospitals, is expected to cost about $52 million."
+    cost = frozenset({"cost", "of", "the", "trial"})
+    assert [v.text for v in values_in(text, "number", cost, "money")] == ["52 million"]
+    assert [v.text for v in values_in(text, "number", cost)] == ["36", "52 million"]
+
+
+def test_a_number_word_joined_to_a_word_is_no_count() -> None:
+    assert numbers_in("a ten-year bond, a two-party coalition and two-thirds of a kilometre") == []
+    assert [v.text for v in numbers_in("twenty-three people died in a 12-day strike")] == ["twenty-three", "12"]
+    assert [v.key[2] for v in numbers_in("a ten-year-old girl")] == ["age"]
+
+
+def test_a_yes_no_question_about_a_number_is_answered_yes_or_no() -> None:
+    # "might" opens a yes/no question that question_type would read as keywords asking for a quantity
+    best_text = "No jobs had been cut at the mill so far, the company said."
+    best = Quote("a", "a", "", 0, len(best_text), best_text, "", "a", None)
+    stated = stated_values("might the number of jobs cut at the mill rise", [(best, 1.0)], best)
+    assert [s.value.kind for s in stated] == ["yesno"]

@@ -89,6 +89,7 @@ _CLOCK_BEFORE = re.compile(r"\b\d{1,2}:$")
 # is no change), and the first figure of a change "rose from 12 to 15" / "went up from €58 to €64" (not a range:
 # "estimates range from 300 to 400", "aged from 7 to 12")
 _MONEY_MARK = r"(?:[$€£¥]|\b(?:EUR|USD|GBP)\s?)?"
+_WORD_JOINED = re.compile(r"-[A-Za-z]")
 _FORMER_BEFORE = re.compile(rf",\s*(?:up|down)\s+from\s*{_MONEY_MARK}\s*$", re.IGNORECASE)
 _CHANGE_FROM_BEFORE = re.compile(
     r"\b(?:rose|rise[sn]?|rising|fell|falls?|fallen|falling|went|goes|going|grew|grown|growing|jumped|climbed|"
@@ -217,6 +218,8 @@ def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
         first = number_value(m.group(said))
         if first is None:
             continue
+        if _WORD_JOINED.match(text, m.end()) and m.group(said)[:1].isalpha() and not _is_age(text, m, before):
+            continue  # a number word joined to a word is part of it: "a ten-year bond", "two-thirds", "one-off"
         second = number_value(m.group("b")) if m.group("b") and said == "a" else None
         unit = "percent" if m.group("unit") else "age" if _is_age(text, m, before) else ""
         written = text[m.start(said) : m.end()].rstrip()
@@ -292,14 +295,36 @@ def names_in(text: str, kind: ValueKind, question_words: frozenset[str]) -> list
     return found
 
 
+CURRENCY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|pounds?|yuan|rupees?)\b", re.IGNORECASE)
+_MONEY_SCALE = re.compile(r"\b(?:million|billion)\b", re.IGNORECASE)
+
+
+def currency_beside(text: str, value: Value) -> re.Match[str] | None:
+    """The currency named right before a number or right after it ("$52 million", "48 million dollars")."""
+    before, after = text[max(0, value.start - 2) : value.start], text[value.end : value.end + 12]
+    return CURRENCY.search(before) or CURRENCY.match(after.lstrip())
+
+
+def _stated_in(text: str, value: Value, unit: Unit) -> bool:
+    """Whether a number is said in the unit a question asks for: an age, a percentage, or for money an amount
+    with a currency or a million or billion (or a percentage: "the drop in profit" asks for money by its words
+    and is answered by "a 38 percent drop"); a span of time is any number."""
+    if unit in ("age", "percent"):
+        return value.key[2] == unit
+    if unit == "money":
+        return (value.key[2] == "percent" or currency_beside(text, value) is not None
+                or _MONEY_SCALE.search(value.text) is not None)
+    return value.key[2] != "age"
+
+
 def values_in(text: str, kind: ValueKind, question_words: frozenset[str], unit: Unit | None = None) -> list[Value]:
     """Every value of the kind the text states, except those the question already gives. A number asked in a
-    unit (`answer_type.measure_unit`) is one stated in it: an age for "how old", a percentage for "what was the
-    turnout"; an age answers no other question."""
+    unit (`answer_type.measure_unit`) is one stated in it (`_stated_in`): an age for "how old", a percentage for
+    "what share of the vote", an amount for "cost of the trial"; an age answers no other question."""
     if kind == "date":
         values = list(_dates_of(text))
-    elif kind == "number" and unit in ("age", "percent"):
-        values = [v for v in _numbers_of(text) if v.key[2] == unit]
+    elif kind == "number" and unit is not None:
+        values = [v for v in _numbers_of(text) if _stated_in(text, v, unit)]
     elif kind == "number":
         values = [v for v in _numbers_of(text) if v.key[2] != "age"]  # an age answers no count question
     else:

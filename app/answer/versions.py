@@ -15,7 +15,6 @@ count once.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from app.answer.claims import (
     WORD,
     Value,
     claim,
+    currency_beside,
     display,
     is_yes_no,
     polarity_in,
@@ -65,7 +65,6 @@ _AT = {name: i for i, name in enumerate(RIVAL_FEATURES)}
 TextVectors = Callable[[Sequence[str]], npt.NDArray[np.float32]]  # texts -> unit vectors (the MiniLM encoder)
 # "that" is left out: "said that 41 people" is a clause, not a determiner
 _DETERMINERS = frozenset({"a", "an", "the", "its", "their", "his", "her", "this", "these", "those"})
-_CURRENCY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|pounds?|yuan|rupees?)\b", re.IGNORECASE)
 # one name per currency, so "£18 million" and "$3 million" are two units ("18 million pounds" is the first)
 _CURRENCY_NAME = {"$": "dollar", "€": "euro", "£": "pound", "¥": "yuan"}
 
@@ -89,11 +88,11 @@ def stated_values(question: str, candidates: Sequence[tuple[Quote, float]], best
     """The candidates (best first) that state a value of the asked type next to a question word that the best
     answer uses too, or for a yes/no question, those that say yes or no to it (`claims.polarity_in`). Empty for
     a question of no such type, or when the best answer states no value itself."""
+    if is_yes_no(question):  # first: "might the number of jobs cut rise" asks yes or no, not for a number
+        forms, needed = term_forms(question), min(2, len(set(content_words(words(question)))))
+        return [Stated(q, s, v) for q, s in candidates if (v := polarity_in(q.text, forms, needed)) is not None]
     asked = question_type(question)  # "what is the death toll" asks for a number as "how many died" does
     kind = KIND_OF.get(asked)
-    if kind is None and is_yes_no(question):
-        asked, needed = term_forms(question), min(2, len(set(content_words(words(question)))))
-        return [Stated(q, s, v) for q, s in candidates if (v := polarity_in(q.text, asked, needed)) is not None]
     if kind is None:
         return []
     question_words = frozenset(words(question))
@@ -142,8 +141,7 @@ def names_question_thing(text: str, value: Value, question_terms: frozenset[str]
 
 def unit_of(text: str, value: Value) -> tuple[str, bool]:
     """What a number counts: the currency named next to it ("" for none), whether it is a percentage."""
-    before, after = text[max(0, value.start - 2) : value.start], text[value.end : value.end + 12]
-    found = _CURRENCY.search(before) or _CURRENCY.match(after.lstrip())
+    found = currency_beside(text, value)
     currency = ""
     if found:
         named = found.group(0).lower()

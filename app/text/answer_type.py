@@ -76,7 +76,7 @@ _NAMED = (
     r"team|club|newspaper|network|hospital|brand|ministry|department"
 )
 _LEAD = r"^\s*(?:(?:by|in|on|at|for|from|to|until|since|of|with)\s+)?"  # "by how much", "on what date", "to whom"
-# the wh-word types: what the versions step reads values for (`wh_type`)
+# the wh-word types (`wh_type`), which `question_type` widens with measures and names asked by other words
 _WH_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
     (re.compile(_LEAD + r"(?:when|what (?:date|day|time|year|month)|which (?:date|day|year|month)|since when)\b",
                 re.I), "when"),
