@@ -89,7 +89,6 @@ _CLOCK_BEFORE = re.compile(r"\b\d{1,2}:$")
 # is no change), and the first figure of a change "rose from 12 to 15" / "went up from €58 to €64" (not a range:
 # "estimates range from 300 to 400", "aged from 7 to 12")
 _MONEY_MARK = r"(?:[$€£¥]|\b(?:EUR|USD|GBP)\s?)?"
-_WORD_JOINED = re.compile(r"-[A-Za-z]")
 _FORMER_BEFORE = re.compile(rf",\s*(?:up|down)\s+from\s*{_MONEY_MARK}\s*$", re.IGNORECASE)
 _CHANGE_FROM_BEFORE = re.compile(
     r"\b(?:rose|rise[sn]?|rising|fell|falls?|fallen|falling|went|goes|going|grew|grown|growing|jumped|climbed|"
@@ -109,6 +108,8 @@ _TO_AFTER = re.compile(r"\s*(?:per\s*cent|percent|%|euros?|dollars?|pounds?)?\s+
 _UPPER = "A-Z" + "".join(c for c in map(chr, range(0xC0, 0x250)) if c.isupper())  # "Çavuşoğlu", "Šerić"
 _NAME = re.compile(rf"\b[{_UPPER}][\w’'-]*(?:\s+(?:of|al|bin|de|van|von|the)?\s*[{_UPPER}][\w’'-]*)*")
 WORD = re.compile(r"\w+(?:[’'-]\w+)*")  # a word, with inner apostrophes and hyphens ("Pakistan’s", "first-round")
+# a number word joined to a word is part of that word, no count: "a ten-year bond", "two-party", "two-thirds"
+_WORD_JOINED = re.compile(r"-[A-Za-z]")
 
 
 @dataclass(frozen=True)
