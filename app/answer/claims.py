@@ -219,10 +219,10 @@ def numbers_in(text: str, dates: list[Value] | None = None) -> list[Value]:
         first = number_value(m.group(said))
         if first is None:
             continue
-        if _WORD_JOINED.match(text, m.end()) and m.group(said)[:1].isalpha() and not _is_age(text, m, before):
+        unit = "percent" if m.group("unit") else "age" if _is_age(text, m, before) else ""
+        if unit != "age" and m.group(said)[:1].isalpha() and _WORD_JOINED.match(text, m.end()):
             continue  # a number word joined to a word is part of it: "a ten-year bond", "two-thirds", "one-off"
         second = number_value(m.group("b")) if m.group("b") and said == "a" else None
-        unit = "percent" if m.group("unit") else "age" if _is_age(text, m, before) else ""
         written = text[m.start(said) : m.end()].rstrip()
         found.append(Value("number", (first, second, unit), written, m.start(said), m.start(said) + len(written)))
     return found
@@ -306,10 +306,10 @@ def currency_beside(text: str, value: Value) -> re.Match[str] | None:
     return CURRENCY.search(before) or CURRENCY.match(after.lstrip())
 
 
-def _stated_in(text: str, value: Value, unit: Unit) -> bool:
+def _stated_in(text: str, value: Value, unit: Unit | None) -> bool:
     """Whether a number is said in the unit a question asks for: an age, a percentage, or for money an amount
     with a currency or a million or billion (or a percentage: "the drop in profit" asks for money by its words
-    and is answered by "a 38 percent drop"); a span of time is any number."""
+    and is answered by "a 38 percent drop"); for a span of time or a count (no unit) any number but an age."""
     if unit in ("age", "percent"):
         return value.key[2] == unit
     if unit == "money":
@@ -324,10 +324,8 @@ def values_in(text: str, kind: ValueKind, question_words: frozenset[str], unit: 
     "what share of the vote", an amount for "cost of the trial"; an age answers no other question."""
     if kind == "date":
         values = list(_dates_of(text))
-    elif kind == "number" and unit is not None:
-        values = [v for v in _numbers_of(text) if _stated_in(text, v, unit)]
     elif kind == "number":
-        values = [v for v in _numbers_of(text) if v.key[2] != "age"]  # an age answers no count question
+        values = [v for v in _numbers_of(text) if _stated_in(text, v, unit)]
     else:
         values = names_in(text, kind, question_words)
     said = name_words(" ".join(question_words))

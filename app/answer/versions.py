@@ -96,7 +96,7 @@ def stated_values(question: str, candidates: Sequence[tuple[Quote, float]], best
     if kind is None:
         return []
     question_words = frozenset(words(question))
-    unit = measure_unit(question, asked) if kind == "number" else None
+    unit = measure_unit(question, asked)  # None but for a quantity asked in a unit
     anchors = term_forms(question) & term_forms(best.text) or term_forms(question)
     found: list[Stated] = []
     for quote, score in candidates:
