@@ -75,6 +75,18 @@ _NAMED = (
     r"firm|company|companies|university|college|school|party|organization|organisation|agency|bank|"
     r"team|club|newspaper|network|hospital|brand|ministry|department"
 )
+# one place asked for: plurals ("which countries mediated") ask for a list, mostly written as names without the
+# preposition a place answer offers ("Turkey and Qatar helped")
+_PLACES = r"city|country|place|town|village|province|region|state|county|district|capital|port|island|venue|location"
+# a head noun that makes the place a modifier: "which city council", "what state officials" ask for no place
+_PLACE_COMPOUND = (
+    r"council|councils|hall|government|governments|officials?|police|authority|authorities|department|court|"
+    r"leaders?|mayor|governor|legislature|assembly|residents|team|club|agency|minister|ministers|secretary"
+)
+# a word that is not the asked thing's own: "what did the bank say", "what kind of company", "the party's plan"
+_NOT_A_MODIFIER = (
+    r"(?!(?:is|was|are|were|do|does|did|has|have|had|will|would|can|could|should|the|a|an|kind|type|sort|of)\b)"
+)
 _LEAD = r"^\s*(?:(?:by|in|on|at|for|from|to|until|since|of|with)\s+)?"  # "by how much", "on what date", "to whom"
 # the wh-word types (`wh_type`), which `question_type` widens with measures and names asked by other words
 _WH_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
@@ -82,13 +94,12 @@ _WH_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
                 re.I), "when"),
     (re.compile(_LEAD + r"(?:how (?:many|much|long|often)|what (?:percentage|share|number|amount))\b", re.I),
      "quantity"),
-    (re.compile(_LEAD + r"(?:where|which (?:city|country|place|town))\b", re.I), "where"),
+    # "which city", "in which afghan province", "what port town": a place noun asked for behind up to two
+    # words that qualify it
+    (re.compile(_LEAD + r"(?:where|(?:which|what)\s+(?:" + _NOT_A_MODIFIER + r"[\w-]+\s+){0,2}?(?:" + _PLACES
+                + r")\b(?!['’]s|\s+(?:" + _PLACE_COMPOUND + r")\b))", re.I), "where"),
     (re.compile(_LEAD + r"(?:who|whom|whose)\b", re.I), "who"),
 ]
-# a word that is not the asked thing's own: "what did the bank say", "what kind of company", "the party's plan"
-_NOT_A_MODIFIER = (
-    r"(?!(?:is|was|are|were|do|does|did|has|have|had|will|would|can|could|should|the|a|an|kind|type|sort|of)\b)"
-)
 _MEASURE_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
     # "how old", "how deep", "how far": a measure, so a number answers it
     (re.compile(_LEAD + r"how (?:old|far|deep|tall|wide|heavy)\b", re.I), "quantity"),
