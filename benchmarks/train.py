@@ -5,8 +5,7 @@ Usage: .venv/bin/python -m benchmarks.train [--write] [--squad-weight W] [--repo
 Training data (all in the repository, listed in the weights files with their sha256):
 - the default article with tests/data/dev.jsonl, tests/data/gold.jsonl, tests/data/gold_typed.jsonl (typed as
   a newsroom types: lower case, keywords, typos) and tests/data/gold_fresh.jsonl, gold_fresh2.jsonl,
-  gold_fresh3.jsonl, gold_fresh4.jsonl, gold_fresh5.jsonl and gold_fresh6.jsonl (written by helpers who never saw
-  the service; one group);
+  gold_fresh3.jsonl to gold_fresh7.jsonl (written by helpers who never saw the service; one group);
 - every brief in tests/data/briefs/ with its gold file `<slug>.jsonl` (one group each, indexed alone);
 - the two SQuAD 2.0 dev articles of tests/data/squad/ (CC BY-SA 4.0; one group each, indexed together).
 
@@ -77,7 +76,8 @@ CACHE = ROOT / "index" / ".train"
 BUDGET = 0.05
 # the default article's gold files (tests/data/gold_holdout.jsonl is left out of every fit on purpose)
 DEFAULT_ARTICLE_GOLD = ("dev.jsonl", "gold.jsonl", "gold_typed.jsonl", "gold_fresh.jsonl", "gold_fresh2.jsonl",
-                        "gold_fresh3.jsonl", "gold_fresh4.jsonl", "gold_fresh5.jsonl", "gold_fresh6.jsonl")
+                        "gold_fresh3.jsonl", "gold_fresh4.jsonl", "gold_fresh5.jsonl", "gold_fresh6.jsonl",
+                        "gold_fresh7.jsonl")
 
 
 def neutral(name: str, features: tuple[str, ...]) -> LinearModel:
