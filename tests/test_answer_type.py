@@ -38,10 +38,22 @@ from tests.briefs_generator import generate_briefs
         ("in which afghan province did the airstrikes hit", "where"),
         ("which malaysian city hosted the summit", "where"),
         ("what port town did the ferry leave from", "where"),
+        ("What state in Australia is the center of dairy farming?", "where"),
+        ("which region of afghanistan was hit", "where"),
         ("what city council voted for the cap", "other"),
+        ("which city council voted for the cap", "other"),
         ("which town's mayor resigned", "other"),
         ("which border crossings were sealed", "other"),
+        ("which vellan county towns sent fire engines", "other"),  # the place qualifies the towns asked for
+        ("which village elder spoke", "other"),
         ("What kind of place is the camp?", "other"),
+        # another sense of the noun: a condition, a ranking, money
+        ("what state of emergency was declared", "other"),
+        ("what state is the economy in", "other"),
+        ("what place did the sprinter finish", "other"),
+        ("what capital did the company raise", "other"),
+        ("what caused city flooding", "other"),  # a verb is no qualifier
+        ("which state-run newspaper reported it", "who"),  # an organisation, not its state
         ("Who led Pakistan's delegation?", "who"),
         ("Whose refugees did Pakistan host?", "who"),
         ("What did Pakistan demand?", "other"),

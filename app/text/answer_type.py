@@ -75,14 +75,23 @@ _NAMED = (
     r"firm|company|companies|university|college|school|party|organization|organisation|agency|bank|"
     r"team|club|newspaper|network|hospital|brand|ministry|department"
 )
-# one place asked for: plurals ("which countries mediated") ask for a list, mostly written as names without the
-# preposition a place answer offers ("Turkey and Qatar helped")
-_PLACES = r"city|country|place|town|village|province|region|state|county|district|capital|port|island|venue|location"
-# a head noun that makes the place a modifier: "which city council", "what state officials" ask for no place
-_PLACE_COMPOUND = (
-    r"council|councils|hall|government|governments|officials?|police|authority|authorities|department|court|"
-    r"leaders?|mayor|governor|legislature|assembly|residents|team|club|agency|minister|ministers|secretary"
+# A place asked for by its kind behind words that qualify it ("in which afghan province did", "which malaysian
+# city hosted"). The place noun must end the thing asked: the question goes on with an auxiliary, a verb in -ed, a
+# preposition or nothing ("which city council voted", "which state-run paper", "which county towns sent", "which
+# village elder spoke" ask for no place). One place, not a list: "which countries mediated" asks for names, mostly
+# written without the preposition a place answer offers ("Turkey and Qatar helped"). "state" and "port" have other
+# senses ("what state is the economy in", "what state of emergency", "what place did she finish"), so after "what"
+# they count only before "in" or "near" ("what state in Australia"), and never before "of"; "capital" (money,
+# punishment) not at all.
+_PLACES = r"city|country|town|village|province|region|county|district|island|venue|location"
+_PLACES_OTHER_SENSES = r"state|port|place"
+_AUXILIARY = r"is|was|are|were|do|does|did|has|have|had|will|would|can|could|should|may|might"
+# a qualifying word: not an auxiliary, an article, a preposition or a verb in -ed ("what caused city flooding")
+_PLACE_QUALIFIER = (
+    r"(?!(?:" + _AUXILIARY + r"|the|a|an|kind|type|sort|of|in|on|at|to|from|by|with|for|about|into)\b)"
+    r"(?![\w-]+ed\b)[\w-]+\s+"
 )
+_PLACE_ENDS = r"(?:\s*[?.!]?\s*$|\s+(?:" + _AUXILIARY + r")\b|\s+[\w-]+ed\b|\s+(?:in|at|near|on)\b)"
 # a word that is not the asked thing's own: "what did the bank say", "what kind of company", "the party's plan"
 _NOT_A_MODIFIER = (
     r"(?!(?:is|was|are|were|do|does|did|has|have|had|will|would|can|could|should|the|a|an|kind|type|sort|of)\b)"
@@ -94,10 +103,11 @@ _WH_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
                 re.I), "when"),
     (re.compile(_LEAD + r"(?:how (?:many|much|long|often)|what (?:percentage|share|number|amount))\b", re.I),
      "quantity"),
-    # "which city", "in which afghan province", "what port town": a place noun asked for behind up to two
-    # words that qualify it
-    (re.compile(_LEAD + r"(?:where|(?:which|what)\s+(?:" + _NOT_A_MODIFIER + r"[\w-]+\s+){0,2}?(?:" + _PLACES
-                + r")\b(?!['’]s|\s+(?:" + _PLACE_COMPOUND + r")\b))", re.I), "where"),
+    (re.compile(_LEAD + r"where\b", re.I), "where"),
+    (re.compile(_LEAD + r"(?:which|what)\s+(?:" + _PLACE_QUALIFIER + r"){0,2}?(?:" + _PLACES + r")(?="
+                + _PLACE_ENDS + r"|\s+of\b)", re.I), "where"),
+    (re.compile(_LEAD + r"(?:which\s+(?:" + _PLACE_QUALIFIER + r"){0,2}?(?:" + _PLACES_OTHER_SENSES + r")(?="
+                + _PLACE_ENDS + r")|what\s+(?:" + _PLACES_OTHER_SENSES + r")(?=\s+(?:in|near)\b))", re.I), "where"),
     (re.compile(_LEAD + r"(?:who|whom|whose)\b", re.I), "who"),
 ]
 _MEASURE_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
