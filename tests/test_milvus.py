@@ -530,8 +530,11 @@ def test_replicas_with_no_shared_folder_copy_each_others_writes_from_milvus(
         # 30 s once (a CI run beside a training run), so this one request may take longer
         added = first.post("/documents", json={"doc_id": "tunnel", "text": text}, headers=admin, timeout=180)
         assert added.status_code == 201, added.text
+        # bounded; how soon is a benchmark's figure (benchmarks/README.md), not this test's: the other replica
+        # copies the brief and computes its sentences' token vectors, which took over 10 s once with a training
+        # run on the same two cores
         started, quote = time.monotonic(), None
-        while quote is None and time.monotonic() - started < 10:  # bounded (how soon: benchmarks/README.md)
+        while quote is None and time.monotonic() - started < 60:
             answer = second.post("/ask", json={"question": question}).json()
             if answer["quotes"] and answer["quotes"][0]["doc_id"] == "tunnel":
                 quote = answer["quotes"][0]
