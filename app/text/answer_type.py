@@ -85,17 +85,14 @@ _NAMED = (
 # punishment) not at all.
 _PLACES = r"city|country|town|village|province|region|county|district|island|venue|location"
 _PLACES_OTHER_SENSES = r"state|port|place"
-_AUXILIARY = r"is|was|are|were|do|does|did|has|have|had|will|would|can|could|should|may|might"
-# a qualifying word: not an auxiliary, an article, a preposition or a verb in -ed ("what caused city flooding")
-_PLACE_QUALIFIER = (
-    r"(?!(?:" + _AUXILIARY + r"|the|a|an|kind|type|sort|of|in|on|at|to|from|by|with|for|about|into)\b)"
-    r"(?![\w-]+ed\b)[\w-]+\s+"
-)
-_PLACE_ENDS = r"(?:\s*[?.!]?\s*$|\s+(?:" + _AUXILIARY + r")\b|\s+[\w-]+ed\b|\s+(?:in|at|near|on)\b)"
+_AUXILIARY = r"is|was|are|were|do|does|did|has|have|had|will|would|can|could|should"
 # a word that is not the asked thing's own: "what did the bank say", "what kind of company", "the party's plan"
-_NOT_A_MODIFIER = (
-    r"(?!(?:is|was|are|were|do|does|did|has|have|had|will|would|can|could|should|the|a|an|kind|type|sort|of)\b)"
+_NOT_A_MODIFIER = r"(?!(?:" + _AUXILIARY + r"|the|a|an|kind|type|sort|of)\b)"
+# a word that qualifies a place: nor a preposition or a verb in -ed either ("what caused city flooding")
+_PLACE_QUALIFIER = (
+    _NOT_A_MODIFIER + r"(?!(?:may|might|in|on|at|to|from|by|with|for|about|into)\b)(?![\w-]+ed\b)[\w-]+\s+"
 )
+_PLACE_ENDS = r"(?:\s*[?.!]?\s*$|\s+(?:" + _AUXILIARY + r"|may|might)\b|\s+[\w-]+ed\b|\s+(?:in|at|near|on)\b)"
 _LEAD = r"^\s*(?:(?:by|in|on|at|for|from|to|until|since|of|with)\s+)?"  # "by how much", "on what date", "to whom"
 # the wh-word types (`wh_type`), which `question_type` widens with measures and names asked by other words
 _WH_TYPES: list[tuple[re.Pattern[str], AnswerType]] = [
